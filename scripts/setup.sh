@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian/Ubuntu machine: Debian packages when missing,
+# then .venv with the pinned Python packages from requirements/lock.txt.
+# A second run checks and returns quickly; it changes nothing when all is in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: the Cortex-M toolchain, QEMU for the emulated board, the broker,
+# clang for the fuzz targets, Chromium for dashboard tests.
+APT_PACKAGES=(
+  gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi
+  qemu-system-arm
+  mosquitto
+  clang libclang-rt-14-dev
+  chromium
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+stamp=.venv/.lock-sha256
+want=$(sha256sum requirements/lock.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+echo "setup: creating .venv with pinned Python packages"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/pip install -q -r requirements/lock.txt
+.venv/bin/pip install -q --no-deps --no-build-isolation -e .
+echo "$want" > "$stamp"
+echo "setup: done"
