@@ -1,0 +1,44 @@
+"""Fixtures shared by every test folder (tests/, hil/tests/)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent
+MLPERF_MODELS = {
+    "kws": "kws_ref_model.tflite",
+    "vww": "vww_96_int8.tflite",
+    "ic": "pretrainedResnet_quant.tflite",
+    "ad": "ad01_int8.tflite",
+}
+
+
+def _mlperf_dir() -> Path:
+    env = os.environ.get("TINYFLEET_MLPERF_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "models" / "mlperf_tiny"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def mlperf_dir() -> Path:
+    """The MLPerf Tiny reference models folder (has `models/` and `samples/`)."""
+    d = _mlperf_dir()
+    if not (d / "models" / MLPERF_MODELS["kws"]).is_file():
+        pytest.skip(
+            f"MLPerf Tiny models absent: expected {d}/models/*.tflite "
+            "(set TINYFLEET_MLPERF_DIR to the folder holding models/ and samples/)"
+        )
+    return d
+
+
+@pytest.fixture(scope="session")
+def mlperf_models(mlperf_dir: Path) -> dict[str, Path]:
+    """Short name (kws, vww, ic, ad) -> path of the reference int8 .tflite."""
+    return {k: mlperf_dir / "models" / v for k, v in MLPERF_MODELS.items()}
