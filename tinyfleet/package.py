@@ -1,0 +1,302 @@
+"""The signed model package (`.tfpkg`): the contract between compiler, server, agent and firmware.
+
+A ZIP archive (stored, fixed timestamps and attributes, members in a fixed order):
+
+    manifest.json   canonical JSON: name, version, security_counter, boards, tensors, golden, metrics,
+                    requirements, drift baseline, key_id, and an `artifacts` table with the sha256 and
+                    size of every other member
+    manifest.sig    Ed25519 signature (64 bytes) of manifest.json
+    device.bin      the 160-byte binary manifest for MCUs (tinyfleet.device_manifest)
+    device.sig      Ed25519 signature (64 bytes) of device.bin
+    model.tflite, golden.bin, ...   the artifacts
+
+A reader checks the signature with a trusted key, every digest and size, that device.bin agrees
+with manifest.json, and that the file is byte for byte the canonical encoding of its members; so a
+change of any byte anywhere in the file is refused. Full contract: docs/model-package.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tinyfleet.device_manifest import DeviceManifest, parse_semver
+from tinyfleet.errors import PackageError
+from tinyfleet.fsutil import atomic_write_bytes
+from tinyfleet.golden import GoldenSet
+from tinyfleet.signing import key_id, load_trusted_keys, public_key_raw, sign, verify
+
+__all__ = [
+    "MAX_PACKAGE_BYTES",
+    "SCHEMA",
+    "ModelPackage",
+    "build_package",
+    "canonical_json",
+    "read_package",
+    "write_package",
+]
+
+SCHEMA = "tinyfleet.model-package/1"
+MAX_PACKAGE_BYTES = 256 * 1024 * 1024
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+_HEAD = ("manifest.json", "manifest.sig", "device.bin", "device.sig")
+_REQUIRED_ARTIFACTS = ("model.tflite", "golden.bin")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,30}$")
+_MEMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    """A package whose signature, digests and encoding have been verified."""
+
+    manifest: dict[str, Any]
+    members: dict[str, bytes] = field(repr=False)
+    raw: bytes = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    @property
+    def security_counter(self) -> int:
+        return int(self.manifest["security_counter"])
+
+    @property
+    def key_id(self) -> str:
+        return str(self.manifest["key_id"])
+
+    @property
+    def boards(self) -> list[str]:
+        return list(self.manifest.get("boards", []))
+
+    @cached_property
+    def sha256(self) -> str:
+        """Digest of the whole package file (its content address)."""
+        return _sha256(self.raw)
+
+    @property
+    def size(self) -> int:
+        return len(self.raw)
+
+    def artifact(self, name: str) -> bytes:
+        try:
+            return self.members[name]
+        except KeyError:
+            raise PackageError(f"package {self.name} {self.version} has no artifact {name!r}") from None
+
+    @property
+    def device_manifest_bytes(self) -> bytes:
+        return self.members["device.bin"]
+
+    @property
+    def device_sig(self) -> bytes:
+        return self.members["device.sig"]
+
+    @cached_property
+    def device_manifest(self) -> DeviceManifest:
+        return DeviceManifest.unpack(self.members["device.bin"])
+
+    @cached_property
+    def golden(self) -> GoldenSet:
+        return GoldenSet.unpack(self.members["golden.bin"])
+
+    def ota_payload(self) -> bytes:
+        """What an MCU slot receives: model.tflite followed by golden.bin."""
+        return self.members["model.tflite"] + self.members["golden.bin"]
+
+
+def _check_manifest_fields(m: Mapping[str, Any]) -> None:
+    name = m.get("name")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise PackageError("manifest: name must be 1..31 characters of letters, digits, '.', '_' or '-'")
+    version = m.get("version")
+    if not isinstance(version, str):
+        raise PackageError("manifest: version must be a MAJOR.MINOR.PATCH string")
+    parse_semver(version)
+    counter = m.get("security_counter")
+    if not isinstance(counter, int) or isinstance(counter, bool) or not 1 <= counter <= 0xFFFFFFFF:
+        raise PackageError("manifest: security_counter must be an integer from 1 to 4294967295")
+    boards = m.get("boards")
+    if not isinstance(boards, list) or not boards or not all(isinstance(b, str) for b in boards):
+        raise PackageError("manifest: boards must be a non-empty list of board names")
+    for t in ("input", "output"):
+        spec = m.get(t)
+        if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list):
+            raise PackageError(f"manifest: {t} must describe a tensor (shape, dtype, scale, zero_point)")
+    req = m.get("requirements")
+    if not isinstance(req, dict) or not isinstance(req.get("arena_bytes"), int) or not isinstance(req.get("ops"), list):
+        raise PackageError("manifest: requirements must give ops and arena_bytes")
+
+
+def build_package(manifest: Mapping[str, Any], artifacts: Mapping[str, bytes], signing_key: Ed25519PrivateKey) -> bytes:
+    """Sign and encode a package. ``manifest`` is completed with schema, key_id and the artifacts table."""
+    for name in _REQUIRED_ARTIFACTS:
+        if name not in artifacts:
+            raise PackageError(f"package needs the artifact {name}")
+    for name in artifacts:
+        if name in _HEAD or not _MEMBER_RE.match(name):
+            raise PackageError(f"invalid artifact name {name!r}")
+    m = dict(manifest)
+    _check_manifest_fields(m)
+    golden = GoldenSet.unpack(artifacts["golden.bin"])
+    model = artifacts["model.tflite"]
+    device = DeviceManifest(
+        name=m["name"],
+        version=parse_semver(m["version"]),
+        security_counter=m["security_counter"],
+        model_size=len(model),
+        model_sha256=hashlib.sha256(model).digest(),
+        golden_size=len(artifacts["golden.bin"]),
+        golden_sha256=hashlib.sha256(artifacts["golden.bin"]).digest(),
+        arena_bytes=int(m["requirements"]["arena_bytes"]),
+        input_bytes=golden.input_bytes,
+        output_bytes=golden.output_bytes,
+        golden_count=golden.count,
+    ).pack()
+    members: dict[str, bytes] = {"device.bin": device, "device.sig": sign(signing_key, device)}
+    members.update({k: bytes(v) for k, v in sorted(artifacts.items())})
+    m["schema"] = SCHEMA
+    m["key_id"] = key_id(public_key_raw(signing_key))
+    m["artifacts"] = {k: {"sha256": _sha256(v), "size": len(v)} for k, v in members.items()}
+    manifest_bytes = canonical_json(m)
+    members = {"manifest.json": manifest_bytes, "manifest.sig": sign(signing_key, manifest_bytes), **members}
+    return _encode(members)
+
+
+def write_package(path: str | Path, manifest: Mapping[str, Any], artifacts: Mapping[str, bytes],
+                  signing_key: Ed25519PrivateKey) -> Path:
+    return atomic_write_bytes(path, build_package(manifest, artifacts, signing_key))
+
+
+def _member_order(names: list[str]) -> list[str]:
+    return list(_HEAD) + sorted(n for n in names if n not in _HEAD)
+
+
+def _encode(members: Mapping[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name in _member_order(list(members)):
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+            info.compress_type = zipfile.ZIP_STORED
+            info.create_system = 3
+            info.external_attr = 0o100644 << 16
+            zf.writestr(info, members[name])
+    return buf.getvalue()
+
+
+def read_package(source: str | Path | bytes, trusted_keys: Mapping[str, bytes] | None = None) -> ModelPackage:
+    """Read and fully verify a package; raises PackageError or SignatureError.
+
+    ``trusted_keys`` maps key id -> raw public key; None means the keys in the default keys folder.
+    """
+    raw = _load_bytes(source)
+    members = _decode(raw)
+    if _encode(members) != raw:
+        raise PackageError("package is not in canonical form (modified or not written by tinyfleet)")
+    manifest_bytes = members["manifest.json"]
+    try:
+        manifest = json.loads(manifest_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise PackageError("manifest.json is not valid JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
+        raise PackageError(f"not a {SCHEMA} manifest")
+    kid = manifest.get("key_id")
+    if not isinstance(kid, str):
+        raise PackageError("manifest has no key_id")
+    trusted = load_trusted_keys() if trusted_keys is None else trusted_keys
+    verify(trusted, kid, manifest_bytes, members["manifest.sig"], what="manifest.json")
+    _check_manifest_fields(manifest)
+    table = manifest.get("artifacts")
+    if not isinstance(table, dict) or set(table) != set(members) - {"manifest.json", "manifest.sig"}:
+        raise PackageError("manifest's artifacts table does not match the package members")
+    for name, entry in table.items():
+        data = members[name]
+        if not isinstance(entry, dict) or entry.get("size") != len(data) or entry.get("sha256") != _sha256(data):
+            raise PackageError(f"artifact {name} does not match its digest in the manifest")
+    verify(trusted, kid, members["device.bin"], members["device.sig"], what="device.bin")
+    pkg = ModelPackage(manifest=manifest, members=members, raw=raw)
+    _check_device_manifest(pkg)
+    return pkg
+
+
+def _check_device_manifest(pkg: ModelPackage) -> None:
+    d = pkg.device_manifest
+    golden = pkg.golden
+    model = pkg.members["model.tflite"]
+    expected = (
+        d.name == pkg.name
+        and d.version == parse_semver(pkg.version)
+        and d.security_counter == pkg.security_counter
+        and d.model_size == len(model)
+        and d.model_sha256 == hashlib.sha256(model).digest()
+        and d.golden_sha256 == hashlib.sha256(pkg.members["golden.bin"]).digest()
+        and d.arena_bytes == int(pkg.manifest["requirements"]["arena_bytes"])
+        and (d.input_bytes, d.output_bytes, d.golden_count) == (golden.input_bytes, golden.output_bytes, golden.count)
+    )
+    if not expected:
+        raise PackageError("device.bin does not agree with manifest.json")
+
+
+def _load_bytes(source: str | Path | bytes) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        raw = bytes(source)
+    else:
+        p = Path(source)
+        try:
+            if p.stat().st_size > MAX_PACKAGE_BYTES:
+                raise PackageError(f"{p} is larger than {MAX_PACKAGE_BYTES} bytes")
+            raw = p.read_bytes()
+        except FileNotFoundError:
+            raise PackageError(f"no package at {p}") from None
+        except IsADirectoryError:
+            raise PackageError(f"{p} is a directory, not a package") from None
+        except OSError as exc:
+            raise PackageError(f"cannot read {p}: {exc.strerror}") from None
+    if len(raw) > MAX_PACKAGE_BYTES:
+        raise PackageError(f"package is larger than {MAX_PACKAGE_BYTES} bytes")
+    return raw
+
+
+def _decode(raw: bytes) -> dict[str, bytes]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            infos = zf.infolist()
+            names = [i.filename for i in infos]
+            if len(set(names)) != len(names):
+                raise PackageError("package has duplicate members")
+            if names[:4] != list(_HEAD) or any(not _MEMBER_RE.match(n) for n in names):
+                raise PackageError("package members are missing or misnamed")
+            members = {}
+            for info in infos:
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size > MAX_PACKAGE_BYTES:
+                    raise PackageError("package member is compressed or too large")
+                members[info.filename] = zf.read(info)
+            return members
+    except PackageError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, KeyError, OSError) as exc:
+        raise PackageError(f"not a valid model package ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # zipfile raises assorted errors on hostile input
+        raise PackageError(f"not a valid model package ({type(exc).__name__})") from None
