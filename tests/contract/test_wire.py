@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tinyfleet import wire
+
+
+def test_topics_round_trip() -> None:
+    t = wire.topic("dev-01", wire.Channel.TM)
+    assert t == "tf/v1/d/dev-01/tm"
+    assert wire.parse_topic(t) == ("dev-01", wire.Channel.TM)
+    assert wire.wildcard("hb") == "tf/v1/d/+/hb"
+    for bad in ("tf/v1/d/dev-01", "tf/v1/d/Dev/tm", "tf/v1/d/a/b/tm", "x/v1/d/a/tm", "tf/v1/d/a/zz", "tf/v1/d/+/tm"):
+        with pytest.raises(wire.WireError):
+            wire.parse_topic(bad)
+    with pytest.raises(wire.WireError):
+        wire.topic("a/b", "tm")
+
+
+def test_telemetry_for_digits_is_small() -> None:
+    msg = wire.Telemetry(ts=1.7e9, period_s=60, model="1.0.0", n=1200, err=0, lat_p50_us=812.5, lat_p95_us=1500,
+                         input_hist=[[1000 + i for i in range(16)]], cls=[120] * 10, conf=[75] * 16)
+    raw = wire.encode(msg)
+    assert len(raw) <= 512
+    back = wire.parse("tm", raw)
+    assert back == msg and json.loads(raw)["in"][0][0] == 1000
+
+
+def test_state_spoofing_and_validation() -> None:
+    state = wire.DeviceState(device_id="dev-1", board="rpi4", kind="linux", ts=1.0)
+    raw = wire.encode(state)
+    assert wire.parse("state", raw, device_id="dev-1") == state
+    with pytest.raises(wire.WireError, match="topic of"):
+        wire.parse("state", raw, device_id="dev-2")
+
+
+@pytest.mark.parametrize(
+    "channel, payload",
+    [
+        ("tm", b"not json"),
+        ("tm", b"[]"),
+        ("tm", b'{"v":2,"ts":1,"period_s":1,"model":"1.0.0","n":1}'),
+        ("tm", b'{"v":1,"ts":1,"period_s":0,"model":"1.0.0","n":1}'),
+        ("tm", b'{"v":1,"ts":1,"period_s":1,"model":"1.0.0","n":-1}'),
+        ("tm", b'{"v":1,"ts":1,"period_s":1,"model":"1.0.0","n":1,"in":[[1,2]]}'),
+        ("hb", b'{"v":1}'),
+        ("event", b'{"v":1,"deployment_id":"d","type":"exploded","ts":1}'),
+        ("desired", b'{"v":1,"deployment_id":"","issued_at":1}'),
+        ("online", b"yes"),
+        ("hb", b"{" + b" " * 600 + b"}"),
+    ],
+)
+def test_malformed_messages_raise_wire_error(channel: str, payload: bytes) -> None:
+    with pytest.raises(wire.WireError):
+        wire.parse(channel, payload)
+
+
+def test_desired_state_with_model() -> None:
+    d = wire.DesiredState(
+        deployment_id="dep-1", rollout_id="r-1", issued_at=2.0,
+        model=wire.DesiredModel(name="digits", version="2.0.0", sha256="a" * 64, size=1000, security_counter=2,
+                                url="http://127.0.0.1:8080/api/v1/artifacts/" + "a" * 64),
+    )
+    assert wire.parse("desired", wire.encode(d)) == d
