@@ -93,4 +93,4 @@ class DeviceManifest:
 
     @property
     def version_str(self) -> str:
-        return "%d.%d.%d" % self.version
+        return ".".join(str(p) for p in self.version)

@@ -6,35 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests_contract_helpers import artifacts, manifest  # type: ignore[import-not-found]
 
 from tinyfleet.device_manifest import DeviceManifest
 from tinyfleet.errors import PackageError, SignatureError
 from tinyfleet.golden import GoldenSet
 from tinyfleet.package import build_package, read_package, write_package
 from tinyfleet.signing import init_keys, load_signing_key, load_trusted_keys
-
-
-def _manifest(**over: object) -> dict:
-    m = {
-        "name": "tiny",
-        "version": "1.2.3",
-        "security_counter": 7,
-        "boards": ["qemu-an386", "rpi4"],
-        "input": {"shape": [1, 4], "dtype": "int8", "scale": 0.5, "zero_point": -3},
-        "output": {"shape": [1, 3], "dtype": "int8", "scale": 1 / 256, "zero_point": -128},
-        "labels": ["a", "b", "c"],
-        "golden": {"tolerance": {"tinyfleet-mcu": 0, "tflm": 0, "litert": 1, "onnxruntime": 2}},
-        "requirements": {"ops": ["FULLY_CONNECTED", "SOFTMAX"], "arena_bytes": 1234, "flash_bytes": 999},
-        "metrics": {"accuracy_int8": 0.9},
-    }
-    m.update(over)
-    return m
-
-
-def _artifacts() -> dict[str, bytes]:
-    rng = np.random.default_rng(0)
-    golden = GoldenSet(rng.integers(-128, 128, (2, 4), dtype=np.int8), rng.integers(-128, 128, (2, 3), dtype=np.int8))
-    return {"model.tflite": b"TFL3" + bytes(range(60)), "golden.bin": golden.pack(), "model_int8.onnx": b"onnx!"}
 
 
 @pytest.fixture()
@@ -45,7 +23,7 @@ def keys(tmp_path: Path):
 
 def test_round_trip(keys, tmp_path: Path) -> None:
     key, trusted = keys
-    path = write_package(tmp_path / "p.tfpkg", _manifest(), _artifacts(), key)
+    path = write_package(tmp_path / "p.tfpkg", manifest(), artifacts(), key)
     pkg = read_package(path, trusted)
     assert (pkg.name, pkg.version, pkg.security_counter) == ("tiny", "1.2.3", 7)
     assert pkg.artifact("model_int8.onnx") == b"onnx!"
@@ -61,12 +39,12 @@ def test_round_trip(keys, tmp_path: Path) -> None:
 
 def test_deterministic(keys) -> None:
     key, _ = keys
-    assert build_package(_manifest(), _artifacts(), key) == build_package(_manifest(), _artifacts(), key)
+    assert build_package(manifest(), artifacts(), key) == build_package(manifest(), artifacts(), key)
 
 
 def test_every_single_byte_flip_is_refused(keys) -> None:
     key, trusted = keys
-    raw = build_package(_manifest(), _artifacts(), key)
+    raw = build_package(manifest(), artifacts(), key)
     for i in range(len(raw)):
         bad = bytearray(raw)
         bad[i] ^= 0x01
@@ -76,7 +54,7 @@ def test_every_single_byte_flip_is_refused(keys) -> None:
 
 def test_truncations_and_appends_are_refused(keys) -> None:
     key, trusted = keys
-    raw = build_package(_manifest(), _artifacts(), key)
+    raw = build_package(manifest(), artifacts(), key)
     for n in (0, 1, 10, len(raw) // 2, len(raw) - 1):
         with pytest.raises(PackageError):
             read_package(raw[:n], trusted)
@@ -87,7 +65,7 @@ def test_truncations_and_appends_are_refused(keys) -> None:
 def test_wrong_key_is_refused(keys, tmp_path: Path) -> None:
     key, _ = keys
     _, other_pub = init_keys(tmp_path / "other")
-    raw = build_package(_manifest(), _artifacts(), key)
+    raw = build_package(manifest(), artifacts(), key)
     with pytest.raises(SignatureError, match="not trusted"):
         read_package(raw, load_trusted_keys([other_pub]))
     with pytest.raises(SignatureError, match="no trusted public key"):
@@ -109,15 +87,15 @@ def test_wrong_key_is_refused(keys, tmp_path: Path) -> None:
 def test_invalid_manifest_is_refused_at_build(keys, over: dict, message: str) -> None:
     key, _ = keys
     with pytest.raises(PackageError, match=message):
-        build_package(_manifest(**over), _artifacts(), key)
+        build_package(manifest(**over), artifacts(), key)
 
 
 def test_missing_artifacts_are_refused(keys) -> None:
     key, _ = keys
-    arts = _artifacts()
+    arts = artifacts()
     del arts["golden.bin"]
     with pytest.raises(PackageError, match="golden.bin"):
-        build_package(_manifest(), arts, key)
+        build_package(manifest(), arts, key)
 
 
 def test_golden_check() -> None:
