@@ -34,9 +34,18 @@ want=$(sha256sum requirements/lock.txt pyproject.toml | sha256sum | cut -d' ' -f
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
+# pip, with the noise of index locations this machine's pip config names but lacks filtered out.
+quiet_pip() {
+  local log rc=0
+  log=$(mktemp)
+  .venv/bin/pip "$@" >"$log" 2>&1 || rc=$?
+  grep -v -e 'is ignored: it is neither a file nor a directory' "$log" || true
+  rm -f "$log"
+  return $rc
+}
 echo "setup: creating .venv with pinned Python packages"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/pip install -q -r requirements/lock.txt
-.venv/bin/pip install -q --no-deps --no-build-isolation -e .
+quiet_pip install -q -r requirements/lock.txt
+quiet_pip install -q --no-deps --no-build-isolation -e .
 echo "$want" > "$stamp"
 echo "setup: done"
