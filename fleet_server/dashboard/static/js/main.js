@@ -1,0 +1,123 @@
+// Dashboard entry: log-in, hash routing, and the live stream that refreshes the page in view.
+import { api, ApiError, openStream } from "./api.js";
+import { clearToken, getToken } from "./auth.js";
+import { clear, h, toast } from "./dom.js";
+import * as audit from "./pages/audit.js";
+import * as device from "./pages/device.js";
+import * as drift from "./pages/drift.js";
+import * as fleet from "./pages/fleet.js";
+import * as login from "./pages/login.js";
+import * as rollouts from "./pages/rollouts.js";
+
+const PAGES = { fleet, device, rollouts, drift, audit };
+const POLL_MS = 3000;
+
+const state = { role: null, subject: null, page: null, stopStream: null, pollTimer: null, live: "off", pending: null };
+const main = document.getElementById("main");
+
+function setLive(mode) {
+  state.live = mode;
+  const el = document.getElementById("live");
+  el.className = `live ${mode}`;
+  el.textContent = mode === "on" ? "live" : mode === "poll" ? "polling" : "offline";
+  // Polling is the fallback only while the stream is down.
+  if (mode === "poll" && !state.pollTimer) state.pollTimer = setInterval(() => refreshPage(), POLL_MS);
+  if (mode !== "poll" && state.pollTimer) {
+    clearInterval(state.pollTimer);
+    state.pollTimer = null;
+  }
+}
+
+function refreshPage() {
+  if (state.page && state.page.refresh) state.page.refresh().catch(showError);
+}
+
+function onStreamEvent(type, data) {
+  if (!state.page) return;
+  if (state.page.onEvent) state.page.onEvent(type, data);
+  // Coalesce bursts of events into one refresh per 250 ms.
+  if (state.pending) return;
+  state.pending = setTimeout(() => {
+    state.pending = null;
+    if (!state.page || !state.page.wants || state.page.wants(type, data)) refreshPage();
+  }, 250);
+}
+
+export function showError(err) {
+  if (err instanceof ApiError && err.status === 401) return;
+  toast(err instanceof Error ? err.message : String(err), true);
+}
+
+function parseHash() {
+  const parts = (location.hash || "#/fleet").replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const name = parts[0] || "fleet";
+  return { name, args: parts.slice(1) };
+}
+
+async function route() {
+  if (state.page && state.page.dispose) state.page.dispose();
+  state.page = null;
+  clear(main);
+  if (!getToken() || !state.role) {
+    document.querySelectorAll("#nav a").forEach((a) => a.classList.remove("active"));
+    state.page = login.mount(main, { onLogin: start });
+    return;
+  }
+  const { name, args } = parseHash();
+  const mod = PAGES[name === "devices" ? "device" : name];
+  document.querySelectorAll("#nav a").forEach((a) => {
+    a.classList.toggle("active", a.dataset.page === (name === "devices" ? "fleet" : name));
+  });
+  if (!mod) {
+    main.append(h("p", { class: "error" }, `No page named ${name}.`));
+    return;
+  }
+  const ctx = { role: state.role, canAct: state.role === "admin" || state.role === "operator", args, showError };
+  try {
+    const page = await mod.mount(main, ctx);
+    state.page = page;
+    main.dataset.page = name;
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function start() {
+  try {
+    const me = await api.whoami();
+    state.role = me.role;
+    state.subject = me.name || me.subject || me.role;
+  } catch (err) {
+    state.role = null;
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      clearToken();
+      throw new Error("the server did not accept this token");
+    }
+    throw err;
+  }
+  document.getElementById("who").textContent = `${state.subject} · ${state.role}`;
+  document.getElementById("who").dataset.role = state.role;
+  document.getElementById("logout").hidden = false;
+  if (state.stopStream) state.stopStream();
+  state.stopStream = openStream("/ui/stream", onStreamEvent, setLive);
+  if (!location.hash || location.hash === "#/login") location.hash = "#/fleet";
+  await route();
+}
+
+function logout() {
+  clearToken();
+  state.role = null;
+  if (state.stopStream) state.stopStream();
+  state.stopStream = null;
+  setLive("off");
+  document.getElementById("who").textContent = "";
+  document.getElementById("logout").hidden = true;
+  route();
+}
+
+document.getElementById("logout").addEventListener("click", logout);
+window.addEventListener("tf:unauthorized", () => { if (state.role) logout(); });
+window.addEventListener("hashchange", () => route());
+
+if (getToken()) start().catch((err) => { showError(err); route(); });
+else route();
