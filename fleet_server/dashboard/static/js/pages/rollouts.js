@@ -5,14 +5,15 @@ import { confirmAction } from "../confirm.js";
 import { clear, fmtNum, fmtPct, fmtTime, h, pill, table, toast } from "../dom.js";
 import { buildSpec, createForm } from "./rollout_form.js";
 
+// Which actions a rollout allows comes from the server (its transition table), never guessed here.
 const ACTIONS = [
-  { name: "pause", label: "Pause", when: ["running", "soaking", "waiting_approval"], text: "Stop assigning devices until resumed." },
-  { name: "resume", label: "Resume", when: ["paused"], text: "Continue the rollout from where it stopped." },
-  { name: "promote", label: "Promote", when: ["running", "soaking", "waiting_approval", "paused"], text: "Skip the remaining wait and start the next stage now." },
-  { name: "abort", label: "Abort", when: ["running", "soaking", "waiting_approval", "paused", "pending"], danger: true,
+  { name: "pause", label: "Pause", text: "Stop assigning devices and deciding gates until resumed." },
+  { name: "resume", label: "Resume", text: "Continue the rollout; its gates are evaluated again." },
+  { name: "promote", label: "Promote", text: "Skip the remaining wait (or approve) and start the next stage now." },
+  { name: "abort", label: "Abort", danger: true,
     text: "Stop the rollout and send every device it touched back to its previous model version." },
 ];
-const TERMINAL = ["completed", "aborted", "failed", "rolled_back"];
+const TERMINAL = ["succeeded", "aborted", "rolled_back"];
 
 export function stageCounts(stage) {
   const total = stage.target ?? stage.size ?? stage.total ?? 0;
@@ -102,11 +103,11 @@ async function detailView(root, ctx) {
     }
   }
 
-  function drawActions() {
+  function drawActions(allowed) {
     clear(actions);
     if (!ctx.canAct || !rollout) return;
     for (const a of ACTIONS) {
-      if (!a.when.includes(rollout.status)) continue;
+      if (!allowed.includes(a.name)) continue;
       actions.append(h("button", { type: "button", class: a.danger ? "danger" : "", "data-testid": `action-${a.name}`, onclick: () => act(a) }, a.label));
     }
   }
@@ -116,7 +117,7 @@ async function detailView(root, ctx) {
     clear(stagesBox).append(h("h2", {}, "Stages"));
     stages.forEach((st, i) => {
       const c = stageCounts(st);
-      const cls = i < (rollout.current_stage ?? 0) || rollout.status === "completed" ? "done" : i === rollout.current_stage ? "current" : "";
+      const cls = i < (rollout.current_stage ?? 0) || rollout.status === "succeeded" ? "done" : i === rollout.current_stage ? "current" : "";
       stagesBox.append(h("div", { class: `stage ${cls}`, "data-testid": `stage-${i}` },
         h("div", { class: "row" }, h("b", {}, `${i + 1}. ${st.name ?? st.label ?? ""}`), pill(st.status ?? (cls || "waiting")),
           h("span", { class: "muted", "data-testid": `stage-${i}-counts` },
@@ -161,7 +162,7 @@ async function detailView(root, ctx) {
     clear(head).append(h("h1", { "data-testid": "rollout-title" }, `Rollout #${r.id} ${r.name ?? ""} `, pill(r.status, r.status)),
       h("p", { class: "muted" }, `${modelOf(r)} → ${describeTarget(r.target)} · created ${fmtTime(r.created_at)}${r.created_by ? ` by ${r.created_by}` : ""}`));
     head.querySelector(".pill").dataset.testid = "rollout-status";
-    drawActions();
+    drawActions(g && g.actions ? g.actions : []);
     drawStages();
     if (g) drawGates(g);
     const evs = r.events || [];
