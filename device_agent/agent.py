@@ -1,0 +1,370 @@
+"""The Linux edge agent: one device, its MQTT session, its A/B slots, its serving model.
+
+``Agent.boot()`` recovers an interrupted update (rolling back) and loads the active slot;
+``Agent.run()`` keeps the MQTT session, reconciles each desired state through the update state
+machine (``reconcile.py``), publishes state, heartbeats, events and telemetry, and serves inference
+(``serve.py``). Events and telemetry produced while offline are kept (events in memory, telemetry in
+the on-disk spool) and sent when the session is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device_agent.config import AgentConfig
+from device_agent.download import DigestMismatch, DownloadError, download, sha256_file
+from device_agent.hotswap import HotSwap, InferenceResult
+from device_agent.install import Slot, SlotStore
+from device_agent.mqtt_session import MqttSession, SessionConfig
+from device_agent.reconcile import (
+    UPDATE_STATUS,
+    Action,
+    Executor,
+    FaultHook,
+    Outcome,
+    Step,
+    StepResult,
+    decide,
+)
+from device_agent.runtimes import LoadedModel, load_model, self_test
+from device_agent.telemetry import Recorder, Spool
+from tinyfleet import wire
+from tinyfleet.errors import PackageError, TinyfleetError
+from tinyfleet.package import ModelPackage, read_package
+from tinyfleet.signing import load_trusted_keys
+
+__all__ = ["Agent", "LinuxSteps"]
+
+log = logging.getLogger(__name__)
+RUNTIME_ARTIFACTS = {"litert": ("model.tflite",), "onnxruntime": ("model_int8.onnx", "model_float.onnx")}
+
+
+def model_ref(pkg: ModelPackage) -> wire.ModelRef:
+    return wire.ModelRef(name=pkg.name, version=pkg.version, sha256=pkg.sha256, security_counter=pkg.security_counter)
+
+
+class LinuxSteps:
+    """The update steps on a Linux board (files, LiteRT/onnxruntime, the hot-swap holder)."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.a = agent
+        self.package: ModelPackage | None = None
+        self.candidate: LoadedModel | None = None
+        self.slot: Slot | None = None
+
+    def _file(self, model: wire.DesiredModel) -> Path:
+        return self.a.state_dir / "downloads" / f"{model.sha256}.tfpkg"
+
+    def snapshot_previous(self) -> dict[str, Any]:
+        return {"slot": self.a.slots.active()}
+
+    async def download(self, model: wire.DesiredModel, attempt: int) -> StepResult:
+        url = model.url if model.url.startswith(("http://", "https://")) else self.a.cfg.http_base + model.url
+        last = [0.0]
+
+        def progress(have: int, total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 1.0:
+                last[0] = now
+                self.a.emit_nowait(wire.EventType.DOWNLOAD_PROGRESS, model, "", have / total)
+
+        try:
+            await download(url, self._file(model), model.size, model.sha256,
+                           auth=(self.a.cfg.device_id, self.a.cfg.secret), progress=progress)
+        except DigestMismatch as exc:
+            # the complete file is wrong: VERIFY reports it and the table sends us back here
+            self.a.last_corrupt = str(exc)
+            return StepResult.ok(f"downloaded {model.size} bytes")
+        except DownloadError as exc:
+            return StepResult(Outcome.RETRY, f"attempt {attempt + 1}: {exc}")
+        return StepResult.ok(f"downloaded {model.size} bytes")
+
+    async def verify(self, model: wire.DesiredModel) -> StepResult:
+        path = self._file(model)
+        if not path.exists() or sha256_file(path) != model.sha256:
+            path.unlink(missing_ok=True)
+            return StepResult(Outcome.RETRY, self.a.last_corrupt or "package digest does not match the desired sha256")
+        try:
+            pkg = await asyncio.to_thread(read_package, path, self.a.trusted_keys)
+        except PackageError as exc:
+            return StepResult(Outcome.FAIL, str(exc))
+        if (pkg.name, pkg.version, pkg.security_counter) != (model.name, model.version, model.security_counter):
+            return StepResult(Outcome.FAIL, f"package is {pkg.name} {pkg.version} #{pkg.security_counter}, "
+                                            f"desired {model.name} {model.version} #{model.security_counter}")
+        floor = self.a.slots.counter()
+        if pkg.security_counter < floor:
+            return StepResult(Outcome.FAIL, f"anti-rollback: security counter {pkg.security_counter} < {floor}")
+        if not any(n in pkg.members for n in RUNTIME_ARTIFACTS[self.a.cfg.runtime]):
+            return StepResult(Outcome.INCOMPATIBLE, f"package has no artifact for {self.a.cfg.runtime}")
+        self.package = pkg
+        return StepResult.ok("signature, digests and security counter verified")
+
+    async def install(self, model: wire.DesiredModel) -> StepResult:
+        pkg = self.package
+        if pkg is None:  # resumed after a restart between verify and install
+            pkg = read_package(self._file(model), self.a.trusted_keys)
+            self.package = pkg
+        self.slot = self.a.slots.inactive()
+        await asyncio.to_thread(self.a.slots.install, self.slot, pkg.raw)
+        self._file(model).unlink(missing_ok=True)
+        return StepResult.ok(f"installed into slot {self.slot}")
+
+    async def load(self, model: wire.DesiredModel) -> StepResult:
+        assert self.package is not None
+        try:
+            self.candidate = await asyncio.to_thread(load_model, self.package, self.a.cfg.runtime)
+        except TinyfleetError as exc:
+            return StepResult(Outcome.FAIL, str(exc))
+        return StepResult.ok(f"loaded in {self.a.cfg.runtime}")
+
+    async def self_test(self, model: wire.DesiredModel) -> StepResult:
+        assert self.candidate is not None
+        ok, _diff, detail = await asyncio.to_thread(self_test, self.candidate)
+        return StepResult(Outcome.OK if ok else Outcome.FAIL, detail)
+
+    async def swap(self, model: wire.DesiredModel) -> StepResult:
+        assert self.candidate is not None and self.slot is not None
+        self.a.flush_telemetry()
+        self.a.hotswap.swap(self.candidate)
+        self.a.configure_recorder(self.candidate.package)
+        self.a.slots.switch(self.slot)
+        return StepResult.ok(f"slot {self.slot} active ({self.a.hotswap.last_swap_s * 1e6:.0f} µs)")
+
+    async def confirm(self, model: wire.DesiredModel) -> StepResult:
+        assert self.package is not None
+        self.a.slots.raise_counter(self.package.security_counter)
+        self.a.active_ref = model_ref(self.package)
+        self.candidate = None
+        return StepResult.ok(f"{model.name} {model.version} confirmed")
+
+    async def rollback(self, model: wire.DesiredModel | None, previous: dict[str, Any]) -> StepResult:
+        prev_slot = previous.get("slot")
+        cand = self.candidate
+        if cand is not None and self.a.hotswap.active is cand:
+            self.a.hotswap.rollback()
+        elif cand is not None:
+            self.a.hotswap.discard(cand)
+        self.candidate = None
+        if self.a.slots.active() != prev_slot:
+            self.a.slots.switch(prev_slot)
+        for s in ("a", "b"):
+            if s != prev_slot:
+                self.a.slots.clear(s)  # type: ignore[arg-type]
+        if model is not None:
+            self._file(model).unlink(missing_ok=True)
+        if self.a.hotswap.active is None and prev_slot is not None:
+            self.a.load_active()
+        self.package = None
+        return StepResult.ok(f"slot {prev_slot or '-'} serves")
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig, fault: FaultHook | None = None) -> None:
+        self.cfg = cfg
+        self.state_dir = Path(cfg.state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.trusted_keys = load_trusted_keys(cfg.trusted_keys)
+        self.slots = SlotStore(self.state_dir)
+        self.hotswap = HotSwap()
+        self.recorder = Recorder()
+        self.spool = Spool(self.state_dir / "telemetry", cfg.spool_max_messages)
+        self.steps = LinuxSteps(self)
+        self.executor = Executor(self.state_dir / "update.json", self.steps, self._emit, self._status,
+                                 max_attempts=cfg.max_attempts, retries=cfg.download_retries, fault=fault)
+        self.session = MqttSession(
+            SessionConfig(cfg.device_id, cfg.secret, cfg.mqtt_host, cfg.mqtt_port, cfg.keepalive_s,
+                          cfg.session_expiry_s),
+            on_message=self._on_message,
+            on_connected=self._on_connected,
+        )
+        self.active_ref: wire.ModelRef | None = None
+        self.update_step = Step.IDLE
+        self.deployment_id: str | None = None
+        self.events: list[wire.DeviceEvent] = []  # every event this process produced (tests, CLI)
+        self._outbox: collections.deque[bytes] = collections.deque(maxlen=500)
+        self._seq = 0
+        self._desired: asyncio.Queue[wire.DesiredState] | None = None
+        self.last_corrupt = ""
+        self.started = time.monotonic()
+
+    # -- start-up --------------------------------------------------------------------------------
+    async def boot(self) -> None:
+        await self.executor.recover()
+        self.load_active()
+        self.deployment_id = self.executor.journal.deployment_id or None
+
+    def load_active(self) -> None:
+        slot = self.slots.active()
+        if slot is None:
+            return
+        try:
+            pkg = read_package(self.slots.package_path(slot), self.trusted_keys)
+            model = load_model(pkg, self.cfg.runtime)
+        except TinyfleetError as exc:
+            log.error("active slot %s cannot be loaded: %s", slot, exc)
+            return
+        self.hotswap.swap(model)
+        self.configure_recorder(pkg)
+        self.active_ref = model_ref(pkg)
+
+    def configure_recorder(self, pkg: ModelPackage) -> None:
+        groups = int(pkg.manifest.get("drift_baseline", {}).get("input", {}).get("groups", 1))
+        n_classes = int(np.prod(pkg.manifest["output"]["shape"]))
+        self.recorder.configure(groups, n_classes)
+
+    # -- inference (called from the endpoint's threads) ------------------------------------------
+    def infer(self, x: np.ndarray) -> InferenceResult:
+        try:
+            res = self.hotswap.infer(x)
+        except Exception:
+            self.recorder.error()
+            raise
+        self.recorder.record(x, res.output, res.latency_us, res.model.version)
+        return res
+
+    # -- reporting -------------------------------------------------------------------------------
+    def state(self) -> wire.DeviceState:
+        slots = []
+        act = self.slots.active()
+        for s in ("a", "b"):
+            if self.slots.has_package(s):  # type: ignore[arg-type]
+                slots.append(wire.SlotInfo(slot=s, state="confirmed" if s == act else "pending",  # type: ignore[arg-type]
+                                           model=self.active_ref if s == act else None))
+        self._seq += 1
+        return wire.DeviceState(
+            device_id=self.cfg.device_id, board=self.cfg.board, kind="linux", firmware="tinyfleet-agent",
+            active=self.active_ref, slots=slots, runtimes=[self.cfg.runtime], deployment_id=self.deployment_id,
+            update=UPDATE_STATUS[self.update_step], ts=round(time.time(), 3), seq=self._seq,  # type: ignore[arg-type]
+        )
+
+    def publish_state(self) -> None:
+        self.session.publish(wire.Channel.STATE, wire.encode(self.state()), qos=1, retain=True)
+
+    async def _status(self, step: Step) -> None:
+        self.update_step = step
+        self.publish_state()
+
+    async def _emit(self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str,
+                    progress: float | None) -> None:
+        self.emit_nowait(etype, model, detail, progress)
+
+    def emit_nowait(self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str,
+                    progress: float | None) -> None:
+        self._seq += 1
+        ref = None if model is None else wire.ModelRef(name=model.name, version=model.version, sha256=model.sha256,
+                                                       security_counter=model.security_counter)
+        ev = wire.DeviceEvent(deployment_id=self.deployment_id or "", type=etype, model=ref, detail=detail[:200],
+                              progress=progress, ts=round(time.time(), 3), seq=self._seq)
+        self.events.append(ev)
+        log.info("%s: %s %s", self.cfg.device_id, etype.value, detail)
+        payload = wire.encode(ev)
+        if self._outbox or not self.session.publish(wire.Channel.EVENT, payload, qos=1):
+            self._outbox.append(payload)
+
+    def flush_telemetry(self) -> None:
+        msg = self.recorder.take()
+        if msg is not None:
+            payload = wire.encode(msg)
+            if len(self.spool) or not self.session.publish(wire.Channel.TM, payload, qos=1):
+                self.spool.put(payload)
+
+    def _drain(self) -> None:
+        while self._outbox and self.session.publish(wire.Channel.EVENT, self._outbox[0], qos=1):
+            self._outbox.popleft()
+        for name, payload in self.spool.peek(32):
+            if not self.session.publish(wire.Channel.TM, payload, qos=1):
+                break
+            self.spool.ack(name)
+
+    # -- MQTT ------------------------------------------------------------------------------------
+    async def _on_connected(self) -> None:
+        self.publish_state()
+        self._drain()
+
+    async def _on_message(self, topic_name: str, payload: bytes) -> None:
+        try:
+            _dev, channel = wire.parse_topic(topic_name)
+            if channel is not wire.Channel.DESIRED:
+                return
+            desired = wire.parse(channel, payload)
+        except wire.WireError as exc:
+            log.warning("%s: dropped a bad message: %s", self.cfg.device_id, exc)
+            return
+        if self._desired is not None:
+            while not self._desired.empty():  # only the newest desired state matters
+                self._desired.get_nowait()
+            self._desired.put_nowait(desired)
+
+    async def update(self, desired: wire.DesiredState) -> Step | None:
+        """Reconcile one desired state (also used directly by tests and the gateway)."""
+        active_sha = self.active_ref.sha256 if self.active_ref else None
+        action, reason = decide(desired, active_sha, self.executor.journal, self.cfg.max_attempts)
+        if action is Action.NOTHING:
+            log.info("%s: %s", self.cfg.device_id, reason)
+            if self.deployment_id != desired.deployment_id and desired.model is not None \
+                    and desired.model.sha256 == active_sha:
+                self.deployment_id = desired.deployment_id
+                self.update_step = Step.DONE
+                self.publish_state()
+            return None
+        self.deployment_id = desired.deployment_id
+        return await self.executor.run(desired)
+
+    # -- main loop -------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        from device_agent.serve import Endpoint
+
+        self._desired = asyncio.Queue()
+        await self.boot()
+        endpoint = Endpoint(self, self.cfg.serve_http, self.cfg.serve_unix)
+        endpoint.start()
+        tasks = [asyncio.create_task(self.session.run()), asyncio.create_task(self._reconcile_loop()),
+                 asyncio.create_task(self._periodic())]
+        if self.cfg.replay_file:
+            from device_agent.replay import replay_forever
+
+            tasks.append(asyncio.create_task(replay_forever(self, Path(self.cfg.replay_file), self.cfg.replay_rate_hz, stop)))
+        try:
+            await stop.wait()
+        finally:
+            endpoint.stop()
+            self.flush_telemetry()
+            await self.session.stop()
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+
+    async def _reconcile_loop(self) -> None:
+        assert self._desired is not None
+        while True:
+            desired = await self._desired.get()
+            try:
+                await self.update(desired)
+            except Exception:  # noqa: BLE001 - keep serving; the journal recovers at the next boot
+                log.exception("%s: update failed unexpectedly", self.cfg.device_id)
+
+    async def _periodic(self) -> None:
+        next_hb = next_tm = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now >= next_hb:
+                next_hb = now + self.cfg.heartbeat_period_s
+                hb = wire.Heartbeat(ts=round(time.time(), 3), uptime_s=round(now - self.started, 1),
+                                    model_version=self.active_ref.version if self.active_ref else None)
+                self.session.publish(wire.Channel.HB, wire.encode(hb))
+            if now >= next_tm:
+                next_tm = now + self.cfg.telemetry_period_s
+                self.flush_telemetry()
+            if self.session.connected.is_set():
+                self._drain()
+            await asyncio.sleep(min(next_hb, next_tm) - time.monotonic() + 0.001)
