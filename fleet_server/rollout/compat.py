@@ -1,0 +1,108 @@
+"""Compatibility of a device with a model package, checked before the planner assigns it.
+
+A device is compatible when all of these hold (each failure is one reason string):
+
+1. its board is in the board catalogue (``tinyfleet.boards``) and in the package's ``boards``;
+2. one of its runtimes (the ones it reports, else the board's) runs every op in
+   ``requirements.ops`` (:data:`RUNTIME_OPS`; ``None`` there means the full builtin op set);
+3. ``requirements.arena_bytes`` <= the board's ``arena_budget`` (and the device's own, if it reported one);
+4. ``requirements.flash_bytes`` (model + golden vectors) <= the board's ``model_slot_bytes`` (and
+   the device's reported flash budget).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fleet_server.rollout.model import DeviceView, PackageInfo
+from tinyfleet.boards import Board, all_boards
+from tinyfleet.errors import UsageError
+
+__all__ = ["MCU_OPS", "RUNTIME_OPS", "TFLM_OPS", "check", "package_info"]
+
+# Ops of the tinyfleet micro runtime (firmware/runtime; the firmware's ops.txt is the source).
+MCU_OPS: frozenset[str] = frozenset({
+    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
+    "FULLY_CONNECTED", "LOGISTIC", "MAX_POOL_2D", "MEAN", "MUL", "PAD", "QUANTIZE", "RELU", "RELU6",
+    "RESHAPE", "SOFTMAX", "SQUEEZE",
+})
+# A subset of the TFLM builtin resolver large enough for the models tinyfleet compiles.
+TFLM_OPS: frozenset[str] = MCU_OPS | frozenset({
+    "ABS", "ARG_MAX", "ARG_MIN", "BATCH_TO_SPACE_ND", "CAST", "CEIL", "DIV", "ELU", "EQUAL", "EXP",
+    "EXPAND_DIMS", "FLOOR", "GATHER", "GREATER", "HARD_SWISH", "L2_NORMALIZATION", "LEAKY_RELU", "LESS",
+    "LOG", "LOG_SOFTMAX", "MAXIMUM", "MINIMUM", "NEG", "PACK", "PADV2", "PRELU", "REDUCE_MAX",
+    "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "RSQRT", "SHAPE", "SLICE", "SPACE_TO_BATCH_ND",
+    "SPLIT", "SQRT", "SQUARE", "STRIDED_SLICE", "SUB", "SUM", "TANH", "TRANSPOSE", "TRANSPOSE_CONV",
+    "UNPACK",
+})
+RUNTIME_OPS: Mapping[str, frozenset[str] | None] = {
+    "tinyfleet-mcu": MCU_OPS,
+    "tflm": TFLM_OPS,
+    "litert": None,
+    "onnxruntime": None,
+}
+
+
+def package_info(manifest: Mapping[str, Any], sha256: str) -> PackageInfo:
+    """The fields the engine uses from a verified package's ``manifest.json`` (docs/model-package.md)."""
+    req = manifest.get("requirements")
+    if not isinstance(req, Mapping):
+        raise UsageError("package manifest has no requirements")
+    flash = req.get("flash_bytes")
+    if flash is None:
+        arts = manifest.get("artifacts") or {}
+        flash = sum(int(arts.get(m, {}).get("size", 0)) for m in ("model.tflite", "golden.bin"))
+    info = PackageInfo(
+        name=str(manifest.get("name", "")),
+        version=str(manifest.get("version", "")),
+        sha256=sha256,
+        boards=tuple(str(b) for b in manifest.get("boards", ())),
+        ops=tuple(sorted({str(o) for o in req.get("ops", ())})),
+        arena_bytes=int(req.get("arena_bytes", -1)),
+        flash_bytes=int(flash),
+        security_counter=int(manifest.get("security_counter", 0)),
+    )
+    info.validate()
+    return info
+
+
+def _ops_reason(runtimes: tuple[str, ...], ops: tuple[str, ...],
+                catalogue: Mapping[str, frozenset[str] | None]) -> str | None:
+    best: tuple[int, str, list[str]] | None = None
+    for rt in runtimes:
+        if rt not in catalogue:
+            continue
+        supported = catalogue[rt]
+        missing = [] if supported is None else [o for o in ops if o not in supported]
+        if not missing:
+            return None
+        if best is None or len(missing) < best[0]:
+            best = (len(missing), rt, missing)
+    if best is None:
+        return f"no known runtime among {', '.join(runtimes) or 'none'}"
+    return f"ops not supported by {best[1]}: {', '.join(best[2])}"
+
+
+def check(device: DeviceView, package: PackageInfo,
+          runtime_ops: Mapping[str, frozenset[str] | None] = RUNTIME_OPS,
+          boards: Mapping[str, Board] | None = None) -> tuple[str, ...]:
+    """Reasons ``device`` cannot run ``package``; empty when it is compatible."""
+    catalogue = all_boards() if boards is None else boards
+    board = catalogue.get(device.board)
+    if board is None:
+        return (f"unknown board {device.board!r}",)
+    reasons: list[str] = []
+    if board.name not in package.boards:
+        reasons.append(f"board {board.name} not among the package's boards ({', '.join(package.boards)})")
+    runtimes = device.runtimes or board.runtimes
+    ops = _ops_reason(tuple(runtimes), package.ops, runtime_ops)
+    if ops:
+        reasons.append(ops)
+    arena = min(board.arena_budget, device.arena_budget if device.arena_budget is not None else board.arena_budget)
+    if package.arena_bytes > arena:
+        reasons.append(f"arena {package.arena_bytes} B > budget {arena} B")
+    slot = min(board.model_slot_bytes, device.flash_budget if device.flash_budget is not None else board.model_slot_bytes)
+    if package.flash_bytes > slot:
+        reasons.append(f"model + golden {package.flash_bytes} B > model slot {slot} B")
+    return tuple(reasons)

@@ -1,0 +1,210 @@
+"""The append-only event log of a rollout and the state it folds into.
+
+Every decision is an :class:`Event` (numbered from 1, with the time the scheduler passed in);
+``apply(state, event)`` is the only way a :class:`RolloutState` changes, and
+``replay(events)`` rebuilds the same state from the log (the scheduler stores events, not states).
+``apply`` refuses an event that does not follow the log (wrong sequence number, a transition that
+is not a row of ``machine.TRANSITIONS``), so a corrupted log fails loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from fleet_server.rollout.codec import from_json, to_json
+from fleet_server.rollout.gates import Verdict
+from fleet_server.rollout.machine import Status, Trigger, lookup
+from fleet_server.rollout.model import RolloutSpec, VersionRef
+from tinyfleet.errors import UsageError
+
+__all__ = [
+    "DeviceRecord",
+    "DeviceStatus",
+    "Event",
+    "EventKind",
+    "RolloutState",
+    "apply",
+    "create",
+    "replay",
+]
+
+
+class EventKind(StrEnum):
+    CREATED = "created"  # rollout_id, spec
+    TRANSITION = "transition"  # trigger, source, target, stage (after), verdicts, reason, by
+    ASSIGNED = "assigned"  # stage, devices, previous (parallel to devices)
+    SKIPPED = "skipped"  # stage, skipped: device → reasons (incompatible, already on target, not in target)
+    REPORTED = "reported"  # devices (confirmed now), failed (failed now)
+    ROLLBACK_ISSUED = "rollback_issued"  # devices, previous (parallel)
+    RESTORED = "restored"  # devices back on their previous version
+
+
+class DeviceStatus(StrEnum):
+    ASSIGNED = "assigned"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    ROLLBACK_ISSUED = "rollback_issued"
+    RESTORED = "restored"
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    at: float
+    kind: EventKind
+    rollout_id: str = ""
+    spec: RolloutSpec | None = None
+    trigger: Trigger | None = None
+    source: Status | None = None
+    target: Status | None = None
+    stage: int | None = None
+    devices: tuple[str, ...] = ()
+    previous: tuple[VersionRef | None, ...] = ()
+    failed: tuple[str, ...] = ()
+    skipped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    verdicts: tuple[Verdict, ...] = ()
+    reason: str = ""
+    by: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(to_json(self))
+
+    @staticmethod
+    def from_json(data: Any) -> Event:
+        return from_json(Event, data, "event")
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    stage: int  # index of the stage that assigned the device
+    previous: VersionRef | None  # what it ran before (None: no model)
+    status: DeviceStatus
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    rollout_id: str
+    spec: RolloutSpec
+    status: Status = Status.CREATED
+    stage: int = -1  # index of the current stage (-1 before the start)
+    stage_started_at: float | None = None
+    soak_since: float | None = None
+    devices: Mapping[str, DeviceRecord] = field(default_factory=dict)  # every touched device
+    skipped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    reason: str = ""  # why it was held or aborted
+    seq: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in (Status.SUCCEEDED, Status.ABORTED, Status.ROLLED_BACK)
+
+    def stage_devices(self, stage: int | None = None) -> list[str]:
+        k = self.stage if stage is None else stage
+        return [d for d, r in self.devices.items() if r.stage == k]
+
+    def count(self, status: DeviceStatus, stage: int | None = None) -> int:
+        return sum(1 for r in self.devices.values() if r.status is status and (stage is None or r.stage == stage))
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(to_json(self))
+
+    @staticmethod
+    def from_json(data: Any) -> RolloutState:
+        return from_json(RolloutState, data, "rollout state")
+
+
+def create(rollout_id: str, spec: RolloutSpec, now: float) -> tuple[RolloutState, Event]:
+    """The first event of a rollout (the spec is validated here) and the state it makes."""
+    if not rollout_id or len(rollout_id) > 64:
+        raise UsageError("rollout id must be 1-64 characters")
+    spec.validate()
+    ev = Event(seq=1, at=now, kind=EventKind.CREATED, rollout_id=rollout_id, spec=spec)
+    return RolloutState(rollout_id, spec, seq=1, created_at=now, updated_at=now), ev
+
+
+def _bad(ev: Event, msg: str) -> UsageError:
+    return UsageError(f"rollout event {ev.seq} ({ev.kind.value}): {msg}")
+
+
+def apply(state: RolloutState | None, ev: Event) -> RolloutState:
+    """The state after ``ev``. ``state`` is None only for the CREATED event."""
+    if ev.kind is EventKind.CREATED:
+        if state is not None or ev.seq != 1 or ev.spec is None:
+            raise _bad(ev, "a log starts with exactly one created event")
+        return RolloutState(ev.rollout_id, ev.spec, seq=1, created_at=ev.at, updated_at=ev.at)
+    if state is None:
+        raise _bad(ev, "the log does not start with a created event")
+    if ev.seq != state.seq + 1:
+        raise _bad(ev, f"expected sequence number {state.seq + 1}")
+    s = replace(state, seq=ev.seq, updated_at=ev.at)
+    if ev.kind is EventKind.TRANSITION:
+        return _transition(s, ev)
+    if s.terminal:
+        raise _bad(ev, f"the rollout is {s.status.value}")
+    devices = dict(s.devices)
+    if ev.kind is EventKind.ASSIGNED:
+        if ev.stage != s.stage or len(ev.previous) != len(ev.devices):
+            raise _bad(ev, "assignment does not match the current stage")
+        for d, prev in zip(ev.devices, ev.previous, strict=True):
+            if d in devices:
+                raise _bad(ev, f"device {d} is assigned twice")
+            devices[d] = DeviceRecord(s.stage, prev, DeviceStatus.ASSIGNED)
+        return replace(s, devices=devices)
+    if ev.kind is EventKind.SKIPPED:
+        return replace(s, skipped={**s.skipped, **ev.skipped})
+    marks = {
+        EventKind.REPORTED: ((ev.devices, DeviceStatus.CONFIRMED), (ev.failed, DeviceStatus.FAILED)),
+        EventKind.ROLLBACK_ISSUED: ((ev.devices, DeviceStatus.ROLLBACK_ISSUED),),
+        EventKind.RESTORED: ((ev.devices, DeviceStatus.RESTORED),),
+    }.get(ev.kind)
+    if marks is not None:
+        for ids, status in marks:
+            for d in ids:
+                if d not in devices:
+                    raise _bad(ev, f"device {d} was not assigned by this rollout")
+                devices[d] = replace(devices[d], status=status)
+        return replace(s, devices=devices)
+    raise _bad(ev, "unknown event kind")
+
+
+def _transition(s: RolloutState, ev: Event) -> RolloutState:
+    if ev.trigger is None:
+        raise _bad(ev, "transition without a trigger")
+    row = lookup(s.status, ev.trigger)
+    if row is None:
+        raise _bad(ev, f"no transition {s.status.value} --{ev.trigger.value}-->")
+    if ev.target is not None and ev.target is not row.target:
+        raise _bad(ev, f"the table sends {s.status.value} --{ev.trigger.value}--> {row.target.value}")
+    stage = s.stage + 1 if row.advance else s.stage
+    if stage >= len(s.spec.stages):
+        raise _bad(ev, "there is no next stage")
+    starts = row.advance or (row.source is Status.WAITING_APPROVAL and row.target is Status.RUNNING)
+    soak = s.soak_since
+    if row.advance or ev.trigger is Trigger.SUCCESS_LOST:
+        soak = None
+    elif ev.trigger is Trigger.SUCCESS_MET and soak is None:
+        soak = ev.at
+    reason = ev.reason if ev.reason else (s.reason if row.target in (Status.ABORTING, Status.ROLLED_BACK) else "")
+    return replace(
+        s,
+        status=row.target,
+        stage=stage,
+        stage_started_at=ev.at if starts and row.target is Status.RUNNING else s.stage_started_at,
+        soak_since=soak,
+        reason=reason,
+    )
+
+
+def replay(events: Iterable[Event]) -> RolloutState:
+    """Fold a whole log; raises UsageError when it is empty or inconsistent."""
+    state: RolloutState | None = None
+    for ev in events:
+        state = apply(state, ev)
+    if state is None:
+        raise UsageError("empty rollout event log")
+    return state

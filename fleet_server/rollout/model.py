@@ -1,0 +1,333 @@
+"""Rollout specification and the inputs of the engine: typed, validated when created.
+
+A :class:`RolloutSpec` says which package goes to which devices in which stages, and what each
+stage must show before the next one starts. Every parameter reaches a decision in ``gates.py`` /
+``machine.py`` and is validated here, when the rollout is created, with a one-line
+:class:`~tinyfleet.errors.UsageError`. The scheduler gives the engine a :class:`FleetSnapshot` each
+tick: the devices of the target (and every device the rollout touched), their install outcome for
+this rollout, and their telemetry windows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from fleet_server.drift.baseline import Baseline
+from fleet_server.drift.cohort import Signal as DriftSignal
+from fleet_server.drift.window import Window
+from fleet_server.rollout.codec import from_json, to_json
+from tinyfleet.errors import UsageError
+
+__all__ = [
+    "MAX_STAGES",
+    "DeviceOutcome",
+    "DeviceView",
+    "DriftSignal",
+    "ErrorThreshold",
+    "FleetSnapshot",
+    "GateAction",
+    "GateKind",
+    "HealthBound",
+    "HealthGate",
+    "PackageInfo",
+    "RolloutSpec",
+    "Stage",
+    "Target",
+    "VersionRef",
+]
+
+MAX_STAGES = 20
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_VERSION_RE = re.compile(r"^\d{1,5}\.\d{1,5}\.\d{1,5}$")
+
+
+class GateKind(StrEnum):
+    """Every gate the engine evaluates; ``gates.EVALUATORS`` has one evaluator per member."""
+
+    ERROR_COUNT = "error_count"  # failed devices of the stage  > max_failed        → abort
+    ERROR_SHARE = "error_share"  # failed / assigned            > max_failed_share  → abort
+    SUCCESS_SHARE = "success_share"  # confirmed / assigned    >= success_share     → soak
+    DRIFT = "drift"  # canary drift − control drift          > bound → action
+    CONFIDENCE_DROP = "confidence_drop"  # control conf − canary conf   > bound → action
+    ERROR_RATE = "error_rate"  # canary err rate − control err rate     > bound → action
+    LATENCY_P95 = "latency_p95"  # canary p95 / control p95          > bound → action
+
+
+HEALTH_GATES = (GateKind.DRIFT, GateKind.CONFIDENCE_DROP, GateKind.ERROR_RATE, GateKind.LATENCY_P95)
+
+
+class GateAction(StrEnum):
+    HOLD = "hold"  # stop in HELD until an operator resumes, promotes or aborts
+    ROLLBACK = "rollback"  # abort and return every touched device to its previous version
+
+
+class DeviceOutcome(StrEnum):
+    """A device's install result for *this* rollout, as the server derived it from device events."""
+
+    NONE = "none"  # nothing reported for this rollout yet (or not assigned)
+    PENDING = "pending"  # downloading / verifying / installing / testing
+    CONFIRMED = "confirmed"  # `confirmed` event: running the new version
+    FAILED = "failed"  # verify_failed, self_test_failed, rolled_back, incompatible or failed
+
+
+def _require(ok: bool, msg: str) -> None:
+    if not ok:
+        raise UsageError(msg)
+
+
+def _finite(x: float) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """A model version a device runs or is sent: name, semantic version, package sha256."""
+
+    name: str
+    version: str
+    sha256: str = ""
+
+    @property
+    def key(self) -> str:
+        """``name@version``: the key of drift baselines in :class:`FleetSnapshot`."""
+        return f"{self.name}@{self.version}"
+
+    def same_model(self, other: VersionRef | None) -> bool:
+        """Same version; digests are compared when both sides know them."""
+        if other is None or (self.name, self.version) != (other.name, other.version):
+            return False
+        return not (self.sha256 and other.sha256) or self.sha256 == other.sha256
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    """What the engine needs from a package manifest (``compat.package_info`` builds it)."""
+
+    name: str
+    version: str
+    sha256: str
+    boards: tuple[str, ...]
+    ops: tuple[str, ...]
+    arena_bytes: int
+    flash_bytes: int
+    security_counter: int = 0
+
+    @property
+    def ref(self) -> VersionRef:
+        return VersionRef(self.name, self.version, self.sha256)
+
+    def validate(self) -> None:
+        _require(bool(_ID_RE.match(self.name)), f"package name {self.name!r} is not a valid model name")
+        _require(bool(_VERSION_RE.match(self.version)), f"package version {self.version!r} is not MAJOR.MINOR.PATCH")
+        _require(bool(_SHA_RE.match(self.sha256)), "package sha256 must be 64 lowercase hex characters")
+        _require(len(self.boards) > 0, "package lists no boards")
+        _require(_is_int(self.arena_bytes) and self.arena_bytes >= 0, "package arena_bytes must be an integer >= 0")
+        _require(_is_int(self.flash_bytes) and self.flash_bytes > 0, "package flash_bytes must be an integer > 0")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The devices a rollout is for: a named group or a tag selector (the server resolves either)."""
+
+    group: str | None = None
+    selector: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        _require((self.group is None) != (self.selector is None), "target: give exactly one of group or selector")
+        if self.group is not None:
+            _require(bool(_ID_RE.match(self.group)), f"target group {self.group!r} is not a valid group name")
+        if self.selector is not None:
+            _require(len(self.selector) > 0, "target selector must name at least one tag")
+
+
+@dataclass(frozen=True)
+class ErrorThreshold:
+    """When a stage's failures abort the rollout. Both limits may be set; either one fires.
+
+    - ``max_failed``: failures tolerated; fires when ``failed > max_failed`` (0: the first failure aborts);
+    - ``max_failed_share``: share tolerated; fires when ``failed / assigned > max_failed_share``.
+    An empty stage (nothing assigned) never fires.
+    """
+
+    max_failed: int | None = None
+    max_failed_share: float | None = 0.05
+
+    def validate(self, where: str) -> None:
+        _require(self.max_failed is not None or self.max_failed_share is not None,
+                 f"{where}: error threshold needs max_failed or max_failed_share")
+        if self.max_failed is not None:
+            _require(_is_int(self.max_failed) and self.max_failed >= 0, f"{where}: max_failed must be an integer >= 0")
+        if self.max_failed_share is not None:
+            _require(_finite(self.max_failed_share) and 0.0 <= self.max_failed_share < 1.0,
+                     f"{where}: max_failed_share must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage. Exactly one of ``devices`` (named canaries), ``count`` or ``percent``.
+
+    ``count`` and ``percent`` are cumulative: "10 % then 50 %" means 50 % of the target has the new
+    version when the second stage is full. ``percent`` of a target of N devices allows
+    ``floor(N * percent / 100)`` devices. ``success_share``: the stage may leave RUNNING when
+    ``confirmed / assigned >= success_share`` (an empty stage counts as met). ``soak_s``: seconds to
+    wait after that before the stage passes. ``manual_approval``: the stage starts only when an
+    operator promotes the rollout.
+    """
+
+    name: str
+    devices: tuple[str, ...] = ()
+    count: int | None = None
+    percent: float | None = None
+    success_share: float = 1.0
+    error: ErrorThreshold = field(default_factory=ErrorThreshold)
+    soak_s: float = 0.0
+    manual_approval: bool = False
+
+    def validate(self, index: int) -> None:
+        where = f"stage {index + 1} ({self.name!r})"
+        _require(bool(_ID_RE.match(self.name)), f"stage {index + 1}: name must be 1-64 of letters, digits, '.', '_', ':', '-'")
+        given = sum([len(self.devices) > 0, self.count is not None, self.percent is not None])
+        _require(given == 1, f"{where}: give exactly one of devices, count or percent")
+        if self.devices:
+            _require(all(isinstance(d, str) and _ID_RE.match(d) for d in self.devices), f"{where}: invalid device id in devices")
+            _require(len(set(self.devices)) == len(self.devices), f"{where}: a device is named twice")
+        if self.count is not None:
+            _require(_is_int(self.count) and self.count >= 1, f"{where}: count must be an integer >= 1")
+        if self.percent is not None:
+            _require(_finite(self.percent) and 0.0 < self.percent <= 100.0, f"{where}: percent must be in (0, 100]")
+        _require(_finite(self.success_share) and 0.0 <= self.success_share <= 1.0, f"{where}: success_share must be in [0, 1]")
+        _require(_finite(self.soak_s) and self.soak_s >= 0.0, f"{where}: soak_s must be a number >= 0")
+        _require(isinstance(self.manual_approval, bool), f"{where}: manual_approval must be true or false")
+        self.error.validate(where)
+
+
+@dataclass(frozen=True)
+class HealthBound:
+    """One ML health gate: canary cohort against control cohort, with the bound that fails it.
+
+    ``DRIFT``: drift score increase (score units of ``HealthGate.metric``); ``CONFIDENCE_DROP``: mean
+    confidence drop in [0, 1]; ``ERROR_RATE``: inference error-rate increase in [0, 1];
+    ``LATENCY_P95``: ratio canary p95 / control p95 (>= 1). Fails when the value is ``> bound``.
+    """
+
+    gate: GateKind
+    bound: float
+    action: GateAction = GateAction.ROLLBACK
+
+    def validate(self) -> None:
+        g = self.gate
+        _require(g in HEALTH_GATES, f"health gate {g.value!r} is not an ML health gate ({', '.join(h.value for h in HEALTH_GATES)})")
+        _require(_finite(self.bound), f"health gate {g.value}: bound must be a finite number")
+        if g is GateKind.LATENCY_P95:
+            _require(self.bound >= 1.0, "health gate latency_p95: bound is a ratio canary/control and must be >= 1")
+        elif g in (GateKind.CONFIDENCE_DROP, GateKind.ERROR_RATE):
+            _require(0.0 <= self.bound <= 1.0, f"health gate {g.value}: bound must be in [0, 1]")
+        else:
+            _require(self.bound >= 0.0, f"health gate {g.value}: bound must be >= 0")
+
+
+@dataclass(frozen=True)
+class HealthGate:
+    """The ML health gate: evaluated on every tick while a stage runs or soaks.
+
+    Cohorts: canary = devices of this rollout that confirmed the new version; control = target devices
+    the rollout has not touched (still on their previous version). A gate waits (and the stage cannot
+    pass) until both cohorts have ``min_samples`` inferences in the window; with no control devices
+    at all the ML gates are skipped (only install success/error decide).
+    """
+
+    bounds: tuple[HealthBound, ...] = ()
+    metric: str = "psi"  # psi, js or ks (tinyfleet.drift)
+    signal: DriftSignal = DriftSignal.OUTPUT
+    min_samples: int = 100
+    window_s: float = 3600.0  # telemetry window the scheduler merges per device
+
+    def validate(self) -> None:
+        _require(self.metric in ("psi", "js", "ks"), f"health gate metric {self.metric!r}: use psi, js or ks")
+        _require(_is_int(self.min_samples) and self.min_samples >= 1, "health gate min_samples must be an integer >= 1")
+        _require(_finite(self.window_s) and self.window_s > 0, "health gate window_s must be a number > 0")
+        kinds = [b.gate for b in self.bounds]
+        _require(len(set(kinds)) == len(kinds), "health gate: each gate may be given once")
+        for b in self.bounds:
+            b.validate()
+
+
+@dataclass(frozen=True)
+class RolloutSpec:
+    """What an operator asks for. ``RolloutSpec.from_json(data)`` validates; so does ``validate()``."""
+
+    package: PackageInfo
+    target: Target
+    stages: tuple[Stage, ...]
+    health: HealthGate = field(default_factory=HealthGate)
+
+    def validate(self) -> RolloutSpec:
+        self.package.validate()
+        self.target.validate()
+        _require(1 <= len(self.stages) <= MAX_STAGES, f"a rollout needs 1 to {MAX_STAGES} stages")
+        names = [s.name for s in self.stages]
+        _require(len(set(names)) == len(names), "stage names must be unique")
+        last_count, last_percent = 0, 0.0
+        for i, s in enumerate(self.stages):
+            s.validate(i)
+            if s.count is not None:
+                _require(s.count >= last_count, f"stage {i + 1} ({s.name!r}): count is cumulative and must not shrink")
+                last_count = s.count
+            if s.percent is not None:
+                _require(s.percent >= last_percent, f"stage {i + 1} ({s.name!r}): percent is cumulative and must not shrink")
+                last_percent = s.percent
+        self.health.validate()
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(to_json(self))
+
+    @staticmethod
+    def from_json(data: Any) -> RolloutSpec:
+        return from_json(RolloutSpec, data, "rollout spec").validate()
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    """One device as the scheduler sees it now.
+
+    ``active_rollout``: id of the rollout that holds the device (one active rollout per device), or
+    None. ``outcome``: its install result for *this* rollout. ``arena_budget``/``flash_budget``: what
+    the device reported (None: the board catalogue decides).
+    """
+
+    device_id: str
+    board: str
+    current: VersionRef | None = None
+    runtimes: tuple[str, ...] = ()
+    active_rollout: str | None = None
+    outcome: DeviceOutcome = DeviceOutcome.NONE
+    online: bool = True
+    arena_budget: int | None = None
+    flash_budget: int | None = None
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    """Everything ``machine.step`` reads, loaded by the scheduler in one transaction.
+
+    ``target``: ids of the devices the rollout's group/selector resolves to now. ``devices``: a view of
+    every target device and of every device the rollout touched. ``telemetry``: per device, its merged
+    telemetry window (``drift.window.merge``) over ``spec.health.window_s``. ``baselines``: drift
+    baselines keyed ``name@version`` for the new package and the versions control devices run.
+    """
+
+    target: tuple[str, ...]
+    devices: Mapping[str, DeviceView]
+    telemetry: Mapping[str, Window] = field(default_factory=dict)
+    baselines: Mapping[str, Baseline] = field(default_factory=dict)
