@@ -99,7 +99,7 @@ async function start() {
   document.getElementById("who").dataset.role = state.role;
   document.getElementById("logout").hidden = false;
   if (state.stopStream) state.stopStream();
-  state.stopStream = openStream("/ui/stream", onStreamEvent, setLive);
+  state.stopStream = openStream("/events/stream", onStreamEvent, setLive);
   if (!location.hash || location.hash === "#/login") location.hash = "#/fleet";
   await route();
 }

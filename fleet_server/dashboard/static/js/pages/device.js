@@ -45,8 +45,8 @@ export async function mount(root, ctx) {
     clear(body).append(
       h("div", { class: "card", "data-testid": "device-identity" }, h("h2", {}, "Identity"), kv([
         ["board", d.board], ["kind", d.kind], ["firmware", d.firmware || "—"],
-        ["model", d.model_version ? `${d.model_name || ""} ${d.model_version}`.trim() : "none"],
-        ["update state", pill(d.update_state || "idle")], ["rollout", d.rollout_id ? h("a", { href: `#/rollouts/${d.rollout_id}` }, `#${d.rollout_id}`) : "—"],
+        ["model", d.model ? `${d.model.name} ${d.model.version}` : "none"],
+        ["update state", pill(d.update || "idle")], ["deployment", d.deployment_id || "—"], ["rollout", d.rollout_id ? h("a", { href: `#/rollouts/${d.rollout_id}` }, `#${d.rollout_id}`) : "—"],
         ["tags", Object.entries(d.tags || {}).map(([k, v]) => `${k}=${v}`).join(", ") || "—"],
         ["runtimes", (d.runtimes || []).join(", ") || "—"],
         ["last seen (UTC)", fmtTime(d.last_seen)], ["enrolled (UTC)", fmtTime(d.enrolled_at)],
@@ -72,7 +72,7 @@ export async function mount(root, ctx) {
   await refresh();
   return {
     refresh,
-    wants: (type, data) => !data || !data.device_id || data.device_id === id,
+    wants: (type, data) => type !== "device" || !data || data.id === id,
     dispose() {},
   };
 }

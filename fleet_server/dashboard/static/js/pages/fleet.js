@@ -3,8 +3,7 @@ import { api } from "../api.js";
 import { clear, fmtTime, h, pill, table } from "../dom.js";
 
 export function modelLabel(d) {
-  if (!d.model_version) return "none";
-  return d.model_name ? `${d.model_name} ${d.model_version}` : d.model_version;
+  return d.model ? `${d.model.name} ${d.model.version}` : "none";
 }
 
 export function countBy(devices, key) {
@@ -46,7 +45,7 @@ export async function mount(root, ctx) {
       stat("devices", devices.length, "count-total"),
       stat("online", online, "count-online"),
       stat("offline", devices.length - online, "count-offline"),
-      stat("updating", devices.filter((d) => d.update_state && !["idle", "confirmed"].includes(d.update_state)).length, "count-updating"),
+      stat("updating", devices.filter((d) => d.update && !["idle", "confirmed"].includes(d.update)).length, "count-updating"),
     );
     const boards = countBy(devices, (d) => d.board);
     const models = countBy(devices, modelLabel);
@@ -76,7 +75,7 @@ export async function mount(root, ctx) {
         { label: "board", get: (d) => d.board },
         { label: "model", get: (d) => modelLabel(d) },
         { label: "state", get: (d) => pill(d.online ? "online" : "offline") },
-        { label: "update", cls: "hide-phone", get: (d) => pill(d.update_state || "idle") },
+        { label: "update", cls: "hide-phone", get: (d) => pill(d.update || "idle") },
         { label: "last seen (UTC)", cls: "hide-phone", get: (d) => fmtTime(d.last_seen) },
       ], shown, { testid: "device-table", empty: "no devices match", rowAttrs: (d) => ({ "data-device": d.id }) }),
     );

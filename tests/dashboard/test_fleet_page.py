@@ -1,0 +1,85 @@
+"""Log-in and the fleet page in Chromium against a real server: counts equal the API's, live updates."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.dashboard.conftest import PHONE, Fleet
+from tests.dashboard.virtual_devices import start_fleet
+
+pytestmark = pytest.mark.browser
+
+
+def _table(page: Any, testid: str) -> dict[str, int]:
+    rows = page.locator(f"[data-testid={testid}] tbody tr[data-key]")
+    return {r.get_attribute("data-key"): int(r.locator("td").nth(1).inner_text()) for r in rows.all()}
+
+
+def _stat(page: Any, name: str) -> int:
+    return int(page.get_by_test_id(f"count-{name}-value").inner_text())
+
+
+def test_login_rejects_a_bad_token(page_for: Any, shot: Any) -> None:
+    page = page_for(None)
+    page.get_by_test_id("token-input").fill("tf_not_a_token")
+    page.get_by_test_id("login-submit").click()
+    err = page.get_by_test_id("login-error")
+    err.wait_for()
+    expect(err).to_contain_text("did not accept")
+    assert page.evaluate("sessionStorage.getItem('tinyfleet.token')") is None
+    shot(page, "login-refused")
+
+
+def test_fleet_counts_equal_the_api(page_for: Any, fleet: Fleet, shot: Any) -> None:
+    page = page_for("viewer")
+    assert page.evaluate("sessionStorage.getItem('tinyfleet.token')") == fleet.tokens["viewer"]
+    page.get_by_test_id("device-table").wait_for()
+    api = fleet.get("/api/v1/devices")
+    online = sum(1 for d in api if d["online"])
+    assert _stat(page, "total") == len(api)
+    assert _stat(page, "online") == online
+    assert _stat(page, "offline") == len(api) - online
+    assert _table(page, "by-board") == dict(Counter(d["board"] for d in api))
+    assert _table(page, "by-model") == dict(Counter(f"{d['model']['name']} {d['model']['version']}" if d["model"] else "none" for d in api))
+    assert page.locator("[data-testid=device-table] tbody tr[data-device]").count() == len(api)
+    # a filter narrows the list to what the API returns for the same filter
+    page.get_by_test_id("filter-board").select_option("rpi4")
+    shown = page.locator("[data-testid=device-table] tbody tr[data-device]")
+    assert sorted(r.get_attribute("data-device") for r in shown.all()) == sorted(d["id"] for d in api if d["board"] == "rpi4")
+    assert page.get_by_test_id("who").inner_text().endswith("viewer")
+    shot(page, "fleet-laptop")
+    assert page.js_errors == []
+
+
+def test_fleet_updates_live_without_reload(page_for: Any, fleet: Fleet, shot: Any) -> None:
+    page = page_for("operator")
+    page.get_by_test_id("device-table").wait_for()
+    page.wait_for_selector("[data-testid=live].on")
+    before = _stat(page, "total")
+    marker = page.evaluate("window.__marker = Math.random()")  # survives only without a reload
+    extra = start_fleet(fleet.srv, 1, None, prefix="late")
+    try:
+        expect(page.get_by_test_id("count-total-value")).to_have_text(str(before + 1), timeout=15000)
+        online = int(page.get_by_test_id("count-online-value").inner_text())
+        extra[0].stop()
+        expect(page.get_by_test_id("count-online-value")).to_have_text(str(online - 1), timeout=15000)
+        api = fleet.get("/api/v1/devices")
+        assert _stat(page, "offline") == sum(1 for d in api if not d["online"])
+    finally:
+        extra[0].client.loop_stop()
+    assert page.evaluate("window.__marker") == marker
+    shot(page, "fleet-live")
+
+
+def test_fleet_at_phone_width(page_for: Any, fleet: Fleet, shot: Any) -> None:
+    page = page_for("viewer", viewport=PHONE)
+    page.get_by_test_id("device-table").wait_for()
+    # nothing wider than the screen except inside the horizontally scrolling table box
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    assert page.get_by_test_id("count-total").is_visible()
+    shot(page, "fleet-phone")
