@@ -6,22 +6,21 @@ Every route needs a viewer token or better; none of them changes anything.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from fleet_server.api.deps import Caller, require, runtime
-from fleet_server.runtime import Runtime
+from fleet_server.api.deps import Caller, require
 from fleet_server.tokens import Role
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/ui", tags=["dashboard"])
-viewer = require(Role.VIEWER)
+Viewer = Annotated[Caller, Depends(require(Role.VIEWER))]
 
 
 @router.get("/whoami")
-def whoami(caller: Caller = Depends(viewer)) -> dict[str, Any]:
+def whoami(caller: Viewer) -> dict[str, Any]:
     """The token's name and role (the dashboard hides actions a viewer may not take)."""
     assert caller.role is not None
     return {"name": caller.name, "role": caller.role.name.lower()}
