@@ -42,3 +42,16 @@ def mlperf_dir() -> Path:
 def mlperf_models(mlperf_dir: Path) -> dict[str, Path]:
     """Short name (kws, vww, ic, ad) -> path of the reference int8 .tflite."""
     return {k: mlperf_dir / "models" / v for k, v in MLPERF_MODELS.items()}
+
+
+@pytest.fixture(scope="session")
+def digits_package(tmp_path_factory: pytest.TempPathFactory):  # -> compiler.testing.DigitsPackage
+    """The digits example built once per session by the real pipeline, signed with a throwaway key.
+
+    Fields: package_path, out_dir (model.tflite, model.c/.h, ONNX, report.json), public_key_path,
+    private_key_path, keys_dir, trusted_keys (key id -> raw key), manifest. ``.variant(version,
+    security_counter, failing_selftest=False)`` re-signs the same model as another release (no retraining).
+    """
+    from compiler.testing import build_digits_package
+
+    return build_digits_package(tmp_path_factory.mktemp("digits-package"))

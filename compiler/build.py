@@ -1,0 +1,142 @@
+"""`tinyfleet model build`: the whole pipeline into one folder, with progress and a report.
+
+The folder appears only when every stage succeeded (tinyfleet.fsutil.atomic_dir); a failure leaves
+nothing behind that looks like a finished build.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from compiler.datasets import load_dataset
+from compiler.packaging import assemble, package_bytes
+from compiler.pipeline import ONNX_ARTIFACTS, convert_stage, quantize_stage, validation_data, verify_stage
+from compiler.report import confusion, write_confusion_plot, write_report
+from compiler.spec import Spec
+from compiler.train import Run, train, write_run
+from tinyfleet.boards import get_board
+from tinyfleet.fsutil import atomic_dir, atomic_write_bytes, atomic_write_text
+
+
+def manifest_key_id(pkg: bytes) -> str:
+    import io
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(pkg)) as zf:
+        return str(json.loads(zf.read("manifest.json"))["key_id"])
+
+
+__all__ = ["BuildResult", "build", "metrics_of", "training_of"]
+
+STAGES = ("data", "train", "quantize", "convert", "verify", "package", "report")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    out_dir: Path
+    package_path: Path
+    report: dict[str, Any]
+    table: str
+
+
+def training_of(record: dict[str, Any]) -> dict[str, Any]:
+    keys = ("architecture", "seeds", "epochs", "batch_size", "learning_rate", "dataset", "parameters", "libraries")
+    return {k: record[k] for k in keys if k in record}
+
+
+def metrics_of(record: dict[str, Any] | None, ev_report: dict[str, Any]) -> dict[str, Any]:
+    m: dict[str, Any] = {}
+    if record and "accuracy_float" in record:
+        m["accuracy_float"] = record["accuracy_float"]
+    if ev_report.get("accuracy"):
+        m["accuracy_int8"] = ev_report["accuracy"]["tflm"]
+        m["accuracy"] = ev_report["accuracy"]
+    m["agreement"] = {k: {"bitexact": v["bitexact"], "max_abs_diff": v["max_abs_diff"]}
+                      for k, v in ev_report["agreement"].items()}
+    m["eval_samples"] = ev_report["samples"]
+    return m
+
+
+Progress = Callable[[str], None]
+
+
+@contextmanager
+def _timed(stages: dict[str, float], name: str, progress: Progress | None) -> Iterator[None]:
+    if progress:
+        progress(name)
+    t0 = time.perf_counter()
+    yield
+    stages[name] = round(time.perf_counter() - t0, 3)
+
+
+def build(spec: Spec, out: Path, key: Ed25519PrivateKey, progress: Progress | None = None) -> BuildResult:
+    boards = [get_board(b) for b in spec.package.boards]
+    stages: dict[str, float] = {}
+    t_all = time.perf_counter()
+    with atomic_dir(out) as tmp:
+        with _timed(stages, "data", progress):
+            ds = load_dataset(spec.data)
+        with _timed(stages, "train", progress):
+            run = train(spec, ds)
+            write_run(run, tmp)
+        seed = spec.train.seed
+        n_rep = spec.quantize.representative_samples
+        with _timed(stages, "quantize", progress):
+            blob, qrec = quantize_stage(run, tmp, n_rep, seed)
+        with _timed(stages, "convert", progress):
+            files = convert_stage(run, blob, tmp, spec.name, n_rep, seed)
+        with _timed(stages, "verify", progress):
+            ev = verify_stage(blob, validation_data(run, blob), {k: files[k] for k in ONNX_ARTIFACTS}, "model.tflite")
+        with _timed(stages, "package", progress):
+            manifest, artifacts, checks = assemble(
+                name=spec.name, version=spec.version, security_counter=spec.security_counter, boards=boards,
+                blob=blob, ev=ev, extra_artifacts=files, labels=run.labels,
+                metrics=metrics_of(run.record, ev.report), training=training_of(run.record),
+                golden_count=spec.package.golden_count, drift_groups=spec.package.drift_groups)
+            pkg = package_bytes(manifest, artifacts, key)
+            pkg_name = f"{spec.name}-{spec.version}.tfpkg"
+            atomic_write_bytes(tmp / pkg_name, pkg)
+        with _timed(stages, "report", progress):
+            report = _report(spec, run, ev.report, checks, qrec, manifest, pkg, pkg_name, stages, ev.outputs["tflm"])
+            float_pred = np.argmax(run.model.predict(run.split.x_val, batch_size=256, verbose=0), axis=1)
+            n = len(run.labels)
+            write_confusion_plot(tmp / "confusion.png", confusion(run.split.y_val, float_pred, n),
+                                 confusion(run.split.y_val, np.argmax(ev.outputs["tflm"], 1), n), list(run.labels),
+                                 f"{spec.name} {spec.version}: float vs int8 on {len(run.split.y_val)} validation samples")
+        stages["total"] = round(time.perf_counter() - t_all, 3)
+        table = write_report(tmp, report)
+        import json
+
+        atomic_write_text(tmp / "verify.json", json.dumps({**ev.report, "boards": checks}, indent=2) + "\n")
+    return BuildResult(out_dir=out, package_path=out / pkg_name, report=report, table=table)
+
+
+def _report(spec: Spec, run: Run, ev: dict[str, Any], checks: list[dict[str, Any]], qrec: dict[str, Any],
+            manifest: dict[str, Any], pkg: bytes, pkg_name: str, stages: dict[str, float],
+            tflm_out: np.ndarray) -> dict[str, Any]:
+    import hashlib
+
+    return {
+        "model": {"name": spec.name, "version": spec.version, "security_counter": spec.security_counter,
+                  "labels": list(run.labels), "parameters": run.record.get("parameters")},
+        "stages": stages,
+        "accuracy": {"float": run.record["accuracy_float"], "int8": ev["accuracy"]["tflm"],
+                     "runtimes": ev["accuracy"]},
+        "verify": ev,
+        "boards": checks,
+        "quantize": qrec,
+        "golden": manifest["golden"],
+        "drift_baseline": manifest["drift_baseline"],
+        "training": training_of(run.record),
+        "package": {"file": pkg_name, "sha256": hashlib.sha256(pkg).hexdigest(), "bytes": len(pkg),
+                    "key_id": manifest_key_id(pkg)},
+    }
