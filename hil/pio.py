@@ -219,6 +219,22 @@ def _check_firmware_sources(fw: Path) -> None:
             raise UsageError(f"Monocypher sources missing and could not be fetched: {r.stderr.strip()[-300:]}")
 
 
+REAL_BOARD_PLATFORMS = {"nano33ble": "nordicnrf52", "esp32dev": "espressif32"}
+
+
+def require_platform(board_name: str, core: Path) -> None:
+    """Real boards need their registry platform installed once; fail fast instead of hanging on the network."""
+    platform = REAL_BOARD_PLATFORMS.get(board_name)
+    if platform is None:
+        return
+    if not (core / "platforms" / platform / "platform.json").is_file():
+        raise DeviceError(
+            f"PlatformIO platform {platform!r} for {board_name} is not installed in {core} and its registry is "
+            f"unreachable here; install it once with network access: PLATFORMIO_CORE_DIR={core} "
+            f"pio pkg install -d firmware -e {board_name} (docs/firmware.md)"
+        )
+
+
 def build(board_name: str, build_dir: Path, public_key: bytes | None, device_id: str | None = None,
           verbose: bool = False) -> BuildResult:
     """Build the firmware for an emulated board with `pio run` into ``build_dir``."""
@@ -231,6 +247,7 @@ def build(board_name: str, build_dir: Path, public_key: bytes | None, device_id:
     config = render_build_config(public_key, device_id or board_name)
     atomic_write_text(build_dir / "tf-config" / "tf_build_config.h", config)
     core = ensure_core()
+    require_platform(board_name, core)
     env = pio_env(core)
     env["PLATFORMIO_BUILD_DIR"] = str(build_dir)
     cmd = [*_pio(), "run", "-d", str(fw), "-e", board_name]
@@ -282,6 +299,7 @@ def upload(board_name: str, port: str, build_dir: Path) -> str:
     if board_name not in REAL_BOARDS:
         raise UsageError(f"upload is for real boards ({', '.join(REAL_BOARDS)}); {board_name} runs in QEMU")
     core = ensure_core()
+    require_platform(board_name, core)
     env = pio_env(core)
     env["PLATFORMIO_BUILD_DIR"] = str(Path(build_dir).resolve())
     cmd = [*_pio(), "run", "-d", str(firmware_dir()), "-e", board_name, "-t", "upload", "--upload-port", port]

@@ -41,6 +41,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _listening(port: int) -> bool:
+    """Is something listening on 127.0.0.1:port? Read from /proc so the guest's first client is the
+    real one (QEMU starts the guest on the first connection; a probe would swallow the banner)."""
+    try:
+        table = Path("/proc/net/tcp").read_text()
+    except OSError:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+        return False
+    want = f":{port:04X}"
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[1].endswith(want) and fields[3] == "0A":
+            return True
+    return False
+
+
 def qemu_binary() -> str:
     exe = shutil.which("qemu-system-arm")
     if exe is None:
@@ -113,7 +130,8 @@ class QemuBoard:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 10.0) -> str:
-        """Start QEMU; returns the UART URL. The guest boots when the first client connects."""
+        """Start QEMU; returns the UART URL. The guest boots when the first client connects, so
+        that client sees everything from the boot banner on."""
         if self.running:
             return self.url
         self.ensure_flash()
@@ -123,13 +141,8 @@ class QemuBoard:
             proc = subprocess.Popen(self.command(port), cwd=self.workdir, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    break
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2) as probe:
-                    probe.close()
-                    break
-                time.sleep(0.02)
+            while time.monotonic() < deadline and proc.poll() is None and not _listening(port):
+                time.sleep(0.01)
             if proc.poll() is None:
                 self.proc, self.port = proc, port
                 return self.url
