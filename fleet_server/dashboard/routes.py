@@ -6,17 +6,25 @@ Every route needs a viewer token or better; none of them changes anything.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import time
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException, Query
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from fleet_server.api.deps import Caller, require
+from fleet_server.api.deps import Caller, db_session, require
+from fleet_server.dashboard.views import Report, audit_entry, drift_view, telemetry_points
+from fleet_server.db import Device, ModelRow, Rollout, RolloutEvent, TelemetryRow
+from fleet_server.drift.baseline import Baseline
+from fleet_server.drift.cohort import Signal
 from fleet_server.tokens import Role
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/ui", tags=["dashboard"])
 Viewer = Annotated[Caller, Depends(require(Role.VIEWER))]
+Db = Annotated[Session, Depends(db_session)]
 
 
 @router.get("/whoami")
@@ -24,3 +32,63 @@ def whoami(caller: Viewer) -> dict[str, Any]:
     """The token's name and role (the dashboard hides actions a viewer may not take)."""
     assert caller.role is not None
     return {"name": caller.name, "role": caller.role.name.lower()}
+
+
+@router.get("/devices/{device_id}/telemetry")
+def device_telemetry(device_id: str, s: Db, _: Viewer, since_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0,
+                     limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> list[dict[str, Any]]:
+    """The device's telemetry reports of the last ``since_s`` seconds (newest ``limit``), in time order."""
+    if s.get(Device, device_id) is None:
+        raise HTTPException(404, f"no device {device_id}")
+    rows = s.scalars(select(TelemetryRow).where(TelemetryRow.device_id == device_id,
+                                                TelemetryRow.ts >= time.time() - since_s)
+                     .order_by(TelemetryRow.ts.desc()).limit(limit))
+    return telemetry_points(rows)
+
+
+@router.get("/drift")
+def drift_models(s: Db, _: Viewer) -> list[dict[str, Any]]:
+    """Every registered model version with the number of devices running it (most used first)."""
+    running = dict(((n, v), c) for n, v, c in s.execute(
+        select(Device.model_name, Device.model_version, func.count()).group_by(Device.model_name, Device.model_version)))
+    out = [{"name": m.name, "version": m.version, "devices": running.get((m.name, m.version), 0),
+            "has_baseline": isinstance(m.manifest.get("drift_baseline"), dict)} for m in s.scalars(select(ModelRow))]
+    return sorted(out, key=lambda m: (-m["devices"], m["name"], m["version"]))
+
+
+@router.get("/drift/{name}/{version}")
+def drift_detail(name: str, version: str, s: Db, _: Viewer,
+                 metric: Annotated[Literal["psi", "js", "ks"], Query()] = "psi",
+                 signal: Annotated[Signal, Query()] = Signal.OUTPUT,
+                 window_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0,
+                 buckets: Annotated[int, Query(ge=1, le=240)] = 30) -> dict[str, Any]:
+    """One model version: drift score per time bucket and over the window against the package
+    baseline, baseline and live histograms, and PSI alerts (hysteresis) over the buckets."""
+    m = s.scalar(select(ModelRow).where(ModelRow.name == name, ModelRow.version == version))
+    if m is None:
+        raise HTTPException(404, f"no model {name} {version}")
+    raw = m.manifest.get("drift_baseline")
+    if not isinstance(raw, dict):
+        raise HTTPException(409, f"model {name} {version} has no drift baseline")
+    baseline = Baseline.from_manifest(raw)
+    end = time.time()
+    start = end - window_s
+    ids = select(Device.id).where(Device.model_name == name)
+    rows = s.scalars(select(TelemetryRow).where(TelemetryRow.model_version == version, TelemetryRow.ts >= start,
+                                                TelemetryRow.device_id.in_(ids)))
+    reports = [Report(r.device_id, r.ts, r.model_version, r.n, r.err, r.lat_p95_us, r.input_hist or [], r.cls or [],
+                      r.conf or []) for r in rows]
+    view = drift_view(baseline, reports, version, start, end, buckets, metric, signal)
+    view.update(name=name, version=version)
+    return view
+
+
+@router.get("/audit")
+def audit(s: Db, _: Viewer, rollout_id: int | None = None,
+          limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> list[dict[str, Any]]:
+    """The audit trail, newest first: every rollout event with who caused it (an operator or the scheduler)."""
+    q = (select(RolloutEvent, Rollout.name).join(Rollout, Rollout.id == RolloutEvent.rollout_id)
+         .order_by(RolloutEvent.id.desc()).limit(limit))
+    if rollout_id is not None:
+        q = q.where(RolloutEvent.rollout_id == rollout_id)
+    return [audit_entry(ev, name) for ev, name in s.execute(q).tuples()]

@@ -51,11 +51,10 @@ const enc = encodeURIComponent;
 
 export const api = {
   whoami: () => request("GET", "/ui/whoami"),
-  summary: () => request("GET", "/ui/summary"),
   devices: (params) => request("GET", `/devices${q(params)}`),
   device: (id) => request("GET", `/devices/${enc(id)}`),
   deviceEvents: (id, params) => request("GET", `/devices/${enc(id)}/events${q(params)}`),
-  deviceTelemetry: (id, params) => request("GET", `/devices/${enc(id)}/telemetry${q(params)}`),
+  deviceTelemetry: (id, params) => request("GET", `/ui/devices/${enc(id)}/telemetry${q(params)}`),
   groups: () => request("GET", "/groups"),
   models: () => request("GET", "/models"),
   rollouts: () => request("GET", "/rollouts"),
@@ -65,8 +64,7 @@ export const api = {
   rolloutAction: (id, action) => request("POST", `/rollouts/${enc(id)}/${action}`),
   driftModels: () => request("GET", "/ui/drift"),
   drift: (name, version, params) => request("GET", `/ui/drift/${enc(name)}/${enc(version)}${q(params)}`),
-  alerts: (params) => request("GET", `/drift/alerts${q(params)}`),
-  audit: (params) => request("GET", `/audit${q(params)}`),
+  audit: (params) => request("GET", `/ui/audit${q(params)}`),
 };
 
 // Server-sent events read through fetch, so the bearer token goes in a header (EventSource cannot send one).

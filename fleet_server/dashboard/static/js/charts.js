@@ -3,7 +3,7 @@ import { h, s } from "./dom.js";
 
 const W = 640;
 const H = 260;
-const M = { l: 58, r: 14, t: 26, b: 46 };
+const M = { l: 62, r: 16, t: 30, b: 50 };
 
 export function niceTicks(lo, hi, count = 5) {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [0, 1];
@@ -29,9 +29,9 @@ function fmtTick(v) {
   return String(Number(v.toPrecision(4)));
 }
 
-function fmtClock(t) {
+function fmtClock(t, span = 60) {
   const d = new Date(t * 1000);
-  return d.toISOString().slice(11, 19);
+  return d.toISOString().slice(11, span < 10 ? 21 : 19);
 }
 
 function frame(title, xLabel, yLabel, testid) {
@@ -63,7 +63,7 @@ function legend(series) {
  * opts: {title, unit (y axis, e.g. "PSI" or "µs"), yMin, thresholds: [{value, label, color}], testid}
  */
 export function lineChart(series, opts) {
-  const svg = frame(opts.title, "time (UTC, hh:mm:ss)", opts.unit, opts.testid);
+  const svg = frame(opts.title, "time (UTC)", opts.unit, opts.testid);
   const pts = series.flatMap((se) => se.points);
   if (!pts.length) {
     svg.append(s("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, "no data yet"));
@@ -82,7 +82,7 @@ export function lineChart(series, opts) {
   yAxis(svg, yt, y);
   for (let i = 0; i <= 4; i++) {
     const t = x0 + ((x1 - x0) * i) / 4;
-    svg.append(s("text", { x: x(t), y: H - M.b + 16, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" }, fmtClock(t)));
+    svg.append(s("text", { x: x(t), y: H - M.b + 16, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" }, fmtClock(t, x1 - x0)));
   }
   for (const th of opts.thresholds || []) {
     svg.append(s("line", { x1: M.l, x2: W - M.r, y1: y(th.value), y2: y(th.value), stroke: th.color, "stroke-dasharray": "5 4" }));

@@ -12,7 +12,7 @@ import * as rollouts from "./pages/rollouts.js";
 const PAGES = { fleet, device, rollouts, drift, audit };
 const POLL_MS = 3000;
 
-const state = { role: null, subject: null, page: null, stopStream: null, pollTimer: null, live: "off", pending: null };
+const state = { role: null, subject: null, page: null, stopStream: null, pollTimer: null, pageTimer: null, live: "off", pending: null };
 const main = document.getElementById("main");
 
 function setLive(mode) {
@@ -57,6 +57,8 @@ function parseHash() {
 async function route() {
   if (state.page && state.page.dispose) state.page.dispose();
   state.page = null;
+  if (state.pageTimer) clearInterval(state.pageTimer);
+  state.pageTimer = null;
   clear(main);
   if (!getToken() || !state.role) {
     document.querySelectorAll("#nav a").forEach((a) => a.classList.remove("active"));
@@ -77,6 +79,8 @@ async function route() {
     const page = await mod.mount(main, ctx);
     state.page = page;
     main.dataset.page = name;
+    // Telemetry is not announced on the stream (it is too frequent): pages that chart it re-read it.
+    if (page.pollMs) state.pageTimer = setInterval(() => refreshPage(), page.pollMs);
   } catch (err) {
     showError(err);
   }

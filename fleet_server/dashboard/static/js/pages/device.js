@@ -35,7 +35,7 @@ export async function mount(root, ctx) {
   const id = ctx.args[0];
   const head = h("div");
   const body = h("div", { class: "grid" });
-  const charts = h("div", { class: "grid", style: "margin-top:1rem" });
+  const charts = h("div", { class: "grid charts", style: "margin-top:1rem" });
   const events = h("div", { class: "card", style: "margin-top:1rem" });
   root.append(h("p", {}, h("a", { href: "#/fleet" }, "← fleet")), head, body, charts, events);
 
@@ -72,6 +72,7 @@ export async function mount(root, ctx) {
   await refresh();
   return {
     refresh,
+    pollMs: 5000,
     wants: (type, data) => type !== "device" || !data || data.id === id,
     dispose() {},
   };

@@ -19,7 +19,7 @@ function alertsTable(alerts) {
 export async function mount(root, ctx) {
   const picker = h("div", { class: "row filters" });
   const summary = h("div", { class: "stats", "data-testid": "drift-summary" });
-  const charts = h("div", { class: "grid" });
+  const charts = h("div", { class: "grid charts" });
   const alertsBox = h("div", { class: "card", style: "margin-top:1rem" });
   root.append(h("h1", {}, "Drift"), picker, summary, charts, alertsBox);
   let versions = [];
@@ -76,5 +76,5 @@ export async function mount(root, ctx) {
     clear(alertsBox).append(h("h2", {}, "Alerts"), alertsTable(d.alerts || []));
   }
   await refresh();
-  return { refresh, wants: (type) => type === "telemetry" || type === "drift" || type === "alert", dispose() {} };
+  return { refresh, pollMs: 5000, wants: (type) => type === "telemetry" || type === "drift" || type === "alert", dispose() {} };
 }

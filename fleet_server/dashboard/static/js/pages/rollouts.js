@@ -84,7 +84,7 @@ async function detailView(root, ctx) {
   const actions = h("div", { class: "row", "data-testid": "rollout-actions" });
   const stagesBox = h("div", { class: "card", "data-testid": "stages" });
   const gatesBox = h("div", { class: "card", "data-testid": "gates" });
-  const gateCharts = h("div", { class: "grid" });
+  const gateCharts = h("div", { class: "grid charts" });
   const eventsBox = h("div", { class: "card", style: "margin-top:1rem" });
   root.append(h("p", {}, h("a", { href: "#/rollouts" }, "← rollouts")), head, actions, h("div", { style: "height:.6rem" }),
     h("div", { class: "grid" }, stagesBox, gatesBox), h("div", { style: "height:1rem" }), gateCharts, eventsBox);

@@ -1,0 +1,70 @@
+"""Device and drift pages in Chromium: identity, slots, events and telemetry charts with units; drift
+score, baseline vs live histograms, equal to what the API says."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.dashboard.conftest import PHONE, Fleet
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def telemetry(fleet: Fleet) -> None:
+    for _ in range(3):
+        for d in fleet.devices:
+            d.telemetry(n=200)
+        time.sleep(0.05)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        pts = fleet.get(f"/api/v1/ui/devices/{fleet.devices[0].device_id}/telemetry")
+        if len(pts) >= 3:
+            return
+        time.sleep(0.2)
+    raise AssertionError("telemetry did not arrive")
+
+
+def test_device_page(page_for: Any, fleet: Fleet, telemetry: None, shot: Any) -> None:
+    dev = fleet.devices[0]
+    page = page_for("viewer")
+    page.goto(f"{fleet.srv.url}/ui/#/devices/{dev.device_id}")
+    expect(page.get_by_test_id("device-id")).to_contain_text(dev.device_id)
+    api = fleet.get(f"/api/v1/devices/{dev.device_id}")
+    ident = page.get_by_test_id("device-identity")
+    expect(ident).to_contain_text(api["board"])
+    expect(ident).to_contain_text(f"{api['model']['name']} {api['model']['version']}")
+    slots = page.get_by_test_id("device-slots")
+    expect(slots).to_contain_text("confirmed")
+    for chart, unit in (("chart-latency", "latency (µs)"), ("chart-rate", "rate (1/s)"), ("chart-confidence", "share of samples (%)")):
+        svg = page.get_by_test_id(chart)
+        expect(svg.locator("[data-axis=y]")).to_have_text(unit)
+        expect(svg.locator("[data-axis=x]")).not_to_be_empty()
+    # one plotted point per telemetry report the API returns
+    pts = fleet.get(f"/api/v1/ui/devices/{dev.device_id}/telemetry")
+    assert page.get_by_test_id("chart-latency").locator("circle").count() == 2 * len(pts)
+    shot(page, "device-laptop")
+
+
+def test_drift_page_equals_the_api(page_for: Any, fleet: Fleet, telemetry: None, shot: Any) -> None:
+    page = page_for("viewer")
+    page.goto(f"{fleet.srv.url}/ui/#/drift")
+    page.get_by_test_id("drift-model").wait_for()
+    page.get_by_test_id("drift-model").select_option("digits@1.0.0")
+    api = fleet.get("/api/v1/ui/drift/digits/1.0.0?metric=psi")
+    assert api["current"] is not None and api["live"]["n"] >= 3 * 200 * len(fleet.devices) // 2
+    expect(page.get_by_test_id("drift-current")).to_have_text(f"{api['current']:.3f}")
+    score = page.get_by_test_id("chart-drift-score")
+    expect(score.locator("[data-axis=y]")).to_have_text("PSI (unitless)")
+    assert score.locator("circle").count() == len(api["series"])
+    classes = page.get_by_test_id("chart-drift-classes")
+    assert classes.locator("rect").count() == 2 * len(api["baseline"]["cls"])
+    expect(page.get_by_test_id("chart-drift-confidence").locator("[data-axis=x]")).to_contain_text("int8")
+    shot(page, "drift-laptop")
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    shot(page, "drift-phone")
