@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,8 @@ class Agent:
         self._desired: asyncio.Queue[wire.DesiredState] | None = None
         self.last_corrupt = ""
         self.started = time.monotonic()
+        self.endpoint: Any = None
+        self.ready = threading.Event()  # set once boot is done and the endpoint listens
 
     # -- start-up --------------------------------------------------------------------------------
     async def boot(self) -> None:
@@ -326,6 +329,8 @@ class Agent:
         await self.boot()
         endpoint = Endpoint(self, self.cfg.serve_http, self.cfg.serve_unix)
         endpoint.start()
+        self.endpoint = endpoint
+        self.ready.set()
         tasks = [asyncio.create_task(self.session.run()), asyncio.create_task(self._reconcile_loop()),
                  asyncio.create_task(self._periodic())]
         if self.cfg.replay_file:

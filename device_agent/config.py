@@ -56,7 +56,7 @@ def parse_hostport(text: str, default_port: int) -> tuple[str, int]:
         p = int(port)
     except ValueError:
         raise UsageError(f"bad address {text!r}: port must be a number") from None
-    if not 0 < p < 65536:
+    if not 0 <= p < 65536:
         raise UsageError(f"bad address {text!r}: port out of range")
     return host or "127.0.0.1", p
 

@@ -1,0 +1,51 @@
+"""`tinyfleet agent run --config agent.toml [--serial PORT ...]`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from device_agent.config import load_config
+
+__all__ = ["agent"]
+
+
+@click.group()
+def agent() -> None:
+    """Run the agent on a Linux edge board or as an MCU gateway."""
+
+
+@agent.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True, help="agent.toml")
+@click.option("--serial", multiple=True,
+              help="MCU behind this agent: socket://127.0.0.1:PORT (emulated board) or /dev/ttyACM0; repeatable.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
+def run(config_path: Path, serial: tuple[str, ...], log_level: str) -> None:
+    """Connect to the fleet, keep the desired model running, serve local inference."""
+    logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_config(config_path)
+    cfg.serial = list(serial) or cfg.serial
+    asyncio.run(_main(cfg))
+
+
+async def _main(cfg) -> None:  # noqa: ANN001 - AgentConfig; kept untyped to import lazily
+    from device_agent.agent import Agent
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = []
+    if cfg.serial:
+        from device_agent.gateway import run_gateway
+
+        tasks.append(asyncio.create_task(run_gateway(cfg, stop)))
+    else:
+        tasks.append(asyncio.create_task(Agent(cfg).run(stop)))
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    for t in done:
+        t.result()
