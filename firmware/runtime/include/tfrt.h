@@ -99,8 +99,10 @@ typedef struct tfrt_model {
     size_t model_size;
     uint8_t *arena;
     size_t arena_size;
-    size_t arena_required;   /* activations + persistent */
-    size_t arena_persistent; /* per-channel requantization data at the top of the arena */
+    uint8_t *base;           /* arena rounded up to 4-byte alignment */
+    size_t arena_required;   /* alignment slack + activations + persistent */
+    size_t persist_base;     /* offset of the persistent area from base (= activation bytes) */
+    size_t arena_persistent; /* per-channel requantization data above the activations */
     uint32_t macs;
     uint16_t ntensors;
     uint16_t nops;
@@ -158,6 +160,9 @@ size_t tfrt_unsupported_op(const tfrt_model *m, char *name, size_t n);
 
 /* Comma-separated names of the operators this runtime runs (same list as runtime/ops.txt). */
 const char *tfrt_supported_ops(void);
+
+/* sizeof(tfrt_model), for language bindings that allocate it themselves. */
+size_t tfrt_sizeof_model(void);
 
 /* A short English description of a status. */
 const char *tfrt_status_str(tfrt_status s);

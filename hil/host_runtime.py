@@ -1,0 +1,203 @@
+"""The firmware's micro runtime built for this computer (`firmware/build/host/libtfrt.so`), via ctypes.
+
+The same C sources run on the boards; here they answer "what would the MCU compute" without a
+board: bit-exactness tests against TFLM, arena sizes, MACs. The library is built on first use
+with ``make -C firmware host-lib`` (a fresh clone works), or explicitly with `build_library()`.
+
+    model = HostModel(Path("model.tflite").read_bytes())   # arena sized exactly as required
+    y = model.invoke(x)                                    # x: int8 array shaped like the input
+"""
+
+from __future__ import annotations
+
+import ctypes
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinyfleet.errors import DataError, DeviceError
+
+__all__ = [
+    "HostModel",
+    "HostRuntimeError",
+    "IoInfo",
+    "build_library",
+    "library_path",
+    "supported_ops",
+]
+
+REPO = Path(__file__).resolve().parent.parent
+FIRMWARE = REPO / "firmware"
+
+TFRT_OK = 0
+TFRT_E_ARENA_TOO_SMALL = 4
+TFRT_INT8, TFRT_INT32, TFRT_FLOAT32 = 9, 2, 0
+_DTYPES = {TFRT_INT8: np.int8, TFRT_INT32: np.int32, TFRT_FLOAT32: np.float32}
+_MAX_DIMS = 6
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+
+
+class HostRuntimeError(DataError):
+    """The runtime refused a model or an inference; `status` is the tfrt_status code."""
+
+    def __init__(self, message: str, status: int, op: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.op = op
+
+
+class _Io(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("ndim", ctypes.c_int),
+        ("dims", ctypes.c_int32 * _MAX_DIMS),
+        ("scale", ctypes.c_float),
+        ("zero_point", ctypes.c_int32),
+        ("bytes", ctypes.c_size_t),
+    ]
+
+
+@dataclass(frozen=True)
+class IoInfo:
+    """Shape, element type and quantization of the model input or output 0."""
+
+    shape: tuple[int, ...]
+    dtype: type
+    scale: float
+    zero_point: int
+    nbytes: int
+
+
+def library_path() -> Path:
+    return FIRMWARE / "build" / "host" / "libtfrt.so"
+
+
+def build_library() -> Path:
+    """Run ``make -C firmware host-lib`` (make itself skips it when up to date)."""
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(FIRMWARE), "host-lib"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise DeviceError("building the host runtime failed: " + " | ".join(tail))
+    return library_path()
+
+
+def _load() -> ctypes.CDLL:
+    global _lib
+    with _lock:
+        if _lib is None:
+            lib = ctypes.CDLL(str(build_library()))
+            p, sz = ctypes.c_void_p, ctypes.c_size_t
+            lib.tfrt_load.argtypes = [p, p, sz, p, sz]
+            lib.tfrt_load.restype = ctypes.c_int
+            lib.tfrt_arena_required.argtypes = [p]
+            lib.tfrt_arena_required.restype = sz
+            lib.tfrt_invoke.argtypes = [p]
+            lib.tfrt_invoke.restype = ctypes.c_int
+            lib.tfrt_input.argtypes = [p, ctypes.POINTER(sz)]
+            lib.tfrt_input.restype = p
+            lib.tfrt_output.argtypes = [p, ctypes.POINTER(sz), ctypes.POINTER(ctypes.c_int)]
+            lib.tfrt_output.restype = p
+            lib.tfrt_io_info.argtypes = [p, ctypes.c_int, ctypes.POINTER(_Io)]
+            lib.tfrt_io_info.restype = ctypes.c_int
+            lib.tfrt_macs.argtypes = [p]
+            lib.tfrt_macs.restype = ctypes.c_uint32
+            lib.tfrt_unsupported_op.argtypes = [p, ctypes.c_char_p, sz]
+            lib.tfrt_unsupported_op.restype = sz
+            lib.tfrt_status_str.argtypes = [ctypes.c_int]
+            lib.tfrt_status_str.restype = ctypes.c_char_p
+            lib.tfrt_supported_ops.argtypes = []
+            lib.tfrt_supported_ops.restype = ctypes.c_char_p
+            lib.tfrt_sizeof_model.argtypes = []
+            lib.tfrt_sizeof_model.restype = sz
+            _lib = lib
+        return _lib
+
+
+def supported_ops() -> list[str]:
+    """Operator names the micro runtime runs (the same list as firmware/runtime/ops.txt)."""
+    raw: bytes = _load().tfrt_supported_ops()
+    return raw.decode().split(",")
+
+
+def _status_text(lib: ctypes.CDLL, status: int) -> str:
+    raw: bytes = lib.tfrt_status_str(status)
+    return raw.decode()
+
+
+class HostModel:
+    """A model loaded by the host build of the micro runtime.
+
+    `arena_size=None` sizes the arena exactly as the planner asks; a smaller explicit size is
+    refused with `HostRuntimeError` (status TFRT_E_ARENA_TOO_SMALL, `arena_required` set).
+    """
+
+    def __init__(self, model: bytes, arena_size: int | None = None) -> None:
+        self._lib = _load()
+        self._model_buf = ctypes.create_string_buffer(bytes(model), len(model))
+        self._m = ctypes.create_string_buffer(int(self._lib.tfrt_sizeof_model()))
+        if arena_size is None:
+            status = self._lib.tfrt_load(self._m, self._model_buf, len(model), None, 0)
+            if status not in (TFRT_OK, TFRT_E_ARENA_TOO_SMALL):
+                self._raise_load(status)
+            arena_size = int(self._lib.tfrt_arena_required(self._m)) + 3  # alignment slack
+        self._arena = ctypes.create_string_buffer(max(arena_size, 1))
+        status = self._lib.tfrt_load(self._m, self._model_buf, len(model), self._arena, arena_size)
+        self.arena_required = int(self._lib.tfrt_arena_required(self._m))
+        if status != TFRT_OK:
+            self._raise_load(status)
+        self.macs = int(self._lib.tfrt_macs(self._m))
+        self.input = self._info(0)
+        self.output = self._info(1)
+
+    def _raise_load(self, status: int) -> None:
+        buf = ctypes.create_string_buffer(64)
+        self._lib.tfrt_unsupported_op(self._m, buf, len(buf))
+        op = buf.value.decode(errors="replace")
+        text = _status_text(self._lib, status)
+        if status == TFRT_E_ARENA_TOO_SMALL:
+            need = int(self._lib.tfrt_arena_required(self._m))
+            raise HostRuntimeError(f"model refused: {text} (needs {need} bytes)", status)
+        suffix = f": {op}" if op and status == 2 else ""
+        raise HostRuntimeError(f"model refused: {text}{suffix}", status, op)
+
+    def _info(self, is_output: int) -> IoInfo:
+        io = _Io()
+        status = self._lib.tfrt_io_info(self._m, is_output, ctypes.byref(io))
+        if status != TFRT_OK:
+            raise HostRuntimeError(_status_text(self._lib, status), status)
+        return IoInfo(
+            shape=tuple(int(io.dims[i]) for i in range(io.ndim)),
+            dtype=_DTYPES[io.type],
+            scale=float(io.scale),
+            zero_point=int(io.zero_point),
+            nbytes=int(io.bytes),
+        )
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        """Run one inference on `x` (int8, `input.nbytes` elements); returns output 0 as a copy."""
+        arr = np.ascontiguousarray(x)
+        if arr.dtype != np.int8 or arr.nbytes != self.input.nbytes:
+            raise DataError(
+                f"input must be int8 with {self.input.nbytes} elements shaped "
+                f"{self.input.shape}, got {arr.dtype} {arr.shape}"
+            )
+        n = ctypes.c_size_t()
+        dst = self._lib.tfrt_input(self._m, ctypes.byref(n))
+        ctypes.memmove(dst, arr.ctypes.data, arr.nbytes)
+        status = self._lib.tfrt_invoke(self._m)
+        if status != TFRT_OK:
+            raise HostRuntimeError(f"inference failed: {_status_text(self._lib, status)}", status)
+        typ = ctypes.c_int()
+        src = self._lib.tfrt_output(self._m, ctypes.byref(n), ctypes.byref(typ))
+        raw = ctypes.string_at(src, n.value)
+        return np.frombuffer(raw, dtype=_DTYPES[typ.value]).reshape(self.output.shape).copy()
