@@ -1,0 +1,1 @@
+"""The tinyfleet fleet server: device and model registry, MQTT ingest, staged rollouts, drift, REST API."""

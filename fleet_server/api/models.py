@@ -1,0 +1,96 @@
+"""Model registry: publish a signed package, list models, download artifacts (with Range)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from fleet_server.api.deps import DB, RT, DeviceOrToken, Operator, Viewer
+from fleet_server.api.schemas import ModelOut, model_out
+from fleet_server.db import Assignment, Device, ModelRow
+from fleet_server.metrics import ARTIFACT_BYTES
+from fleet_server.registry import PublishError, publish_package
+from tinyfleet.package import MAX_PACKAGE_BYTES
+
+router = APIRouter(prefix="/api/v1", tags=["models"])
+
+
+@router.post("/models", response_model=ModelOut, status_code=201,
+             openapi_extra={"requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}, "required": True}})
+async def publish(request: Request, rt: RT, caller: Operator) -> ModelOut:
+    """Upload a signed model package (the raw ``.tfpkg`` bytes as the request body).
+
+    Refused: 422 for a tampered, unsigned or untrusted package; 409 for a version already registered
+    or a security counter below the model's highest; 413 for a body over the size limit.
+    """
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_PACKAGE_BYTES:
+            raise HTTPException(413, f"package larger than {MAX_PACKAGE_BYTES} bytes")
+    try:
+        with rt.db.session() as s:
+            row = publish_package(s, rt.store, bytes(body), rt.trusted_keys, uploaded_by=caller.name)
+            out = model_out(row, rt.settings.http_url)
+    except PublishError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    rt.bus.publish("model", {"name": out.name, "version": out.version})
+    return out
+
+
+@router.get("/models", response_model=list[ModelOut])
+def list_models(rt: RT, s: DB, _: Viewer, name: str | None = None) -> list[ModelOut]:
+    q = select(ModelRow).order_by(ModelRow.name, ModelRow.major, ModelRow.minor, ModelRow.patch)
+    if name:
+        q = q.where(ModelRow.name == name)
+    return [model_out(m, rt.settings.http_url) for m in s.scalars(q)]
+
+
+@router.get("/models/{name}/{version}", response_model=ModelOut)
+def get_model(name: str, version: str, rt: RT, s: DB, _: Viewer) -> ModelOut:
+    m = s.scalar(select(ModelRow).where(ModelRow.name == name, ModelRow.version == version))
+    if m is None:
+        raise HTTPException(404, f"no model {name} {version}")
+    return model_out(m, rt.settings.http_url)
+
+
+@router.get("/models/{name}/{version}/manifest")
+def get_manifest(name: str, version: str, s: DB, _: Viewer) -> dict:
+    m = s.scalar(select(ModelRow).where(ModelRow.name == name, ModelRow.version == version))
+    if m is None:
+        raise HTTPException(404, f"no model {name} {version}")
+    return m.manifest
+
+
+def device_may_fetch(s: Session, device_id: str, sha256: str) -> bool:
+    """A device may download what it is told to install and what a rollout may send it back to."""
+    dev = s.get(Device, device_id)
+    if dev is None:
+        return False
+    desired_model = (dev.desired or {}).get("model") or {}
+    if desired_model.get("sha256") == sha256 or dev.model_sha256 == sha256:
+        return True
+    prev = s.scalars(select(Assignment.previous).where(Assignment.device_id == device_id)).all()
+    return any((p or {}).get("sha256") == sha256 for p in prev)
+
+
+@router.get("/artifacts/{sha256}", response_class=FileResponse,
+            responses={206: {"description": "partial content (Range)"}, 416: {"description": "range not satisfiable"}})
+def download(sha256: str, rt: RT, caller: DeviceOrToken) -> FileResponse:
+    """A package by its sha256. Devices authenticate with HTTP Basic (device id, secret) and may fetch
+    only the package their desired state names (or their rollback target); API tokens may fetch any.
+    Supports ``Range: bytes=...`` for resumed downloads."""
+    with rt.db.session() as s:
+        known = s.scalar(select(ModelRow.id).where(or_(ModelRow.sha256 == sha256)))
+        allowed = caller.device_id is None or device_may_fetch(s, caller.device_id, sha256)
+    if not known or not rt.store.has(sha256):
+        ARTIFACT_BYTES.labels("not_found").inc()
+        raise HTTPException(404, "no such artifact")
+    if not allowed:
+        ARTIFACT_BYTES.labels("forbidden").inc()
+        raise HTTPException(403, f"device {caller.device_id} is not assigned this artifact")
+    ARTIFACT_BYTES.labels("served").inc()
+    return FileResponse(rt.store.path(sha256), media_type="application/octet-stream",
+                        headers={"ETag": f'"{sha256}"', "Cache-Control": "private, immutable"})

@@ -1,0 +1,131 @@
+"""Rollouts: create, list, status, event log (audit trail), pause/resume/promote/abort."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fleet_server.api.deps import DB, RT, Caller, Operator, Viewer
+from fleet_server.db import Assignment, Rollout, RolloutEvent
+from fleet_server.rollout.engine import Command
+from fleet_server.runtime import Runtime
+from fleet_server.scheduler.handler import NotFound, create_rollout, load_state, rollout_summary, run_command
+from tinyfleet.errors import UsageError
+
+router = APIRouter(prefix="/api/v1", tags=["rollouts"])
+
+
+class RolloutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = ""
+    model: str = Field(description="model name")
+    version: str = Field(description="model version in the registry")
+    target: dict[str, Any] = Field(description='{"group": NAME} or {"selector": {TAG: VALUE}}')
+    stages: list[dict[str, Any]] = Field(description="docs/rollouts.md: name, devices|count|percent, success_share, "
+                                         "error {max_failed, max_failed_share}, soak_s, manual_approval")
+    health: dict[str, Any] | None = Field(default=None, description="ML health gate: bounds, metric, signal, min_samples, window_s")
+
+
+class CommandIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = ""
+
+
+def _status(s: Session, row: Rollout) -> dict[str, Any]:
+    out = rollout_summary(row, load_state(s, row.id))
+    counts = dict(s.execute(select(Assignment.status, func.count()).where(Assignment.rollout_id == row.id)
+                            .group_by(Assignment.status)).tuples().all())
+    out["assignments"] = counts
+    return out
+
+
+@router.post("/rollouts", status_code=201)
+def create(body: RolloutIn, rt: RT, caller: Operator) -> dict[str, Any]:
+    """Create a staged rollout (validated now; the scheduler starts it on its next round)."""
+    try:
+        with rt.db.session() as s:
+            row, _ = create_rollout(s, body.name, body.model, body.version, body.target, body.stages, body.health, caller.name)
+            out = _status(s, row)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    rt.bus.publish("rollout", {"id": out["id"], "status": out["status"]})
+    return out
+
+
+@router.get("/rollouts")
+def list_rollouts(s: DB, _: Viewer, active: bool = False) -> list[dict[str, Any]]:
+    q = select(Rollout).order_by(Rollout.id.desc())
+    rows = [r for r in s.scalars(q) if not active or r.status not in ("succeeded", "aborted", "rolled_back")]
+    return [_status(s, r) for r in rows]
+
+
+def _get(s: Session, rollout_id: int) -> Rollout:
+    row = s.get(Rollout, rollout_id)
+    if row is None:
+        raise HTTPException(404, f"no rollout {rollout_id}")
+    return row
+
+
+@router.get("/rollouts/{rollout_id}")
+def status(rollout_id: int, s: DB, _: Viewer) -> dict[str, Any]:
+    """State, stage, device counts per status, skipped devices (with reasons), the spec."""
+    row = _get(s, rollout_id)
+    return {**_status(s, row), "spec": row.spec}
+
+
+@router.get("/rollouts/{rollout_id}/events")
+def events(rollout_id: int, s: DB, _: Viewer, after: int = 0, limit: Annotated[int, Query(le=10000)] = 1000) -> list[dict[str, Any]]:
+    """The append-only event log (audit trail), oldest first; ``after`` pages by sequence number."""
+    _get(s, rollout_id)
+    rows = s.scalars(select(RolloutEvent).where(RolloutEvent.rollout_id == rollout_id, RolloutEvent.seq > after)
+                     .order_by(RolloutEvent.seq).limit(limit))
+    return [r.data for r in rows]
+
+
+@router.get("/rollouts/{rollout_id}/devices")
+def devices(rollout_id: int, s: DB, _: Viewer) -> list[dict[str, Any]]:
+    """Every device the rollout touched: stage, status, deployment id, previous version."""
+    _get(s, rollout_id)
+    rows = s.scalars(select(Assignment).where(Assignment.rollout_id == rollout_id).order_by(Assignment.id))
+    return [{"device_id": a.device_id, "stage": a.stage, "status": a.status, "deployment_id": a.deployment_id,
+             "previous": a.previous, "assigned_at": a.assigned_at, "updated_at": a.updated_at} for a in rows]
+
+
+def _command(rollout_id: int, cmd: Command, body: CommandIn | None, rt: Runtime, caller: Caller) -> dict[str, Any]:
+    try:
+        run_command(rt.db, rollout_id, cmd, caller.name, rt.settings.http_url, reason=(body.reason if body else ""))
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except UsageError as exc:
+        raise HTTPException(409, str(exc)) from None
+    rt.bus.publish("rollout", {"id": rollout_id, "command": cmd.value})
+    if rt.outbox is not None:
+        rt.outbox.kick.set()
+    with rt.db.session() as s:
+        return _status(s, _get(s, rollout_id))
+
+
+@router.post("/rollouts/{rollout_id}/pause")
+def pause(rollout_id: int, rt: RT, caller: Operator, body: CommandIn | None = None) -> dict[str, Any]:
+    return _command(rollout_id, Command.PAUSE, body, rt, caller)
+
+
+@router.post("/rollouts/{rollout_id}/resume")
+def resume(rollout_id: int, rt: RT, caller: Operator, body: CommandIn | None = None) -> dict[str, Any]:
+    return _command(rollout_id, Command.RESUME, body, rt, caller)
+
+
+@router.post("/rollouts/{rollout_id}/promote")
+def promote(rollout_id: int, rt: RT, caller: Operator, body: CommandIn | None = None) -> dict[str, Any]:
+    """Start the next stage now (also over a manual-approval stop or an ML health hold)."""
+    return _command(rollout_id, Command.PROMOTE, body, rt, caller)
+
+
+@router.post("/rollouts/{rollout_id}/abort")
+def abort(rollout_id: int, rt: RT, caller: Operator, body: CommandIn | None = None) -> dict[str, Any]:
+    """Stop and send every touched device back to its previous version."""
+    return _command(rollout_id, Command.ABORT, body, rt, caller)

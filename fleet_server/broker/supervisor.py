@@ -1,0 +1,220 @@
+"""Start, watch and restart our own ``mosquitto`` with a generated configuration.
+
+Files live in ``DATA_DIR/broker``: ``mosquitto.conf``, ``acl``, ``passwd``, ``data/`` (persistence),
+``mosquitto.pid`` and ``mosquitto.log``. Started as root, Mosquitto drops to the user ``mosquitto``;
+then its folder and files are given to that user, provided every parent folder lets it through
+(otherwise it stays root, and says so in the log). The broker gets SIGTERM when the server dies,
+even by SIGKILL (Linux parent-death signal), so a restarted server finds its port free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from fleet_server.broker.conf import ListenerTLS, render_acl, render_config
+from tinyfleet.errors import ServerError
+from tinyfleet.fsutil import atomic_write_text
+
+__all__ = ["BrokerSupervisor"]
+
+log = logging.getLogger("tinyfleet.broker")
+Credentials = Callable[[], Iterable[tuple[str, str]]]  # (username, $7$ hash)
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class BrokerSupervisor:
+    def __init__(
+        self,
+        directory: Path,
+        host: str,
+        port: int,
+        credentials: Credentials,
+        mosquitto: str = "/usr/sbin/mosquitto",
+        tls: ListenerTLS | None = None,
+    ) -> None:
+        self.dir = Path(directory).resolve()
+        self.host, self.port = host, port
+        self.credentials = credentials
+        self.mosquitto = mosquitto
+        self.tls = tls
+        self.restarts = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+        self._lock = threading.RLock()
+        self._watch: threading.Thread | None = None
+        self.run_user = self._choose_user()
+
+    # ---- files -------------------------------------------------------------------------------
+    @property
+    def conf_path(self) -> Path:
+        return self.dir / "mosquitto.conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "mosquitto.log"
+
+    def _choose_user(self) -> str:
+        if os.geteuid() != 0:
+            return pwd.getpwuid(os.geteuid()).pw_name
+        try:
+            pwd.getpwnam("mosquitto")
+        except KeyError:
+            return "root"
+        for parent in self.dir.parents:
+            if parent.exists() and not parent.stat().st_mode & 0o001:
+                log.warning("broker stays root: %s is not traversable by the user mosquitto", parent)
+                return "root"
+        return "mosquitto"
+
+    def _own(self, path: Path) -> None:
+        if self.run_user == "mosquitto":
+            pw = pwd.getpwnam("mosquitto")
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    def write_files(self) -> None:
+        data = self.dir / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o750)
+        self._own(self.dir)
+        self._own(data)
+        self.write_passwords()
+        atomic_write_text(self.dir / "acl", render_acl(), mode=0o640)
+        self._own(self.dir / "acl")
+        conf = render_config(
+            host=self.host,
+            port=self.port,
+            password_file=self.dir / "passwd",
+            acl_file=self.dir / "acl",
+            persistence_dir=data,
+            pid_file=self.dir / "mosquitto.pid",
+            user=self.run_user,
+            tls=self.tls,
+        )
+        atomic_write_text(self.conf_path, conf, mode=0o640)
+        self._own(self.conf_path)
+
+    def write_passwords(self) -> int:
+        lines = [f"{user}:{hashed}" for user, hashed in self.credentials()]
+        atomic_write_text(self.dir / "passwd", "\n".join(lines) + "\n", mode=0o640)
+        self._own(self.dir / "passwd")
+        return len(lines)
+
+    # ---- process -----------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> None:
+        self.write_files()
+        self._kill_stale()
+        self._spawn(timeout)
+        self._watch = threading.Thread(target=self._watch_loop, name="broker-watch", daemon=True)
+        self._watch.start()
+
+    def _kill_stale(self) -> None:
+        """A broker left by a server that died without its parent-death signal (e.g. another host PID ns)."""
+        pid_file = self.dir / "mosquitto.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if str(self.conf_path).encode() in cmdline:
+            log.warning("stopping a leftover broker (pid %d)", pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            for _ in range(50):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.1)
+
+    def _spawn(self, timeout: float) -> None:
+        with self._lock:
+            logf = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+            try:
+                self._proc = subprocess.Popen(
+                    [self.mosquitto, "-c", str(self.conf_path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=logf,
+                    stderr=logf,
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl call
+                )
+            except OSError as exc:
+                raise ServerError(f"cannot start {self.mosquitto}: {exc.strerror}") from None
+            finally:
+                logf.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise ServerError(f"mosquitto exited with code {self._proc.returncode}: {self._log_tail()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    log.info("broker listening on %s:%d (pid %d, user %s)", self.host, self.port, self._proc.pid, self.run_user)
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise ServerError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout:.0f} s: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return " | ".join(lines[-3:]) or "(empty log)"
+
+    def _watch_loop(self) -> None:
+        backoff = 0.5
+        while not self._stop.wait(0.5):
+            proc = self._proc
+            if proc is None or proc.poll() is None:
+                backoff = 0.5
+                continue
+            log.error("broker exited with code %s; restarting in %.1f s", proc.returncode, backoff)
+            if self._stop.wait(backoff):
+                return
+            try:
+                self._spawn(10.0)
+                self.restarts += 1
+            except ServerError as exc:
+                log.error("broker restart failed: %s", exc)
+                backoff = min(backoff * 2, 10.0)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def reload(self) -> int:
+        """Rewrite the password file and make the broker read it again (SIGHUP)."""
+        with self._lock:
+            n = self.write_passwords()
+            if self.running() and self._proc is not None:
+                self._proc.send_signal(signal.SIGHUP)
+            return n
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            proc = self._proc
+            if proc is None or proc.poll() is not None:
+                return
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)

@@ -1,0 +1,118 @@
+"""Server settings: defaults, then ``TINYFLEET_*`` environment variables, then command-line flags.
+
+Every setting is documented in docs/server.md.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tinyfleet.errors import UsageError
+
+__all__ = ["BrokerURL", "Settings", "parse_broker_url"]
+
+
+@dataclass(frozen=True)
+class BrokerURL:
+    """Where the server's MQTT client connects (``mqtt://`` or ``mqtts://user:password@host:port``)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+
+def parse_broker_url(url: str) -> BrokerURL:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise UsageError(f"broker URL must look like mqtt://user:password@host:port, got {url!r}")
+    tls = parts.scheme == "mqtts"
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError:
+        raise UsageError(f"broker URL has an invalid port: {url!r}") from None
+    return BrokerURL(parts.hostname, port, parts.username, parts.password, tls)
+
+
+def _default_instance() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("tinyfleet-data")
+    database_url: str = ""  # empty: SQLite file in data_dir
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""  # how devices reach the HTTP API (artifact URLs); empty: http://host:port
+    broker: str = "builtin"  # "builtin" (our own mosquitto) or an mqtt:// URL of an external broker
+    broker_host: str = "127.0.0.1"
+    broker_port: int = 1883
+    broker_public_host: str = ""  # what devices are told to connect to; empty: broker_host
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    mosquitto: str = "/usr/sbin/mosquitto"
+    trusted_keys: tuple[Path, ...] = ()  # empty: every *.pub in $TINYFLEET_KEYS
+    admin_token: str = ""  # empty: generated once and written to data_dir/admin.token
+    instance_id: str = field(default_factory=_default_instance)
+    scheduler_interval: float = 0.5
+    claim_ttl: float = 15.0
+    offline_after: float = 60.0  # seconds without a heartbeat before a device counts as offline
+    mqtt_max_inflight: int = 1000
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tinyfleet.db').resolve()}"
+
+    @property
+    def http_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    @property
+    def builtin_broker(self) -> bool:
+        return self.broker == "builtin"
+
+    @property
+    def device_broker_host(self) -> str:
+        return self.broker_public_host or self.broker_host
+
+    def with_overrides(self, **values: Any) -> Settings:
+        known = {f.name for f in fields(self)}
+        clean = {k: v for k, v in values.items() if k in known and v is not None and v != ()}
+        return replace(self, **clean)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"TINYFLEET_{f.name.upper()}")
+            if raw is None or f.name == "instance_id" and not raw:
+                continue
+            values[f.name] = _convert(f.name, str(f.type), raw)
+        if "data_dir" not in values and env.get("TINYFLEET_DATA"):
+            values["data_dir"] = Path(env["TINYFLEET_DATA"])
+        return cls().with_overrides(**values)
+
+
+def _convert(name: str, type_name: str, raw: str) -> Any:
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+    except ValueError:
+        raise UsageError(f"TINYFLEET_{name.upper()} must be a number, got {raw!r}") from None
+    if "tuple" in type_name:
+        return tuple(Path(p) for p in raw.split(os.pathsep) if p)
+    if "Path" in type_name:
+        return Path(raw) if raw else None
+    return raw

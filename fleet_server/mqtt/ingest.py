@@ -1,0 +1,209 @@
+"""Validated ingest: every inbound message is checked against the wire contract before it counts.
+
+The MQTT thread only parses and queues (so it never waits on the database); one writer thread
+drains the queue in batches, one transaction per batch. Malformed, oversized, spoofed, unknown-device
+and overload messages are counted in ``tinyfleet_mqtt_dropped_total{reason}`` and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select, update
+
+from fleet_server.bus import Bus
+from fleet_server.db import Database, Device, DeviceEventRow, TelemetryRow
+from fleet_server.metrics import INGEST_BATCH_SECONDS, MQTT_DROPPED, MQTT_RECEIVED
+from tinyfleet import wire
+from tinyfleet.wire import Channel
+
+__all__ = ["Ingest"]
+
+log = logging.getLogger("tinyfleet.ingest")
+Item = tuple[str, Channel, Any, float]  # device id, channel, parsed message, received at
+
+
+class Ingest:
+    def __init__(self, db: Database, bus: Bus, max_queue: int = 200_000, batch_seconds: float = 0.2) -> None:
+        self.db = db
+        self.bus = bus
+        self.batch_seconds = batch_seconds
+        self._queue: queue.Queue[Item] = queue.Queue(max_queue)
+        self._known: set[str] = set()
+        self._known_at = 0.0
+        self._known_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.on_batch: Callable[[], None] | None = None
+        self.stats = {"received": 0, "dropped": 0, "written": 0}
+
+    # ---- known devices ---------------------------------------------------------------------------
+    def refresh_devices(self) -> None:
+        with self.db.session() as s:
+            ids = set(s.scalars(select(Device.id)))
+        with self._known_lock:
+            self._known = ids
+            self._known_at = time.monotonic()
+
+    def add_device(self, device_id: str) -> None:
+        with self._known_lock:
+            self._known.add(device_id)
+
+    def _is_known(self, device_id: str) -> bool:
+        if device_id in self._known:
+            return True
+        if time.monotonic() - self._known_at > 2.0:  # enrolled by another server process?
+            self.refresh_devices()
+            return device_id in self._known
+        return False
+
+    # ---- MQTT thread ---------------------------------------------------------------------------
+    def handle(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """Validate one message and queue it; never raises, never blocks."""
+        try:
+            device_id, channel = wire.parse_topic(topic)
+        except wire.WireError:
+            return self._drop("topic")
+        if channel is Channel.DESIRED:
+            return  # our own publications
+        if len(payload) > wire.MAX_BYTES[channel]:
+            return self._drop("oversized")
+        try:
+            msg = wire.parse(channel, payload, device_id=device_id)
+        except wire.WireError as exc:
+            return self._drop("spoofed" if "published on the topic of" in str(exc) else "malformed")
+        if not self._is_known(device_id):
+            return self._drop("unknown_device")
+        try:
+            self._queue.put_nowait((device_id, channel, msg, time.time()))
+        except queue.Full:
+            return self._drop("overload")
+        self.stats["received"] += 1
+        MQTT_RECEIVED.labels(channel.value).inc()
+
+    def _drop(self, reason: str) -> None:
+        self.stats["dropped"] += 1
+        MQTT_DROPPED.labels(reason).inc()
+
+    # ---- writer thread -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.refresh_devices()
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            time.sleep(self.batch_seconds)
+            self._write([first, *self._drain()])
+
+    def _drain(self, limit: int = 50_000) -> list[Item]:
+        items: list[Item] = []
+        while len(items) < limit:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def flush(self) -> None:
+        """Write everything queued now (tests and shutdown)."""
+        items = self._drain(10**9)
+        if items:
+            self._write(items)
+
+    def _write(self, items: list[Item]) -> None:
+        started = time.perf_counter()
+        try:
+            changed = self._write_batch(items)
+        except Exception:  # noqa: BLE001 - a failed batch is logged and dropped; ingest goes on
+            log.exception("ingest batch of %d messages failed", len(items))
+            MQTT_DROPPED.labels("db_error").inc(len(items))
+            return
+        INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
+        self.stats["written"] += len(items)
+        for device_id in changed:
+            self.bus.publish("device", {"id": device_id})
+        if not changed:
+            self.bus.wake.set()
+        if self.on_batch is not None:
+            self.on_batch()
+
+    def _write_batch(self, items: list[Item]) -> set[str]:
+        seen: dict[str, float] = {}
+        online: dict[str, bool] = {}
+        states: dict[str, wire.DeviceState] = {}
+        events: list[dict[str, Any]] = []
+        telemetry: list[dict[str, Any]] = []
+        for device_id, channel, msg, at in items:
+            if channel is Channel.ONLINE:
+                online[device_id] = bool(msg)
+                if msg:
+                    seen[device_id] = at
+                continue
+            seen[device_id] = at
+            if channel is Channel.STATE:
+                prev = states.get(device_id)
+                if prev is None or (msg.ts, msg.seq) >= (prev.ts, prev.seq):
+                    states[device_id] = msg
+            elif channel is Channel.EVENT:
+                events.append({"device_id": device_id, "deployment_id": msg.deployment_id, "type": msg.type.value,
+                               "detail": msg.detail, "progress": msg.progress, "ts": msg.ts, "received_at": at})
+            elif channel is Channel.TM:
+                telemetry.append({"device_id": device_id, "ts": msg.ts, "period_s": msg.period_s,
+                                  "model_version": msg.model, "n": msg.n, "err": msg.err,
+                                  "lat_p50_us": msg.lat_p50_us, "lat_p95_us": msg.lat_p95_us,
+                                  "input_hist": msg.input_hist, "cls": msg.cls, "conf": msg.conf, "received_at": at})
+        changed: set[str] = set()
+        with self.db.session() as s:
+            if seen:
+                s.execute(update(Device), [{"id": d, "last_seen": t} for d, t in seen.items()])
+            if online:
+                s.execute(update(Device), [{"id": d, "online": v} for d, v in online.items()])
+                changed |= set(online)
+            if states:
+                changed |= self._apply_states(s, states)
+            if events:
+                s.execute(DeviceEventRow.__table__.insert(), events)
+                changed |= {e["device_id"] for e in events}
+            if telemetry:
+                s.execute(TelemetryRow.__table__.insert(), telemetry)
+        return changed
+
+    @staticmethod
+    def _apply_states(s: Any, states: dict[str, wire.DeviceState]) -> set[str]:
+        rows = s.execute(select(Device.id, Device.state_ts, Device.state_seq).where(Device.id.in_(list(states)))).all()
+        updates = []
+        for device_id, old_ts, old_seq in rows:
+            st = states[device_id]
+            if old_ts is not None and (st.ts, st.seq) < (old_ts, old_seq):
+                continue  # an older retained copy arriving late
+            active = st.active
+            updates.append({
+                "id": device_id, "kind": st.kind, "firmware": st.firmware,
+                "model_name": active.name if active else None,
+                "model_version": active.version if active else None,
+                "model_sha256": active.sha256 if active else None,
+                "security_counter": active.security_counter if active else 0,
+                "slots": [slot.model_dump(mode="json") for slot in st.slots],
+                "runtimes": list(st.runtimes), "update_state": st.update, "deployment_id": st.deployment_id,
+                "arena_budget": st.arena_budget, "flash_budget": st.flash_budget,
+                "state_ts": st.ts, "state_seq": st.seq,
+            })
+        if updates:
+            s.execute(update(Device), updates)
+        return {u["id"] for u in updates}

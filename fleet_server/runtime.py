@@ -1,0 +1,133 @@
+"""Wiring of one server process: database, artifact store, broker, MQTT link, ingest, outbox, scheduler.
+
+``Runtime.start()`` runs in the API's start-up (FastAPI lifespan) and ``stop()`` at shutdown. Each
+part can be left out (``mqtt=False``) for tests of the HTTP side alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+
+from fleet_server.broker import SERVER_USER, BrokerSupervisor, hash_secret
+from fleet_server.broker.conf import ListenerTLS
+from fleet_server.bus import Bus
+from fleet_server.config import BrokerURL, Settings, parse_broker_url
+from fleet_server.db import Database, Device, migrate
+from fleet_server.metrics import BROKER_RESTARTS, DEVICES_ONLINE
+from fleet_server.mqtt import Ingest, MqttLink
+from fleet_server.mqtt.outbox import Outbox
+from fleet_server.registry import ArtifactStore
+from fleet_server.tokens import ensure_admin_token
+from tinyfleet.signing import load_trusted_keys
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("tinyfleet.server")
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, mqtt: bool = True) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.db_url)
+        migrate(self.db)
+        self.store = ArtifactStore(settings.data_dir / "artifacts")
+        self.trusted_keys = load_trusted_keys(list(settings.trusted_keys) or None)
+        self.bus = Bus()
+        self.ingest = Ingest(self.db, self.bus)
+        self.mqtt_enabled = mqtt
+        self.broker: BrokerSupervisor | None = None
+        self.link: MqttLink | None = None
+        self.outbox: Outbox | None = None
+        self.scheduler: object | None = None
+        self._server_secret = secrets.token_urlsafe(24)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._cred_fingerprint: tuple[int, float] | None = None
+        with self.db.session() as s:
+            self.admin_token = ensure_admin_token(s, settings.data_dir, settings.admin_token)
+
+    # ---- credentials for the built-in broker ---------------------------------------------------
+    def _credentials(self) -> Iterable[tuple[str, str]]:
+        yield SERVER_USER, hash_secret(self._server_secret)
+        with self.db.session() as s:
+            yield from s.execute(select(Device.id, Device.secret_hash)).tuples()
+
+    def _fingerprint(self) -> tuple[int, float]:
+        with self.db.session() as s:
+            n, last = s.execute(select(func.count(), func.max(Device.enrolled_at)).select_from(Device)).one()
+        return int(n), float(last or 0.0)
+
+    def credentials_changed(self) -> None:
+        """Call after enrolling or removing a device: the broker learns the new password file now."""
+        if self.broker is not None:
+            self._cred_fingerprint = self._fingerprint()
+            self.broker.reload()
+
+    def _broker_url(self) -> BrokerURL:
+        st = self.settings
+        if st.builtin_broker:
+            return BrokerURL(st.broker_host, st.broker_port, SERVER_USER, self._server_secret, tls=st.tls_cert is not None)
+        return parse_broker_url(st.broker)
+
+    # ---- life cycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        st = self.settings
+        if not self.mqtt_enabled:
+            return
+        if st.builtin_broker:
+            tls = ListenerTLS(st.tls_cert, st.tls_key) if st.tls_cert and st.tls_key else None
+            self.broker = BrokerSupervisor(st.data_dir / "broker", st.broker_host, st.broker_port, self._credentials,
+                                           st.mosquitto, tls)
+            self.broker.start()
+            self._cred_fingerprint = self._fingerprint()
+        self.ingest.start()
+        self.link = MqttLink(self._broker_url(), f"tinyfleet-server-{st.instance_id}", self.ingest.handle,
+                             st.mqtt_max_inflight)
+        self.link.start()
+        self.outbox = Outbox(self.db, self.link, self.bus)
+        self.outbox.start()
+        self._spawn(self._housekeeping, "housekeeping")
+        from fleet_server.scheduler import Scheduler  # the scheduler needs the rollout engine
+
+        self.scheduler = Scheduler(self)
+        self.scheduler.start()
+
+    def _spawn(self, target: object, name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
+        t.start()
+        self._threads.append(t)
+
+    def _housekeeping(self) -> None:
+        """Every 2 s: pick up devices enrolled by other server processes; update gauges."""
+        while not self._stop.wait(2.0):
+            try:
+                if self.broker is not None:
+                    BROKER_RESTARTS.set(self.broker.restarts)
+                    fp = self._fingerprint()
+                    if fp != self._cred_fingerprint:
+                        self.credentials_changed()
+                with self.db.session() as s:
+                    DEVICES_ONLINE.set(s.scalar(select(func.count()).select_from(Device).where(Device.online)) or 0)
+            except Exception:  # noqa: BLE001 - retried next round
+                log.exception("housekeeping failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()  # type: ignore[attr-defined]
+        if self.outbox is not None:
+            self.outbox.stop()
+        if self.link is not None:
+            self.link.stop()
+        self.ingest.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        for t in self._threads:
+            t.join(5)
+        self.db.dispose()

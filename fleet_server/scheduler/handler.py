@@ -1,0 +1,146 @@
+"""One transaction per rollout step: claim the rollout row, replay its log, ask the engine, persist.
+
+Claims keep several server processes from stepping the same rollout at once:
+
+- PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` on the rollout row; a process that finds it
+  locked skips it this round;
+- SQLite: an atomic ``UPDATE rollouts SET claimed_by=..., claimed_until=... WHERE <unclaimed or expired>``
+  as the first statement of the transaction (it takes SQLite's write lock, so a second process
+  waits, then finds the row claimed). The claim is cleared in the same transaction; a process killed
+  mid-step never commits it.
+
+Behind the claims, the unique keys (rollout, event seq) and (rollout, device) and the
+compare-and-set on ``devices.rollout_id`` refuse any double step or double assignment outright.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from fleet_server.db import Database, ModelRow, Rollout, RolloutEvent
+from fleet_server.rollout.compat import package_info
+from fleet_server.rollout.engine import Command, Decision, command, step, summary
+from fleet_server.rollout.events import Event, RolloutState, create, replay
+from fleet_server.rollout.machine import ACTIVE
+from fleet_server.rollout.model import RolloutSpec
+from fleet_server.scheduler.executor import apply_decision
+from fleet_server.scheduler.snapshot import build_snapshot
+from tinyfleet.errors import UsageError
+
+__all__ = ["NotFound", "StepResult", "active_rollouts", "create_rollout", "load_state", "run_command", "step_rollout"]
+
+
+class NotFound(UsageError):
+    pass
+
+
+@dataclass(frozen=True)
+class StepResult:
+    rollout_id: int
+    claimed: bool
+    events: int = 0
+    assigned: int = 0
+    rolled_back: int = 0
+    status: str = ""
+
+
+def active_rollouts(db: Database) -> list[int]:
+    with db.session() as s:
+        return list(s.scalars(select(Rollout.id).where(Rollout.status.in_([st.value for st in ACTIVE])).order_by(Rollout.id)))
+
+
+def _claim(s: Session, db: Database, rollout_id: int, me: str, ttl: float) -> Rollout | None:
+    if db.is_sqlite:
+        now = time.time()
+        res = s.execute(update(Rollout)
+                        .where(Rollout.id == rollout_id, or_(Rollout.claimed_until.is_(None), Rollout.claimed_until < now))
+                        .values(claimed_by=me, claimed_until=now + ttl))
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        return s.get(Rollout, rollout_id)
+    return s.scalar(select(Rollout).where(Rollout.id == rollout_id).with_for_update(skip_locked=True))
+
+
+def load_state(s: Session, rollout_id: int) -> RolloutState:
+    rows = s.scalars(select(RolloutEvent.data).where(RolloutEvent.rollout_id == rollout_id).order_by(RolloutEvent.seq))
+    return replay(Event.from_json(d) for d in rows)
+
+
+def _release_claim(row: Rollout) -> None:
+    row.claimed_by = None
+    row.claimed_until = None
+
+
+def step_rollout(db: Database, rollout_id: int, me: str, http_url: str, ttl: float = 15.0,
+                 now: float | None = None) -> StepResult:
+    with db.session() as s:
+        row = _claim(s, db, rollout_id, me, ttl)
+        if row is None:
+            return StepResult(rollout_id, claimed=False)
+        if row.status not in {st.value for st in ACTIVE}:
+            _release_claim(row)
+            return StepResult(rollout_id, claimed=True, status=row.status)
+        at = time.time() if now is None else now
+        state = load_state(s, rollout_id)
+        decision = step(state, build_snapshot(s, row, state, at), at)
+        apply_decision(s, row, state, decision, http_url)
+        _release_claim(row)
+        return StepResult(rollout_id, True, len(decision.events), len(decision.assign), len(decision.rollback),
+                          decision.state.status.value)
+
+
+def run_command(db: Database, rollout_id: int, cmd: Command, by: str, http_url: str, reason: str = "",
+                me: str = "api", ttl: float = 15.0) -> Decision:
+    deadline = time.monotonic() + 10.0
+    while True:
+        with db.session() as s:
+            if s.get(Rollout, rollout_id) is None:
+                raise NotFound(f"no rollout {rollout_id}")
+            row = _claim(s, db, rollout_id, me, ttl)
+            if row is not None:
+                state = load_state(s, rollout_id)
+                decision = command(state, cmd, time.time(), by=by, reason=reason)
+                apply_decision(s, row, state, decision, http_url)
+                _release_claim(row)
+                return decision
+        if time.monotonic() > deadline:
+            raise UsageError(f"rollout {rollout_id} is busy; try again")
+        time.sleep(0.05)
+
+
+def create_rollout(s: Session, name: str, model_name: str, model_version: str, target: dict[str, Any],
+                   stages: list[Any], health: dict[str, Any] | None, by: str) -> tuple[Rollout, RolloutState]:
+    m = s.scalar(select(ModelRow).where(ModelRow.name == model_name, ModelRow.version == model_version))
+    if m is None:
+        raise NotFound(f"no model {model_name} {model_version} in the registry")
+    raw = {"package": _package_json(m), "target": target, "stages": stages}
+    if health is not None:
+        raw["health"] = health
+    spec = RolloutSpec.from_json(raw)
+    now = time.time()
+    row = Rollout(name=name or f"{model_name}-{model_version}", model_id=m.id, target=dict(target),
+                  spec=spec.to_json(), status="created", engine_state="{}", created_at=now, updated_at=now,
+                  created_by=by)
+    s.add(row)
+    s.flush()
+    state, first = create(str(row.id), spec, now)
+    s.add(RolloutEvent(rollout_id=row.id, seq=first.seq, ts=first.at, kind=first.kind.value, data=first.to_json()))
+    row.engine_state = json.dumps(state.to_json(), separators=(",", ":"))
+    return row, state
+
+
+def _package_json(m: ModelRow) -> dict[str, Any]:
+    from fleet_server.rollout.codec import to_json
+
+    return dict(to_json(package_info(m.manifest, m.sha256)))
+
+
+def rollout_summary(row: Rollout, state: RolloutState) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "target": row.target, "created_at": row.created_at,
+            "created_by": row.created_by, **summary(state)}
