@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent
+# The HIL plugin: the `board` fixture (emulated or real) and the --hil-* options (hil/plugin.py).
+pytest_plugins = ["hil.plugin"]
 MLPERF_MODELS = {
     "kws": "kws_ref_model.tflite",
     "vww": "vww_96_int8.tflite",

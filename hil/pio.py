@@ -289,8 +289,10 @@ def _raise_build_error(board: Board, log: str) -> None:
             f"PlatformIO platform for {board.name} is not installed and the registry is unreachable; "
             "install it once with network access (docs/firmware.md)"
         )
-    errors = [ln.strip() for ln in log.splitlines() if "error" in ln.lower()]
-    detail = errors[0] if errors else (log.strip().splitlines() or ["no output"])[-1]
+    lines = [ln.strip() for ln in log.splitlines()]
+    errors = [ln for ln in lines if ("error:" in ln or "undefined reference" in ln) and not ln.startswith("collect2")]
+    errors = errors or [ln for ln in lines if "error" in ln.lower()]
+    detail = errors[0] if errors else (lines or ["no output"])[-1]
     raise DeviceError(f"firmware build for {board.name} failed: {detail}")
 
 

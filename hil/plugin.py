@@ -5,8 +5,8 @@
     pytest hil/tests --hil-junit results/hil.xml        # JUnit XML (same as --junitxml)
 
 Fixtures:
-  ``hil_signing_key``  the Ed25519 key model packages are signed with. Emulated: a key made for
-                       the session, and the firmware is built to trust it. Real: --hil-signing-key
+  ``hil_signing_key``  the Ed25519 key model packages are signed with. Emulated: the key of the
+                       session's digits package (root conftest), and the firmware is built to trust it. Real: --hil-signing-key
                        (default: the user's signing key), which the board's firmware must trust.
   ``hil_firmware``     emulated only: the firmware ELF built for the session (PlatformIO, offline).
   ``board``            a fresh board per test: ``HilBoard`` with ``url`` (pyserial URL), and on
@@ -101,11 +101,13 @@ def hil_board_name(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def hil_signing_key(pytestconfig: pytest.Config) -> Ed25519PrivateKey:
+def hil_signing_key(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Ed25519PrivateKey:
     if pytestconfig.getoption("--hil-port"):
         path = pytestconfig.getoption("--hil-signing-key")
         return load_signing_key(Path(path) if path else None)
-    return Ed25519PrivateKey.generate()
+    # The emulated board trusts the session's digits package key, so the compiler's real package
+    # and the packages the tests make are all installable.
+    return request.getfixturevalue("digits_package").signing_key
 
 
 @pytest.fixture(scope="session")
