@@ -73,6 +73,7 @@ typedef struct {
     uint32_t arena_offset;
     int16_t first_op;      /* planner: lifetime */
     int16_t last_op;
+    uint8_t qdim;          /* quantized dimension of per-channel scales */
 } tfrt_tensor;
 
 typedef struct {

@@ -48,12 +48,12 @@ static tfrt_status prepare_window(tfrt_model *m, tfrt_op *op, int depthwise) {
         if (w->dims[0] != 1 || w->dims[3] != cout) return TFRT_E_SHAPE;
         if (op->depth_mult < 1 || cin * op->depth_mult != cout) return TFRT_E_SHAPE;
         if ((int64_t)fh * fw > MAX_TAPS) return TFRT_E_LIMIT;
-        if (w->nscales > 1 && (w->nscales != (uint32_t)cout || w->dims[3] != cout))
+        if (w->nscales > 1 && (w->nscales != (uint32_t)cout || w->qdim != 3))
             return TFRT_E_UNSUPPORTED_TYPE;
     } else {
         if (w->dims[0] != cout || w->dims[3] != cin) return TFRT_E_SHAPE;
         if ((int64_t)fh * fw * cin > MAX_TAPS) return TFRT_E_LIMIT;
-        if (w->nscales > 1 && (w->nscales != (uint32_t)cout || w->dims[0] != cout))
+        if (w->nscales > 1 && (w->nscales != (uint32_t)cout || w->qdim != 0))
             return TFRT_E_UNSUPPORTED_TYPE;
     }
     if (cout > MAX_CHANNELS) return TFRT_E_LIMIT;
@@ -123,6 +123,10 @@ tfrt_status tfrt_conv_init(tfrt_model *m, tfrt_op *op) {
     return TFRT_OK;
 }
 
+tfrt_status tfrt_fc_init(tfrt_model *m, tfrt_op *op) {
+    return op->flags ? tfrt_conv_init(m, op) : TFRT_OK;
+}
+
 static tfrt_conv_params conv_params(tfrt_model *m, const tfrt_op *op) {
     const tfrt_tensor *x = tfrt_in(m, op, 0), *w = tfrt_in(m, op, 1), *y = tfrt_outt(m, op);
     const tfrt_tensor *b = tfrt_in(m, op, 2);
@@ -174,11 +178,16 @@ tfrt_status tfrt_fc_prepare(tfrt_model *m, tfrt_op *op, fb_ctx *c, const fb_tabl
     if (fb_u8(c, opts, 1, 0) != 0) return TFRT_E_UNSUPPORTED_OP; /* shuffled weights */
     tfrt_tensor *x = tfrt_in(m, op, 0), *w = tfrt_in(m, op, 1), *y = tfrt_outt(m, op);
     if (!x || !w) return TFRT_E_FORMAT;
-    if (!tfrt_is_q8(x) || !tfrt_is_q8(y) || w->type != TFRT_INT8 || w->nscales != 1)
+    if (!tfrt_is_q8(x) || !tfrt_is_q8(y) || w->type != TFRT_INT8 || w->nscales == 0)
         return TFRT_E_UNSUPPORTED_TYPE;
     if (!w->is_const) return TFRT_E_UNSUPPORTED_OP;
     if (w->ndim != 2) return TFRT_E_SHAPE;
     int32_t units = w->dims[0], depth = w->dims[1];
+    if (units > MAX_CHANNELS) return TFRT_E_LIMIT;
+    /* per-channel weights: one scale per unit (quantized dimension 0, checked at parse) */
+    if (w->nscales > 1 && (w->nscales != (uint32_t)units || w->qdim != 0))
+        return TFRT_E_UNSUPPORTED_TYPE;
+    op->flags = w->nscales > 1;
     if (depth > MAX_TAPS / 2) return TFRT_E_LIMIT; /* (w - zp) * (x - zp) < 2^16 */
     uint32_t in_n = tfrt_elems(x), out_n = tfrt_elems(y);
     if (in_n % (uint32_t)depth) return TFRT_E_SHAPE;
@@ -188,10 +197,14 @@ tfrt_status tfrt_fc_prepare(tfrt_model *m, tfrt_op *op, fb_ctx *c, const fb_tabl
     if (s != TFRT_OK) return s;
     s = tfrt_act_range(op->act, y, &op->act_min, &op->act_max);
     if (s != TFRT_OK) return s;
-    double eff = (double)(x->scale * w->scale) / (double)y->scale;
-    int sh = 0;
-    if (tfrt_quantize_multiplier(eff, &op->mult[0], &sh) != 0) return TFRT_E_UNSUPPORTED_TYPE;
-    op->shift[0] = sh;
+    if (op->flags) {
+        op->chan_offset = tfrt_persist(m, (uint32_t)units * 8u);
+    } else {
+        double eff = (double)(x->scale * w->scale) / (double)y->scale;
+        int sh = 0;
+        if (tfrt_quantize_multiplier(eff, &op->mult[0], &sh) != 0) return TFRT_E_UNSUPPORTED_TYPE;
+        op->shift[0] = sh;
+    }
     op->misc[0] = (int32_t)batches;
     uint64_t total = (uint64_t)m->macs + (uint64_t)out_n * (uint64_t)depth;
     m->macs = total > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)total;
@@ -210,6 +223,9 @@ tfrt_status tfrt_fc_eval(tfrt_model *m, const tfrt_op *op) {
     p.out_offset = y->zero_point;
     p.mult = op->mult[0];
     p.shift = op->shift[0];
+    p.mult_pc = op->flags ? (const int32_t *)(const void *)tfrt_persist_ptr(m, op->chan_offset)
+                          : NULL;
+    p.shift_pc = p.mult_pc ? p.mult_pc + p.units : NULL;
     p.act_min = op->act_min;
     p.act_max = op->act_max;
     p.bias = b ? b->cdata : NULL;

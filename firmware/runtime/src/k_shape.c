@@ -155,7 +155,7 @@ tfrt_status tfrt_pack_eval(tfrt_model *m, const tfrt_op *op) {
 /* ---- SHAPE ---- */
 
 tfrt_status tfrt_shape_prepare(tfrt_model *m, tfrt_op *op, fb_ctx *c, const fb_table *opts) {
-    int32_t out_type = fb_i32(c, opts, 0, TFRT_INT32);
+    int32_t out_type = fb_u8(c, opts, 0, TFRT_INT32); /* TensorType: a byte */
     const tfrt_tensor *x = tfrt_in(m, op, 0), *y = tfrt_outt(m, op);
     if (!x) return TFRT_E_FORMAT;
     if (out_type != TFRT_INT32 || y->type != TFRT_INT32) return TFRT_E_UNSUPPORTED_TYPE;

@@ -120,5 +120,6 @@ TFRT_DECLARE_OP(tfrt_shape);
 TFRT_DECLARE_OP(tfrt_strided_slice);
 TFRT_DECLARE_OP(tfrt_pack);
 tfrt_status tfrt_conv_init(tfrt_model *m, tfrt_op *op);
+tfrt_status tfrt_fc_init(tfrt_model *m, tfrt_op *op);
 
 #endif /* TFRT_KERNELS_H */

@@ -58,6 +58,7 @@ static tfrt_status parse_quant(fb_ctx *c, tfrt_tensor *t, const fb_table *tt) {
         for (uint32_t i = 0; i < zp.len; i++)
             if (fb_vec_i64(c, zp, i) != 0) return TFRT_E_UNSUPPORTED_TYPE;
         t->scales = c->buf + sc.pos;
+        t->qdim = (uint8_t)qdim;
     }
     int64_t z = zp.len ? fb_vec_i64(c, zp, 0) : 0;
     if (z < -128 || z > 127) return TFRT_E_UNSUPPORTED_TYPE;

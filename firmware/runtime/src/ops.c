@@ -8,7 +8,7 @@
 const tfrt_op_reg tfrt_ops[K_COUNT] = {
     [K_CONV]          = {3,   "CONV_2D",           tfrt_conv_prepare,     tfrt_conv_init, tfrt_conv_eval,     2, 3, 0},
     [K_DWCONV]        = {4,   "DEPTHWISE_CONV_2D", tfrt_dwconv_prepare,   tfrt_conv_init, tfrt_dwconv_eval,   2, 3, 0},
-    [K_FC]            = {9,   "FULLY_CONNECTED",   tfrt_fc_prepare,       NULL, tfrt_fc_eval,                 2, 3, 0},
+    [K_FC]            = {9,   "FULLY_CONNECTED",   tfrt_fc_prepare,       tfrt_fc_init, tfrt_fc_eval,                2, 3, 0},
     [K_AVGPOOL]       = {1,   "AVERAGE_POOL_2D",   tfrt_avgpool_prepare,  NULL, tfrt_avgpool_eval,            1, 1, 0},
     [K_MAXPOOL]       = {17,  "MAX_POOL_2D",       tfrt_maxpool_prepare,  NULL, tfrt_maxpool_eval,            1, 1, 0},
     [K_ADD]           = {0,   "ADD",               tfrt_add_prepare,      NULL, tfrt_add_eval,                2, 2, 0},

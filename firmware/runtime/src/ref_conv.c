@@ -143,8 +143,10 @@ void tfrt_ref_fc(const tfrt_fc_params *p, const int8_t *in, const int8_t *w, int
                     acc += ((int32_t)wr[d] + p->w_offset) * ((int32_t)x[d] + p->in_offset);
             }
             if (p->bias) acc = tfrt_wrap_add(acc, tfrt_ld_i32(p->bias + 4 * u));
+            const int32_t mu = p->mult_pc ? p->mult_pc[u] : p->mult;
+            const int32_t sh = p->shift_pc ? p->shift_pc[u] : p->shift;
             out[(int64_t)b * p->units + u] =
-                requant(acc, p->mult, p->shift, p->out_offset, p->act_min, p->act_max);
+                requant(acc, mu, sh, p->out_offset, p->act_min, p->act_max);
         }
     }
 }

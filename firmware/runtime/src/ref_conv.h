@@ -21,7 +21,8 @@ typedef struct {
 typedef struct {
     int32_t batches, units, depth;
     int32_t in_offset, w_offset, out_offset, act_min, act_max;
-    int32_t mult, shift;
+    int32_t mult, shift;                 /* per-tensor weights */
+    const int32_t *mult_pc, *shift_pc;   /* per-channel weights (per unit), else NULL */
     const uint8_t *bias;
 } tfrt_fc_params;
 
