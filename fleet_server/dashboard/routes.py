@@ -14,10 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fleet_server.api.deps import Caller, db_session, require
+from fleet_server.dashboard.rollout_view import allowed_actions, gate_view, stages_view
 from fleet_server.dashboard.views import Report, audit_entry, drift_view, telemetry_points
 from fleet_server.db import Device, ModelRow, Rollout, RolloutEvent, TelemetryRow
 from fleet_server.drift.baseline import Baseline
 from fleet_server.drift.cohort import Signal
+from fleet_server.scheduler.handler import load_state
+from fleet_server.scheduler.snapshot import build_snapshot
 from fleet_server.tokens import Role
 
 __all__ = ["router"]
@@ -92,3 +95,18 @@ def audit(s: Db, _: Viewer, rollout_id: int | None = None,
     if rollout_id is not None:
         q = q.where(RolloutEvent.rollout_id == rollout_id)
     return [audit_entry(ev, name) for ev, name in s.execute(q).tuples()]
+
+
+@router.get("/rollouts/{rollout_id}")
+def rollout_view(rollout_id: int, s: Db, _: Viewer) -> dict[str, Any]:
+    """What the rollout page shows besides ``GET /api/v1/rollouts/{id}``: per-stage progress, the
+    commands allowed now, and the ML health gate (canary vs control) computed as the scheduler does."""
+    row = s.get(Rollout, rollout_id)
+    if row is None:
+        raise HTTPException(404, f"no rollout {rollout_id}")
+    state = load_state(s, rollout_id)
+    now = time.time()
+    snapshot = build_snapshot(s, row, state, now)
+    return {"id": rollout_id, "status": state.status.value, "stage": state.stage,
+            "stages": stages_view(state, len(snapshot.target)), "actions": allowed_actions(state, now),
+            "gates": gate_view(state, snapshot, now), "reason": state.reason}

@@ -95,7 +95,7 @@ def audit_entry(row: Any, rollout_name: str | None) -> dict[str, Any]:
     if isinstance(spec, dict):
         pkg = spec.get("package") or {}
         data["package"] = f"{pkg.get('name')}@{pkg.get('version')}"
-        data["target"] = spec.get("target")
+        data["target"] = {k: v for k, v in (spec.get("target") or {}).items() if v is not None}
         data["stages"] = [s.get("name") for s in spec.get("stages") or []]
     for key in ("devices", "failed"):
         if isinstance(data.get(key), list) and len(data[key]) > 8:

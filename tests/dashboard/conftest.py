@@ -128,6 +128,7 @@ def page_for(chromium: Any, fleet: Fleet) -> Iterator[Any]:
         ctx = chromium.new_context(viewport=viewport)
         contexts.append(ctx)
         page = ctx.new_page()
+        page.set_default_timeout(15_000)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.js_errors = errors

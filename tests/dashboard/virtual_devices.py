@@ -119,12 +119,14 @@ class VirtualDevice:
             self.publish_state()
 
     def telemetry(self, n: int = 200, period_s: float = 5.0) -> None:
-        """One telemetry report for the active version: confidence around ``conf_peak``."""
+        """One telemetry report for the active version: confidence around ``conf_peak`` (one bin lower
+        on any version but the first, so canary and control differ a little)."""
         if not self.active:
             return
+        peak = self.conf_peak - (0 if self.active["version"] == self.history[0] else 1)
         conf = [0] * 16
-        conf[self.conf_peak] = n * 3 // 4
-        conf[max(0, self.conf_peak - 1)] = n - n * 3 // 4
+        conf[peak] = n * 3 // 4
+        conf[max(0, peak - 1)] = n - n * 3 // 4
         msg = wire.Telemetry(ts=time.time(), period_s=period_s, model=self.active["version"], n=n, err=1,
                              lat_p50_us=900.0, lat_p95_us=1400.0, input_hist=[[n // 16] * 16],
                              cls=[n // 3, n // 3, n - 2 * (n // 3)], conf=conf)

@@ -1,8 +1,15 @@
 // Hand-written SVG charts: time series and histogram overlays, with labelled axes and units.
 import { h, s } from "./dom.js";
 
-const W = 640;
-const H = 260;
+// Drawing size in SVG units: narrower on phones, so text stays readable once the SVG is scaled to fit.
+let W = 640;
+let H = 260;
+
+function size() {
+  const phone = typeof window !== "undefined" && window.innerWidth < 600;
+  W = phone ? 400 : 640;
+  H = phone ? 280 : 260;
+}
 const M = { l: 62, r: 16, t: 30, b: 50 };
 
 export function niceTicks(lo, hi, count = 5) {
@@ -63,6 +70,7 @@ function legend(series) {
  * opts: {title, unit (y axis, e.g. "PSI" or "µs"), yMin, thresholds: [{value, label, color}], testid}
  */
 export function lineChart(series, opts) {
+  size();
   const svg = frame(opts.title, "time (UTC)", opts.unit, opts.testid);
   const pts = series.flatMap((se) => se.points);
   if (!pts.length) {
@@ -105,6 +113,7 @@ export function lineChart(series, opts) {
  * opts: {title, xLabel, binLabels (optional), testid}
  */
 export function histogramOverlay(series, opts) {
+  size();
   const svg = frame(opts.title, opts.xLabel, "share of samples (%)", opts.testid);
   const n = Math.max(0, ...series.map((se) => se.counts.length));
   if (!n) {

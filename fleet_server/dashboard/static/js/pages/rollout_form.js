@@ -85,7 +85,7 @@ export function createForm(models, groups, onSubmit, onError) {
         field("manual approval", inp("manual_approval", { type: "checkbox" })),
       ),
     ),
-    h("details", { style: "margin-top:.6rem" }, h("summary", {}, "ML health gate (canary vs control)"),
+    h("details", { style: "margin-top:.6rem" }, h("summary", { "data-testid": "rf-health" }, "ML health gate (canary vs control)"),
       h("div", { class: "row", style: "margin-top:.5rem" },
         field("drift metric", h("select", { name: "metric", "data-testid": "rf-metric" }, ["psi", "js", "ks"].map((m) => h("option", { value: m }, m)))),
         field("max drift increase", inp("bound_drift", { type: "number", min: 0, step: "any", value: "0.25" })),

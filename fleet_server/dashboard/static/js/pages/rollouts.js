@@ -13,30 +13,20 @@ const ACTIONS = [
   { name: "abort", label: "Abort", danger: true,
     text: "Stop the rollout and send every device it touched back to its previous model version." },
 ];
-const TERMINAL = ["succeeded", "aborted", "rolled_back"];
 
-export function stageCounts(stage) {
-  const total = stage.target ?? stage.size ?? stage.total ?? 0;
-  return {
-    total,
-    assigned: stage.assigned ?? 0,
-    confirmed: stage.confirmed ?? stage.succeeded ?? 0,
-    failed: stage.failed ?? 0,
-  };
-}
-
-function progressBar(c, testid) {
-  const pct = (x) => (c.total ? (100 * x) / c.total : 0);
-  const running = Math.max(0, c.assigned - c.confirmed - c.failed);
-  return h("div", { class: "progress", "data-testid": testid, title: `${c.confirmed} confirmed, ${c.failed} failed, ${running} in progress of ${c.total}` },
-    h("i", { class: "ok", style: `width:${pct(c.confirmed)}%` }),
-    h("i", { class: "bad", style: `width:${pct(c.failed)}%` }),
-    h("i", { class: "run", style: `width:${pct(running)}%` }));
+function progressBar(st, testid) {
+  const pct = (x) => (st.target ? (100 * x) / st.target : 0);
+  const back = st.rollback_issued + st.restored;
+  const running = Math.max(0, st.assigned - st.confirmed - st.failed - back);
+  return h("div", { class: "progress", "data-testid": testid,
+    title: `${st.confirmed} confirmed, ${st.failed} failed, ${back} rolled back, ${running} installing, of ${st.target}` },
+  h("i", { class: "ok", style: `width:${pct(st.confirmed)}%` }),
+  h("i", { class: "bad", style: `width:${pct(st.failed + back)}%` }),
+  h("i", { class: "run", style: `width:${pct(running)}%` }));
 }
 
 function modelOf(r) {
-  if (r.model && typeof r.model === "object") return `${r.model.name} ${r.model.version}`;
-  return r.model_version ? `${r.model_name || ""} ${r.model_version}`.trim() : String(r.model ?? "—");
+  return String(r.package ?? "—").replace("@", " ");
 }
 
 async function listView(root, ctx) {
@@ -61,7 +51,8 @@ async function listView(root, ctx) {
       { label: "rollout", get: (r) => h("a", { href: `#/rollouts/${r.id}`, "data-testid": `rollout-link-${r.id}` }, `#${r.id} ${r.name ?? ""}`) },
       { label: "model", get: modelOf },
       { label: "status", get: (r) => pill(r.status) },
-      { label: "stage", cls: "num", get: (r) => (r.stages ? `${Math.min((r.current_stage ?? 0) + 1, r.stages.length)} / ${r.stages.length}` : "—") },
+      { label: "stage", get: (r) => (r.stage >= 0 ? `${r.stage + 1}/${r.stages} ${r.stage_name ?? ""}` : `–/${r.stages}`) },
+      { label: "devices", cls: "num hide-phone", get: (r) => r.touched },
       { label: "created (UTC)", cls: "hide-phone", get: (r) => fmtTime(r.created_at) },
     ], items, { testid: "rollout-table", empty: "no rollouts yet" }));
   }
@@ -87,7 +78,7 @@ async function detailView(root, ctx) {
   const gateCharts = h("div", { class: "grid charts" });
   const eventsBox = h("div", { class: "card", style: "margin-top:1rem" });
   root.append(h("p", {}, h("a", { href: "#/rollouts" }, "← rollouts")), head, actions, h("div", { style: "height:.6rem" }),
-    h("div", { class: "grid" }, stagesBox, gatesBox), h("div", { style: "height:1rem" }), gateCharts, eventsBox);
+    stagesBox, gatesBox, gateCharts, eventsBox);
   const history = new Map(); // metric name -> {canary: [[t, v]], control: [[t, v]], unit}
   let rollout = null;
 
@@ -112,70 +103,81 @@ async function detailView(root, ctx) {
     }
   }
 
-  function drawStages() {
-    const stages = rollout.stages || [];
+  function drawStages(stages) {
     clear(stagesBox).append(h("h2", {}, "Stages"));
-    stages.forEach((st, i) => {
-      const c = stageCounts(st);
-      const cls = i < (rollout.current_stage ?? 0) || rollout.status === "succeeded" ? "done" : i === rollout.current_stage ? "current" : "";
-      stagesBox.append(h("div", { class: `stage ${cls}`, "data-testid": `stage-${i}` },
-        h("div", { class: "row" }, h("b", {}, `${i + 1}. ${st.name ?? st.label ?? ""}`), pill(st.status ?? (cls || "waiting")),
-          h("span", { class: "muted", "data-testid": `stage-${i}-counts` },
-            `${c.confirmed} confirmed · ${c.failed} failed · ${c.assigned} assigned of ${c.total}`)),
-        progressBar(c, `stage-${i}-progress`)));
-    });
+    for (const st of stages) {
+      const i = st.index;
+      const cls = st.phase === "done" ? "done" : st.phase === "waiting" ? "" : "current";
+      stagesBox.append(h("div", { class: `stage ${cls}`, "data-testid": `stage-${i}`, "data-phase": st.phase },
+        h("div", { class: "row" }, h("b", {}, `${i + 1}. ${st.name}`), h("span", { class: "muted" }, st.share), pill(st.phase),
+          st.manual_approval ? h("span", { class: "muted" }, "needs approval") : null,
+          st.soak_s ? h("span", { class: "muted" }, `soak ${st.soak_s} s`) : null),
+        h("div", { class: "muted", "data-testid": `stage-${i}-counts`, "data-confirmed": st.confirmed, "data-assigned": st.assigned,
+          "data-target": st.target },
+        `${st.confirmed} confirmed · ${st.failed} failed · ${st.rollback_issued + st.restored} rolled back · ${st.assigned} assigned of ${st.target}`),
+        progressBar(st, `stage-${i}-progress`)));
+    }
   }
 
   function drawGates(g) {
-    const metrics = g.metrics || [];
-    const t = g.ts ?? Date.now() / 1000;
-    for (const m of metrics) {
-      const hist = history.get(m.name) || { canary: [], control: [], unit: m.unit, label: m.label ?? m.name };
-      const last = hist.canary[hist.canary.length - 1];
-      if (!last || last[0] !== t) {
-        if (m.canary !== null && m.canary !== undefined) hist.canary.push([t, m.canary]);
-        if (m.control !== null && m.control !== undefined) hist.control.push([t, m.control]);
-        for (const k of ["canary", "control"]) if (hist[k].length > 240) hist[k].shift();
-      }
+    const t = g.ts;
+    if (!g.gated) {
+      clear(gatesBox).append(h("h2", {}, "ML health gate"),
+        h("p", { class: "muted", "data-testid": "gate-cohorts" }, "This rollout has no ML health bounds: only install success and failures decide its stages."));
+      clear(gateCharts);
+      return;
+    }
+    for (const m of g.metrics) {
+      const hist = history.get(m.name) || { canary: [], control: [], unit: m.unit, label: m.label };
+      if (m.canary !== null) hist.canary.push([t, m.canary]);
+      if (m.control !== null) hist.control.push([t, m.control]);
+      for (const k of ["canary", "control"]) if (hist[k].length > 240) hist[k].shift();
       history.set(m.name, hist);
     }
     clear(gatesBox).append(
       h("h2", {}, "ML health gate: canary vs control"),
-      h("p", { class: "muted" }, `canary: ${g.canary_devices ?? "—"} devices on the new version · control: ${g.control_devices ?? "—"} devices on the previous one · at ${fmtTime(t)}`),
+      h("p", { class: "muted", "data-testid": "gate-cohorts" },
+        `canary: ${g.canary_devices} devices on the new version (${g.canary_n} inferences) · control: ${g.control_devices} devices on their previous version (${g.control_n} inferences) · window ${g.window_s} s, min ${g.min_samples} inferences each · ${fmtTime(t)}`),
       table([
-        { label: "metric", get: (m) => `${m.label ?? m.name}${m.unit ? ` (${m.unit})` : ""}` },
+        { label: "metric", get: (m) => `${m.label} (${m.unit})` },
         { label: "canary", cls: "num", get: (m) => fmtNum(m.canary) },
         { label: "control", cls: "num", get: (m) => fmtNum(m.control) },
-        { label: "bound", cls: "num", get: (m) => (m.bound === null || m.bound === undefined ? "—" : `${m.op ?? "≤"} ${fmtNum(m.bound)}`) },
-        { label: "gate", get: (m) => pill(m.pass === null || m.pass === undefined ? "no data" : m.pass ? "pass" : "fail") },
-      ], metrics, { testid: "gate-table", empty: "no gate metrics yet", rowAttrs: (m) => ({ "data-metric": m.name }) }),
+        { label: "compared", cls: "num hide-phone", get: (m) => (m.value === null ? m.compared : `${m.compared} = ${fmtNum(m.value)}`) },
+        { label: "bound", cls: "num", get: (m) => (m.bound === null ? "—" : `≤ ${fmtNum(m.bound)}`) },
+        { label: "gate", get: (m) => pill(m.outcome, m.outcome === "pass" ? "ok" : m.outcome === "fail" ? "bad" : "") },
+      ], g.metrics, { testid: "gate-table", rowAttrs: (m) => ({ "data-metric": m.name, title: m.detail }) }),
     );
     clear(gateCharts).append(...[...history.entries()].map(([name, hist]) => h("div", { class: "card" }, lineChart([
       { label: "canary", color: GATE_COLORS.canary, points: hist.canary },
       { label: "control", color: GATE_COLORS.control, points: hist.control },
-    ], { title: hist.label, unit: hist.unit || name, testid: `gate-chart-${name}` }))));
+    ], { title: `${hist.label}: canary vs control`, unit: hist.unit, testid: `gate-chart-${name}` }))));
   }
 
   async function refresh() {
-    const [r, g] = await Promise.all([api.rollout(id), api.rolloutGates(id).catch(() => null)]);
+    const [r, v, evs] = await Promise.all([api.rollout(id), api.rolloutView(id), api.audit({ rollout_id: id, limit: 200 })]);
     rollout = r;
-    clear(head).append(h("h1", { "data-testid": "rollout-title" }, `Rollout #${r.id} ${r.name ?? ""} `, pill(r.status, r.status)),
-      h("p", { class: "muted" }, `${modelOf(r)} → ${describeTarget(r.target)} · created ${fmtTime(r.created_at)}${r.created_by ? ` by ${r.created_by}` : ""}`));
+    clear(head).append(...[h("h1", { "data-testid": "rollout-title" }, `Rollout #${r.id} ${r.name ?? ""} `, pill(r.status)),
+      h("p", { class: "muted" }, `${modelOf(r)} → ${describeTarget(r.target)} · created ${fmtTime(r.created_at)}${r.created_by ? ` by ${r.created_by}` : ""}`),
+      r.reason ? h("p", { "data-testid": "rollout-reason" }, `Reason: ${r.reason}`) : null,
+      Object.keys(r.skipped || {}).length
+        ? h("p", { class: "muted", "data-testid": "rollout-skipped" }, `Skipped: ${Object.entries(r.skipped).map(([d, why]) => `${d} (${why.join("; ")})`).join(", ")}`)
+        : null].filter(Boolean));
     head.querySelector(".pill").dataset.testid = "rollout-status";
-    drawActions(g && g.actions ? g.actions : []);
-    drawStages();
-    if (g) drawGates(g);
-    const evs = r.events || [];
+    drawActions(v.actions);
+    drawStages(v.stages);
+    drawGates(v.gates);
     clear(eventsBox).append(h("h2", {}, "Rollout events"), table([
       { label: "#", cls: "num", get: (e) => e.seq },
       { label: "time (UTC)", get: (e) => fmtTime(e.ts) },
       { label: "event", get: (e) => e.kind },
+      { label: "by", get: (e) => e.actor },
       { label: "detail", get: (e) => summarize(e.data) },
-    ], evs.slice().reverse(), { testid: "rollout-events", empty: "no events yet" }));
-    if (TERMINAL.includes(r.status)) root.dataset.final = r.status;
+    ], evs, { testid: "rollout-events", empty: "no events yet" }));
+    root.dataset.status = r.status;
   }
   await refresh();
-  return { refresh, wants: (type) => type !== "heartbeat", dispose() {} };
+  // stage progress arrives on the stream; gate figures follow telemetry, which the stream does not carry
+  return { refresh, pollMs: 5000, dispose() {} };
 }
 
 export function summarize(data) {

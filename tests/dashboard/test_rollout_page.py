@@ -1,0 +1,148 @@
+"""Rollouts in Chromium against a real server and MQTT devices: create one from the form, watch its
+stages progress live, promote it, abort it (each through the confirmation dialog), see the devices
+return to their previous version; a viewer has no buttons and the API refuses it; the page's numbers
+equal the API's."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.dashboard.conftest import PHONE, Fleet
+
+pytestmark = pytest.mark.browser
+T = 20_000  # ms: the longest any step below may take
+
+
+@pytest.fixture
+def telemetry_flow(fleet: Fleet) -> Iterator[None]:
+    """Every device reports telemetry twice a second while the test runs (the gates need it)."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(0.5):
+            for d in fleet.devices:
+                d.telemetry(n=100, period_s=0.5)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    yield
+    stop.set()
+    t.join(5)
+
+
+def _confirm(page: Any, button: str) -> None:
+    page.get_by_test_id(button).click()
+    dialog = page.get_by_test_id("confirm-dialog")
+    expect(dialog).to_be_visible()
+    page.get_by_test_id("confirm-ok").click()
+    expect(dialog).to_be_hidden()
+
+
+def _counts(page: Any, stage: int) -> dict[str, int]:
+    el = page.get_by_test_id(f"stage-{stage}-counts")
+    return {k: int(el.get_attribute(f"data-{k}")) for k in ("confirmed", "assigned", "target")}
+
+
+def test_rollout_create_watch_promote_abort(page_for: Any, fleet: Fleet, telemetry_flow: None, shot: Any) -> None:
+    page = page_for("operator")
+    page.goto(f"{fleet.srv.url}/ui/#/rollouts")
+    form = page.get_by_test_id("rollout-form")
+    form.wait_for()
+    page.get_by_test_id("rf-name").fill("ui-canary")
+    page.get_by_test_id("rf-model").select_option("digits@1.1.0")
+    page.get_by_test_id("rf-group").select_option("lab")
+    page.get_by_test_id("rf-stages").fill("canary: dev-00\nhalf: 50%\nall: 100%")
+    page.get_by_test_id("rf-soak_s").fill("600")
+    page.get_by_test_id("rf-health").click()
+    page.get_by_test_id("rf-min_samples").fill("50")
+    shot(page, "create-form")
+    _confirm(page, "rf-submit")
+    page.wait_for_url("**/ui/#/rollouts/*")
+    rid = int(page.url.rsplit("/", 1)[1])
+    marker = page.evaluate("window.__marker = Math.random()")
+
+    # the canary installs and confirms: the page follows without a reload
+    expect(page.get_by_test_id("stage-0-counts")).to_have_attribute("data-confirmed", "1", timeout=T)
+    expect(page.get_by_test_id("rollout-status")).to_have_text("soaking", timeout=T)
+    expect(page.get_by_test_id("stage-0")).to_have_attribute("data-phase", "soaking")
+    api = fleet.get(f"/api/v1/rollouts/{rid}")
+    assert api["status"] == "soaking" and api["devices"]["confirmed"] == 1
+    assert _counts(page, 0) == {"confirmed": 1, "assigned": 1, "target": 1}
+    # the gate figures update as telemetry comes in
+    expect(page.get_by_test_id("gate-table").locator("tr[data-metric=confidence] td").nth(1)).not_to_have_text("—", timeout=T)
+    shot(page, "canary-soaking")
+
+    # promote: the next stage starts and fills to its share
+    _confirm(page, "action-promote")
+    expect(page.get_by_test_id("stage-1-counts")).to_have_attribute("data-confirmed", "2", timeout=T)
+    view = fleet.get(f"/api/v1/ui/rollouts/{rid}")
+    assert _counts(page, 1) == {k: view["stages"][1][k] for k in ("confirmed", "assigned", "target")}
+    api = fleet.get(f"/api/v1/rollouts/{rid}")
+    assert api["devices"]["confirmed"] == 3
+    on_v2 = {d["id"] for d in fleet.get("/api/v1/devices") if d["model"] and d["model"]["version"] == "1.1.0"}
+    assert len(on_v2) == 3
+    gate = fleet.get(f"/api/v1/ui/rollouts/{rid}")["gates"]
+    expect(page.get_by_test_id("gate-cohorts")).to_contain_text(f"canary: {gate['canary_devices']} devices")
+    shot(page, "stage-2-running")
+
+    # abort: every touched device goes back to 1.0.0
+    _confirm(page, "action-abort")
+    expect(page.get_by_test_id("rollout-status")).to_have_text("rolled_back", timeout=T)
+    assert page.evaluate("window.__marker") == marker  # all of it happened without a reload
+    devices = {d["id"]: d for d in fleet.get("/api/v1/devices")}
+    assert all(devices[d]["model"]["version"] == "1.0.0" for d in on_v2)
+    for dev in fleet.devices:
+        if dev.device_id in on_v2:
+            assert dev.history[-2:] == ["1.1.0", "1.0.0"]
+    expect(page.get_by_test_id("rollout-actions").locator("button")).to_have_count(0)
+    shot(page, "rolled-back")
+
+    # the fleet page shows every device on 1.0.0 again
+    page.goto(f"{fleet.srv.url}/ui/#/fleet")
+    expect(page.locator("[data-testid=by-model] tr[data-key='digits 1.0.0'] td").nth(1)).to_have_text(str(len(fleet.devices)))
+
+    # the audit log names the operator for create, promote and abort
+    page.goto(f"{fleet.srv.url}/ui/#/audit")
+    rows = page.get_by_test_id("audit-table").locator("tbody tr")
+    expect(rows.first).to_be_visible()
+    text = page.get_by_test_id("audit-table").inner_text()
+    assert "dash-operator" in text and "promote" in text and "abort" in text
+    shot(page, "audit")
+
+
+def test_viewer_cannot_abort(page_for: Any, fleet: Fleet, shot: Any) -> None:
+    with fleet.srv.api as c:
+        r = c.post("/api/v1/rollouts", json={"name": "held-open", "model": "digits", "version": "1.1.0",
+                                             "target": {"group": "lab"},
+                                             "stages": [{"name": "one", "devices": ["dev-05"], "soak_s": 600}]})
+        r.raise_for_status()
+        rid = r.json()["id"]
+    try:
+        page = page_for("viewer", viewport=PHONE)
+        page.goto(f"{fleet.srv.url}/ui/#/rollouts/{rid}")
+        page.get_by_test_id("stages").wait_for()
+        expect(page.get_by_test_id("rollout-status")).not_to_have_text("created", timeout=T)
+        assert page.get_by_test_id("rollout-actions").locator("button").count() == 0
+        assert page.get_by_test_id("rollout-form").count() == 0
+        # the API refuses the action for this token anyway
+        refused = fleet.post(f"/api/v1/rollouts/{rid}/abort", role="viewer")
+        assert refused.status_code == 403
+        assert fleet.get(f"/api/v1/rollouts/{rid}")["status"] not in ("aborting", "rolled_back", "aborted")
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        shot(page, "viewer-phone")
+        # an operator does see the button for the same rollout
+        op = page_for("operator")
+        op.goto(f"{fleet.srv.url}/ui/#/rollouts/{rid}")
+        expect(op.get_by_test_id("action-abort")).to_be_visible()
+        shot(op, "operator-laptop")
+    finally:
+        fleet.post(f"/api/v1/rollouts/{rid}/abort", role="operator")
+        deadline = time.monotonic() + 20
+        while fleet.get(f"/api/v1/rollouts/{rid}")["status"] not in ("rolled_back", "aborted") and time.monotonic() < deadline:
+            time.sleep(0.2)
