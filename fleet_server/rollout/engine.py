@@ -156,6 +156,9 @@ def _cohort(ids: list[str], snapshot: FleetSnapshot, state: RolloutState, ref_of
 def _health(state: RolloutState, snapshot: FleetSnapshot) -> list[Verdict]:
     if not state.spec.health.bounds:
         return []
+    if state.stage == state.waived_stage:
+        return [Verdict(b.gate, Outcome.SKIP, None, b.bound, "waived: an operator promoted over a hold")
+                for b in state.spec.health.bounds]
     canary, control = cohorts(state, snapshot)
     pkg = state.spec.package.ref
     refs: dict[str, VersionRef] = {d: pkg for d in canary}

@@ -95,6 +95,7 @@ class RolloutState:
     devices: Mapping[str, DeviceRecord] = field(default_factory=dict)  # every touched device
     skipped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     reason: str = ""  # why it was held or aborted
+    waived_stage: int = -1  # stage an operator started by promoting over a health hold
     seq: int = 0
     created_at: float = 0.0
     updated_at: float = 0.0
@@ -190,9 +191,11 @@ def _transition(s: RolloutState, ev: Event) -> RolloutState:
     elif ev.trigger is Trigger.SUCCESS_MET and soak is None:
         soak = ev.at
     reason = ev.reason if ev.reason else (s.reason if row.target in (Status.ABORTING, Status.ROLLED_BACK) else "")
+    waived = stage if row.source is Status.HELD and row.advance else s.waived_stage
     return replace(
         s,
         status=row.target,
+        waived_stage=waived,
         stage=stage,
         stage_started_at=ev.at if starts and row.target is Status.RUNNING else s.stage_started_at,
         soak_since=soak,

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+
+from fleet_server.drift.baseline import Baseline
+from fleet_server.drift.cohort import cohort_stats, drift_scores
+from fleet_server.drift.window import Window
+from tinyfleet import drift
+from tinyfleet.errors import DataError
+
+BASE = Baseline(100, ((10,) * 16, (5,) * 16), (50, 50), (0,) * 8 + (10,) * 8)
+
+
+def win(model: str = "1.0.0", cls=(50, 50), n: int = 100, inp=None) -> Window:  # type: ignore[no-untyped-def]
+    inp = inp or ((10,) * 16, (5,) * 16)
+    return Window(model, n=n, err=0, lat_p95_us=10.0, input_hist=inp, cls=cls, conf=(0,) * 8 + (10,) * 8, reports=1)
+
+
+def test_scores_use_the_contract_math() -> None:
+    w = win(cls=(80, 20), inp=((10,) * 16, (0,) * 8 + (10,) * 8))
+    for metric in ("psi", "js", "ks"):
+        s = drift_scores(w, BASE, metric)
+        assert s.output == pytest.approx(drift.score(metric, [50, 50], [80, 20]))  # type: ignore[arg-type]
+        assert s.input == pytest.approx(drift.score(metric, [5] * 16, [0] * 8 + [10] * 8))  # type: ignore[arg-type]
+        assert s.confidence == pytest.approx(0.0, abs=1e-9)
+
+
+def test_missing_or_mismatched_histograms_give_no_score() -> None:
+    s = drift_scores(Window("1.0.0", n=5, reports=1), BASE)
+    assert (s.input, s.output, s.confidence) == (None, None, None)
+    s = drift_scores(win(inp=((10,) * 16,)), BASE)  # one group instead of two
+    assert s.input is None and s.output is not None
+
+
+def test_cohort_drift_is_weighted_over_versions_with_baselines() -> None:
+    shifted = win("2.0.0", cls=(90, 10), n=300)
+    pairs = [("m@1.0.0", win()), ("m@2.0.0", shifted), ("m@9.9.9", win("9.9.9", cls=(0, 100)))]
+    stats = cohort_stats(pairs, {"m@1.0.0": BASE, "m@2.0.0": BASE}, "psi", "output")
+    expected = (0.0 * 100 + drift.psi([50, 50], [90, 10]) * 300) / 400
+    assert stats.drift == pytest.approx(expected, abs=1e-6)
+    assert stats.devices == 3 and stats.reporting == 3 and stats.n == 500
+    assert cohort_stats([], {}).drift is None and cohort_stats([], {}).n == 0
+
+
+def test_baseline_from_manifest() -> None:
+    manifest = {"n": 360, "input": {"bins": 16, "groups": 1, "hist": [[1] * 16]},
+                "output_classes": {"counts": [3, 4]}, "confidence": {"bins": 16, "hist": [2] * 16}}
+    b = Baseline.from_manifest(manifest)
+    assert b.cls == (3, 4) and b.input_hist == ((1,) * 16,)
+    with pytest.raises(DataError, match="confidence.hist must have 16 bins"):
+        Baseline.from_manifest({**manifest, "confidence": {"hist": [1] * 15}})
+    with pytest.raises(DataError, match="output_classes.counts"):
+        Baseline.from_manifest({**manifest, "output_classes": {"counts": [-1]}})
+    with pytest.raises(DataError, match="n must be"):
+        Baseline.from_manifest({**manifest, "n": 0})

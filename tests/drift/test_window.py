@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+
+from fleet_server.drift.window import Window, merge, merge_windows
+from tinyfleet.wire import Telemetry
+
+
+def tm(ts: float, model: str = "1.0.0", n: int = 10, err: int = 1, p95: float = 100.0, cls=(6, 4), conf=None):  # type: ignore[no-untyped-def]
+    conf = conf or [0] * 15 + [n]
+    return Telemetry(ts=ts, period_s=60, model=model, n=n, err=err, lat_p95_us=p95, input_hist=[[n] + [0] * 15],
+                     cls=list(cls), conf=conf)
+
+
+def test_merge_sums_counts_in_the_time_range_for_one_version() -> None:
+    reports = [tm(0), tm(60, n=30, err=3, p95=200.0, cls=(10, 20)), tm(120, model="2.0.0"), tm(180)]
+    w = merge(reports, 0, 180, "1.0.0")
+    assert (w.n, w.err, w.reports, w.first_ts, w.last_ts) == (40, 4, 2, 0, 60)
+    assert w.cls == (16, 24) and w.input_hist == ((40,) + (0,) * 15,)
+    assert w.lat_p95_us == pytest.approx((100 * 10 + 200 * 30) / 40)  # inference-weighted
+    assert w.error_rate == pytest.approx(0.1)
+
+
+def test_an_empty_window_has_no_counts() -> None:
+    w = merge([tm(500)], 0, 100, "1.0.0")
+    assert w == Window("1.0.0") and w.error_rate == 0.0 and w.mean_confidence == 0.0
+
+
+def test_mean_confidence_uses_bin_midpoints() -> None:
+    w = merge([tm(0, conf=[0] * 8 + [10] + [0] * 6 + [10])], 0, 1, "1.0.0")
+    assert w.mean_confidence == pytest.approx(((8.5 + 15.5) / 16) / 2)
+
+
+def test_cohort_merge_pads_histograms_and_keeps_a_common_version() -> None:
+    a = merge([tm(0, cls=(1, 2))], 0, 1, "1.0.0")
+    b = merge([tm(0, cls=(1, 2, 3))], 0, 1, "1.0.0")
+    c = merge([tm(0, model="2.0.0")], 0, 1, "2.0.0")
+    ab = merge_windows([a, b, Window("1.0.0")])
+    assert ab.cls == (2, 4, 3) and ab.model == "1.0.0" and ab.reports == 2
+    assert merge_windows([a, c]).model == ""
+    assert merge_windows([]) == Window("")
