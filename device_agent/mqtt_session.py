@@ -161,6 +161,12 @@ class MqttSession:
         self.connected.clear()
         self._lost.set()
 
+    def restart(self) -> None:
+        """Allow ``run()`` again after ``stop()`` (a simulated device coming back)."""
+        self._stopping = False
+        self._stop_event.clear()
+        self._lost.clear()
+
     async def drop(self) -> None:
         """Cut the link without DISCONNECT (the broker publishes the will); ``run()`` reconnects."""
         await self._close_quietly(abort=True)

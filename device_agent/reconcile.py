@@ -220,7 +220,7 @@ class Executor:
 
     def __init__(
         self,
-        journal_path: Path,
+        journal_path: Path | None,
         steps: UpdateSteps,
         emit: EventSink,
         status: StatusSink,
@@ -237,13 +237,14 @@ class Executor:
         self.retries = retries
         self.retry_delay_s = retry_delay_s
         self.fault = fault or (lambda _when, _step: None)
-        self.journal = Journal.load(journal_path)
+        self.journal = Journal.load(journal_path) if journal_path is not None else Journal()
 
     def _enter(self, step: Step, detail: str = "") -> None:
         self.fault("before", step)
         self.journal.step = step
         self.journal.detail = detail
-        self.journal.save(self.journal_path)
+        if self.journal_path is not None:  # the simulator keeps its journal in memory
+            self.journal.save(self.journal_path)
 
     async def recover(self) -> Step | None:
         """At start-up: finish an interrupted update by rolling back. Returns the terminal step, if any."""

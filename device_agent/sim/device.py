@@ -1,0 +1,254 @@
+"""One simulated device: a real MQTT session with its own credentials, the agent's update state
+machine (``reconcile.Executor``, journal in memory) with simulated steps, heartbeats and telemetry.
+
+Downloads are real HTTP (Range, resume, sha256) in ``each`` mode, or one download per package for
+the whole fleet in ``shared`` mode (for very large fleets). Either way the package is verified with
+the trusted keys (signature, digests) once per sha256 and its drift baseline drives the telemetry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import numpy as np
+
+from device_agent.backoff import Backoff
+from device_agent.mqtt_session import MqttSession, SessionConfig
+from device_agent.reconcile import UPDATE_STATUS, Action, Executor, Outcome, Step, StepResult, decide
+from device_agent.sim.behaviour import Baseline, synth_telemetry
+from tinyfleet import wire
+from tinyfleet.errors import PackageError
+
+if TYPE_CHECKING:
+    from device_agent.sim.fleet import Fleet
+
+__all__ = ["SimDevice"]
+
+
+class _Steps:
+    def __init__(self, dev: SimDevice) -> None:
+        self.d = dev
+        self.buf = bytearray()
+        self.previous: wire.ModelRef | None = None
+        self.baseline: Baseline | None = None
+
+    def snapshot_previous(self) -> dict[str, Any]:
+        return {}
+
+    async def download(self, model: wire.DesiredModel, attempt: int) -> StepResult:
+        fleet = self.d.fleet
+        if fleet.cfg.download == "shared":
+            try:
+                await fleet.fetch_shared(model, self.d.id, self.d.secret)
+            except (httpx.HTTPError, PackageError) as exc:
+                return StepResult(Outcome.RETRY, f"shared download: {exc}")
+            self.buf = bytearray(fleet.blobs[model.sha256])
+            if attempt == 0 and fleet.cfg.behaviour.cuts_download(self.d.id):
+                return StepResult(Outcome.RETRY, "download cut (simulated)")
+            return StepResult.ok()
+        if len(self.buf) >= model.size:
+            self.buf = bytearray()
+        url = model.url if model.url.startswith("http") else fleet.cfg.http_base + model.url
+        cut = model.size // 2 if attempt == 0 and fleet.cfg.behaviour.cuts_download(self.d.id) else None
+        headers = {"Range": f"bytes={len(self.buf)}-"} if self.buf else {}
+        try:
+            async with fleet.download_slots, fleet.http.stream(
+                    "GET", url, headers=headers, auth=(self.d.id, self.d.secret)) as resp:
+                if resp.status_code == 200:
+                    self.buf = bytearray()
+                elif resp.status_code != 206:
+                    return StepResult(Outcome.RETRY, f"HTTP {resp.status_code}")
+                async for chunk in resp.aiter_bytes():
+                    self.buf += chunk
+                    if len(self.buf) > model.size:
+                        return StepResult(Outcome.FAIL, "server sent more than the expected size")
+                    if cut is not None and len(self.buf) >= cut:
+                        del self.buf[cut:]
+                        return StepResult(Outcome.RETRY, f"download cut at {len(self.buf)} bytes (simulated)")
+        except httpx.HTTPError as exc:
+            return StepResult(Outcome.RETRY, f"download interrupted: {type(exc).__name__}")
+        if len(self.buf) < model.size:
+            return StepResult(Outcome.RETRY, f"download short: {len(self.buf)}/{model.size}")
+        return StepResult.ok(f"downloaded {model.size} bytes")
+
+    async def verify(self, model: wire.DesiredModel) -> StepResult:
+        data = bytes(self.buf)
+        self.buf = bytearray()
+        if hashlib.sha256(data).hexdigest() != model.sha256:
+            return StepResult(Outcome.RETRY, "package digest does not match the desired sha256")
+        try:
+            manifest = self.d.fleet.verified_manifest(model.sha256, data)
+        except PackageError as exc:
+            return StepResult(Outcome.FAIL, str(exc))
+        if manifest["security_counter"] < self.d.counter:
+            return StepResult(Outcome.FAIL, f"anti-rollback: security counter {manifest['security_counter']} < {self.d.counter}")
+        self.baseline = Baseline.from_manifest(manifest)
+        return StepResult.ok("signature, digests and security counter verified")
+
+    async def install(self, model: wire.DesiredModel) -> StepResult:
+        await asyncio.sleep(self.d.fleet.cfg.step_delay_s)
+        return StepResult.ok("installed (simulated)")
+
+    async def load(self, model: wire.DesiredModel) -> StepResult:
+        return StepResult.ok()
+
+    async def self_test(self, model: wire.DesiredModel) -> StepResult:
+        await asyncio.sleep(self.d.fleet.cfg.step_delay_s)
+        if self.d.fleet.cfg.behaviour.fails_selftest(self.d.id, model.version):
+            return StepResult(Outcome.FAIL, "golden vectors: max diff 37 LSB (tolerance 1) (simulated failure)")
+        return StepResult.ok("golden vectors passed (simulated)")
+
+    async def swap(self, model: wire.DesiredModel) -> StepResult:
+        self.previous = self.d.active
+        self.d.active = wire.ModelRef(name=model.name, version=model.version, sha256=model.sha256,
+                                      security_counter=model.security_counter)
+        if self.baseline is not None:
+            self.d.baseline = self.baseline
+        return StepResult.ok()
+
+    async def confirm(self, model: wire.DesiredModel) -> StepResult:
+        self.d.counter = max(self.d.counter, model.security_counter)
+        return StepResult.ok(f"{model.name} {model.version} confirmed")
+
+    async def rollback(self, model: wire.DesiredModel | None, previous: dict[str, Any]) -> StepResult:
+        if model is not None and self.d.active is not None and self.d.active.sha256 == model.sha256:
+            self.d.active = self.previous
+        return StepResult.ok("previous model serves")
+
+
+class SimDevice:
+    def __init__(self, fleet: Fleet, device_id: str, secret: str, index: int) -> None:
+        self.fleet = fleet
+        self.id = device_id
+        self.secret = secret
+        self.index = index
+        cfg = fleet.cfg
+        self.rng = np.random.default_rng(index)
+        self.session = MqttSession(
+            SessionConfig(device_id, secret, cfg.host, cfg.port, cfg.keepalive_s, cfg.session_expiry_s,
+                          connect_timeout_s=30.0, max_inflight=16),
+            on_message=self._on_message, on_connected=self._on_connected,
+            backoff=Backoff(base=1.0, cap=30.0, rng=random.Random(index)),
+        )
+        self.active: wire.ModelRef | None = None
+        self.counter = 0
+        self.baseline = Baseline()
+        self.update_step = Step.IDLE
+        self.deployment_id: str | None = None
+        self.seq = 0
+        self.executor = Executor(None, _Steps(self), self._emit, self._status, max_attempts=3, retries=4,
+                                 retry_delay_s=0.5)
+        self._pending: wire.DesiredState | None = None
+        self._updating = False
+        self.task: asyncio.Task[None] | None = None
+        self.started = time.monotonic()
+        self.last_tm = time.time()
+        self.offline = False
+
+    # -- MQTT --------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.session.run())
+
+    async def _on_connected(self) -> None:
+        self.publish_state()
+
+    def state(self) -> wire.DeviceState:
+        self.seq += 1
+        return wire.DeviceState(
+            device_id=self.id, board=self.fleet.cfg.board, kind="sim", firmware="tinyfleet-sim", active=self.active,
+            runtimes=["litert"], deployment_id=self.deployment_id, update=UPDATE_STATUS[self.update_step],  # type: ignore[arg-type]
+            ts=round(time.time(), 3), seq=self.seq,
+        )
+
+    def publish_state(self) -> None:
+        if self.session.publish(wire.Channel.STATE, wire.encode(self.state()), qos=1, retain=True):
+            self.fleet.counters["state"] += 1
+
+    async def _status(self, step: Step) -> None:
+        self.update_step = step
+        self.publish_state()
+
+    async def _emit(self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str,
+                    progress: float | None) -> None:
+        self.seq += 1
+        ref = None if model is None else wire.ModelRef(name=model.name, version=model.version, sha256=model.sha256,
+                                                       security_counter=model.security_counter)
+        ev = wire.DeviceEvent(deployment_id=self.deployment_id or "", type=etype, model=ref, detail=detail[:200],
+                              progress=progress, ts=round(time.time(), 3), seq=self.seq)
+        for _ in range(50):  # QoS 1 under the in-flight cap; wait briefly rather than lose an event
+            if self.session.publish(wire.Channel.EVENT, wire.encode(ev), qos=1):
+                self.fleet.counters["events"] += 1
+                self.fleet.counters[f"event.{etype.value}"] += 1
+                return
+            await asyncio.sleep(0.2)
+
+    async def _on_message(self, topic_name: str, payload: bytes) -> None:
+        try:
+            _dev, channel = wire.parse_topic(topic_name)
+            if channel is not wire.Channel.DESIRED:
+                return
+            desired = wire.parse(channel, payload)
+        except wire.WireError:
+            self.fleet.counters["bad_messages"] += 1
+            return
+        self._pending = desired
+        if not self._updating:
+            asyncio.create_task(self._update_loop())
+
+    async def _update_loop(self) -> None:
+        self._updating = True
+        try:
+            while self._pending is not None:
+                desired, self._pending = self._pending, None
+                active = self.active.sha256 if self.active else None
+                action, _reason = decide(desired, active, self.executor.journal, 3)
+                if action is Action.NOTHING:
+                    if desired.model is not None and desired.model.sha256 == active and \
+                            self.deployment_id != desired.deployment_id:
+                        self.deployment_id = desired.deployment_id
+                        self.update_step = Step.DONE
+                        self.publish_state()
+                    continue
+                self.deployment_id = desired.deployment_id
+                await self.executor.run(desired)
+        finally:
+            self._updating = False
+
+    # -- periodic (called by the fleet's ticker) -------------------------------------------------
+    def heartbeat(self) -> None:
+        hb = wire.Heartbeat(ts=round(time.time(), 3), uptime_s=round(time.monotonic() - self.started, 1),
+                            model_version=self.active.version if self.active else None)
+        if self.session.publish(wire.Channel.HB, wire.encode(hb)):
+            self.fleet.counters["hb"] += 1
+
+    def telemetry(self, t_rel: float) -> None:
+        now = time.time()
+        period = max(0.001, now - self.last_tm)
+        self.last_tm = now
+        if self.active is None or not self.session.connected.is_set():
+            return
+        b = self.fleet.cfg.behaviour
+        n = int(self.rng.poisson(self.fleet.cfg.infer_hz * period)) or 1
+        msg = synth_telemetry(
+            self.rng, self.baseline, n, round(period, 3), now, self.active.version,
+            drifted=b.drifting(self.id, t_rel), shift=b.drift_shift, slow=b.slow(self.id), slow_factor=b.slow_factor,
+            err_rate=b.fail_infer_rate if b.failing_inference(self.id) else 0.0,
+        )
+        if self.session.publish(wire.Channel.TM, wire.encode(msg), qos=1):
+            self.fleet.counters["tm"] += 1
+
+    async def go_offline(self, seconds: float) -> None:
+        """Drop the link without DISCONNECT (the broker publishes the will) and come back later."""
+        self.offline = True
+        await self.session.stop(graceful=False)
+        if self.task is not None:
+            self.task.cancel()
+        await asyncio.sleep(seconds)
+        self.session.restart()
+        self.offline = False
+        self.start()
