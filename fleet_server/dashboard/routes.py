@@ -10,7 +10,7 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fleet_server.api.deps import Caller, db_session, require
@@ -49,24 +49,14 @@ def device_telemetry(device_id: str, s: Db, _: Viewer, since_s: Annotated[float,
     return telemetry_points(rows)
 
 
-@router.get("/drift")
-def drift_models(s: Db, _: Viewer) -> list[dict[str, Any]]:
-    """Every registered model version with the number of devices running it (most used first)."""
-    running = dict(((n, v), c) for n, v, c in s.execute(
-        select(Device.model_name, Device.model_version, func.count()).group_by(Device.model_name, Device.model_version)))
-    out = [{"name": m.name, "version": m.version, "devices": running.get((m.name, m.version), 0),
-            "has_baseline": isinstance(m.manifest.get("drift_baseline"), dict)} for m in s.scalars(select(ModelRow))]
-    return sorted(out, key=lambda m: (-m["devices"], m["name"], m["version"]))
-
-
 @router.get("/drift/{name}/{version}")
 def drift_detail(name: str, version: str, s: Db, _: Viewer,
                  metric: Annotated[Literal["psi", "js", "ks"], Query()] = "psi",
                  signal: Annotated[Signal, Query()] = Signal.OUTPUT,
                  window_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0,
                  buckets: Annotated[int, Query(ge=1, le=240)] = 30) -> dict[str, Any]:
-    """One model version: drift score per time bucket and over the window against the package
-    baseline, baseline and live histograms, and PSI alerts (hysteresis) over the buckets."""
+    """One model version's drift score per time bucket against the package baseline, and the live
+    window's histograms beside the baseline's (the charts of the drift page)."""
     m = s.scalar(select(ModelRow).where(ModelRow.name == name, ModelRow.version == version))
     if m is None:
         raise HTTPException(404, f"no model {name} {version}")
@@ -76,7 +66,7 @@ def drift_detail(name: str, version: str, s: Db, _: Viewer,
     baseline = Baseline.from_manifest(raw)
     end = time.time()
     start = end - window_s
-    ids = select(Device.id).where(Device.model_name == name)
+    ids = select(Device.id).where(Device.model_name == name, Device.model_version == version)  # as GET /drift
     rows = s.scalars(select(TelemetryRow).where(TelemetryRow.model_version == version, TelemetryRow.ts >= start,
                                                 TelemetryRow.device_id.in_(ids)))
     reports = [Report(r.device_id, r.ts, r.model_version, r.n, r.err, r.lat_p95_us, r.input_hist or [], r.cls or [],

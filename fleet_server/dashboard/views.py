@@ -1,8 +1,8 @@
-"""What the dashboard's drift and telemetry pages show, put together from the server's own functions.
+"""What the dashboard's drift, telemetry and audit pages show, put together from the server's own functions.
 
 Pure functions over rows already loaded (no I/O): telemetry merges are ``drift.window.merge``, scores
-are ``drift.cohort.drift_scores`` against ``drift.baseline.Baseline``, alerts are
-``drift.alerts.run``; only the choice of time buckets for a chart is made here.
+are ``drift.cohort.drift_scores`` against ``drift.baseline.Baseline``; only the choice of time
+buckets for a chart is made here.
 """
 
 from __future__ import annotations
@@ -11,16 +11,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fleet_server.drift.alerts import AlertRule, run
 from fleet_server.drift.baseline import Baseline
 from fleet_server.drift.cohort import Signal, drift_scores
 from fleet_server.drift.window import Window, merge, merge_windows
-from tinyfleet.drift import PSI_MODERATE, PSI_SIGNIFICANT
 
-__all__ = ["ALERT_RULE", "Report", "audit_entry", "drift_view", "telemetry_points"]
-
-# Alerts follow industry PSI practice: raised above 0.25 (significant), cleared below 0.1 (stable).
-ALERT_RULE = AlertRule(high=PSI_SIGNIFICANT, low=PSI_MODERATE, min_samples=100)
+__all__ = ["Report", "audit_entry", "drift_view", "telemetry_points"]
 
 
 @dataclass(frozen=True)
@@ -51,10 +46,10 @@ def _hist(w: Window) -> dict[str, Any]:
 
 def drift_view(baseline: Baseline, reports: Sequence[Report], version: str, start: float, end: float,
                buckets: int, metric: str, signal: Signal) -> dict[str, Any]:
-    """Score over time (one merged window per bucket), the live window against the baseline, alerts."""
+    """Score over time (one merged window per time bucket) and the live window's histograms next to
+    the baseline's. Current scores and alerts are the server's (``GET /api/v1/drift``)."""
     width = (end - start) / buckets
     series: list[list[float]] = []
-    psi_readings: list[tuple[float, float | None, int]] = []
     for i in range(buckets):
         b0, b1 = start + i * width, start + (i + 1) * width
         w = _window_of(reports, b0, b1, version)
@@ -63,20 +58,12 @@ def drift_view(baseline: Baseline, reports: Sequence[Report], version: str, star
         score = drift_scores(w, baseline, metric).get(signal)
         if score is not None:
             series.append([b1, score])
-        psi_readings.append((b1, drift_scores(w, baseline, "psi").get(signal), w.n))
     live = _window_of(reports, start, end, version)
-    current = drift_scores(live, baseline, metric).get(signal) if live.reports else None
-    state, changes = run(ALERT_RULE, psi_readings)
-    alerts = [{"ts": c.at, "level": c.change.value, "active": c.change.value == "raised", "score": c.value,
-               "n": c.n, "detail": f"PSI of {signal.value} {'>' if c.change.value == 'raised' else '<'} {c.threshold:g}"}
-              for c in changes]
     return {
-        "metric": metric, "signal": signal.value, "start": start, "end": end, "series": series,
-        "current": current, "baseline": {"n": baseline.n, "cls": list(baseline.cls), "conf": list(baseline.conf),
-                                         "input": [list(g) for g in baseline.input_hist]},
-        "live": _hist(live), "devices": len({r.device_id for r in reports}),
-        "alert_active": state.active, "alerts": list(reversed(alerts)),
-        "alert_rule": {"metric": "psi", "high": ALERT_RULE.high, "low": ALERT_RULE.low, "min_samples": ALERT_RULE.min_samples},
+        "metric": metric, "signal": signal.value, "start": start, "end": end, "buckets": buckets, "series": series,
+        "baseline": {"n": baseline.n, "cls": list(baseline.cls), "conf": list(baseline.conf),
+                     "input": [list(g) for g in baseline.input_hist]},
+        "live": _hist(live),
     }
 
 

@@ -62,8 +62,8 @@ export const api = {
   rolloutView: (id) => request("GET", `/ui/rollouts/${enc(id)}`),
   createRollout: (spec) => request("POST", "/rollouts", spec),
   rolloutAction: (id, action) => request("POST", `/rollouts/${enc(id)}/${action}`),
-  driftModels: () => request("GET", "/ui/drift"),
-  drift: (name, version, params) => request("GET", `/ui/drift/${enc(name)}/${enc(version)}${q(params)}`),
+  driftReport: (params) => request("GET", `/drift${q(params)}`),
+  driftSeries: (name, version, params) => request("GET", `/ui/drift/${enc(name)}/${enc(version)}${q(params)}`),
   audit: (params) => request("GET", `/ui/audit${q(params)}`),
 };
 

@@ -67,7 +67,7 @@ function legend(series) {
 
 /**
  * Time series: series = [{label, color, points: [[unix_seconds, value], ...]}].
- * opts: {title, unit (y axis, e.g. "PSI" or "µs"), yMin, thresholds: [{value, label, color}], testid}
+ * opts: {title, unit (y axis, e.g. "PSI" or "µs"), yMin, xMin/xMax (unix s), thresholds: [{value, label, color}], testid}
  */
 export function lineChart(series, opts) {
   size();
@@ -79,8 +79,8 @@ export function lineChart(series, opts) {
   }
   const xs = pts.map((p) => p[0]);
   const ys = pts.map((p) => p[1]).concat((opts.thresholds || []).map((t) => t.value));
-  let x0 = Math.min(...xs);
-  let x1 = Math.max(...xs);
+  let x0 = opts.xMin ?? Math.min(...xs);
+  let x1 = opts.xMax ?? Math.max(...xs);
   if (x1 === x0) { x0 -= 30; x1 += 30; }
   const yt = niceTicks(opts.yMin ?? Math.min(0, ...ys), Math.max(...ys));
   const y0 = yt[0];
