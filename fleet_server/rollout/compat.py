@@ -21,19 +21,19 @@ from tinyfleet.errors import UsageError
 
 __all__ = ["MCU_OPS", "RUNTIME_OPS", "TFLM_OPS", "check", "package_info"]
 
-# Ops of the tinyfleet micro runtime (firmware/runtime; the firmware's ops.txt is the source).
+# Ops of the tinyfleet micro runtime: the same list as firmware/runtime/ops.txt (a test keeps them in step).
 MCU_OPS: frozenset[str] = frozenset({
     "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
-    "FULLY_CONNECTED", "LOGISTIC", "MAX_POOL_2D", "MEAN", "MUL", "PAD", "QUANTIZE", "RELU", "RELU6",
-    "RESHAPE", "SOFTMAX", "SQUEEZE",
+    "EXPAND_DIMS", "FULLY_CONNECTED", "LOGISTIC", "MAX_POOL_2D", "MEAN", "MUL", "PACK", "PAD", "QUANTIZE",
+    "RELU", "RELU6", "RESHAPE", "SHAPE", "SOFTMAX", "SQUEEZE", "STRIDED_SLICE",
 })
 # A subset of the TFLM builtin resolver large enough for the models tinyfleet compiles.
 TFLM_OPS: frozenset[str] = MCU_OPS | frozenset({
     "ABS", "ARG_MAX", "ARG_MIN", "BATCH_TO_SPACE_ND", "CAST", "CEIL", "DIV", "ELU", "EQUAL", "EXP",
-    "EXPAND_DIMS", "FLOOR", "GATHER", "GREATER", "HARD_SWISH", "L2_NORMALIZATION", "LEAKY_RELU", "LESS",
-    "LOG", "LOG_SOFTMAX", "MAXIMUM", "MINIMUM", "NEG", "PACK", "PADV2", "PRELU", "REDUCE_MAX",
-    "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "RSQRT", "SHAPE", "SLICE", "SPACE_TO_BATCH_ND",
-    "SPLIT", "SQRT", "SQUARE", "STRIDED_SLICE", "SUB", "SUM", "TANH", "TRANSPOSE", "TRANSPOSE_CONV",
+    "FLOOR", "GATHER", "GREATER", "HARD_SWISH", "L2_NORMALIZATION", "LEAKY_RELU", "LESS",
+    "LOG", "LOG_SOFTMAX", "MAXIMUM", "MINIMUM", "NEG", "PADV2", "PRELU", "REDUCE_MAX",
+    "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "RSQRT", "SLICE", "SPACE_TO_BATCH_ND",
+    "SPLIT", "SQRT", "SQUARE", "SUB", "SUM", "TANH", "TRANSPOSE", "TRANSPOSE_CONV",
     "UNPACK",
 })
 RUNTIME_OPS: Mapping[str, frozenset[str] | None] = {

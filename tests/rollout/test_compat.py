@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from rollout_kit import PKG
@@ -59,3 +60,9 @@ def test_package_info_reads_the_manifest_contract() -> None:
     assert package_info(manifest, "e" * 64).flash_bytes == 1300
     with pytest.raises(UsageError, match="no requirements"):
         package_info({"name": "x"}, "e" * 64)
+
+
+def test_mcu_ops_match_the_firmware_runtime_list() -> None:
+    ops_txt = Path(__file__).resolve().parents[2] / "firmware" / "runtime" / "ops.txt"
+    listed = {ln.strip() for ln in ops_txt.read_text("utf-8").splitlines() if ln.strip() and not ln.startswith("#")}
+    assert listed == MCU_OPS

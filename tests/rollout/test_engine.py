@@ -275,3 +275,24 @@ def test_held_rollout_resumes_or_is_promoted_by_an_operator() -> None:
     run.cmd(Command.PROMOTE)
     run.ticks(3)
     assert run.state.status is Status.SUCCEEDED
+
+
+@pytest.mark.parametrize("n,board", [(0, "qemu-an386"), (6, "esp32dev")])
+def test_empty_stages_pass_and_incompatible_fleets_are_reported(n: int, board: str) -> None:
+    run = Run.start(Fleet.make(n, board=lambda i: board), spec(Stage("canary", count=2), Stage("all", percent=100)))
+    run.ticks(2)
+    assert run.state.status is Status.SUCCEEDED and not run.state.devices
+    assert len(run.state.skipped) == n
+    assert all(any("not among the package's boards" in r for r in reasons) for reasons in run.state.skipped.values())
+    assert not [a for d in run.decisions for a in d.assign]
+
+
+def test_devices_released_by_another_rollout_are_picked_up_while_running() -> None:
+    fleet = Fleet.make(4, behaviour=lambda d: "pending")
+    fleet.holder["d000"] = "other"
+    run = Run.start(fleet, spec(Stage("all", percent=100)))
+    run.tick()
+    assert len(run.state.devices) == 3
+    del fleet.holder["d000"]
+    run.tick()
+    assert "d000" in run.state.devices

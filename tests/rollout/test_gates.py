@@ -109,3 +109,21 @@ def test_stage_gates_agree_with_their_documented_comparisons(assigned: int, data
     assert (error_count(s, limit).outcome is Outcome.FAIL) == (failed > limit)
     assert (error_share(s, share).outcome is Outcome.FAIL) == (assigned > 0 and failed / assigned > share)
     assert (success_share(s, need).outcome is Outcome.PASS) == (assigned == 0 or confirmed / assigned >= need)
+
+
+@settings(max_examples=200, deadline=None)
+@given(bound=st.floats(1.0, 3.0), cerr=st.floats(0, 1), kerr=st.floats(0, 1), cconf=st.floats(0, 1),
+       kconf=st.floats(0, 1), clat=st.floats(1, 1e5), klat=st.floats(1, 1e5), cdr=st.floats(0, 5), kdr=st.floats(0, 5))
+def test_health_gates_agree_with_their_documented_comparisons(bound: float, cerr: float, kerr: float, cconf: float,
+                                                              kconf: float, clat: float, klat: float, cdr: float,
+                                                              kdr: float) -> None:
+    canary, control = cohort(err=cerr, conf=cconf, lat=clat, drift=cdr), cohort(err=kerr, conf=kconf, lat=klat, drift=kdr)
+    frac = bound - 1.0  # a bound in [0, 1] for the share gates
+    health = HealthGate(bounds=(HealthBound(GateKind.DRIFT, bound), HealthBound(GateKind.CONFIDENCE_DROP, frac),
+                                HealthBound(GateKind.ERROR_RATE, frac), HealthBound(GateKind.LATENCY_P95, bound)),
+                        min_samples=1000)
+    drift_v, conf_v, err_v, lat_v = (v.outcome is Outcome.FAIL for v in health_verdicts(health, canary, control))
+    assert drift_v == (cdr - kdr > bound)
+    assert conf_v == (kconf - cconf > frac)
+    assert err_v == (cerr - kerr > frac)
+    assert lat_v == (clat / klat > bound)
