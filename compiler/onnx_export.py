@@ -72,6 +72,7 @@ def onnx_int8_qdq(float_model: bytes, representative: np.ndarray) -> bytes:
     with tempfile.TemporaryDirectory(prefix="tinyfleet-onnx-") as tmp:
         src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(float_model)
+        logging.disable(logging.WARNING)  # its advice to pre-process goes to the root logger
         try:
             with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), quiet_native((1, 2)):
                 warnings.simplefilter("ignore")
@@ -80,4 +81,6 @@ def onnx_int8_qdq(float_model: bytes, representative: np.ndarray) -> bytes:
                                 weight_type=QuantType.QInt8, per_channel=True)
         except Exception as exc:  # onnxruntime.quantization raises assorted errors
             raise DataError(f"ONNX int8 quantization failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            logging.disable(logging.NOTSET)
         return dst.read_bytes()

@@ -13,7 +13,9 @@ from tinyfleet.boards import Board
 from tinyfleet.errors import BudgetError
 from tinyfleet.package import build_package
 
-__all__ = ["BoardMismatch", "assemble", "package_bytes"]
+__all__ = ["GOLDEN_MAX_BYTES", "BoardMismatch", "assemble", "package_bytes"]
+
+GOLDEN_MAX_BYTES = 64 * 1024
 
 
 class BoardMismatch(BudgetError):
@@ -24,8 +26,15 @@ def assemble(*, name: str, version: str, security_counter: int, boards: Sequence
              ev: Evaluation, extra_artifacts: Mapping[str, bytes], labels: Sequence[str] | None,
              metrics: Mapping[str, Any], training: Mapping[str, Any], golden_count: int,
              drift_groups: int) -> tuple[dict[str, Any], dict[str, bytes], list[dict[str, Any]]]:
-    """Manifest, artifacts and per-board checks; raises BoardMismatch when a board cannot hold it."""
-    golden = golden_set(ev.data.x, ev.outputs, ev.data.y, golden_count)
+    """Manifest, artifacts and per-board checks; raises BoardMismatch when a board cannot hold it.
+
+    Golden vectors travel with the model into the MCU's slot, so large inputs get fewer of them:
+    at most ``GOLDEN_MAX_BYTES`` of records (at least one), and never more than the smallest
+    board's slot leaves free.
+    """
+    record = ev.info.input.size + ev.info.output.size
+    room = min([GOLDEN_MAX_BYTES] + [b.model_slot_bytes - ev.info.size - 16 for b in boards])
+    golden = golden_set(ev.data.x, ev.outputs, ev.data.y, max(1, min(golden_count, room // record)))
     golden_bytes = golden.pack()
     checks = [board_check(ev, b, len(golden_bytes)) for b in boards]
     bad = [c for c in checks if not c["fits"]]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +22,7 @@ __all__ = ["litert_ref_run", "onnx_run", "quiet_native", "quiet_stderr", "tflm_a
 
 ARENA_LIMIT = 64 * 1024 * 1024
 ARENA_ALIGN = 16
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @contextlib.contextmanager
@@ -54,35 +57,61 @@ def _tflm(blob: bytes, arena: int) -> Any:
         return runtime.Interpreter.from_bytes(blob, arena_size=arena)
 
 
-def _tflm_ok(blob: bytes, arena: int) -> bool:
-    try:
-        _tflm(blob, arena)
-    except (RuntimeError, ValueError):
-        return False
-    return True
+def _probe(path: str, lo: int, hi: int, check_hi: bool) -> tuple[str, int, int, int]:
+    """Run the probe child once: (kind, N, lo, hi) with kind "done", "ok"/"fail" (--check-hi) or
+    "crash" (it crashed probing N); lo and hi are the bounds the child narrowed before it ended."""
+    cmd = [sys.executable, "-m", "compiler.arena_probe", path, str(lo), str(hi)] + (["--check-hi"] if check_hi else [])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")]))}
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    last_try = None
+    result: tuple[str, int] | None = None
+    for line in p.stdout.splitlines():
+        kind, _, num = line.partition(" ")
+        if kind == "try":
+            last_try = int(num)
+            continue
+        if kind == "ok":
+            hi = min(hi, int(num))
+        elif kind == "fail":
+            lo = max(lo, int(num))
+        if kind in ("ok", "fail", "done"):
+            result = (kind, int(num))
+            last_try = None
+    if p.returncode != 0 and last_try is not None:
+        return "crash", last_try, max(lo, last_try), hi
+    if p.returncode != 0 or result is None:
+        raise DataError(f"TFLM arena probe failed (exit {p.returncode})")
+    if result[0] in ("ok", "fail") and not check_hi:
+        raise DataError("TFLM arena probe stopped early")
+    return result[0], result[1], lo, hi
 
 
 def tflm_arena_bytes(blob: bytes) -> int:
     """Smallest arena (a multiple of 16 bytes) with which TFLM allocates every tensor of ``blob``.
 
-    Measured on this host (64-bit pointers and the Python wrapper's allocation recorder), so it is an
-    upper bound for a 32-bit MCU running the same TFLM.
+    Probed by bisection in a child process (TFLM can crash on some too-small arenas). Measured on
+    this host (64-bit pointers and the Python wrapper's allocation recorder), so it is an upper
+    bound for a 32-bit MCU running the same TFLM.
     """
-    hi = max(4096, len(blob) // 4)
-    while not _tflm_ok(blob, hi):
-        hi *= 2
-        if hi > ARENA_LIMIT:
-            raise DataError(f"TFLM cannot allocate this model even with a {ARENA_LIMIT} byte arena")
-    lo = 0  # lo fails (or is zero), hi works
-    while hi - lo > ARENA_ALIGN:
-        mid = (lo + hi) // 2 // ARENA_ALIGN * ARENA_ALIGN
-        if mid <= lo:
-            break
-        if _tflm_ok(blob, mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    with tempfile.TemporaryDirectory(prefix="tinyfleet-arena-") as tmp:
+        path = os.path.join(tmp, "model.tflite")
+        with open(path, "wb") as fh:
+            fh.write(blob)
+        hi = max(4096, len(blob) // 4) // ARENA_ALIGN * ARENA_ALIGN
+        while True:
+            kind, _, _, _ = _probe(path, 0, hi, check_hi=True)
+            if kind == "ok":
+                break
+            hi *= 2
+            if hi > ARENA_LIMIT:
+                raise DataError(f"TFLM cannot allocate this model even with a {ARENA_LIMIT} byte arena")
+        lo = 0
+        for _ in range(64):
+            kind, n, lo, hi = _probe(path, lo, hi, check_hi=False)
+            if kind == "done":
+                return n
+            # it crashed probing n: n is too small; go on from the narrowed bounds
+        raise DataError("TFLM arena probe kept crashing")
 
 
 def tflm_run(blob: bytes, x: np.ndarray, arena: int | None = None) -> np.ndarray:

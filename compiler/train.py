@@ -80,6 +80,8 @@ def train(spec: Spec, dataset: Dataset | None = None, verbose: int = 0) -> Run:
     prepare_tensorflow(ts.seed)
     import keras
 
+    keras.backend.clear_session()  # fresh layer-name counters: the same spec gives the same graph names
+    keras.utils.set_random_seed(ts.seed)
     model = make_model(ts.architecture, tuple(ds.x.shape[1:]), n_classes)
     if ts.epochs > 0:
         model.compile(optimizer=keras.optimizers.Adam(ts.learning_rate),
