@@ -16,7 +16,7 @@ from typing import Any
 from fleet_server.drift.cohort import CohortStats, cohort_stats
 from fleet_server.rollout import compat, planner
 from fleet_server.rollout.codec import to_json
-from fleet_server.rollout.events import DeviceStatus, Event, EventKind, RolloutState, apply
+from fleet_server.rollout.events import DONE, DeviceStatus, Event, EventKind, RolloutState, apply
 from fleet_server.rollout.gates import (
     Outcome,
     StageStats,
@@ -108,7 +108,7 @@ class _Builder:
             self.rollback.extend(Rollback(d, p) for d, p in zip(failed, prev, strict=True))
 
     def _issue_rollbacks(self) -> None:
-        ids = sorted(d for d, r in self.state.devices.items() if r.status is not DeviceStatus.RESTORED)
+        ids = sorted(d for d, r in self.state.devices.items() if r.status not in DONE)
         if ids:
             prev = tuple(self.state.devices[d].previous for d in ids)
             self.emit(EventKind.ROLLBACK_ISSUED, devices=tuple(ids), previous=prev)
@@ -202,7 +202,7 @@ def _record_restored(b: _Builder, snapshot: FleetSnapshot) -> None:
         view = snapshot.devices.get(d)
         if view is None:
             continue
-        if (rec.previous is None and view.current is None) or (rec.previous is not None and rec.previous.same_model(view.current)):
+        if rec.previous is not None and rec.previous.same_model(view.current):
             back.append(d)
     if back:
         b.emit(EventKind.RESTORED, devices=tuple(sorted(back)))
@@ -246,7 +246,7 @@ def _tick(b: _Builder, snapshot: FleetSnapshot, runtime_ops: Mapping[str, frozen
         return True
     if st.status is Status.ABORTING:
         _record_restored(b, snapshot)
-        if all(r.status is DeviceStatus.RESTORED for r in b.state.devices.values()):
+        if all(r.status in DONE for r in b.state.devices.values()):
             b.transition(Trigger.ALL_RESTORED)
         return False
     if st.status not in (Status.RUNNING, Status.SOAKING):

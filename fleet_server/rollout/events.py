@@ -21,6 +21,7 @@ from fleet_server.rollout.model import RolloutSpec, VersionRef
 from tinyfleet.errors import UsageError
 
 __all__ = [
+    "DONE",
     "DeviceRecord",
     "DeviceStatus",
     "Event",
@@ -48,6 +49,10 @@ class DeviceStatus(StrEnum):
     FAILED = "failed"
     ROLLBACK_ISSUED = "rollback_issued"
     RESTORED = "restored"
+    NO_PREVIOUS = "no_previous"  # had no model before: nothing to return to (see docs/rollouts.md)
+
+
+DONE = frozenset({DeviceStatus.RESTORED, DeviceStatus.NO_PREVIOUS})
 
 
 @dataclass(frozen=True)
@@ -168,7 +173,12 @@ def apply(state: RolloutState | None, ev: Event) -> RolloutState:
             for d in ids:
                 if d not in devices:
                     raise _bad(ev, f"device {d} was not assigned by this rollout")
-                devices[d] = replace(devices[d], status=status)
+                rec = devices[d]
+                if status is DeviceStatus.ROLLBACK_ISSUED and rec.previous is None:
+                    status_d = DeviceStatus.NO_PREVIOUS
+                else:
+                    status_d = status
+                devices[d] = replace(rec, status=status_d)
         return replace(s, devices=devices)
     raise _bad(ev, "unknown event kind")
 

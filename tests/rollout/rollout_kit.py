@@ -68,9 +68,9 @@ class Fleet:
                 self.devices[a.device_id] = replace(v, outcome=DeviceOutcome.FAILED)
             else:
                 self.devices[a.device_id] = replace(v, outcome=DeviceOutcome.PENDING)
-        for r in dec.rollback:
+        for r in dec.rollback:  # desired model None means "keep what you have" (tinyfleet.wire)
             v = self.devices[r.device_id]
-            self.devices[r.device_id] = replace(v, current=r.version, outcome=DeviceOutcome.NONE)
+            self.devices[r.device_id] = replace(v, current=r.version or v.current, outcome=DeviceOutcome.NONE)
         for d in dec.release:
             if self.holder.get(d) == rollout_id:
                 del self.holder[d]

@@ -29,3 +29,14 @@ def test_every_state_is_documented_and_reachable() -> None:
     assert reachable == set(Status)
     assert {r.trigger for r in TRANSITIONS} == set(Trigger)
     assert not {r.source for r in TRANSITIONS} & {Status.SUCCEEDED, Status.ABORTED, Status.ROLLED_BACK}
+
+
+def test_docs_list_every_device_status_and_gate() -> None:
+    from fleet_server.rollout.events import DeviceStatus
+    from fleet_server.rollout.model import GateKind
+
+    text = DOC.read_text("utf-8")
+    for status in DeviceStatus:
+        assert f"| `{status.value}` |" in text, status
+    for gate in GateKind:
+        assert f"| `{gate.value}` |" in text or f"`{gate.value}`, " in text, gate

@@ -296,3 +296,17 @@ def test_devices_released_by_another_rollout_are_picked_up_while_running() -> No
     del fleet.holder["d000"]
     run.tick()
     assert "d000" in run.state.devices
+
+
+def test_abort_of_devices_without_a_previous_model_ends_and_says_so() -> None:
+    fleet = Fleet.make(4)
+    fleet.devices["d000"] = fleet.devices["d000"].__class__("d000", "qemu-an386", None)
+    run = Run.start(fleet, spec(Stage("all", percent=100, soak_s=50)))
+    run.ticks(2)
+    dec = run.cmd(Command.ABORT)
+    assert [r.version for r in dec.rollback if r.device_id == "d000"] == [None]
+    assert run.state.devices["d000"].status is DeviceStatus.NO_PREVIOUS
+    run.tick()
+    assert run.state.status is Status.ROLLED_BACK
+    assert summary(run.state)["devices"] == {"assigned": 0, "confirmed": 0, "failed": 0, "rollback_issued": 0,
+                                             "restored": 3, "no_previous": 1}

@@ -170,9 +170,12 @@ def test_abort_returns_every_touched_device_to_its_previous_version(data: st.Dat
         return
     assert run.state.status in (Status.ROLLED_BACK, Status.ABORTED)
     for d, rec in run.state.devices.items():
-        assert rec.status is DeviceStatus.RESTORED
         assert rec.previous == start_views[d].current
-        assert fleet.devices[d].current == start_views[d].current
+        if rec.previous is None:  # nothing to return to: reported as such, not as restored
+            assert rec.status is DeviceStatus.NO_PREVIOUS
+        else:
+            assert rec.status is DeviceStatus.RESTORED
+            assert fleet.devices[d].current == start_views[d].current
     assert not {d for d, r in fleet.holder.items() if r == "r1"}
 
 
