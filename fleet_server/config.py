@@ -65,6 +65,7 @@ class Settings:
     claim_ttl: float = 15.0
     offline_after: float = 60.0  # seconds without a heartbeat before a device counts as offline
     mqtt_max_inflight: int = 1000
+    drift_interval: float = 30.0  # seconds between drift alert evaluations
 
     @property
     def db_url(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
@@ -18,6 +19,7 @@ from fleet_server.broker.conf import ListenerTLS
 from fleet_server.bus import Bus
 from fleet_server.config import BrokerURL, Settings, parse_broker_url
 from fleet_server.db import Database, Device, migrate
+from fleet_server.drift_report import evaluate_alerts
 from fleet_server.metrics import BROKER_RESTARTS, DEVICES_ONLINE
 from fleet_server.mqtt import Ingest, MqttLink
 from fleet_server.mqtt.outbox import Outbox
@@ -104,7 +106,8 @@ class Runtime:
         self._threads.append(t)
 
     def _housekeeping(self) -> None:
-        """Every 2 s: pick up devices enrolled by other server processes; update gauges."""
+        """Every 2 s: pick up devices enrolled by other server processes; update gauges; drift alerts."""
+        next_drift = time.monotonic() + 5.0
         while not self._stop.wait(2.0):
             try:
                 if self.broker is not None:
@@ -114,6 +117,11 @@ class Runtime:
                         self.credentials_changed()
                 with self.db.session() as s:
                     DEVICES_ONLINE.set(s.scalar(select(func.count()).select_from(Device).where(Device.online)) or 0)
+                if time.monotonic() >= next_drift:
+                    next_drift = time.monotonic() + self.settings.drift_interval
+                    with self.db.session() as s:
+                        for change in evaluate_alerts(s):
+                            self.bus.publish("drift", change)
             except Exception:  # noqa: BLE001 - retried next round
                 log.exception("housekeeping failed")
 

@@ -64,9 +64,9 @@ def create_app(rt: Runtime, *, start: bool = True) -> FastAPI:
         """Prometheus text format."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    from fleet_server.api import devices, models, rollouts, stream, tokens
+    from fleet_server.api import devices, drift, models, rollouts, stream, tokens
 
-    for module in (devices, models, rollouts, tokens, stream):
+    for module in (devices, models, rollouts, drift, tokens, stream):
         app.include_router(module.router)
 
     from fleet_server.dashboard import (

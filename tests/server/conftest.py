@@ -3,6 +3,7 @@ subprocess fixtures from ``fleet_server.testing``."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from fleet_server.runtime import Runtime
 from fleet_server.testing import fleet_keys, fleet_server_proc, postgres_url  # noqa: F401  (fixtures)
 
 ADMIN = "tf_admin_for_tests"
+sys.path.insert(0, str(Path(__file__).parent))  # tests_server_helpers
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

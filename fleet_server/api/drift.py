@@ -1,0 +1,24 @@
+"""Drift scores and alerts."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from fleet_server.api.deps import DB, Viewer
+from fleet_server.drift_report import drift_report
+
+router = APIRouter(prefix="/api/v1", tags=["drift"])
+
+
+@router.get("/drift")
+def drift(s: DB, _: Viewer, name: str | None = None, version: str | None = None,
+          metric: Annotated[Literal["psi", "js", "ks"], Query()] = "psi",
+          window_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0) -> list[dict[str, Any]]:
+    """Per model version that devices run (or the one named): drift of the fleet's merged telemetry
+    window against the package baseline for the output, confidence and input histograms, health
+    figures, per-device scores (highest output drift first) and alert flags (PSI raised above 0.25,
+    cleared below 0.1, evaluated every 30 s)."""
+    return drift_report(s, time.time(), metric, window_s, name, version)
