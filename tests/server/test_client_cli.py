@@ -40,7 +40,7 @@ def test_cli_round_trip(fleet_server_proc: FleetServer, monkeypatch: pytest.Monk
     code, out, _ = _run(capsys, "model", "publish", str(pkg), "--json")
     assert code == 0 and json.loads(out)["version"] == "1.0.0"
     code, _, err = _run(capsys, "model", "publish", str(pkg))
-    assert code == 2 and err.startswith("error: 409") and "\n" == err[-1] and err.count("\n") == 1
+    assert code == 2 and err.startswith("error: 409") and err[-1] == "\n" and err.count("\n") == 1
     code, out, _ = _run(capsys, "model", "list", "--json")
     assert [m["version"] for m in json.loads(out)] == ["1.0.0"]
     code, out, _ = _run(capsys, "device", "add", "cli-1", "--board", "rpi4", "--tag", "site=lab", "--json",

@@ -12,9 +12,9 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from tests_server_helpers import VirtualDevice, VirtualFleet
 
 from fleet_server.testing import FleetServer
-from tests_server_helpers import VirtualDevice, VirtualFleet
 
 
 def _wait(pred: Callable[[], Any], timeout: float, what: str) -> Any:
