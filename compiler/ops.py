@@ -1,7 +1,8 @@
 """Which TFLite builtin ops each MCU runtime runs (data, checked by `verify`).
 
-``TINYFLEET_MCU_OPS`` is the op list of the tinyfleet micro runtime (firmware/, issue 3): int8
-kernels bit-exact with TFLM, plus the int32 shape ops Keras exports leave in graphs.
+``TINYFLEET_MCU_OPS`` is the op list of the tinyfleet micro runtime, read from the firmware's own
+list ``firmware/runtime/ops.txt`` when the source tree is present; the copy below is used otherwise
+(an installed package) and a test keeps the two equal.
 ``TFLM_OPS`` is the builtin set of TFLite Micro's op resolver. A board lists the runtimes it uses
 (`tinyfleet/boards.toml`); Linux runtimes (LiteRT, onnxruntime) run every builtin op.
 """
@@ -9,14 +10,29 @@ kernels bit-exact with TFLM, plus the int32 shape ops Keras exports leave in gra
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
-__all__ = ["MCU_RUNTIMES", "TFLM_OPS", "TINYFLEET_MCU_OPS", "unsupported_ops"]
+__all__ = ["MCU_RUNTIMES", "OPS_TXT", "TFLM_OPS", "TINYFLEET_MCU_OPS", "read_ops_txt", "unsupported_ops"]
 
-TINYFLEET_MCU_OPS = frozenset({
+_MCU_OPS_COPY = frozenset({
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "MUL",
     "PAD", "MEAN", "CONCATENATION", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "SOFTMAX", "LOGISTIC",
     "QUANTIZE", "DEQUANTIZE", "RELU", "RELU6", "SHAPE", "STRIDED_SLICE", "PACK",
 })
+
+OPS_TXT = Path(__file__).resolve().parent.parent / "firmware" / "runtime" / "ops.txt"
+
+
+def read_ops_txt(path: Path = OPS_TXT) -> frozenset[str] | None:
+    """The op names of an ``ops.txt`` (one per line, ``#`` comments), or None when it is absent."""
+    try:
+        text = path.read_text("utf-8")
+    except OSError:
+        return None
+    return frozenset(ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#"))
+
+
+TINYFLEET_MCU_OPS = read_ops_txt() or _MCU_OPS_COPY
 
 TFLM_OPS = frozenset({
     "ABS", "ADD", "ADD_N", "ARG_MAX", "ARG_MIN", "ASSIGN_VARIABLE", "AVERAGE_POOL_2D", "BATCH_MATMUL",
