@@ -29,7 +29,7 @@ from fleet_server.rollout.machine import Status, Trigger, lookup
 from fleet_server.rollout.model import DeviceOutcome, FleetSnapshot, GateAction, VersionRef
 from tinyfleet.errors import UsageError
 
-__all__ = ["Assignment", "Command", "Decision", "Rollback", "cohorts", "command", "step", "summary"]
+__all__ = ["Assignment", "Command", "Decision", "Rollback", "cohort_figures", "cohorts", "command", "step", "summary"]
 
 
 class Command(StrEnum):
@@ -153,12 +153,8 @@ def _cohort(ids: list[str], snapshot: FleetSnapshot, state: RolloutState, ref_of
     return cohort_stats(pairs, snapshot.baselines, health.metric, health.signal, devices=len(ids))
 
 
-def _health(state: RolloutState, snapshot: FleetSnapshot) -> list[Verdict]:
-    if not state.spec.health.bounds:
-        return []
-    if state.stage == state.waived_stage:
-        return [Verdict(b.gate, Outcome.SKIP, None, b.bound, "waived: an operator promoted over a hold")
-                for b in state.spec.health.bounds]
+def cohort_figures(state: RolloutState, snapshot: FleetSnapshot) -> tuple[CohortStats, CohortStats]:
+    """(canary, control) health figures over the snapshot's telemetry, as the ML gates see them."""
     canary, control = cohorts(state, snapshot)
     pkg = state.spec.package.ref
     refs: dict[str, VersionRef] = {d: pkg for d in canary}
@@ -166,8 +162,16 @@ def _health(state: RolloutState, snapshot: FleetSnapshot) -> list[Verdict]:
         cur = snapshot.devices[d].current
         assert cur is not None
         refs[d] = cur
-    return health_verdicts(state.spec.health, _cohort(canary, snapshot, state, refs),
-                           _cohort(control, snapshot, state, refs))
+    return _cohort(canary, snapshot, state, refs), _cohort(control, snapshot, state, refs)
+
+
+def _health(state: RolloutState, snapshot: FleetSnapshot) -> list[Verdict]:
+    if not state.spec.health.bounds:
+        return []
+    if state.stage == state.waived_stage:
+        return [Verdict(b.gate, Outcome.SKIP, None, b.bound, "waived: an operator promoted over a hold")
+                for b in state.spec.health.bounds]
+    return health_verdicts(state.spec.health, *cohort_figures(state, snapshot))
 
 
 def _record_reports(b: _Builder, snapshot: FleetSnapshot) -> None:

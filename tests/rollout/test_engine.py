@@ -310,3 +310,17 @@ def test_abort_of_devices_without_a_previous_model_ends_and_says_so() -> None:
     assert run.state.status is Status.ROLLED_BACK
     assert summary(run.state)["devices"] == {"assigned": 0, "confirmed": 0, "failed": 0, "rollback_issued": 0,
                                              "restored": 3, "no_previous": 1}
+
+
+def test_cohort_figures_are_what_the_gates_compare() -> None:
+    from fleet_server.rollout.engine import cohort_figures, cohorts
+
+    fleet = _health_fleet(**{**HEALTHY, "canary_err": 0.3})  # type: ignore[arg-type]
+    fleet.holder["d019"] = "other"
+    run = _run_health(fleet, HealthBound(GateKind.ERROR_RATE, 0.1, GateAction.HOLD))
+    assert run.state.status is Status.HELD and run.state.stage == 0
+    canary, control = cohorts(run.state, fleet.snapshot("r1"))
+    assert len(canary) == 2 and "d019" not in control and len(control) == 17
+    c, k = cohort_figures(run.state, fleet.snapshot("r1"))
+    assert (c.devices, c.n, k.devices, k.n) == (2, 2000, 17, 17000)
+    assert c.error_rate == pytest.approx(0.3) and k.error_rate == pytest.approx(0.01)
