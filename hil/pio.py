@@ -236,8 +236,11 @@ def require_platform(board_name: str, core: Path) -> None:
 
 
 def build(board_name: str, build_dir: Path, public_key: bytes | None, device_id: str | None = None,
-          verbose: bool = False) -> BuildResult:
-    """Build the firmware for an emulated board with `pio run` into ``build_dir``."""
+          verbose: bool = False, copy_to: Path | None = None) -> BuildResult:
+    """Build the firmware with `pio run` into ``build_dir`` (incremental when it was used before).
+
+    ``copy_to``: copy firmware.elf/.bin there while still holding the build lock, so a shared
+    build directory can serve several sessions (the copy is this session's image)."""
     board = get_board(board_name)
     if board_name not in EMULATED_BOARDS + REAL_BOARDS:
         raise UsageError(f"{board_name} is not a firmware board; firmware boards: {', '.join(EMULATED_BOARDS + REAL_BOARDS)}")
@@ -245,7 +248,6 @@ def build(board_name: str, build_dir: Path, public_key: bytes | None, device_id:
     _check_firmware_sources(fw)
     build_dir = Path(build_dir).resolve()
     config = render_build_config(public_key, device_id or board_name)
-    atomic_write_text(build_dir / "tf-config" / "tf_build_config.h", config)
     core = ensure_core()
     require_platform(board_name, core)
     env = pio_env(core)
@@ -253,15 +255,20 @@ def build(board_name: str, build_dir: Path, public_key: bytes | None, device_id:
     cmd = [*_pio(), "run", "-d", str(fw), "-e", board_name]
     if verbose:
         cmd.append("-v")
-    with _locked(core / ".tinyfleet-build.lock"):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    log = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        _raise_build_error(board, log)
     elf = build_dir / board_name / "firmware.elf"
     binf = build_dir / board_name / "firmware.bin"
-    if not elf.is_file():
-        raise DeviceError(f"pio run succeeded but {elf} is missing")
+    with _locked(core / ".tinyfleet-build.lock"):
+        atomic_write_text(build_dir / "tf-config" / "tf_build_config.h", config)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        log = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            _raise_build_error(board, log)
+        if not elf.is_file():
+            raise DeviceError(f"pio run succeeded but {elf} is missing")
+        if copy_to is not None:
+            copy_to.mkdir(parents=True, exist_ok=True)
+            elf = Path(shutil.copy2(elf, copy_to / "firmware.elf"))
+            binf = Path(shutil.copy2(binf, copy_to / "firmware.bin"))
     sizes = elf_sections(elf)
     flash_used = sum(sizes.get(s, 0) for s in (".text", ".ARM.exidx", ".data"))
     ram_used = sum(sizes.get(s, 0) for s in (".data", ".bss", ".stack"))

@@ -117,8 +117,17 @@ def hil_firmware(pytestconfig: pytest.Config, hil_signing_key: Ed25519PrivateKey
         pytest.skip("a real board runs the firmware it was flashed with")
     from hil.pio import build
 
-    result = build(hil_board_name, tmp_path_factory.mktemp("hil-build"), public_raw(hil_signing_key), "hil-board")
+    # one shared, incremental build folder (only the generated key header changes between sessions);
+    # the image is copied into this session's folder under the build lock
+    result = build(hil_board_name, hil_build_dir(), public_raw(hil_signing_key), "hil-board",
+                   copy_to=tmp_path_factory.mktemp("hil-firmware"))
     return result.elf
+
+
+def hil_build_dir() -> Path:
+    from hil.pio import repo_root
+
+    return repo_root() / ".cache" / "tinyfleet-hil" / "session-build"
 
 
 def public_raw(key: Ed25519PrivateKey) -> bytes:

@@ -119,9 +119,9 @@ def hil_key() -> Ed25519PrivateKey:
     return load_signing_key(keys / "tinyfleet-signing.key")
 
 
-def hil_firmware(board: str, key: Ed25519PrivateKey) -> Path:
-    """Firmware trusting ``key``, built incrementally in the HIL cache."""
-    return pio.build(board, hil_dir() / "build", public_key_raw(key), "hil-board").elf
+def hil_firmware(board: str, key: Ed25519PrivateKey, keep: Path) -> Path:
+    """Firmware trusting ``key``, built incrementally in the HIL cache; the image is copied to ``keep``."""
+    return pio.build(board, hil_dir() / "build", public_key_raw(key), "hil-board", copy_to=keep).elf
 
 
 def run_model(model: Path, inputs_path: Path, board: str = "qemu-an386", port: str | None = None,
@@ -145,7 +145,7 @@ def run_model(model: Path, inputs_path: Path, board: str = "qemu-an386", port: s
     with tempfile.TemporaryDirectory(prefix="tinyfleet-hil-") as tmp:
         qb: QemuBoard | None = None
         if port is None:
-            qb = QemuBoard(hil_firmware(board, key), Path(tmp), board, device_id="hil-run")
+            qb = QemuBoard(hil_firmware(board, key, Path(tmp) / "fw"), Path(tmp) / "board", board, device_id="hil-run")
             url = qb.start()
         else:
             url = port
