@@ -142,19 +142,24 @@ def cohorts(state: RolloutState, snapshot: FleetSnapshot) -> tuple[list[str], li
     return canary, sorted(control)
 
 
-def _cohort(ids: list[str], snapshot: FleetSnapshot, state: RolloutState, ref_of: Mapping[str, VersionRef]) -> CohortStats:
+def _cohort(ids: list[str], snapshot: FleetSnapshot, state: RolloutState, ref_of: Mapping[str, VersionRef],
+            now: float | None = None) -> CohortStats:
+    """Figures of one cohort: each device's window for the version it runs; with ``now``, windows whose
+    last report is older than ``health.window_s`` are left out (stale telemetry decides nothing)."""
     health = state.spec.health
+    oldest = None if now is None else now - health.window_s
     pairs = []
     for d in ids:
         ref = ref_of[d]
         w = snapshot.telemetry.get(d)
-        if w is not None and w.model == ref.version:
+        if w is not None and w.model == ref.version and (oldest is None or w.last_ts >= oldest):
             pairs.append((ref.key, w))
     return cohort_stats(pairs, snapshot.baselines, health.metric, health.signal, devices=len(ids))
 
 
-def cohort_figures(state: RolloutState, snapshot: FleetSnapshot) -> tuple[CohortStats, CohortStats]:
-    """(canary, control) health figures over the snapshot's telemetry, as the ML gates see them."""
+def cohort_figures(state: RolloutState, snapshot: FleetSnapshot, now: float | None = None) -> tuple[CohortStats, CohortStats]:
+    """(canary, control) health figures over the snapshot's telemetry, as the ML gates see them
+    (pass ``now`` to leave out windows older than ``health.window_s``, as ``step`` does)."""
     canary, control = cohorts(state, snapshot)
     pkg = state.spec.package.ref
     refs: dict[str, VersionRef] = {d: pkg for d in canary}
@@ -162,16 +167,16 @@ def cohort_figures(state: RolloutState, snapshot: FleetSnapshot) -> tuple[Cohort
         cur = snapshot.devices[d].current
         assert cur is not None
         refs[d] = cur
-    return _cohort(canary, snapshot, state, refs), _cohort(control, snapshot, state, refs)
+    return _cohort(canary, snapshot, state, refs, now), _cohort(control, snapshot, state, refs, now)
 
 
-def _health(state: RolloutState, snapshot: FleetSnapshot) -> list[Verdict]:
+def _health(state: RolloutState, snapshot: FleetSnapshot, now: float) -> list[Verdict]:
     if not state.spec.health.bounds:
         return []
     if state.stage == state.waived_stage:
         return [Verdict(b.gate, Outcome.SKIP, None, b.bound, "waived: an operator promoted over a hold")
                 for b in state.spec.health.bounds]
-    return health_verdicts(state.spec.health, *cohort_figures(state, snapshot))
+    return health_verdicts(state.spec.health, *cohort_figures(state, snapshot, now))
 
 
 def _record_reports(b: _Builder, snapshot: FleetSnapshot) -> None:
@@ -228,7 +233,7 @@ def _gate_abort(b: _Builder, snapshot: FleetSnapshot) -> bool:
     if fired:
         b.transition(Trigger.ERROR_THRESHOLD, fired, reason="; ".join(v.detail for v in fired))
         return True
-    health = _health(b.state, snapshot)
+    health = _health(b.state, snapshot, b.now)
     b.verdicts.extend(health)
     actions = {bd.gate: bd.action for bd in b.state.spec.health.bounds}
     failing = [v for v in health if v.outcome is Outcome.FAIL]

@@ -22,6 +22,7 @@ from fleet_server.drift.cohort import Signal as DriftSignal
 from fleet_server.drift.window import Window
 from fleet_server.rollout.codec import from_json, to_json
 from tinyfleet.errors import UsageError
+from tinyfleet.wire import DEVICE_ID_RE
 
 __all__ = [
     "MAX_STAGES",
@@ -199,7 +200,8 @@ class Stage:
         given = sum([len(self.devices) > 0, self.count is not None, self.percent is not None])
         _require(given == 1, f"{where}: give exactly one of devices, count or percent")
         if self.devices:
-            _require(all(isinstance(d, str) and _ID_RE.match(d) for d in self.devices), f"{where}: invalid device id in devices")
+            for d in self.devices:
+                _require(isinstance(d, str) and bool(DEVICE_ID_RE.match(d)), f"{where}: invalid device id {d!r} in devices")
             _require(len(set(self.devices)) == len(self.devices), f"{where}: a device is named twice")
         if self.count is not None:
             _require(_is_int(self.count) and self.count >= 1, f"{where}: count must be an integer >= 1")
@@ -250,7 +252,7 @@ class HealthGate:
     metric: str = "psi"  # psi, js or ks (tinyfleet.drift)
     signal: DriftSignal = DriftSignal.OUTPUT
     min_samples: int = 100
-    window_s: float = 3600.0  # telemetry window the scheduler merges per device
+    window_s: float = 3600.0  # telemetry window: the scheduler merges it; the engine ignores older windows
 
     def validate(self) -> None:
         _require(self.metric in ("psi", "js", "ks"), f"health gate metric {self.metric!r}: use psi, js or ks")

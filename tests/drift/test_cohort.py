@@ -53,3 +53,15 @@ def test_baseline_from_manifest() -> None:
         Baseline.from_manifest({**manifest, "output_classes": {"counts": [-1]}})
     with pytest.raises(DataError, match="n must be"):
         Baseline.from_manifest({**manifest, "n": 0})
+
+
+@pytest.mark.parametrize("signal,expected", [
+    ("output", drift.psi([50, 50], [80, 20])),
+    ("confidence", drift.psi([0] * 8 + [10] * 8, [10] * 8 + [0] * 8)),
+    ("input", drift.psi([5] * 16, [0] * 8 + [10] * 8)),
+])
+def test_the_configured_signal_decides_the_cohort_drift(signal: str, expected: float) -> None:
+    w = Window("1.0.0", n=100, input_hist=((10,) * 16, (0,) * 8 + (10,) * 8), cls=(80, 20),
+               conf=(10,) * 8 + (0,) * 8, reports=1)
+    stats = cohort_stats([("m@1.0.0", w)], {"m@1.0.0": BASE}, "psi", signal)
+    assert stats.drift == pytest.approx(expected)

@@ -324,3 +324,17 @@ def test_cohort_figures_are_what_the_gates_compare() -> None:
     c, k = cohort_figures(run.state, fleet.snapshot("r1"))
     assert (c.devices, c.n, k.devices, k.n) == (2, 2000, 17, 17000)
     assert c.error_rate == pytest.approx(0.3) and k.error_rate == pytest.approx(0.01)
+
+
+def test_stale_telemetry_decides_nothing() -> None:
+    fleet = _health_fleet(**{**HEALTHY, "canary_err": 0.5})  # type: ignore[arg-type]
+    s = spec(Stage("canary", count=2), Stage("all", percent=100),
+             health=HealthGate(bounds=(HealthBound(GateKind.ERROR_RATE, 0.05),), min_samples=500, window_s=2.0))
+    run = Run.start(fleet, s)
+    run.tick()
+    for d in run.state.devices:
+        fleet.telemetry[d] = fleet.canary_window  # type: ignore[attr-defined]  # last report at t=1
+    run.ticks(3, dt=5.0)  # now = 16: every window is older than 2 s
+    assert run.state.status is Status.SOAKING and run.state.stage == 0
+    verdict = next(v for v in run.decisions[-1].verdicts if v.gate is GateKind.ERROR_RATE)
+    assert verdict.outcome is Outcome.WAIT
