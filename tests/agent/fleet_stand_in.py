@@ -1,5 +1,5 @@
-"""Real infrastructure for the agent tests: a Mosquitto broker on a free port (password file + ACL)
-and a small HTTP file server with Range support and Basic auth (what the fleet server's artifact
+"""Real infrastructure for the agent tests: a Mosquitto broker on a free port (password file + ACL,
+``device_agent.sim.broker``) and a small HTTP file server with Range support and Basic auth (what the fleet server's artifact
 endpoint does), plus an MQTT observer that plays the server's side of the wire contract.
 
 The fleet server's own fixture replaces the stand-in where it is used (tests/server)."""
@@ -7,90 +7,25 @@ The fleet server's own fixture replaces the stand-in where it is used (tests/ser
 from __future__ import annotations
 
 import base64
-import contextlib
 import http.server
 import json
 import queue
-import shutil
 import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as paho
 
-from device_agent.sim.credentials import write_password_file
+from device_agent.sim.broker import SERVER_USER, LocalBroker
 from tinyfleet import wire
 
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-SERVER_USER, SERVER_PASSWORD = "fleet-server", "server-secret"
+SERVER_PASSWORD = "server-secret"
+Broker = LocalBroker
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Broker:
-    port: int
-    conf: Path
-    proc: subprocess.Popen[bytes] | None = None
-    users: dict[str, str] = field(default_factory=dict)
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
-            time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-
-def make_broker(folder: Path, users: dict[str, str]) -> Broker:
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    all_users = {SERVER_USER: SERVER_PASSWORD, **users}
-    write_password_file(folder / "passwd", all_users.items())
-    (folder / "acl").write_text(
-        f"user {SERVER_USER}\ntopic readwrite tf/v1/#\n\npattern readwrite tf/v1/d/%u/#\n"
-    )
-    conf = folder / "mosquitto.conf"
-    conf.write_text(
-        "\n".join([
-            "per_listener_settings false",
-            f"listener {port} 127.0.0.1",
-            "allow_anonymous false",
-            f"password_file {folder / 'passwd'}",
-            f"acl_file {folder / 'acl'}",
-            "persistence false",
-            "set_tcp_nodelay true",
-            "user root",
-            "log_dest stderr",
-            "log_type error",
-            "max_queued_messages 10000",
-            "",
-        ])
-    )
-    return Broker(port=port, conf=conf, users=all_users)
+def make_broker(folder: Path, users: dict[str, str]) -> LocalBroker:
+    return LocalBroker.create(folder, users, SERVER_PASSWORD)
 
 
 class RangeFileHandler(http.server.BaseHTTPRequestHandler):
@@ -239,13 +174,3 @@ class Observer:
 
 def json_lines(data: bytes) -> list[dict[str, object]]:
     return [json.loads(x) for x in data.splitlines() if x.strip()]
-
-
-@contextlib.contextmanager
-def running_broker(folder: Path, users: dict[str, str]) -> Iterator[Broker]:
-    b = make_broker(folder, users)
-    b.start()
-    try:
-        yield b
-    finally:
-        b.stop()

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fleet_stand_in import Observer, running_broker
+from fleet_stand_in import Observer
 
 from device_agent.sim.behaviour import Baseline, Behaviour, picked, synth_telemetry
+from device_agent.sim.broker import running_broker
 from device_agent.sim.credentials import device_ids, device_secret
 from device_agent.sim.fleet import Fleet, SimConfig
 from tinyfleet import drift, wire
