@@ -10,9 +10,12 @@ with ``make -C firmware host-lib`` (a fresh clone works), or explicitly with `bu
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
 import subprocess
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,8 @@ __all__ = [
     "build_library",
     "library_path",
     "supported_ops",
+    "tflm_min_arena",
+    "tflm_outputs",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -201,3 +206,66 @@ class HostModel:
         src = self._lib.tfrt_output(self._m, ctypes.byref(n), ctypes.byref(typ))
         raw = ctypes.string_at(src, n.value)
         return np.frombuffer(raw, dtype=_DTYPES[typ.value]).reshape(self.output.shape).copy()
+
+
+# ---- the oracle: TFLM through the tflite-micro package ----
+
+TFLM_DEFAULT_ARENA = 1 << 20
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """TFLM reports allocation failures from C++ on file descriptor 2; hide them."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def tflm_outputs(
+    model: bytes, inputs: Sequence[np.ndarray], arena_size: int = TFLM_DEFAULT_ARENA
+) -> list[np.ndarray]:
+    """TFLM's output 0 for each input (int8 arrays shaped like the model input)."""
+    from tflite_micro import runtime
+
+    with _quiet_stderr():
+        it = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+    out = []
+    for x in inputs:
+        it.set_input(np.asarray(x), 0)
+        it.invoke()
+        out.append(np.array(it.get_output(0)))
+    return out
+
+
+def tflm_min_arena(model: bytes, probe: np.ndarray, granularity: int = 16) -> int:
+    """TFLM's smallest working arena for `model` (bisection on arena_size; `probe` is one input)."""
+    from tflite_micro import runtime
+
+    def works(n: int) -> bool:
+        try:
+            with _quiet_stderr():
+                it = runtime.Interpreter.from_bytes(model, arena_size=n)
+                it.set_input(probe, 0)
+                it.invoke()
+        except RuntimeError:
+            return False
+        return True
+
+    lo, hi = 0, 4096
+    while not works(hi):
+        lo, hi = hi, hi * 2
+        if hi > (1 << 26):
+            raise DataError("TFLM cannot run this model with a 64 MB arena")
+    while hi - lo > granularity:
+        mid = (lo + hi) // 2
+        if works(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi

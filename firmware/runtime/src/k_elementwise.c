@@ -36,12 +36,12 @@ static inline int32_t clamp8(int32_t v, int32_t lo, int32_t hi) {
 static inline int8_t add_one(const binary_params *p, int32_t a, int32_t b) {
     int32_t x1 = tfrt_mbqm((a + p->off1) * (1 << ADD_LEFT_SHIFT), p->mult1, p->shift1);
     int32_t x2 = tfrt_mbqm((b + p->off2) * (1 << ADD_LEFT_SHIFT), p->mult2, p->shift2);
-    int32_t r = tfrt_mbqm(x1 + x2, p->mult, p->shift) + p->out_off;
+    int32_t r = tfrt_wrap_add(tfrt_mbqm(x1 + x2, p->mult, p->shift), p->out_off);
     return (int8_t)clamp8(r, p->lo, p->hi);
 }
 
 static inline int8_t mul_one(const binary_params *p, int32_t a, int32_t b) {
-    int32_t r = tfrt_mbqm((a + p->off1) * (b + p->off2), p->mult, p->shift) + p->out_off;
+    int32_t r = tfrt_wrap_add(tfrt_mbqm((a + p->off1) * (b + p->off2), p->mult, p->shift), p->out_off);
     return (int8_t)clamp8(r, p->lo, p->hi);
 }
 
@@ -147,7 +147,8 @@ tfrt_status tfrt_quantize_eval(tfrt_model *m, const tfrt_op *op) {
     int8_t *py = tfrt_i8_mut(y);
     uint32_t n = tfrt_elems(y);
     for (uint32_t i = 0; i < n; i++) {
-        int32_t v = tfrt_mbqm(px[i] - x->zero_point, op->mult[0], op->shift[0]) + y->zero_point;
+        int32_t v = tfrt_wrap_add(tfrt_mbqm(px[i] - x->zero_point, op->mult[0], op->shift[0]),
+                                    y->zero_point);
         py[i] = (int8_t)clamp8(v, -128, 127);
     }
     return TFRT_OK;
@@ -202,7 +203,7 @@ tfrt_status tfrt_relu_eval(tfrt_model *m, const tfrt_op *op) {
     for (uint32_t i = 0; i < n; i++) {
         int32_t v = px[i];
         if (op->kind == K_RELU)
-            v = y->zero_point + tfrt_mbqm(v - x->zero_point, op->mult[0], op->shift[0]);
+            v = tfrt_wrap_add(y->zero_point, tfrt_mbqm(v - x->zero_point, op->mult[0], op->shift[0]));
         py[i] = (int8_t)clamp8(v, op->act_min, op->act_max);
     }
     return TFRT_OK;

@@ -97,7 +97,8 @@ tfrt_status tfrt_mean_eval(tfrt_model *m, const tfrt_op *op) {
         if (op->misc[2]) {
             v = sum / count;
         } else {
-            v = tfrt_mbqm(sum - x->zero_point * count, op->mult[0], op->shift[0]) + y->zero_point;
+            v = tfrt_wrap_add(tfrt_mbqm(sum - x->zero_point * count, op->mult[0], op->shift[0]),
+                              y->zero_point);
             v = v < -128 ? -128 : (v > 127 ? 127 : v);
         }
         py[o] = (int8_t)v;

@@ -5,7 +5,7 @@
 
 static inline int8_t requant(int32_t acc, int32_t mult, int32_t shift, const int32_t off,
                              int32_t lo, int32_t hi) {
-    int32_t v = tfrt_mbqm(acc, mult, shift) + off;
+    int32_t v = tfrt_wrap_add(tfrt_mbqm(acc, mult, shift), off);
     v = v < lo ? lo : v;
     v = v > hi ? hi : v;
     return (int8_t)v;
