@@ -45,3 +45,14 @@ def test_malformed_specs_are_refused(tmp_path: Path, text: str, needle: str) -> 
 def test_missing_spec_file(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
         load_spec(tmp_path / "nope.toml")
+
+
+def test_every_example_spec_parses_and_its_data_loads(repo_root: Path) -> None:
+    from compiler.datasets import load_dataset
+
+    specs = sorted((repo_root / "examples").glob("*.toml"))
+    assert len(specs) >= 2
+    for p in specs:
+        spec = load_spec(p)
+        ds = load_dataset(spec.data)
+        assert len(ds.labels) >= 2 and len(ds.y) > 100, p.name
