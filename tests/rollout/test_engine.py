@@ -338,3 +338,13 @@ def test_stale_telemetry_decides_nothing() -> None:
     assert run.state.status is Status.SOAKING and run.state.stage == 0
     verdict = next(v for v in run.decisions[-1].verdicts if v.gate is GateKind.ERROR_RATE)
     assert verdict.outcome is Outcome.WAIT
+
+
+@pytest.mark.parametrize("failures,aborts", [(1, False), (2, True)])
+def test_error_share_threshold_both_sides(failures: int, aborts: bool) -> None:
+    bad = {f"d{i:03d}" for i in range(failures)}
+    fleet = Fleet.make(20, behaviour=lambda d: "fail" if d in bad else "confirm")
+    s = spec(Stage("all", percent=100, success_share=0.5, error=ErrorThreshold(max_failed_share=0.05)))
+    run = Run.start(fleet, s)
+    run.ticks(3)  # 1/20 = 0.05 is not > 0.05; 2/20 = 0.1 is
+    assert run.state.status is (Status.ROLLED_BACK if aborts else Status.SUCCEEDED)
