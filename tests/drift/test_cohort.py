@@ -6,7 +6,6 @@ from fleet_server.drift.baseline import Baseline
 from fleet_server.drift.cohort import cohort_stats, drift_scores
 from fleet_server.drift.window import Window
 from tinyfleet import drift
-from tinyfleet.errors import DataError
 
 BASE = Baseline(100, ((10,) * 16, (5,) * 16), (50, 50), (0,) * 8 + (10,) * 8)
 
@@ -40,19 +39,6 @@ def test_cohort_drift_is_weighted_over_versions_with_baselines() -> None:
     assert stats.drift == pytest.approx(expected, abs=1e-6)
     assert stats.devices == 3 and stats.reporting == 3 and stats.n == 500
     assert cohort_stats([], {}).drift is None and cohort_stats([], {}).n == 0
-
-
-def test_baseline_from_manifest() -> None:
-    manifest = {"n": 360, "input": {"bins": 16, "groups": 1, "hist": [[1] * 16]},
-                "output_classes": {"counts": [3, 4]}, "confidence": {"bins": 16, "hist": [2] * 16}}
-    b = Baseline.from_manifest(manifest)
-    assert b.cls == (3, 4) and b.input_hist == ((1,) * 16,)
-    with pytest.raises(DataError, match="confidence.hist must have 16 bins"):
-        Baseline.from_manifest({**manifest, "confidence": {"hist": [1] * 15}})
-    with pytest.raises(DataError, match="output_classes.counts"):
-        Baseline.from_manifest({**manifest, "output_classes": {"counts": [-1]}})
-    with pytest.raises(DataError, match="n must be"):
-        Baseline.from_manifest({**manifest, "n": 0})
 
 
 @pytest.mark.parametrize("signal,expected", [
