@@ -1,30 +1,32 @@
-"""Browser fixtures: Debian's Chromium driven by Playwright (never a downloaded browser), screenshots."""
+"""Browser fixtures: Debian's Chromium driven by Playwright (never a downloaded browser), a real fleet
+server with its own Mosquitto, simulated devices, per-role tokens, and screenshots."""
 
 from __future__ import annotations
 
 import os
 import re
-import time
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the dashboard_* helper modules
+
+from dashboard_helpers import LAPTOP, Fleet, login, wait  # noqa: E402
 
 CHROMIUM = os.environ.get("TINYFLEET_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-LAPTOP = {"width": 1366, "height": 768}
-PHONE = {"width": 390, "height": 844}
 SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
+SIM_DEVICES = 8
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[object]:
+def chromium() -> Iterator[Any]:
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"Chromium not installed at {CHROMIUM} (make setup installs Debian's chromium)")
     from playwright.sync_api import sync_playwright
@@ -44,39 +46,17 @@ class Shots:
         self.prefix = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
         self.saved: list[Path] = []
 
-    def __call__(self, page: object, label: str) -> Path:
+    def __call__(self, page: Any, label: str) -> Path:
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{self.prefix}-{label}.png"
-        page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+        page.screenshot(path=str(path), full_page=True)
         self.saved.append(path)
         return path
 
 
 @pytest.fixture
-def shot(request: pytest.FixtureRequest) -> Iterator[Shots]:
-    shots = Shots(request.node.name)
-    yield shots
-    assert shots.saved, "every browser test saves at least one screenshot"
-
-
-# ---- a real fleet server (subprocess with its own Mosquitto), shared by the browser tests ----------
-
-@dataclass
-class Fleet:
-    srv: Any  # fleet_server.testing.FleetServer
-    tokens: dict[str, str]  # role -> token
-    v1: dict[str, Any]  # the model every device starts on
-    v2: dict[str, Any]  # the model rollouts send
-    devices: list[Any]
-
-    def get(self, path: str, role: str = "admin") -> Any:
-        r = httpx.get(self.srv.url + path, headers={"Authorization": f"Bearer {self.tokens[role]}"}, timeout=30)
-        r.raise_for_status()
-        return r.json()
-
-    def post(self, path: str, role: str = "admin", json: Any = None) -> httpx.Response:
-        return httpx.post(self.srv.url + path, headers={"Authorization": f"Bearer {self.tokens[role]}"}, json=json,
-                          timeout=30)
+def shot(request: pytest.FixtureRequest) -> Shots:
+    return Shots(request.node.name)
 
 
 def _ref(model: dict[str, Any]) -> dict[str, Any]:
@@ -85,43 +65,55 @@ def _ref(model: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """A ``tinyfleet server`` subprocess with: tokens for each role; models digits 1.0.0 and 1.1.0;
+    6 wire-contract MQTT devices (group ``lab``) on 1.0.0; and the fleet simulator's devices (group
+    ``sim``), brought to 1.0.0 by a real rollout (download, verify, install)."""
+    from dashboard_sim import SimThread
+    from dashboard_vdevices import start_fleet
+
+    from device_agent.sim.credentials import device_ids
     from fleet_server.testing import start_server
-    from tests.dashboard.virtual_devices import start_fleet
 
     srv = start_server(tmp_path_factory.mktemp("dash-server"))
+    devices: list[Any] = []
+    sim = None
     try:
         tokens = {"admin": srv.admin_token}
-        for role in ("operator", "viewer"):
-            with srv.api as c:
+        with srv.api as c:
+            for role in ("operator", "viewer"):
                 r = c.post("/api/v1/tokens", json={"name": f"dash-{role}", "role": role})
                 r.raise_for_status()
                 tokens[role] = r.json()["token"]
         v1 = srv.publish_model(srv.make_package("digits", "1.0.0", 1))
-        v2 = srv.publish_model(srv.make_package("digits", "1.1.0", 2, seed=1))
+        # same security counter: an abort may send devices back to 1.0.0 (their anti-rollback floor stays 1)
+        v2 = srv.publish_model(srv.make_package("digits", "1.1.0", 1, seed=1))
         devices = start_fleet(srv, 6, _ref(v1), tags={"site": "lab"})
+        sim_ids = device_ids(SIM_DEVICES, "sim-")
+        creds = [(d, srv.add_device(d, board="rpi4", tags={"site": "sim"})["secret"]) for d in sim_ids]
         with srv.api as c:
             c.put("/api/v1/groups/lab", json={"name": "lab", "selector": {"site": "lab"}}).raise_for_status()
-        fleet = Fleet(srv, tokens, v1, v2, devices)
-        _wait(lambda: all(d.get("model") for d in fleet.get("/api/v1/devices")), "devices report their model")
+            c.put("/api/v1/groups/sim", json={"name": "sim", "selector": {"site": "sim"}}).raise_for_status()
+        sim = SimThread(srv, creds).start()
+        fleet = Fleet(srv, tokens, v1, v2, devices, sim, sim_ids)
+        base = fleet.post("/api/v1/rollouts", json={"name": "baseline", "model": "digits", "version": "1.0.0",
+                                                    "target": {"group": "sim"}, "stages": [{"name": "all", "percent": 100}]})
+        base.raise_for_status()
+        assert fleet.wait_rollout(base.json()["id"], ("succeeded", "rolled_back", "aborted"))["status"] == "succeeded"
+        wait(lambda: all(d.get("model") for d in fleet.get("/api/v1/devices")), "every device reports its model")
         yield fleet
+    finally:
+        if sim is not None:
+            sim.stop()
         for d in devices:
             d.stop()
-    finally:
         srv.stop()
 
 
-def _wait(cond: Any, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting until {what}")
-
-
 @pytest.fixture
-def page_for(chromium: Any, fleet: Fleet) -> Iterator[Any]:
-    """``page_for(role, viewport=LAPTOP)``: a fresh browser context logged in with that role's token."""
+def page_for(chromium: Any, fleet: Fleet, shot: Shots) -> Iterator[Any]:
+    """``page_for(role, viewport=LAPTOP)``: a fresh browser context, logged in with that role's token
+    (``None``: at the log-in form). ``page.js_errors`` collects uncaught page errors. Each page's
+    last view is saved as a screenshot when the test ends (passed or not)."""
     contexts: list[Any] = []
 
     def make(role: str | None, viewport: dict[str, int] = LAPTOP) -> Any:
@@ -138,12 +130,7 @@ def page_for(chromium: Any, fleet: Fleet) -> Iterator[Any]:
         return page
 
     yield make
-    for ctx in contexts:
+    for i, ctx in enumerate(contexts):
+        for page in ctx.pages:
+            shot(page, f"end-{i}")
         ctx.close()
-
-
-def login(page: Any, token: str) -> None:
-    page.get_by_test_id("token-input").fill(token)
-    page.get_by_test_id("login-submit").click()
-    page.get_by_test_id("who").wait_for()
-    page.wait_for_selector("[data-testid=who][data-role]")

@@ -6,10 +6,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from dashboard_helpers import PHONE, Fleet
+from dashboard_vdevices import start_fleet
 from playwright.sync_api import expect
-
-from tests.dashboard.conftest import PHONE, Fleet
-from tests.dashboard.virtual_devices import start_fleet
 
 pytestmark = pytest.mark.browser
 
@@ -60,13 +59,14 @@ def test_fleet_updates_live_without_reload(page_for: Any, fleet: Fleet, shot: An
     page.get_by_test_id("device-table").wait_for()
     page.wait_for_selector("[data-testid=live].on")
     before = _stat(page, "total")
+    online = _stat(page, "online")
     marker = page.evaluate("window.__marker = Math.random()")  # survives only without a reload
     extra = start_fleet(fleet.srv, 1, None, prefix="late")
     try:
         expect(page.get_by_test_id("count-total-value")).to_have_text(str(before + 1), timeout=15000)
-        online = int(page.get_by_test_id("count-online-value").inner_text())
+        expect(page.get_by_test_id("count-online-value")).to_have_text(str(online + 1), timeout=15000)
         extra[0].stop()
-        expect(page.get_by_test_id("count-online-value")).to_have_text(str(online - 1), timeout=15000)
+        expect(page.get_by_test_id("count-online-value")).to_have_text(str(online), timeout=15000)
         api = fleet.get("/api/v1/devices")
         assert _stat(page, "offline") == sum(1 for d in api if not d["online"])
     finally:

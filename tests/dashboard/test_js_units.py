@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from tests.dashboard.static_server import serve_static
+from dashboard_static_server import serve_static
 
 pytestmark = pytest.mark.browser
 

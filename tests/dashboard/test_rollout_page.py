@@ -1,39 +1,19 @@
-"""Rollouts in Chromium against a real server and MQTT devices: create one from the form, watch its
-stages progress live, promote it, abort it (each through the confirmation dialog), see the devices
-return to their previous version; a viewer has no buttons and the API refuses it; the page's numbers
-equal the API's."""
+"""Rollouts in Chromium against a real server and the fleet simulator: create one from the form, watch
+its stages progress live, promote it, abort it (each through the confirmation dialog), see the
+devices return to their previous version; a viewer has no buttons and the API refuses it; the page's
+numbers equal the API's."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dashboard_helpers import PHONE, Fleet
 from playwright.sync_api import expect
-
-from tests.dashboard.conftest import PHONE, Fleet
 
 pytestmark = pytest.mark.browser
 T = 20_000  # ms: the longest any step below may take
-
-
-@pytest.fixture
-def telemetry_flow(fleet: Fleet) -> Iterator[None]:
-    """Every device reports telemetry twice a second while the test runs (the gates need it)."""
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.wait(0.5):
-            for d in fleet.devices:
-                d.telemetry(n=100, period_s=0.5)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    yield
-    stop.set()
-    t.join(5)
 
 
 def _confirm(page: Any, button: str) -> None:
@@ -49,15 +29,16 @@ def _counts(page: Any, stage: int) -> dict[str, int]:
     return {k: int(el.get_attribute(f"data-{k}")) for k in ("confirmed", "assigned", "target")}
 
 
-def test_rollout_create_watch_promote_abort(page_for: Any, fleet: Fleet, telemetry_flow: None, shot: Any) -> None:
+def test_rollout_create_watch_promote_abort(page_for: Any, fleet: Fleet, shot: Any) -> None:
     page = page_for("operator")
     page.goto(f"{fleet.srv.url}/ui/#/rollouts")
     form = page.get_by_test_id("rollout-form")
     form.wait_for()
     page.get_by_test_id("rf-name").fill("ui-canary")
     page.get_by_test_id("rf-model").select_option("digits@1.1.0")
-    page.get_by_test_id("rf-group").select_option("lab")
-    page.get_by_test_id("rf-stages").fill("canary: dev-00\nhalf: 50%\nall: 100%")
+    page.get_by_test_id("rf-group").select_option("sim")
+    canary = fleet.sim_ids[0]
+    page.get_by_test_id("rf-stages").fill(f"canary: {canary}\nhalf: 50%\nall: 100%")
     page.get_by_test_id("rf-soak_s").fill("600")
     page.get_by_test_id("rf-health").click()
     page.get_by_test_id("rf-min_samples").fill("50")
@@ -80,13 +61,15 @@ def test_rollout_create_watch_promote_abort(page_for: Any, fleet: Fleet, telemet
 
     # promote: the next stage starts and fills to its share
     _confirm(page, "action-promote")
-    expect(page.get_by_test_id("stage-1-counts")).to_have_attribute("data-confirmed", "2", timeout=T)
+    half = len(fleet.sim_ids) // 2
+    expect(page.get_by_test_id("rollout-status")).to_have_text("soaking", timeout=T)
+    expect(page.get_by_test_id("stage-1-counts")).to_have_attribute("data-confirmed", str(half - 1), timeout=T)
     view = fleet.get(f"/api/v1/ui/rollouts/{rid}")
     assert _counts(page, 1) == {k: view["stages"][1][k] for k in ("confirmed", "assigned", "target")}
     api = fleet.get(f"/api/v1/rollouts/{rid}")
-    assert api["devices"]["confirmed"] == 3
+    assert api["devices"]["confirmed"] == half
     on_v2 = {d["id"] for d in fleet.get("/api/v1/devices") if d["model"] and d["model"]["version"] == "1.1.0"}
-    assert len(on_v2) == 3
+    assert len(on_v2) == half and canary in on_v2
     gate = fleet.get(f"/api/v1/ui/rollouts/{rid}")["gates"]
     expect(page.get_by_test_id("gate-cohorts")).to_contain_text(f"canary: {gate['canary_devices']} devices")
     shot(page, "stage-2-running")
@@ -97,15 +80,17 @@ def test_rollout_create_watch_promote_abort(page_for: Any, fleet: Fleet, telemet
     assert page.evaluate("window.__marker") == marker  # all of it happened without a reload
     devices = {d["id"]: d for d in fleet.get("/api/v1/devices")}
     assert all(devices[d]["model"]["version"] == "1.0.0" for d in on_v2)
-    for dev in fleet.devices:
-        if dev.device_id in on_v2:
-            assert dev.history[-2:] == ["1.1.0", "1.0.0"]
+    assert fleet.sim.stats()["versions"] == {"1.0.0": len(fleet.sim_ids)}  # what the devices themselves run
     expect(page.get_by_test_id("rollout-actions").locator("button")).to_have_count(0)
     shot(page, "rolled-back")
 
     # the fleet page shows every device on 1.0.0 again
     page.goto(f"{fleet.srv.url}/ui/#/fleet")
-    expect(page.locator("[data-testid=by-model] tr[data-key='digits 1.0.0'] td").nth(1)).to_have_text(str(len(fleet.devices)))
+    api_devices = fleet.get("/api/v1/devices")
+    assert not any(d["model"] and d["model"]["version"] == "1.1.0" for d in api_devices)
+    on_v1 = sum(1 for d in api_devices if d["model"] and d["model"]["version"] == "1.0.0")
+    expect(page.locator("[data-testid=by-model] tr[data-key='digits 1.0.0'] td").nth(1)).to_have_text(str(on_v1))
+    expect(page.locator("[data-testid=by-model] tr[data-key='digits 1.1.0']")).to_have_count(0)
 
     # the audit log names the operator for create, promote and abort
     page.goto(f"{fleet.srv.url}/ui/#/audit")

@@ -16,7 +16,7 @@ export function niceTicks(lo, hi, count = 5) {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [0, 1];
   if (hi === lo) {
     const pad = Math.abs(hi) > 0 ? Math.abs(hi) * 0.1 : 1;
-    lo -= pad;
+    lo = lo >= 0 && lo - pad < 0 ? 0 : lo - pad; // a flat line at 0 keeps a zero-based axis
     hi += pad;
   }
   const raw = (hi - lo) / count;

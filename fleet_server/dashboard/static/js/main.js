@@ -12,14 +12,14 @@ import * as rollouts from "./pages/rollouts.js";
 const PAGES = { fleet, device, rollouts, drift, audit };
 const POLL_MS = 3000;
 
-const state = { role: null, subject: null, page: null, stopStream: null, pollTimer: null, pageTimer: null, live: "off", pending: null };
+const state = { role: null, subject: null, page: null, stopStream: null, pollTimer: null, pageTimer: null, live: "off", pending: null, paused: false };
 const main = document.getElementById("main");
 
 function setLive(mode) {
   state.live = mode;
   const el = document.getElementById("live");
-  el.className = `live ${mode}`;
-  el.textContent = mode === "on" ? "live" : mode === "poll" ? "polling" : "offline";
+  el.className = `live ${state.paused ? "off" : mode}`;
+  el.textContent = state.paused ? "paused" : mode === "on" ? "live" : mode === "poll" ? "polling" : "offline";
   // Polling is the fallback only while the stream is down.
   if (mode === "poll" && !state.pollTimer) state.pollTimer = setInterval(() => refreshPage(), POLL_MS);
   if (mode !== "poll" && state.pollTimer) {
@@ -29,7 +29,17 @@ function setLive(mode) {
 }
 
 function refreshPage() {
+  if (state.paused) return; // the operator froze the view to read it
   if (state.page && state.page.refresh) state.page.refresh().catch(showError);
+}
+
+function togglePause() {
+  state.paused = !state.paused;
+  const btn = document.getElementById("pause");
+  btn.textContent = state.paused ? "Resume live" : "Pause";
+  btn.setAttribute("aria-pressed", String(state.paused));
+  setLive(state.live);
+  if (!state.paused) refreshPage();
 }
 
 function onStreamEvent(type, data) {
@@ -102,6 +112,7 @@ async function start() {
   document.getElementById("who").textContent = `${state.subject} · ${state.role}`;
   document.getElementById("who").dataset.role = state.role;
   document.getElementById("logout").hidden = false;
+  document.getElementById("pause").hidden = false;
   if (state.stopStream) state.stopStream();
   state.stopStream = openStream("/events/stream", onStreamEvent, setLive);
   if (!location.hash || location.hash === "#/login") location.hash = "#/fleet";
@@ -116,10 +127,12 @@ function logout() {
   setLive("off");
   document.getElementById("who").textContent = "";
   document.getElementById("logout").hidden = true;
+  document.getElementById("pause").hidden = true;
   route();
 }
 
 document.getElementById("logout").addEventListener("click", logout);
+document.getElementById("pause").addEventListener("click", togglePause);
 window.addEventListener("tf:unauthorized", () => { if (state.role) logout(); });
 window.addEventListener("hashchange", () => route());
 
