@@ -148,17 +148,20 @@ class Fleet:
         n = len(self.devices)
         hb_i = tm_i = 0
         hb_carry = tm_carry = 0.0
+        last = time.monotonic()
         while True:
             await asyncio.sleep(tick)
-            t_rel = time.monotonic() - self.t0
-            hb_carry += n * tick / self.cfg.heartbeat_s
+            now = time.monotonic()
+            dt, last = now - last, now
+            t_rel = now - self.t0
+            hb_carry += n * dt / self.cfg.heartbeat_s
             k, hb_carry = int(hb_carry), hb_carry - int(hb_carry)
             for _ in range(k):
                 d = self.devices[hb_i % n]
                 hb_i += 1
                 if d.session.connected.is_set():
                     d.heartbeat()
-            tm_carry += n * tick / self.cfg.telemetry_s
+            tm_carry += n * dt / self.cfg.telemetry_s
             k, tm_carry = int(tm_carry), tm_carry - int(tm_carry)
             for _ in range(k):
                 self.devices[tm_i % n].telemetry(t_rel)
