@@ -80,11 +80,11 @@ def drift_detail(name: str, version: str, s: Db, _: Viewer,
 def audit(s: Db, _: Viewer, rollout_id: int | None = None,
           limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> list[dict[str, Any]]:
     """The audit trail, newest first: every rollout event with who caused it (an operator or the scheduler)."""
-    q = (select(RolloutEvent, Rollout.name).join(Rollout, Rollout.id == RolloutEvent.rollout_id)
+    q = (select(RolloutEvent, Rollout.name, Rollout.created_by).join(Rollout, Rollout.id == RolloutEvent.rollout_id)
          .order_by(RolloutEvent.id.desc()).limit(limit))
     if rollout_id is not None:
         q = q.where(RolloutEvent.rollout_id == rollout_id)
-    return [audit_entry(ev, name) for ev, name in s.execute(q).tuples()]
+    return [audit_entry(ev, name, by) for ev, name, by in s.execute(q).tuples()]
 
 
 @router.get("/rollouts/{rollout_id}")

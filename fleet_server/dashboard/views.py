@@ -74,10 +74,12 @@ def telemetry_points(reports: Iterable[Any]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda p: p["ts"])
 
 
-def audit_entry(row: Any, rollout_name: str | None) -> dict[str, Any]:
+def audit_entry(row: Any, rollout_name: str | None, created_by: str = "") -> dict[str, Any]:
     """One rollout event (the append-only audit trail) for the audit table: empty fields left out,
-    the spec of a ``created`` event shortened to what was rolled out where."""
-    data = {k: v for k, v in (row.data or {}).items() if v not in (None, "", [], {}) and k not in ("seq", "at", "rollout_id")}
+    the spec of a ``created`` event shortened to what was rolled out where; the actor is the operator
+    who caused it (``by``; for ``created``, the rollout's creator) or else the scheduler."""
+    data = {k: v for k, v in (row.data or {}).items()
+            if v not in (None, "", [], {}) and k not in ("seq", "at", "rollout_id", "kind")}
     spec = data.pop("spec", None)
     if isinstance(spec, dict):
         pkg = spec.get("package") or {}
@@ -92,4 +94,5 @@ def audit_entry(row: Any, rollout_name: str | None) -> dict[str, Any]:
     if verdicts:
         data["gates"] = ", ".join(f"{v.get('gate')}={v.get('outcome')}" for v in verdicts)
     return {"id": row.id, "rollout_id": row.rollout_id, "rollout": rollout_name, "seq": row.seq, "ts": row.ts,
-            "kind": row.kind, "actor": data.pop("by", None) or "scheduler", "data": data}
+            "kind": row.kind, "actor": data.pop("by", None) or (created_by if row.kind == "created" else "") or "scheduler",
+            "data": data}

@@ -16,7 +16,7 @@ export async function mount(root, ctx) {
     clear(box).append(table([
       { label: "time (UTC)", get: (r) => fmtTime(r.ts) },
       { label: "who", get: (r) => r.actor ?? r.by ?? (r.data && r.data.by) ?? "—" },
-      { label: "subject", get: (r) => (r.rollout_id ? h("a", { href: `#/rollouts/${r.rollout_id}` }, `rollout #${r.rollout_id}`) : r.subject ?? "—") },
+      { label: "subject", get: (r) => (r.rollout_id ? h("a", { href: `#/rollouts/${r.rollout_id}` }, `rollout #${r.rollout_id} ${r.rollout ?? ""}`) : r.subject ?? "—") },
       { label: "action", get: (r) => r.kind ?? r.action },
       { label: "detail", get: (r) => summarize(r.data ?? r.detail) },
     ], shown, { testid: "audit-table", empty: "nothing recorded yet" }));
