@@ -8,14 +8,28 @@ import math
 from dataclasses import replace
 from fractions import Fraction
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from rollout_kit import NEW, OLD, PKG, Fleet, Run
 
+from fleet_server.drift.baseline import Baseline
+from fleet_server.drift.window import Window
 from fleet_server.rollout.engine import Command
 from fleet_server.rollout.events import DeviceStatus, Event, RolloutState, replay
-from fleet_server.rollout.machine import Status
-from fleet_server.rollout.model import DeviceView, ErrorThreshold, RolloutSpec, Stage, Target
+from fleet_server.rollout.machine import Status, Trigger
+from fleet_server.rollout.model import (
+    DeviceView,
+    ErrorThreshold,
+    GateAction,
+    GateKind,
+    HealthBound,
+    HealthGate,
+    RolloutSpec,
+    Stage,
+    Target,
+)
+from tinyfleet import drift as tinyfleet_drift
 from tinyfleet.errors import UsageError
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -201,3 +215,42 @@ def test_two_rollouts_never_hold_the_same_device(data: st.DataObject) -> None:
         for dec in run.decisions:
             for asg in dec.assign:
                 assert compatible(start_views[asg.device_id])
+
+
+@settings(max_examples=60, deadline=None)
+@given(gate=st.sampled_from([GateKind.ERROR_RATE, GateKind.LATENCY_P95, GateKind.CONFIDENCE_DROP, GateKind.DRIFT]),
+       action=st.sampled_from(list(GateAction)), err=st.integers(0, 300), lat=st.integers(500, 3000),
+       conf_bin=st.integers(8, 15), cls0=st.integers(0, 1000), bound_step=st.integers(0, 20))
+def test_canary_health_gate_decides_on_the_bound_against_control(gate: GateKind, action: GateAction, err: int, lat: int,
+                                                                 conf_bin: int, cls0: int, bound_step: int) -> None:
+    control = Window(OLD.version, n=1000, err=20, lat_p95_us=1000.0, cls=(500, 500), conf=(0,) * 14 + (1000, 0),
+                     reports=5, first_ts=0.0, last_ts=1.0)
+    canary = Window(NEW.version, n=1000, err=err, lat_p95_us=float(lat), cls=(cls0, 1000 - cls0),
+                    conf=(0,) * conf_bin + (1000,) + (0,) * (15 - conf_bin), reports=5, first_ts=0.0, last_ts=1.0)
+    base = Baseline(1000, ((1,) * 16,), (500, 500), (1,) * 16)
+    # the documented value of each gate, computed here independently of the engine
+    value = {
+        GateKind.ERROR_RATE: err / 1000 - 0.02,
+        GateKind.LATENCY_P95: lat / 1000.0,
+        GateKind.CONFIDENCE_DROP: (14.5 - (conf_bin + 0.5)) / 16,
+        GateKind.DRIFT: tinyfleet_drift.psi([500, 500], [cls0, 1000 - cls0]),
+    }[gate]
+    bound = {GateKind.ERROR_RATE: 0.015 * bound_step, GateKind.LATENCY_P95: 1.0 + 0.1 * bound_step,
+             GateKind.CONFIDENCE_DROP: 0.02 * bound_step, GateKind.DRIFT: 0.05 * bound_step}[gate]
+    fleet = Fleet.make(10)
+    fleet.baselines = {OLD.key: base, NEW.key: base}
+    fleet.telemetry = {d: control for d in fleet.devices}
+    s = RolloutSpec(PKG, Target(group="all"), (Stage("canary", count=2), Stage("all", percent=100)),
+                    HealthGate(bounds=(HealthBound(gate, bound, action),), min_samples=1000)).validate()
+    run = Run.start(fleet, s)
+    run.tick()
+    for d in run.state.devices:
+        fleet.telemetry[d] = canary
+    run.ticks(3)
+    event(f"{'beyond' if value > bound else 'within'} the bound")
+    if value > bound + 1e-9:
+        assert run.state.status is (Status.ROLLED_BACK if action is GateAction.ROLLBACK else Status.HELD)
+        decided = next(e for e in run.events if e.trigger in (Trigger.HEALTH_HOLD, Trigger.HEALTH_ROLLBACK))
+        assert decided.verdicts[0].value == pytest.approx(value)
+    elif value < bound - 1e-9:
+        assert run.state.status is Status.SUCCEEDED, (value, bound, run.triggers())
