@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import os
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ __all__ = [
     "build_library",
     "library_path",
     "supported_ops",
+    "M4Check",
+    "m4_check",
     "tflm_min_arena",
     "tflm_outputs",
 ]
@@ -269,3 +272,63 @@ def tflm_min_arena(model: bytes, probe: np.ndarray, granularity: int = 16) -> in
         else:
             lo = mid
     return hi
+
+
+# ---- the same runtime on the emulated Cortex-M4F (make -C firmware m4-check) ----
+
+QEMU_ICOUNT_SHIFT = 6  # -icount shift=6: one instruction per 64 ns of virtual time
+SYSTICK_NS = 40  # MPS2 SysTick runs at 25 MHz
+
+
+@dataclass(frozen=True)
+class M4Check:
+    """One inference on QEMU mps2-an386 (Cortex-M4F, DSP SIMD inner loops)."""
+
+    dsp_mismatches: int
+    arena_bytes: int
+    macs: int
+    ticks: int
+    output: bytes
+
+    @property
+    def instructions(self) -> int:
+        return self.ticks * SYSTICK_NS // (1 << QEMU_ICOUNT_SHIFT)
+
+
+def m4_check(model: bytes, x: np.ndarray) -> M4Check:
+    """Build the bare-metal check program around `model` and input `x`, run it under QEMU."""
+    with tempfile.TemporaryDirectory(prefix="tfrt-m4-") as tmp:
+        mpath, xpath = Path(tmp) / "model.tflite", Path(tmp) / "input.bin"
+        mpath.write_bytes(model)
+        xpath.write_bytes(np.ascontiguousarray(x, np.int8).tobytes())
+        proc = subprocess.run(
+            [
+                "make",
+                "--no-print-directory",
+                "-C",
+                str(FIRMWARE),
+                "m4-check",
+                f"MODEL={mpath}",
+                f"INPUT={xpath}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+    fields: dict[str, str] = {}
+    for line in (proc.stdout + "\n" + proc.stderr).splitlines():  # semihosting writes to stderr
+        key, _, value = line.partition(" ")
+        fields[key] = value.strip()
+    if proc.returncode != 0 or fields.get("invoke_status") != "0":
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise DeviceError(
+            f"emulated Cortex-M4 run failed (status {fields.get('status')}): " + " | ".join(tail)
+        )
+    return M4Check(
+        dsp_mismatches=int(fields["dsp_mismatches"]),
+        arena_bytes=int(fields["arena"]),
+        macs=int(fields["macs"]),
+        ticks=int(fields["ticks"]),
+        output=bytes.fromhex(fields["out"]),
+    )
