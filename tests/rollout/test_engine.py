@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from rollout_kit import NEW, OLD, Fleet, Run, spec
 
@@ -348,3 +350,21 @@ def test_error_share_threshold_both_sides(failures: int, aborts: bool) -> None:
     run = Run.start(fleet, s)
     run.ticks(3)  # 1/20 = 0.05 is not > 0.05; 2/20 = 0.1 is
     assert run.state.status is (Status.ROLLED_BACK if aborts else Status.SUCCEEDED)
+
+
+def test_a_pause_does_not_restart_the_soak_but_losing_success_does() -> None:
+    fleet = Fleet.make(2)
+    run = Run.start(fleet, spec(Stage("all", percent=100, soak_s=10)))
+    run.ticks(2)  # soaking since t=2
+    run.cmd(Command.PAUSE)
+    run.tick(5.0)  # t=7
+    run.cmd(Command.RESUME)
+    run.tick(5.0)  # t=12: 10 s since t=2
+    assert run.state.status is Status.SUCCEEDED
+
+    fleet = Fleet.make(2)
+    run = Run.start(fleet, spec(Stage("all", percent=100, soak_s=10, error=ErrorThreshold(max_failed=1, max_failed_share=None))))
+    run.ticks(2)
+    fleet.devices["d000"] = replace(fleet.devices["d000"], current=OLD)  # reverted after confirming
+    run.tick()  # t=3: success lost
+    assert run.state.status is Status.RUNNING and run.state.soak_since is None
