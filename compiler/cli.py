@@ -115,6 +115,9 @@ def _model_and_data(source: Path, data: Path | None) -> tuple[bytes, Any, dict[s
         onnx = {n: (source / n).read_bytes() for n in ONNX_ARTIFACTS if (source / n).is_file()}
         vdata = load_npz_data(data, blob) if data else validation_data(run, blob)
         return blob, vdata, onnx, run
+    if source.suffix == ".onnx":
+        raise UsageError(f"{source}: give the int8 .tflite or the run folder; ONNX models are verified from "
+                         "their run folder, against the TFLite model they were made from")
     blob = load_model_file(source)
     read_tflite(blob, str(source)).require_int8(str(source))
     return blob, (load_npz_data(data, blob) if data else None), {}, None

@@ -83,6 +83,7 @@ def test_verify_refuses_and_flags(odd_models: dict[str, Path], tmp_path: Path, c
     (tmp_path / "junk.tflite").write_bytes(b"\x00" * 64)
     one_error(*cli("model", "verify", tmp_path / "junk.tflite", "--board", "rpi4")[::2], "not a TFLite flatbuffer")
     one_error(*cli("model", "verify", tmp_path / "none.tflite", "--board", "rpi4")[::2], "does not exist")
+    one_error(*cli("model", "verify", tmp_path / "m.onnx", "--board", "rpi4")[::2], "verified from their run folder")
     one_error(*cli("model", "verify", odd_models["tanh"], "--board", "pdp11")[::2], "unknown board")
     code, _, err = cli("model", "verify", odd_models["tanh"], "--board", "rpi4", "--data", odd_models["x16"])
     assert code == 0, err
