@@ -13,7 +13,11 @@ from dataclasses import dataclass
 
 from tinyfleet.errors import UsageError
 
-__all__ = ["MAX_BUCKETS", "Bucket", "downsample"]
+__all__ = [
+    "Bucket",
+    "MAX_BUCKETS",
+    "downsample",
+]
 
 MAX_BUCKETS = 10_000
 

@@ -14,7 +14,12 @@ from fleet_server.rollout.machine import markdown_table
 from tinyfleet.errors import UsageError
 from tinyfleet.fsutil import atomic_write_text
 
-__all__ = ["BEGIN", "END", "render", "main"]
+__all__ = [
+    "BEGIN",
+    "END",
+    "main",
+    "render",
+]
 
 BEGIN = "<!-- generated: fleet_server.rollout.gendoc (do not edit by hand) -->"
 END = "<!-- end generated -->"

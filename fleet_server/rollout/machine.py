@@ -12,11 +12,11 @@ from enum import StrEnum
 
 __all__ = [
     "ACTIVE",
+    "Row",
     "STATUS_MEANING",
+    "Status",
     "TERMINAL",
     "TRANSITIONS",
-    "Row",
-    "Status",
     "Trigger",
     "lookup",
     "markdown_table",

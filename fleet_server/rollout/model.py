@@ -25,7 +25,6 @@ from tinyfleet.errors import UsageError
 from tinyfleet.wire import DEVICE_ID_RE
 
 __all__ = [
-    "MAX_STAGES",
     "DeviceOutcome",
     "DeviceView",
     "DriftSignal",
@@ -33,8 +32,10 @@ __all__ = [
     "FleetSnapshot",
     "GateAction",
     "GateKind",
+    "HEALTH_GATES",
     "HealthBound",
     "HealthGate",
+    "MAX_STAGES",
     "PackageInfo",
     "RolloutSpec",
     "Stage",

@@ -1,0 +1,22 @@
+"""Every module of the engine and of server-side drift says what it exports: sorted, and all defined."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import fleet_server.drift
+import fleet_server.rollout
+
+MODULES = [f"{pkg.__name__}.{m.name}" for pkg in (fleet_server.rollout, fleet_server.drift)
+           for m in pkgutil.iter_modules(pkg.__path__)]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_is_sorted_and_defined(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = module.__all__
+    assert exported == sorted(exported), name
+    assert all(hasattr(module, n) for n in exported), name
