@@ -306,7 +306,9 @@ class DeviceView:
 
     ``active_rollout``: id of the rollout that holds the device (one active rollout per device), or
     None. ``outcome``: its install result for *this* rollout. ``arena_budget``/``flash_budget``: what
-    the device reported (None: the board catalogue decides).
+    the device reported (None: the board catalogue decides). ``online`` is for status displays only:
+    desired state is retained on the broker, so offline devices are assigned too and converge when
+    they return.
     """
 
     device_id: str
