@@ -87,3 +87,30 @@ def test_bad_input_through_the_cli(tmp_path: Path, cli, one_error, monkeypatch: 
     one_error(*cli("model", "quantize", tmp_path)[::2], "not a run folder")
     one_error(*cli("model", "quantize", tmp_path / "nope")[::2], "not a run folder")
     one_error(*cli("model", "convert", tmp_path / "nope.tflite")[::2], "does not exist")
+
+
+@pytest.mark.slow
+def test_build_over_budget_leaves_nothing_and_makes_a_key(tmp_path: Path, cli, one_error,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user .keras model too big for the board: the build fails at packaging, DIR never appears."""
+    from compiler.train import prepare_tensorflow
+
+    prepare_tensorflow(0)
+    import keras
+
+    big = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1024, activation="relu"),
+                            keras.layers.Dense(512, activation="relu"), keras.layers.Dense(3, activation="softmax")])
+    big.save(tmp_path / "big.keras")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(60, 8)).astype(np.float32), y=np.arange(60) % 3)
+    (tmp_path / "s.toml").write_text(
+        'name = "big"\n[data]\nsource = "d.npz"\n[train]\narchitecture = "big.keras"\nepochs = 0\n'
+        '[quantize]\nrepresentative_samples = 10\n[package]\nboards = ["rpi4", "qemu-an386"]\n')
+    keys = tmp_path / "keys"
+    monkeypatch.setenv("TINYFLEET_KEYS", str(keys))
+    code, out, err = cli("model", "build", tmp_path / "s.toml", "--out", tmp_path / "out")
+    assert code == 3
+    one_error(code, err, "does not fit qemu-an386", "a model slot holds 458752")
+    assert "made one at" in err and (keys / "tinyfleet-signing.key").is_file()
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
