@@ -17,6 +17,19 @@ __all__ = ["build", "convert", "package", "quantize", "train", "verify"]
 _err = Console(stderr=True)
 
 
+def _replaceable(out: Path) -> Path:
+    """``out`` may be made or replaced: absent, an empty folder, or an earlier run/build folder.
+
+    Anything else (a file, a folder of other things) is refused, so a mistyped --out never deletes work.
+    """
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise UsageError(f"--out {out} exists and is not a folder; choose another path")
+    if out.is_dir() and any(out.iterdir()) and not (out / "train.json").is_file():
+        raise UsageError(f"--out {out} is a folder that tinyfleet did not make; choose another path "
+                         "(an earlier run or build folder is replaced)")
+    return out
+
+
 def _run_dir(path: Path) -> Path:
     if not path.is_dir():
         raise UsageError(f"{path} is not a run folder (make one with `tinyfleet model train SPEC --out DIR`)")
@@ -34,7 +47,7 @@ def train(spec_path: Path, out: Path | None) -> None:
     from tinyfleet.fsutil import atomic_dir
 
     spec = load_spec(spec_path)
-    out = out or Path("runs") / spec.name
+    out = _replaceable(out or Path("runs") / spec.name)
     with _err.status(f"training {spec.name} ({spec.train.architecture}, {spec.train.epochs} epochs)"):
         run = do_train(spec)
         with atomic_dir(out) as tmp:
@@ -236,6 +249,7 @@ def build(spec_path: Path, out: Path, key: Path | None) -> None:
     from tinyfleet.signing import PRIVATE_NAME, default_keys_dir, init_keys, load_signing_key
 
     spec = load_spec(spec_path)
+    _replaceable(out)
     if key is None and not (default_keys_dir() / PRIVATE_NAME).exists():
         priv, _ = init_keys()
         _err.print(f"no signing key yet: made one at {priv} (`tinyfleet keys init`)")

@@ -114,3 +114,14 @@ def test_build_over_budget_leaves_nothing_and_makes_a_key(tmp_path: Path, cli, o
     assert "made one at" in err and (keys / "tinyfleet-signing.key").is_file()
     assert not (tmp_path / "out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_out_must_be_new_or_an_earlier_run(tmp_path: Path, cli, one_error, repo_root: Path) -> None:
+    spec = repo_root / "examples" / "digits.toml"
+    (tmp_path / "file.txt").write_text("precious")
+    one_error(*cli("model", "build", spec, "--out", tmp_path / "file.txt")[::2], "is not a folder")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "notes.md").write_text("precious")
+    one_error(*cli("model", "build", spec, "--out", tmp_path / "work")[::2], "did not make")
+    one_error(*cli("model", "train", spec, "--out", tmp_path / "work")[::2], "did not make")
+    assert (tmp_path / "file.txt").read_text() == "precious" and (tmp_path / "work" / "notes.md").is_file()
