@@ -188,7 +188,8 @@ def _print_verify(r: dict[str, Any]) -> None:
 @click.option("--key", type=click.Path(path_type=Path), help="Ed25519 private key (default: the keys folder's).")
 @click.option("--data", type=click.Path(path_type=Path), help=".npz for golden vectors and the drift baseline.")
 @click.option("--golden-count", type=click.IntRange(1, 1000), help="Golden vectors (default 8).")
-@click.option("--out", type=click.Path(path_type=Path), help="Package file (default: NAME-VERSION.tfpkg beside SOURCE).")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Package file, or a folder for NAME-VERSION.tfpkg (default: beside SOURCE).")
 def package(source: Path, name: str | None, version: str | None, security_counter: int | None,
             boards: tuple[str, ...], key: Path | None, data: Path | None, golden_count: int | None,
             out: Path | None) -> None:
@@ -229,7 +230,8 @@ def package(source: Path, name: str | None, version: str | None, security_counte
         training=training_of(run.record) if run else {"source": source.name},
         golden_count=golden_count or pspec.golden_count, drift_groups=pspec.drift_groups)
     pkg = package_bytes(manifest, artifacts, signing_key)
-    dest = out or (source if source.is_dir() else source.parent) / f"{name}-{version}.tfpkg"
+    fname = f"{name}-{version}.tfpkg"
+    dest = (out / fname if out.is_dir() else out) if out else (source if source.is_dir() else source.parent) / fname
     atomic_write_bytes(dest, pkg)
     click.echo(f"wrote {dest} ({len(pkg)} bytes; {name} {version}, security counter {counter}; "
                f"boards {', '.join(c['board'] for c in checks)}; arena {ev.arena_bytes} B)")

@@ -62,6 +62,7 @@ def test_package_refuses_bad_key_and_over_budget(odd_models: dict[str, Path], tm
     one_error(*cli("model", "package", odd_models["tanh"], "--board", "rpi4", "--version", "v2", "--out", dest)[::2],
               "MAJOR.MINOR.PATCH")
     assert not dest.exists()
-    code, _, err = cli("model", "package", odd_models["tanh"], "--board", "rpi4", "--out", dest)
+    code, _, err = cli("model", "package", odd_models["tanh"], "--board", "rpi4", "--out", tmp_path)
     assert code == 0, err
+    dest = tmp_path / "tanh-1.0.0.tfpkg"
     assert read_package(dest, keys).manifest["requirements"]["ops"] == ["FULLY_CONNECTED", "TANH"]
