@@ -145,6 +145,13 @@ def bench_agent(folder: Path) -> list[tuple[str, str]]:
     info = json.loads(out.stdout.strip().splitlines()[-1])
     rows.append(("agent RSS, LiteRT + digits loaded, endpoint up", f"{info['rss_kb'] / 1024:.1f} MB (target < 60)"))
     rows.append(("  onnxruntime / tensorflow imported", f"{info['onnxruntime_loaded']} / {info['tensorflow_loaded']}"))
+    for label, code in (("  of which: python + numpy", "import numpy"),
+                        ("  of which: + tinyfleet.wire (pydantic models)", "import numpy, tinyfleet.wire"),
+                        ("  of which: + package/signing, gmqtt, agent", "import device_agent.agent, device_agent.serve"),
+                        ("  of which: + ai_edge_litert", "import device_agent.agent, device_agent.serve, ai_edge_litert.interpreter")):
+        probe = code + "; print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])"
+        kb = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True).stdout
+        rows.append((label, f"{int(kb.split()[-1]) / 1024:.1f} MB"))
 
     # swap latency: the reference switch
     pkg = read_package(raw, digits.trusted_keys)

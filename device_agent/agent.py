@@ -70,12 +70,14 @@ class LinuxSteps:
     async def download(self, model: wire.DesiredModel, attempt: int) -> StepResult:
         url = model.url if model.url.startswith(("http://", "https://")) else self.a.cfg.http_base + model.url
         last = [0.0]
+        loop = asyncio.get_running_loop()
 
-        def progress(have: int, total: int) -> None:
+        def progress(have: int, total: int) -> None:  # runs on the download thread
             now = time.monotonic()
             if now - last[0] >= 1.0:
                 last[0] = now
-                self.a.emit_nowait(wire.EventType.DOWNLOAD_PROGRESS, model, "", have / total)
+                loop.call_soon_threadsafe(self.a.emit_nowait, wire.EventType.DOWNLOAD_PROGRESS, model, "",
+                                          round(have / total, 3))
 
         try:
             await download(url, self._file(model), model.size, model.sha256,

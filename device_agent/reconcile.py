@@ -39,6 +39,7 @@ __all__ = [
     "UpdateSteps",
     "decide",
     "next_step",
+    "transition_table_markdown",
 ]
 
 log = logging.getLogger(__name__)
@@ -323,3 +324,11 @@ class Executor:
             log.exception("update step %s failed", step.value)
             return StepResult(Outcome.FAIL, f"{step.value}: {type(exc).__name__}: {exc}"[:200])
         raise ValueError(f"step {step.value} has no action")
+
+
+def transition_table_markdown() -> str:
+    """The transition table as a Markdown table (docs/agent.md embeds it; a test keeps them equal)."""
+    lines = ["| from | outcome | to | event reported |", "|---|---|---|---|"]
+    for t in TRANSITIONS:
+        lines.append(f"| {t.source.value} | {t.outcome.value} | {t.target.value} | {t.event.value if t.event else '—'} |")
+    return "\n".join(lines)

@@ -76,14 +76,17 @@ class LoadedModel:
     # -- loading -------------------------------------------------------------------------------
     def _load_litert(self, model: bytes) -> None:
         try:
-            from ai_edge_litert.interpreter import Interpreter
+            from ai_edge_litert import interpreter as litert
         except ImportError:
             try:
-                from tflite_runtime.interpreter import Interpreter
+                from tflite_runtime import interpreter as litert  # type: ignore[no-redef]
             except ImportError:
                 raise DeviceError("no LiteRT runtime: install ai-edge-litert (or tflite-runtime)") from None
+        # Built-in kernels without the XNNPACK delegate: MCU-sized int8 models gain nothing from it, it
+        # costs memory, and the built-in kernels round like TFLM (the golden vectors' reference).
+        resolver = litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            interp = Interpreter(model_content=model, num_threads=1)
+            interp = litert.Interpreter(model_content=model, num_threads=1, experimental_op_resolver_type=resolver)
             interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise DeviceError(f"LiteRT cannot load {self.name} {self.version}: {exc}") from None

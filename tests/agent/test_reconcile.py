@@ -109,3 +109,9 @@ def test_power_cut_at_every_step_keeps_previous_model(make_config, packages, fil
         assert _serving_version(again) == "1.1.0"
 
     asyncio.run(scenario())
+
+
+def test_docs_show_the_table(repo_root) -> None:
+    from device_agent.reconcile import transition_table_markdown
+
+    assert transition_table_markdown() in (repo_root / "docs" / "agent.md").read_text()
