@@ -39,6 +39,7 @@ class Behaviour:
     drift_fraction: float = 0.0
     drift_at_s: float = 0.0
     drift_shift: int = 4
+    drift_flag: str = ""  # drift starts when this file exists (instead of at drift_at_s)
     fail_selftest_versions: frozenset[str] = frozenset()
     fail_selftest_fraction: float = 0.0
     slow_fraction: float = 0.0
@@ -50,8 +51,9 @@ class Behaviour:
     offline_at_s: float = 0.0
     offline_for_s: float = 30.0
 
-    def drifting(self, device_id: str, t: float) -> bool:
-        return t >= self.drift_at_s and picked(device_id, self.drift_fraction, "drift")
+    def drifting(self, device_id: str, on: bool) -> bool:
+        """``on``: whether the drift phase has begun (time reached, or the flag file appeared)."""
+        return on and picked(device_id, self.drift_fraction, "drift")
 
     def fails_selftest(self, device_id: str, version: str) -> bool:
         return version in self.fail_selftest_versions or picked(device_id, self.fail_selftest_fraction, "selftest")

@@ -46,7 +46,8 @@ def _frac_at(text: str | None, what: str) -> tuple[float, float, float | None]:
 @click.option("--telemetry", type=float, default=30.0, show_default=True, help="seconds between telemetry messages")
 @click.option("--download", type=click.Choice(["each", "shared"]), default="each", show_default=True,
               help="each device downloads (HTTP Range), or one download per package for the fleet")
-@click.option("--drift", help="FRACTION@T[:SHIFT]: that share of devices drifts from T seconds (input bins shifted)")
+@click.option("--drift", help="FRACTION@T[:SHIFT]: that share of devices drifts from T seconds (input bins shifted); "
+                             "FRACTION@file:PATH: from when PATH exists")
 @click.option("--fail-selftest", multiple=True, help="VERSION whose self-test fails on every device, or a FRACTION")
 @click.option("--slow", type=float, default=0.0, help="fraction of devices with 10x inference latency")
 @click.option("--fail-infer", type=float, default=0.0, help="fraction of devices where 20% of inferences fail")
@@ -72,6 +73,9 @@ def sim(devices: int, broker: str, http_base: str, prefix: str, seed: str, crede
     from device_agent.sim.behaviour import Behaviour
     from device_agent.sim.fleet import Fleet, SimConfig, load_credentials
 
+    drift_flag = ""
+    if drift and "@file:" in drift:  # FRACTION@file:PATH[:SHIFT is not allowed here]: starts when PATH exists
+        drift, _, drift_flag = drift.partition("@file:")
     d_frac, d_at, d_shift = _frac_at(drift, "drift")
     o_frac, o_at, o_for = _frac_at(offline, "offline")
     versions = frozenset(v for v in fail_selftest if v.count(".") == 2)
@@ -80,7 +84,7 @@ def sim(devices: int, broker: str, http_base: str, prefix: str, seed: str, crede
         if not 0 <= v <= 1:
             raise UsageError(f"--{name} must be a fraction from 0 to 1")
     behaviour = Behaviour(
-        drift_fraction=d_frac, drift_at_s=d_at, drift_shift=int(d_shift or 4),
+        drift_fraction=d_frac, drift_at_s=d_at, drift_shift=int(d_shift or 4), drift_flag=drift_flag,
         fail_selftest_versions=versions, fail_selftest_fraction=max(fractions, default=0.0),
         slow_fraction=slow, fail_infer_fraction=fail_infer, cut_download_fraction=cut_downloads,
         offline_fraction=o_frac, offline_at_s=o_at, offline_for_s=o_for or 30.0,

@@ -226,7 +226,7 @@ class SimDevice:
         if self.session.publish(wire.Channel.HB, wire.encode(hb)):
             self.fleet.counters["hb"] += 1
 
-    def telemetry(self, t_rel: float) -> None:
+    def telemetry(self) -> None:
         now = time.time()
         period = max(0.001, now - self.last_tm)
         self.last_tm = now
@@ -236,7 +236,7 @@ class SimDevice:
         n = int(self.rng.poisson(self.fleet.cfg.infer_hz * period)) or 1
         msg = synth_telemetry(
             self.rng, self.baseline, n, round(period, 3), now, self.active.version,
-            drifted=b.drifting(self.id, t_rel), shift=b.drift_shift, slow=b.slow(self.id), slow_factor=b.slow_factor,
+            drifted=b.drifting(self.id, self.fleet.drift_on), shift=b.drift_shift, slow=b.slow(self.id), slow_factor=b.slow_factor,
             err_rate=b.fail_infer_rate if b.failing_inference(self.id) else 0.0,
         )
         if self.session.publish(wire.Channel.TM, wire.encode(msg), qos=1):

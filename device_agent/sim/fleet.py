@@ -98,6 +98,8 @@ class Fleet:
         self.http = httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=cfg.max_downloads))
         self.t0 = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
+        self.drift_on = False
+        self._flag_checked = 0.0
 
     # -- packages (verified once per sha256 for the whole fleet) ------------------------------------
     def verified_manifest(self, sha256: str, data: bytes) -> dict[str, Any]:
@@ -153,7 +155,7 @@ class Fleet:
             await asyncio.sleep(tick)
             now = time.monotonic()
             dt, last = now - last, now
-            t_rel = now - self.t0
+            self._update_drift(now)
             hb_carry += n * dt / self.cfg.heartbeat_s
             k, hb_carry = int(hb_carry), hb_carry - int(hb_carry)
             for _ in range(k):
@@ -164,8 +166,21 @@ class Fleet:
             tm_carry += n * dt / self.cfg.telemetry_s
             k, tm_carry = int(tm_carry), tm_carry - int(tm_carry)
             for _ in range(k):
-                self.devices[tm_i % n].telemetry(t_rel)
+                self.devices[tm_i % n].telemetry()
                 tm_i += 1
+
+    def _update_drift(self, now: float) -> None:
+        b = self.cfg.behaviour
+        if self.drift_on or b.drift_fraction <= 0:
+            return
+        if b.drift_flag:
+            if now - self._flag_checked >= 1.0:
+                self._flag_checked = now
+                self.drift_on = Path(b.drift_flag).exists()
+        else:
+            self.drift_on = now - self.t0 >= b.drift_at_s
+        if self.drift_on:
+            self.counters["drift_started"] = 1
 
     async def _offline_wave(self) -> None:
         b = self.cfg.behaviour

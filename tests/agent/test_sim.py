@@ -93,3 +93,32 @@ def test_fleet_rollout_with_injected_faults(tmp_path: Path, packages, files, key
     tms = [json.loads(p) for _, p in obs.telemetry]
     assert tms and all(len(json.dumps(t, separators=(",", ":"))) <= 512 for t in tms)
     assert all(obs.states[d].kind == "sim" for d in ids)
+
+
+def test_drift_starts_when_the_flag_file_appears(tmp_path: Path) -> None:
+    flag = tmp_path / "drift-on"
+
+    async def check() -> list[bool]:
+        fleet = Fleet(SimConfig(devices=4, seed="s", behaviour=Behaviour(drift_fraction=1.0, drift_flag=str(flag))))
+        seen = [fleet.drift_on]
+        fleet._update_drift(time.monotonic())
+        seen.append(fleet.drift_on)
+        flag.write_text("on")
+        fleet._update_drift(time.monotonic() + 2)
+        seen.append(fleet.drift_on)
+        await fleet.http.aclose()
+        return seen
+
+    assert asyncio.run(check()) == [False, False, True]
+
+
+def test_cli_writes_bulk_credentials(tmp_path: Path) -> None:
+    from tinyfleet.cli.main import main
+
+    assert main(["sim", "--devices", "50", "--seed", "abc", "--write-credentials", str(tmp_path)]) == 0
+    rows = (tmp_path / "devices.csv").read_text().splitlines()
+    assert rows[0] == "device_id,secret" and len(rows) == 51
+    dev, secret = rows[1].split(",")
+    assert secret == device_secret("abc", dev)
+    assert (tmp_path / "passwd").read_text().startswith(f"{dev}:$7$101$")
+    assert main(["sim", "--devices", "5", "--drift", "2@x"]) == 2
