@@ -21,9 +21,14 @@ __all__ = ["make_package"]
 
 def make_package(tflite: bytes, key: Ed25519PrivateKey, golden_inputs: np.ndarray, *, name: str = "hil-model",
                  version: str = "1.0.0", security_counter: int = 1, board: str = "qemu-an386",
-                 arena_bytes: int = 0, golden_outputs: np.ndarray | None = None) -> bytes:
-    """Package ``tflite`` signed with ``key``; golden outputs default to TFLM's for ``golden_inputs``."""
-    info = read_tflite(tflite)
+                 arena_bytes: int = 0, golden_outputs: np.ndarray | None = None,
+                 describe_as: bytes | None = None) -> bytes:
+    """Package ``tflite`` signed with ``key``; golden outputs default to TFLM's for ``golden_inputs``.
+
+    ``describe_as``: take the manifest's tensors and ops from this model instead (tests sign damaged
+    models that no parser would describe, with the golden outputs of the intact one).
+    """
+    info = read_tflite(describe_as if describe_as is not None else tflite)
     info.require_int8()
     x = np.asarray(golden_inputs, dtype=np.int8).reshape(len(golden_inputs), -1)
     y = tflm_run(tflite, x.reshape((len(x), *info.input.shape[1:]))) if golden_outputs is None else golden_outputs
