@@ -101,9 +101,10 @@ typedef struct tfrt_model {
     uint8_t *arena;
     size_t arena_size;
     uint8_t *base;           /* arena rounded up to 4-byte alignment */
-    size_t arena_required;   /* alignment slack + activations + persistent */
+    size_t arena_required;   /* alignment slack + activations + persistent + scratch */
     size_t persist_base;     /* offset of the persistent area from base (= activation bytes) */
     size_t arena_persistent; /* per-channel requantization data above the activations */
+    size_t scratch_bytes;    /* kernel scratch (largest input patch) above the persistent data */
     uint32_t macs;
     uint16_t ntensors;
     uint16_t nops;

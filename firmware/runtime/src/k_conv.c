@@ -70,6 +70,7 @@ static tfrt_status prepare_window(tfrt_model *m, tfrt_op *op, int depthwise) {
     s = tfrt_act_range(op->act, y, &op->act_min, &op->act_max);
     if (s != TFRT_OK) return s;
     op->chan_offset = tfrt_persist(m, (uint32_t)cout * 8u);
+    if (!depthwise) tfrt_request_scratch(m, (uint32_t)(fh * fw * cin) * 2u);
     uint64_t macs = (uint64_t)tfrt_elems(y) * (uint64_t)fh * (uint64_t)fw *
                     (uint64_t)(depthwise ? 1 : cin);
     uint64_t total = (uint64_t)m->macs + macs;
@@ -154,6 +155,7 @@ static tfrt_conv_params conv_params(tfrt_model *m, const tfrt_op *op) {
     p.mult = (const int32_t *)(const void *)tfrt_persist_ptr(m, op->chan_offset);
     p.shift = p.mult + p.out_c;
     p.bias = b ? b->cdata : NULL;
+    p.scratch = tfrt_scratch(m);
     return p;
 }
 
@@ -197,6 +199,7 @@ tfrt_status tfrt_fc_prepare(tfrt_model *m, tfrt_op *op, fb_ctx *c, const fb_tabl
     if (s != TFRT_OK) return s;
     s = tfrt_act_range(op->act, y, &op->act_min, &op->act_max);
     if (s != TFRT_OK) return s;
+    tfrt_request_scratch(m, (uint32_t)depth * 2u);
     if (op->flags) {
         op->chan_offset = tfrt_persist(m, (uint32_t)units * 8u);
     } else {
@@ -226,6 +229,7 @@ tfrt_status tfrt_fc_eval(tfrt_model *m, const tfrt_op *op) {
     p.mult_pc = op->flags ? (const int32_t *)(const void *)tfrt_persist_ptr(m, op->chan_offset)
                           : NULL;
     p.shift_pc = p.mult_pc ? p.mult_pc + p.units : NULL;
+    p.scratch = tfrt_scratch(m);
     p.act_min = op->act_min;
     p.act_max = op->act_max;
     p.bias = b ? b->cdata : NULL;

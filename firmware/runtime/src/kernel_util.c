@@ -94,3 +94,12 @@ uint32_t tfrt_persist(tfrt_model *m, uint32_t bytes) {
 uint8_t *tfrt_persist_ptr(tfrt_model *m, uint32_t offset) {
     return m->base + m->persist_base + offset;
 }
+
+void tfrt_request_scratch(tfrt_model *m, uint32_t bytes) {
+    size_t b = (bytes + 3u) & ~3u;
+    if (b > m->scratch_bytes) m->scratch_bytes = b;
+}
+
+int16_t *tfrt_scratch(tfrt_model *m) {
+    return (int16_t *)(void *)(m->base + m->persist_base + m->arena_persistent);
+}

@@ -94,6 +94,9 @@ float tfrt_scale_at(const tfrt_tensor *t, uint32_t i);
 /* Persistent arena bytes: reserve `bytes`, returns the offset inside the persistent area. */
 uint32_t tfrt_persist(tfrt_model *m, uint32_t bytes);
 uint8_t *tfrt_persist_ptr(tfrt_model *m, uint32_t offset);
+/* Scratch shared by all operators (used only during one eval): request at least `bytes`. */
+void tfrt_request_scratch(tfrt_model *m, uint32_t bytes);
+int16_t *tfrt_scratch(tfrt_model *m);
 
 /* ---- prepare / init / eval of every operator ---- */
 #define TFRT_DECLARE_OP(name)                                                               \

@@ -240,7 +240,7 @@ tfrt_status tfrt_load(tfrt_model *m, const uint8_t *model, size_t model_size, ui
     if (s != TFRT_OK) return s;
     size_t slack = arena ? (size_t)((4u - ((uintptr_t)arena & 3u)) & 3u) : 0;
     m->persist_base = act;
-    m->arena_required = slack + act + m->arena_persistent;
+    m->arena_required = slack + act + m->arena_persistent + m->scratch_bytes;
     if (arena_size < m->arena_required) return TFRT_E_ARENA_TOO_SMALL;
     m->arena = arena;
     m->arena_size = arena_size;

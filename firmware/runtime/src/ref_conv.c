@@ -1,7 +1,17 @@
-/* ref_conv.c — int8 convolution, depthwise convolution and fully-connected (see ref_conv.h). */
+/* ref_conv.c — int8 convolution, depthwise convolution and fully-connected (see ref_conv.h).
+ *
+ * CONV_2D and FULLY_CONNECTED first expand the input taps of one output position into an int16
+ * "patch" (x - input_zp; 0 for taps in the padding, which is the same as skipping them), then
+ * take one inner product per output channel, two channels at a time so each patch word is
+ * loaded once for both. On a DSP core the patch stores each group of four elements as the pairs
+ * (0, 2), (1, 3), the order SXTB16 unpacks int8 weights in, so one SMLAD does two MACs.
+ * DEPTHWISE_CONV_2D with depth multiplier 1 and channels in multiples of four keeps four
+ * channels' accumulators in registers across the window (SMLABB/SMLATT on a DSP core).
+ */
 #include "ref_conv.h"
 
 #include "qmath.h"
+#include "simd.h"
 
 static inline int8_t requant(int32_t acc, int32_t mult, int32_t shift, const int32_t off,
                              int32_t lo, int32_t hi) {
@@ -11,84 +21,184 @@ static inline int8_t requant(int32_t acc, int32_t mult, int32_t shift, const int
     return (int8_t)v;
 }
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* Cortex-M4: two 16-bit multiply-accumulates per SMLAD. Four int8 of a are sign-extended to
- * two pairs of int16 with SXTB16 (even bytes) and SXTB16 ROR #8 (odd bytes); b gets its offset
- * added with SADD16 after the same extension. Every product and partial sum is exact. */
-static inline uint32_t ld32(const int8_t *p) {
-    uint32_t v;
-    __builtin_memcpy(&v, p, 4);
-    return v;
+/* Patch index of element k (k < full, a multiple of four: packed; the tail: natural). */
+static inline int32_t patch_pos(int32_t k, int32_t full) {
+#if TFRT_DSP
+    static const uint8_t perm[4] = {0, 2, 1, 3};
+    if (k < full) return (k & ~3) + perm[k & 3];
+#else
+    (void)full;
+#endif
+    return k;
 }
-static inline uint32_t sxtb16(uint32_t x) {
-    uint32_t r;
-    __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(x));
-    return r;
+
+/* patch[k0 .. k0+len) = x[0 .. len) + off */
+static void patch_run(int16_t *patch, int32_t k0, const int8_t *x, int32_t len, int32_t off,
+                      int32_t full) {
+#if TFRT_DSP
+    if ((k0 & 3) == 0) {
+        const uint32_t off2 = tfrt_dup16(off);
+        for (; len >= 4 && k0 + 4 <= full; len -= 4, k0 += 4, x += 4) {
+            uint32_t v = tfrt_ld32(x);
+            tfrt_st32(patch + k0, tfrt_sadd16(tfrt_sxtb16(v), off2));
+            tfrt_st32(patch + k0 + 2, tfrt_sadd16(tfrt_sxtb16_ror8(v), off2));
+        }
+    }
+#endif
+    for (; len > 0; len--, k0++, x++) patch[patch_pos(k0, full)] = (int16_t)(*x + off);
 }
-static inline uint32_t sxtb16_ror8(uint32_t x) {
-    uint32_t r;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-    return r;
+
+static void patch_zero(int16_t *patch, int32_t k0, int32_t len, int32_t full) {
+    for (; len > 0; len--, k0++) patch[patch_pos(k0, full)] = 0;
 }
-static inline uint32_t sadd16(uint32_t a, uint32_t b) {
-    uint32_t r;
-    __asm__("sadd16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-static inline int32_t smlad(uint32_t a, uint32_t b, int32_t acc) {
-    int32_t r;
-    __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
+
+/* Inner products of two weight rows with one patch of n elements. */
+static inline void dot2(const int8_t *w0, const int8_t *w1, const int16_t *patch, int32_t n,
+                        int32_t full, int32_t *a0, int32_t *a1) {
+    int32_t acc0 = 0, acc1 = 0, k = 0;
+#if TFRT_DSP
+    for (; k < full; k += 4) {
+        const uint32_t pa = tfrt_ld32(patch + k), pb = tfrt_ld32(patch + k + 2);
+        const uint32_t v0 = tfrt_ld32(w0 + k), v1 = tfrt_ld32(w1 + k);
+        acc0 = tfrt_smlad(tfrt_sxtb16(v0), pa, acc0);
+        acc0 = tfrt_smlad(tfrt_sxtb16_ror8(v0), pb, acc0);
+        acc1 = tfrt_smlad(tfrt_sxtb16(v1), pa, acc1);
+        acc1 = tfrt_smlad(tfrt_sxtb16_ror8(v1), pb, acc1);
+    }
+#else
+    (void)full;
+#endif
+    for (; k < n; k++) {
+        acc0 += (int32_t)w0[k] * patch[k];
+        acc1 += (int32_t)w1[k] * patch[k];
+    }
+    *a0 = acc0;
+    *a1 = acc1;
 }
 
 int32_t tfrt_dot_offset(const int8_t *a, const int8_t *b, int32_t b_offset, int32_t n) {
-    int32_t acc = 0;
-    uint32_t off2 = ((uint32_t)(uint16_t)b_offset << 16) | (uint16_t)b_offset;
-    int32_t i = 0;
+    int32_t acc = 0, i = 0;
+#if TFRT_DSP
+    const uint32_t off2 = tfrt_dup16(b_offset);
     for (; i + 4 <= n; i += 4) {
-        uint32_t va = ld32(a + i), vb = ld32(b + i);
-        uint32_t a_even = sxtb16(va), a_odd = sxtb16_ror8(va);
-        uint32_t b_even = sadd16(sxtb16(vb), off2), b_odd = sadd16(sxtb16_ror8(vb), off2);
-        acc = smlad(a_even, b_even, acc);
-        acc = smlad(a_odd, b_odd, acc);
+        uint32_t va = tfrt_ld32(a + i), vb = tfrt_ld32(b + i);
+        acc = tfrt_smlad(tfrt_sxtb16(va), tfrt_sadd16(tfrt_sxtb16(vb), off2), acc);
+        acc = tfrt_smlad(tfrt_sxtb16_ror8(va), tfrt_sadd16(tfrt_sxtb16_ror8(vb), off2), acc);
     }
+#endif
     for (; i < n; i++) acc += (int32_t)a[i] * ((int32_t)b[i] + b_offset);
     return acc;
 }
-#else
-int32_t tfrt_dot_offset(const int8_t *a, const int8_t *b, int32_t b_offset, int32_t n) {
-    int32_t acc = 0;
-    for (int32_t i = 0; i < n; i++) acc += (int32_t)a[i] * ((int32_t)b[i] + b_offset);
-    return acc;
+
+/* Range [lo, hi) of filter taps f with 0 <= origin + dil * f < size. */
+static inline void tap_range(int32_t origin, int32_t dil, int32_t size, int32_t taps, int32_t *lo,
+                             int32_t *hi) {
+    int32_t a = origin < 0 ? (-origin + dil - 1) / dil : 0;
+    int32_t b = origin >= size ? 0 : (size - origin + dil - 1) / dil;
+    *lo = a;
+    *hi = b < taps ? b : taps;
 }
-#endif
+
+static inline int32_t bias_at(const uint8_t *bias, int32_t c) {
+    return bias ? tfrt_ld_i32(bias + 4 * c) : 0;
+}
 
 void tfrt_ref_conv(const tfrt_conv_params *p, const int8_t *in, const int8_t *filter, int8_t *out) {
-    const int32_t fsize = p->f_h * p->f_w * p->in_c;
+    const int32_t fsize = p->f_h * p->f_w * p->in_c, full = fsize & ~3;
+    int16_t *patch = p->scratch;
     for (int32_t b = 0; b < p->batches; b++) {
         for (int32_t oy = 0; oy < p->out_h; oy++) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             for (int32_t ox = 0; ox < p->out_w; ox++) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                int8_t *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
-                for (int32_t oc = 0; oc < p->out_c; oc++) {
-                    const int8_t *f = filter + (int64_t)oc * fsize;
-                    int32_t acc = 0;
-                    for (int32_t fy = 0; fy < p->f_h; fy++) {
-                        const int32_t iy = iy0 + p->dil_h * fy;
-                        if (iy < 0 || iy >= p->in_h) continue;
-                        for (int32_t fx = 0; fx < p->f_w; fx++) {
-                            const int32_t ix = ix0 + p->dil_w * fx;
-                            if (ix < 0 || ix >= p->in_w) continue;
+                int32_t k = 0;
+                for (int32_t fy = 0; fy < p->f_h; fy++) {
+                    const int32_t iy = iy0 + p->dil_h * fy;
+                    for (int32_t fx = 0; fx < p->f_w; fx++, k += p->in_c) {
+                        const int32_t ix = ix0 + p->dil_w * fx;
+                        if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                            patch_zero(patch, k, p->in_c, full);
+                        } else {
                             const int8_t *x =
                                 in + (((int64_t)b * p->in_h + iy) * p->in_w + ix) * p->in_c;
-                            acc += tfrt_dot_offset(f + (fy * p->f_w + fx) * p->in_c, x,
-                                                   p->in_offset, p->in_c);
+                            patch_run(patch, k, x, p->in_c, p->in_offset, full);
                         }
                     }
-                    if (p->bias) acc = tfrt_wrap_add(acc, tfrt_ld_i32(p->bias + 4 * oc));
-                    o[oc] = requant(acc, p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
+                }
+                int8_t *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
+                for (int32_t oc = 0; oc < p->out_c; oc += 2) {
+                    const int32_t oc1 = oc + 1 < p->out_c ? oc + 1 : oc;
+                    int32_t a0, a1;
+                    dot2(filter + (int64_t)oc * fsize, filter + (int64_t)oc1 * fsize, patch, fsize,
+                         full, &a0, &a1);
+                    a0 = tfrt_wrap_add(a0, bias_at(p->bias, oc));
+                    o[oc] = requant(a0, p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
                                     p->act_max);
+                    if (oc1 != oc) {
+                        a1 = tfrt_wrap_add(a1, bias_at(p->bias, oc1));
+                        o[oc1] = requant(a1, p->mult[oc1], p->shift[oc1], p->out_offset,
+                                         p->act_min, p->act_max);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Depth multiplier 1, channels a multiple of four: four accumulators per pass over the window. */
+static void dwconv_x4(const tfrt_conv_params *p, const int8_t *in, const int8_t *filter,
+                      int8_t *out) {
+    const int32_t C = p->in_c;
+    for (int32_t b = 0; b < p->batches; b++) {
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            int32_t fy0, fy1;
+            tap_range(iy0, p->dil_h, p->in_h, p->f_h, &fy0, &fy1);
+            for (int32_t ox = 0; ox < p->out_w; ox++) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                int32_t fx0, fx1;
+                tap_range(ix0, p->dil_w, p->in_w, p->f_w, &fx0, &fx1);
+                int8_t *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * C;
+                for (int32_t c = 0; c < C; c += 4) {
+                    int32_t acc[4] = {0, 0, 0, 0};
+#if TFRT_DSP
+                    const uint32_t off2 = tfrt_dup16(p->in_offset);
+                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+#endif
+                    for (int32_t fy = fy0; fy < fy1; fy++) {
+                        const int32_t iy = iy0 + p->dil_h * fy;
+                        const int8_t *xrow = in + (((int64_t)b * p->in_h + iy) * p->in_w) * C + c;
+                        const int8_t *wrow = filter + (int64_t)fy * p->f_w * C + c;
+                        for (int32_t fx = fx0; fx < fx1; fx++) {
+                            const int8_t *x = xrow + (int64_t)(ix0 + p->dil_w * fx) * C;
+                            const int8_t *w = wrow + (int64_t)fx * C;
+#if TFRT_DSP
+                            const uint32_t xv = tfrt_ld32(x), wv = tfrt_ld32(w);
+                            const uint32_t xe = tfrt_sadd16(tfrt_sxtb16(xv), off2);
+                            const uint32_t xo = tfrt_sadd16(tfrt_sxtb16_ror8(xv), off2);
+                            const uint32_t we = tfrt_sxtb16(wv), wo = tfrt_sxtb16_ror8(wv);
+                            a0 = tfrt_smlabb(we, xe, a0);
+                            a2 = tfrt_smlatt(we, xe, a2);
+                            a1 = tfrt_smlabb(wo, xo, a1);
+                            a3 = tfrt_smlatt(wo, xo, a3);
+#else
+                            for (int j = 0; j < 4; j++)
+                                acc[j] += (int32_t)w[j] * ((int32_t)x[j] + p->in_offset);
+#endif
+                        }
+                    }
+#if TFRT_DSP
+                    acc[0] = a0;
+                    acc[1] = a1;
+                    acc[2] = a2;
+                    acc[3] = a3;
+#endif
+                    for (int j = 0; j < 4; j++) {
+                        const int32_t oc = c + j;
+                        int32_t v = tfrt_wrap_add(acc[j], bias_at(p->bias, oc));
+                        o[oc] = requant(v, p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
+                                        p->act_max);
+                    }
                 }
             }
         }
@@ -97,29 +207,35 @@ void tfrt_ref_conv(const tfrt_conv_params *p, const int8_t *in, const int8_t *fi
 
 void tfrt_ref_dwconv(const tfrt_conv_params *p, const int8_t *in, const int8_t *filter,
                      int8_t *out) {
+    if (p->depth_mult == 1 && (p->in_c & 3) == 0) {
+        dwconv_x4(p, in, filter, out);
+        return;
+    }
     for (int32_t b = 0; b < p->batches; b++) {
         for (int32_t oy = 0; oy < p->out_h; oy++) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            int32_t fy0, fy1;
+            tap_range(iy0, p->dil_h, p->in_h, p->f_h, &fy0, &fy1);
             for (int32_t ox = 0; ox < p->out_w; ox++) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                int32_t fx0, fx1;
+                tap_range(ix0, p->dil_w, p->in_w, p->f_w, &fx0, &fx1);
                 int8_t *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
                 for (int32_t ic = 0; ic < p->in_c; ic++) {
                     for (int32_t mm = 0; mm < p->depth_mult; mm++) {
                         const int32_t oc = ic * p->depth_mult + mm;
                         int32_t acc = 0;
-                        for (int32_t fy = 0; fy < p->f_h; fy++) {
+                        for (int32_t fy = fy0; fy < fy1; fy++) {
                             const int32_t iy = iy0 + p->dil_h * fy;
-                            if (iy < 0 || iy >= p->in_h) continue;
-                            for (int32_t fx = 0; fx < p->f_w; fx++) {
+                            for (int32_t fx = fx0; fx < fx1; fx++) {
                                 const int32_t ix = ix0 + p->dil_w * fx;
-                                if (ix < 0 || ix >= p->in_w) continue;
                                 int32_t xv = in[(((int64_t)b * p->in_h + iy) * p->in_w + ix) *
                                                     p->in_c + ic];
                                 int32_t wv = filter[(fy * p->f_w + fx) * p->out_c + oc];
                                 acc += wv * (xv + p->in_offset);
                             }
                         }
-                        if (p->bias) acc = tfrt_wrap_add(acc, tfrt_ld_i32(p->bias + 4 * oc));
+                        acc = tfrt_wrap_add(acc, bias_at(p->bias, oc));
                         o[oc] = requant(acc, p->mult[oc], p->shift[oc], p->out_offset,
                                         p->act_min, p->act_max);
                     }
@@ -130,23 +246,34 @@ void tfrt_ref_dwconv(const tfrt_conv_params *p, const int8_t *in, const int8_t *
 }
 
 void tfrt_ref_fc(const tfrt_fc_params *p, const int8_t *in, const int8_t *w, int8_t *out) {
+    const int32_t full = p->depth & ~3;
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *x = in + (int64_t)b * p->depth;
-        for (int32_t u = 0; u < p->units; u++) {
-            const int8_t *wr = w + (int64_t)u * p->depth;
-            int32_t acc;
+        int8_t *o = out + (int64_t)b * p->units;
+        if (p->w_offset == 0) {
+            patch_run(p->scratch, 0, x, p->depth, p->in_offset, full);
+        }
+        for (int32_t u = 0; u < p->units; u += 2) {
+            const int32_t u1 = u + 1 < p->units ? u + 1 : u;
+            int32_t acc[2];
             if (p->w_offset == 0) {
-                acc = tfrt_dot_offset(wr, x, p->in_offset, p->depth);
+                dot2(w + (int64_t)u * p->depth, w + (int64_t)u1 * p->depth, p->scratch, p->depth,
+                     full, &acc[0], &acc[1]);
             } else {
-                acc = 0;
-                for (int32_t d = 0; d < p->depth; d++)
-                    acc += ((int32_t)wr[d] + p->w_offset) * ((int32_t)x[d] + p->in_offset);
+                for (int j = 0; j < 2; j++) {
+                    const int8_t *wr = w + (int64_t)(j ? u1 : u) * p->depth;
+                    acc[j] = 0;
+                    for (int32_t d = 0; d < p->depth; d++)
+                        acc[j] += ((int32_t)wr[d] + p->w_offset) * ((int32_t)x[d] + p->in_offset);
+                }
             }
-            if (p->bias) acc = tfrt_wrap_add(acc, tfrt_ld_i32(p->bias + 4 * u));
-            const int32_t mu = p->mult_pc ? p->mult_pc[u] : p->mult;
-            const int32_t sh = p->shift_pc ? p->shift_pc[u] : p->shift;
-            out[(int64_t)b * p->units + u] =
-                requant(acc, mu, sh, p->out_offset, p->act_min, p->act_max);
+            for (int j = 0; j < (u1 != u ? 2 : 1); j++) {
+                const int32_t uu = j ? u1 : u;
+                const int32_t mu = p->mult_pc ? p->mult_pc[uu] : p->mult;
+                const int32_t sh = p->shift_pc ? p->shift_pc[uu] : p->shift;
+                o[uu] = requant(tfrt_wrap_add(acc[j], bias_at(p->bias, uu)), mu, sh, p->out_offset,
+                                p->act_min, p->act_max);
+            }
         }
     }
 }

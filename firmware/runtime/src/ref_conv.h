@@ -16,6 +16,7 @@ typedef struct {
     int32_t in_offset, out_offset, act_min, act_max;
     const int32_t *mult, *shift; /* per output channel */
     const uint8_t *bias;
+    int16_t *scratch;            /* conv: f_h * f_w * in_c int16, 4-byte aligned */
 } tfrt_conv_params;
 
 typedef struct {
@@ -24,6 +25,7 @@ typedef struct {
     int32_t mult, shift;                 /* per-tensor weights */
     const int32_t *mult_pc, *shift_pc;   /* per-channel weights (per unit), else NULL */
     const uint8_t *bias;
+    int16_t *scratch;                    /* depth int16, 4-byte aligned */
 } tfrt_fc_params;
 
 void tfrt_ref_conv(const tfrt_conv_params *p, const int8_t *in, const int8_t *filter, int8_t *out);
@@ -31,8 +33,8 @@ void tfrt_ref_dwconv(const tfrt_conv_params *p, const int8_t *in, const int8_t *
                      int8_t *out);
 void tfrt_ref_fc(const tfrt_fc_params *p, const int8_t *in, const int8_t *w, int8_t *out);
 
-/* sum_{i<n} a[i] * (b[i] + b_offset), the inner product every kernel spends its time in
- * (Cortex-M4 DSP SIMD when available, plain C otherwise; both exact). */
+/* sum_{i<n} a[i] * (b[i] + b_offset) (Cortex-M4 DSP SIMD when available, plain C otherwise;
+ * both exact). */
 int32_t tfrt_dot_offset(const int8_t *a, const int8_t *b, int32_t b_offset, int32_t n);
 
 #endif /* TFRT_REF_CONV_H */
