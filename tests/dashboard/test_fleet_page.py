@@ -83,3 +83,20 @@ def test_fleet_at_phone_width(page_for: Any, fleet: Fleet, shot: Any) -> None:
     assert overflow <= 0
     assert page.get_by_test_id("count-total").is_visible()
     shot(page, "fleet-phone")
+
+
+def test_polling_takes_over_when_the_stream_is_down(page_for: Any, fleet: Fleet, shot: Any) -> None:
+    page = page_for(None)
+    page.route("**/api/v1/events/stream", lambda route: route.abort())  # the stream cannot be reached
+    page.get_by_test_id("token-input").fill(fleet.tokens["viewer"])
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("live")).to_have_text("polling")
+    before = _stat(page, "total")
+    extra = start_fleet(fleet.srv, 1, None, prefix="poll")
+    try:
+        expect(page.get_by_test_id("count-total-value")).to_have_text(str(before + 1), timeout=15000)
+        assert _stat(page, "total") == len(fleet.get("/api/v1/devices"))
+    finally:
+        extra[0].stop()
+        extra[0].client.loop_stop()
+    shot(page, "polling")

@@ -64,7 +64,10 @@ function parseHash() {
   return { name, args: parts.slice(1) };
 }
 
+let routeSeq = 0;
+
 async function route() {
+  const seq = ++routeSeq; // a newer navigation wins over one still loading
   if (state.page && state.page.dispose) state.page.dispose();
   state.page = null;
   if (state.pageTimer) clearInterval(state.pageTimer);
@@ -86,7 +89,14 @@ async function route() {
   }
   const ctx = { role: state.role, canAct: state.role === "admin" || state.role === "operator", args, showError };
   try {
-    const page = await mod.mount(main, ctx);
+    const root = h("div", { class: "page" });
+    main.append(root);
+    const page = await mod.mount(root, ctx);
+    if (seq !== routeSeq) {
+      if (page.dispose) page.dispose();
+      root.remove();
+      return;
+    }
     state.page = page;
     main.dataset.page = name;
     // Telemetry is not announced on the stream (it is too frequent): pages that chart it re-read it.
@@ -115,8 +125,8 @@ async function start() {
   document.getElementById("pause").hidden = false;
   if (state.stopStream) state.stopStream();
   state.stopStream = openStream("/events/stream", onStreamEvent, setLive);
-  if (!location.hash || location.hash === "#/login") location.hash = "#/fleet";
-  await route();
+  if (!location.hash || location.hash === "#/login") location.hash = "#/fleet"; // hashchange routes
+  else await route();
 }
 
 function logout() {
