@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from device_agent.config import AgentConfig
-from device_agent.download import DigestMismatch, DownloadError, download, sha256_file
+from device_agent.fetch import Fetcher
 from device_agent.hotswap import HotSwap, InferenceResult
 from device_agent.install import Slot, SlotStore
 from device_agent.mqtt_session import MqttSession, SessionConfig
@@ -38,7 +38,7 @@ from device_agent.reconcile import (
 from device_agent.runtimes import LoadedModel, load_model, self_test
 from device_agent.telemetry import Recorder, Spool
 from tinyfleet import wire
-from tinyfleet.errors import PackageError, TinyfleetError
+from tinyfleet.errors import TinyfleetError
 from tinyfleet.package import ModelPackage, read_package
 from tinyfleet.signing import load_trusted_keys
 
@@ -61,63 +61,22 @@ class LinuxSteps:
         self.candidate: LoadedModel | None = None
         self.slot: Slot | None = None
 
-    def _file(self, model: wire.DesiredModel) -> Path:
-        return self.a.state_dir / "downloads" / f"{model.sha256}.tfpkg"
-
     def snapshot_previous(self) -> dict[str, Any]:
         return {"slot": self.a.slots.active()}
 
     async def download(self, model: wire.DesiredModel, attempt: int) -> StepResult:
-        url = model.url if model.url.startswith(("http://", "https://")) else self.a.cfg.http_base + model.url
-        last = [0.0]
-        loop = asyncio.get_running_loop()
-
-        def progress(have: int, total: int) -> None:  # runs on the download thread
-            now = time.monotonic()
-            if now - last[0] >= 1.0:
-                last[0] = now
-                loop.call_soon_threadsafe(self.a.emit_nowait, wire.EventType.DOWNLOAD_PROGRESS, model, "",
-                                          round(have / total, 3))
-
-        try:
-            await download(url, self._file(model), model.size, model.sha256,
-                           auth=(self.a.cfg.device_id, self.a.cfg.secret), progress=progress)
-        except DigestMismatch as exc:
-            # the complete file is wrong: VERIFY reports it and the table sends us back here
-            self.a.last_corrupt = str(exc)
-            return StepResult.ok(f"downloaded {model.size} bytes")
-        except DownloadError as exc:
-            return StepResult(Outcome.RETRY, f"attempt {attempt + 1}: {exc}")
-        return StepResult.ok(f"downloaded {model.size} bytes")
+        return await self.a.fetcher.download(model, attempt)
 
     async def verify(self, model: wire.DesiredModel) -> StepResult:
-        path = self._file(model)
-        if not path.exists() or sha256_file(path) != model.sha256:
-            path.unlink(missing_ok=True)
-            return StepResult(Outcome.RETRY, self.a.last_corrupt or "package digest does not match the desired sha256")
-        try:
-            pkg = await asyncio.to_thread(read_package, path, self.a.trusted_keys)
-        except PackageError as exc:
-            return StepResult(Outcome.FAIL, str(exc))
-        if (pkg.name, pkg.version, pkg.security_counter) != (model.name, model.version, model.security_counter):
-            return StepResult(Outcome.FAIL, f"package is {pkg.name} {pkg.version} #{pkg.security_counter}, "
-                                            f"desired {model.name} {model.version} #{model.security_counter}")
-        floor = self.a.slots.counter()
-        if pkg.security_counter < floor:
-            return StepResult(Outcome.FAIL, f"anti-rollback: security counter {pkg.security_counter} < {floor}")
-        if not any(n in pkg.members for n in RUNTIME_ARTIFACTS[self.a.cfg.runtime]):
-            return StepResult(Outcome.INCOMPATIBLE, f"package has no artifact for {self.a.cfg.runtime}")
-        self.package = pkg
-        return StepResult.ok("signature, digests and security counter verified")
+        res, self.package = await self.a.fetcher.verify(model, self.a.slots.counter())
+        return res
 
     async def install(self, model: wire.DesiredModel) -> StepResult:
         pkg = self.package
-        if pkg is None:  # resumed after a restart between verify and install
-            pkg = read_package(self._file(model), self.a.trusted_keys)
-            self.package = pkg
+        assert pkg is not None
         self.slot = self.a.slots.inactive()
         await asyncio.to_thread(self.a.slots.install, self.slot, pkg.raw)
-        self._file(model).unlink(missing_ok=True)
+        self.a.fetcher.discard(model)
         return StepResult.ok(f"installed into slot {self.slot}")
 
     async def load(self, model: wire.DesiredModel) -> StepResult:
@@ -161,8 +120,8 @@ class LinuxSteps:
         for s in ("a", "b"):
             if s != prev_slot:
                 self.a.slots.clear(s)  # type: ignore[arg-type]
-        if model is not None:
-            self._file(model).unlink(missing_ok=True)
+        if model is not None:  # a download cut by a power cut resumes on the next try
+            self.a.fetcher.discard(model, keep_partial=True)
         if self.a.hotswap.active is None and prev_slot is not None:
             self.a.load_active()
         self.package = None
@@ -179,6 +138,8 @@ class Agent:
         self.hotswap = HotSwap()
         self.recorder = Recorder()
         self.spool = Spool(self.state_dir / "telemetry", cfg.spool_max_messages)
+        self.fetcher = Fetcher(self.state_dir / "downloads", cfg.http_base, (cfg.device_id, cfg.secret),
+                               self.trusted_keys, RUNTIME_ARTIFACTS[cfg.runtime], progress=self.emit_nowait)
         self.steps = LinuxSteps(self)
         self.executor = Executor(self.state_dir / "update.json", self.steps, self._emit, self._status,
                                  max_attempts=cfg.max_attempts, retries=cfg.download_retries, fault=fault)
@@ -195,7 +156,6 @@ class Agent:
         self._outbox: collections.deque[bytes] = collections.deque(maxlen=500)
         self._seq = 0
         self._desired: asyncio.Queue[wire.DesiredState] | None = None
-        self.last_corrupt = ""
         self.started = time.monotonic()
         self.endpoint: Any = None
         self.ready = threading.Event()  # set once boot is done and the endpoint listens
