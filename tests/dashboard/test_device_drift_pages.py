@@ -77,6 +77,9 @@ def test_drift_page_equals_the_api(page_for: Any, fleet: Fleet, telemetry: None,
     assert classes.locator("rect").count() == 2 * len(series["baseline"]["cls"])
     expect(page.get_by_test_id("chart-drift-confidence").locator("[data-axis=x]")).to_contain_text("int8")
     shot(page, "drift-laptop")
+    page.get_by_test_id("live-toggle").click()  # resume live: the page redraws for the phone width
+    expect(page.get_by_test_id("live-toggle")).to_have_attribute("aria-pressed", "false")
     page.set_viewport_size(PHONE)
+    expect(page.get_by_test_id("chart-drift-score")).to_have_attribute("viewBox", "0 0 400 280")
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     shot(page, "drift-phone")

@@ -88,13 +88,14 @@ export function lineChart(series, opts) {
   const x = (v) => M.l + ((v - x0) / (x1 - x0)) * (W - M.l - M.r);
   const y = (v) => H - M.b - ((v - y0) / (y1 - y0)) * (H - M.t - M.b);
   yAxis(svg, yt, y);
-  for (let i = 0; i <= 4; i++) {
-    const t = x0 + ((x1 - x0) * i) / 4;
-    svg.append(s("text", { x: x(t), y: H - M.b + 16, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" }, fmtClock(t, x1 - x0)));
+  const nx = W < 600 ? 2 : 4; // fewer time labels on a phone, so they do not overlap
+  for (let i = 0; i <= nx; i++) {
+    const t = x0 + ((x1 - x0) * i) / nx;
+    svg.append(s("text", { x: x(t), y: H - M.b + 16, "text-anchor": i === 0 ? "start" : i === nx ? "end" : "middle" }, fmtClock(t, x1 - x0)));
   }
   for (const th of opts.thresholds || []) {
     svg.append(s("line", { x1: M.l, x2: W - M.r, y1: y(th.value), y2: y(th.value), stroke: th.color, "stroke-dasharray": "5 4" }));
-    svg.append(s("text", { x: W - M.r - 4, y: y(th.value) - 4, "text-anchor": "end" }, th.label));
+    svg.append(s("text", { x: W - M.r - 4, y: y(th.value) + 14, "text-anchor": "end" }, th.label));
   }
   for (const se of series) {
     if (!se.points.length) continue;
@@ -138,7 +139,8 @@ export function histogramOverlay(series, opts) {
         height: Math.max(0, H - M.b - y(v)).toFixed(1), fill: se.color, "fill-opacity": 0.85 },
       s("title", {}, `${se.label} bin ${opts.binLabels ? opts.binLabels[i] : i}: ${v.toFixed(1)} %`)));
     });
-    const every = n > 16 ? Math.ceil(n / 16) : 1;
+    const fit = W < 600 ? 8 : 16; // bin labels that fit side by side
+    const every = n > fit ? Math.ceil(n / fit) : 1;
     if (i % every === 0) {
       svg.append(s("text", { x: M.l + i * bw + bw / 2, y: H - M.b + 14, "text-anchor": "middle" },
         opts.binLabels ? opts.binLabels[i] : String(i)));

@@ -145,6 +145,14 @@ document.getElementById("logout").addEventListener("click", logout);
 document.getElementById("pause").addEventListener("click", togglePause);
 window.addEventListener("tf:unauthorized", () => { if (state.role) logout(); });
 window.addEventListener("hashchange", () => route());
+// Charts are drawn for the screen width (phone or wider): redraw when that class changes.
+let phoneWidth = window.innerWidth < 600;
+window.addEventListener("resize", () => {
+  if ((window.innerWidth < 600) !== phoneWidth) {
+    phoneWidth = !phoneWidth;
+    refreshPage();
+  }
+});
 
 if (getToken()) start().catch((err) => { showError(err); route(); });
 else route();

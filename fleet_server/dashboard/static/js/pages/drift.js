@@ -53,7 +53,7 @@ export async function mount(root, ctx) {
     const l = d.live;
     clear(charts).append(
       h("div", { class: "card" }, lineChart([{ label: `${metric} of ${d.signal} vs baseline, per ${Math.round((d.end - d.start) / d.buckets)} s`, color: C.score, points: d.series }],
-        { title: `Drift score over time: ${name} ${version}`, unit: METRIC_UNIT[metric], thresholds, xMin: d.start, xMax: d.end, testid: "chart-drift-score" })),
+        { title: `Drift over time: ${name} ${version}`, unit: METRIC_UNIT[metric], thresholds, xMin: d.start, xMax: d.end, testid: "chart-drift-score" })),
       h("div", { class: "card" }, histogramOverlay([
         { label: `baseline (${b.n} validation samples)`, color: C.baseline, counts: b.cls },
         { label: `live (${l.n} inferences)`, color: C.live, counts: l.cls },
@@ -65,7 +65,7 @@ export async function mount(root, ctx) {
       h("div", { class: "card" }, histogramOverlay([
         { label: "baseline", color: C.baseline, counts: b.input[0] || [] },
         { label: "live", color: C.live, counts: l.input[0] || [] },
-      ], { title: "Input values (feature group 0): baseline vs live", xLabel: "input, int8 bin lower edge (q)", binLabels: INT8_BIN_LABELS, testid: "chart-drift-input" })),
+      ], { title: "Inputs (group 0): baseline vs live", xLabel: "input, int8 bin lower edge (q)", binLabels: INT8_BIN_LABELS, testid: "chart-drift-input" })),
     );
     clear(alertsBox).append(
       h("h2", {}, "Alerts ", pill(r.alert ? "alert" : "no alert", r.alert ? "bad" : "ok")),
