@@ -15,6 +15,7 @@ __all__ = ["server"]
 @click.command("server")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="State folder (SQLite file, artifacts, broker). [TINYFLEET_DATA_DIR]")
 @click.option("--database-url", help="SQLAlchemy URL, e.g. postgresql://user@host/db; default: SQLite in the data folder.")
+@click.option("--artifact-dir", type=click.Path(path_type=Path), help="Artifact store (default DATA_DIR/artifacts; shared by server processes).")
 @click.option("--host", help="HTTP listen address (default 127.0.0.1).")
 @click.option("--port", type=int, help="HTTP port (default 8080).")
 @click.option("--public-url", help="URL devices use for artifact downloads (default http://HOST:PORT).")

@@ -48,6 +48,7 @@ def _default_instance() -> str:
 class Settings:
     data_dir: Path = Path("tinyfleet-data")
     database_url: str = ""  # empty: SQLite file in data_dir
+    artifact_dir: Path | None = None  # empty: data_dir/artifacts (share it between server processes)
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = ""  # how devices reach the HTTP API (artifact URLs); empty: http://host:port

@@ -25,6 +25,7 @@ from fleet_server.mqtt import Ingest, MqttLink
 from fleet_server.mqtt.outbox import Outbox
 from fleet_server.registry import ArtifactStore
 from fleet_server.tokens import ensure_admin_token
+from tinyfleet.fsutil import atomic_write_text
 from tinyfleet.signing import load_trusted_keys
 
 __all__ = ["Runtime"]
@@ -38,7 +39,7 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.db_url)
         migrate(self.db)
-        self.store = ArtifactStore(settings.data_dir / "artifacts")
+        self.store = ArtifactStore(settings.artifact_dir or settings.data_dir / "artifacts")
         self.trusted_keys = load_trusted_keys(list(settings.trusted_keys) or None)
         self.bus = Bus()
         self.ingest = Ingest(self.db, self.bus)
@@ -47,7 +48,7 @@ class Runtime:
         self.link: MqttLink | None = None
         self.outbox: Outbox | None = None
         self.scheduler: object | None = None
-        self._server_secret = secrets.token_urlsafe(24)
+        self._server_secret = self._load_server_secret() if settings.builtin_broker else ""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._cred_fingerprint: tuple[int, float] | None = None
@@ -55,6 +56,19 @@ class Runtime:
             self.admin_token = ensure_admin_token(s, settings.data_dir, settings.admin_token)
 
     # ---- credentials for the built-in broker ---------------------------------------------------
+    def _load_server_secret(self) -> str:
+        """The server's own MQTT password, kept in DATA_DIR/broker/server.secret (mode 0600) so other
+        server processes can join with ``--broker mqtt://tf.server:SECRET@host:port``."""
+        path = self.settings.data_dir / "broker" / "server.secret"
+        try:
+            secret = path.read_text("utf-8").strip()
+        except FileNotFoundError:
+            secret = ""
+        if not secret:
+            secret = secrets.token_urlsafe(24)
+            atomic_write_text(path, secret + "\n", mode=0o600)
+        return secret
+
     def _credentials(self) -> Iterable[tuple[str, str]]:
         yield SERVER_USER, hash_secret(self._server_secret)
         with self.db.session() as s:
@@ -70,6 +84,14 @@ class Runtime:
         if self.broker is not None:
             self._cred_fingerprint = self._fingerprint()
             self.broker.reload()
+
+    def device_broker(self) -> tuple[str, int, bool]:
+        """Host, port and TLS flag devices are told at enrollment."""
+        st = self.settings
+        if st.builtin_broker:
+            return st.device_broker_host, st.broker_port, st.tls_cert is not None
+        url = parse_broker_url(st.broker)
+        return st.broker_public_host or url.host, url.port, url.tls
 
     def _broker_url(self) -> BrokerURL:
         st = self.settings

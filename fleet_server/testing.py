@@ -94,6 +94,7 @@ class FleetServer:
     database_url: str | None
     args: list[str]
     env: dict[str, str]
+    builtin_broker: bool = True
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -124,7 +125,8 @@ class FleetServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(30)
-        self._wait_port_free(self.broker_port)
+        if self.builtin_broker:
+            self._wait_port_free(self.broker_port)
 
     def restart(self, timeout: float = 30.0) -> FleetServer:
         self.kill(signal.SIGTERM)
@@ -149,6 +151,12 @@ class FleetServer:
             return "(no log)"
 
     # ---- API helpers ---------------------------------------------------------------------------
+    @property
+    def broker_url(self) -> str:
+        """``mqtt://tf.server:SECRET@host:port``: how another server process joins this one's broker."""
+        secret = (self.directory / "data" / "broker" / "server.secret").read_text().strip()
+        return f"mqtt://tf.server:{secret}@{self.broker_host}:{self.broker_port}"
+
     @property
     def api(self) -> httpx.Client:
         """An HTTP client with the admin token (a new one per access; close it or use ``with``)."""
@@ -178,12 +186,15 @@ class FleetServer:
 
 
 def start_server(directory: Path, database_url: str | None = None, extra_args: Sequence[str] = (),
-                 timeout: float = 30.0) -> FleetServer:
-    """Start a server in ``directory`` (made traversable so Mosquitto can drop to its own user)."""
+                 timeout: float = 30.0, broker_url: str | None = None, key_dir: Path | None = None) -> FleetServer:
+    """Start a server in ``directory`` (made traversable so Mosquitto can drop to its own user).
+
+    ``broker_url``: join that broker (e.g. another FleetServer's ``broker_url``) instead of starting
+    one; ``key_dir``: trust (and sign test packages with) that keys folder."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o711)
-    key_dir = directory / "keys"
+    key_dir = key_dir or directory / "keys"
     if not (key_dir / "tinyfleet-signing.key").exists():
         init_keys(key_dir)
     http_port, broker_port = free_port(), free_port()
@@ -192,19 +203,23 @@ def start_server(directory: Path, database_url: str | None = None, extra_args: S
             "--trusted-key", str(key_dir / "tinyfleet-signing.pub"), "--log-level", "info", *extra_args]
     if database_url:
         args += ["--database-url", database_url]
+    if broker_url:
+        args += ["--broker", broker_url]
+        broker_port = int(broker_url.rsplit(":", 1)[1])
     env = {**os.environ, "TINYFLEET_KEYS": str(key_dir), "PYTHONUNBUFFERED": "1"}
     srv = FleetServer(url=f"http://127.0.0.1:{http_port}", admin_token=ADMIN_TOKEN, broker_host="127.0.0.1",
                       broker_port=broker_port, http_port=http_port, directory=directory, key_dir=key_dir,
-                      database_url=database_url, args=args, env=env)
+                      database_url=database_url, args=args, env=env, builtin_broker=broker_url is None)
     return srv.start(timeout)
 
 
 @contextlib.contextmanager
-def running_server(database_url: str | None = None, extra_args: Sequence[str] = ()) -> Iterator[FleetServer]:
+def running_server(database_url: str | None = None, extra_args: Sequence[str] = (), **kw: Any) -> Iterator[FleetServer]:
+    """``start_server`` in a fresh temporary folder, stopped and removed afterwards."""
     directory = Path(tempfile.mkdtemp(prefix="tinyfleet-srv-"))
     srv = None
     try:
-        srv = start_server(directory, database_url, extra_args)
+        srv = start_server(directory, database_url, extra_args, **kw)
         yield srv
     finally:
         if srv is not None:

@@ -56,7 +56,7 @@ def create_app(rt: Runtime, *, start: bool = True) -> FastAPI:
             "mqtt_connected": bool(rt.link and rt.link.connected.is_set()),
             "broker": "builtin" if rt.settings.builtin_broker else "external",
             "broker_running": bool(rt.broker and rt.broker.running()),
-            "broker_port": rt.settings.broker_port,
+            "broker_port": rt.device_broker()[1],
         }
 
     @app.get("/metrics", tags=["server"], response_class=Response)

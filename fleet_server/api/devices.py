@@ -28,10 +28,9 @@ router = APIRouter(prefix="/api/v1", tags=["devices"])
 
 
 def _credentials(rt: Runtime, device_id: str, secret: str) -> Credentials:
-    st = rt.settings
-    mqtt = MqttInfo(host=st.device_broker_host, port=st.broker_port, tls=st.tls_cert is not None,
-                    username=device_id, topic_prefix=f"{TOPIC_PREFIX}/{device_id}")
-    return Credentials(device_id=device_id, secret=secret, mqtt=mqtt, http_url=st.http_url)
+    host, port, tls = rt.device_broker()
+    mqtt = MqttInfo(host=host, port=port, tls=tls, username=device_id, topic_prefix=f"{TOPIC_PREFIX}/{device_id}")
+    return Credentials(device_id=device_id, secret=secret, mqtt=mqtt, http_url=rt.settings.http_url)
 
 
 def _after_enroll(rt: Runtime, device_id: str) -> None:

@@ -25,7 +25,7 @@ from tinyfleet.wire import Channel
 __all__ = ["Ingest"]
 
 log = logging.getLogger("tinyfleet.ingest")
-Item = tuple[str, Channel, Any, float]  # device id, channel, parsed message, received at
+Item = tuple[str, Channel, Any, float, bool]  # device id, channel, parsed message, received at, verified
 
 
 class Ingest:
@@ -55,12 +55,7 @@ class Ingest:
             self._known.add(device_id)
 
     def _is_known(self, device_id: str) -> bool:
-        if device_id in self._known:
-            return True
-        if time.monotonic() - self._known_at > 2.0:  # enrolled by another server process?
-            self.refresh_devices()
-            return device_id in self._known
-        return False
+        return device_id in self._known
 
     # ---- MQTT thread ---------------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes, retained: bool = False) -> None:
@@ -77,10 +72,10 @@ class Ingest:
             msg = wire.parse(channel, payload, device_id=device_id)
         except wire.WireError as exc:
             return self._drop("spoofed" if "published on the topic of" in str(exc) else "malformed")
-        if not self._is_known(device_id):
-            return self._drop("unknown_device")
+        # a device unknown here may have been enrolled by another server process a moment ago:
+        # the writer checks those against the database before using them
         try:
-            self._queue.put_nowait((device_id, channel, msg, time.time()))
+            self._queue.put_nowait((device_id, channel, msg, time.time(), self._is_known(device_id)))
         except queue.Full:
             return self._drop("overload")
         self.stats["received"] += 1
@@ -135,7 +130,6 @@ class Ingest:
             MQTT_DROPPED.labels("db_error").inc(len(items))
             return
         INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
-        self.stats["written"] += len(items)
         for device_id in changed:
             self.bus.publish("device", {"id": device_id})
         if not changed:
@@ -143,13 +137,30 @@ class Ingest:
         if self.on_batch is not None:
             self.on_batch()
 
+    def _verify(self, items: list[Item]) -> list[Item]:
+        unverified = {d for d, _, _, _, ok in items if not ok}
+        if not unverified:
+            return items
+        with self.db.session() as s:
+            found = set(s.scalars(select(Device.id).where(Device.id.in_(list(unverified)))))
+        with self._known_lock:
+            self._known |= found
+        kept = [it for it in items if it[4] or it[0] in found]
+        unknown = len(items) - len(kept)
+        if unknown:
+            self.stats["dropped"] += unknown
+            MQTT_DROPPED.labels("unknown_device").inc(unknown)
+        return kept
+
     def _write_batch(self, items: list[Item]) -> set[str]:
+        items = self._verify(items)
+        self.stats["written"] += len(items)
         seen: dict[str, float] = {}
         online: dict[str, bool] = {}
         states: dict[str, wire.DeviceState] = {}
         events: list[dict[str, Any]] = []
         telemetry: list[dict[str, Any]] = []
-        for device_id, channel, msg, at in items:
+        for device_id, channel, msg, at, _ in items:
             if channel is Channel.ONLINE:
                 online[device_id] = bool(msg)
                 if msg:

@@ -89,7 +89,7 @@ def test_ingest_counts_and_drops_bad_messages(fleet_server_proc: FleetServer) ->
 @pytest.mark.slow
 def test_sigkill_mid_rollout_resumes_without_double_assignment(fleet_server_proc: FleetServer) -> None:
     srv = fleet_server_proc
-    n = 24
+    n = 16
     v1 = srv.publish_model(srv.make_package("kws", "1.0.0", 1))
     srv.publish_model(srv.make_package("kws", "2.0.0", 2))
     fleet = _fleet(srv, n, v1)
@@ -97,9 +97,9 @@ def test_sigkill_mid_rollout_resumes_without_double_assignment(fleet_server_proc
     try:
         api.put("/api/v1/groups/e2e", json={"name": "e2e", "selector": {"fleet": "e2e"}}).raise_for_status()
         _wait(lambda: sum(d["online"] for d in api.get("/api/v1/devices").json()) == n, 20, "devices online")
-        stages = [{"name": "canary", "devices": ["e00", "e01"], "soak_s": 1.0},
-                  {"name": "quarter", "percent": 25, "soak_s": 1.0},
-                  {"name": "half", "percent": 50, "soak_s": 1.0},
+        stages = [{"name": "canary", "devices": ["e00", "e01"], "soak_s": 0.5},
+                  {"name": "quarter", "percent": 25, "soak_s": 0.5},
+                  {"name": "half", "percent": 50, "soak_s": 0.5},
                   {"name": "all", "percent": 100}]
         r = api.post("/api/v1/rollouts", json={"model": "kws", "version": "2.0.0", "target": {"group": "e2e"}, "stages": stages})
         assert r.status_code == 201, r.text

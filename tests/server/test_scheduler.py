@@ -124,13 +124,13 @@ def test_concurrent_schedulers_never_double_assign(client: TestClient, runtime: 
     errors: list[BaseException] = []
 
     def worker(db: Database, me: str) -> None:
-        for _ in range(30):
+        for _ in range(8):
             try:
                 step_rollout(db, rid, me, "http://x")
             except Exception as exc:  # noqa: BLE001 - a lost race is allowed; a double assignment is not
                 errors.append(exc)
 
-    for _ in range(6):
+    for _ in range(4):
         _report_all(runtime.db)
         threads = [threading.Thread(target=worker, args=(db, f"p{i}")) for i, db in enumerate(dbs)]
         for t in threads:
