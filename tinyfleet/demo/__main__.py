@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -21,6 +22,11 @@ from tinyfleet.errors import TinyfleetError
 @click.option("--port", type=int, default=0, help="HTTP port of the fleet server (default: a free one).")
 def main(duration: float | None, workdir: Path, sim_devices: int, mcus: int, quick: bool, port: int) -> None:
     """The whole loop on one machine, from training to a drift-gated rollback."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds through Demo.run, which stops every child process
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
     cfg = DemoConfig(workdir=workdir, duration=duration, sim_devices=sim_devices, mcus=mcus,
                      retrain_v2=not quick, http_port=port)
     try:
