@@ -49,6 +49,14 @@ class DemoConfig:
     retrain_v2: bool = True  # False: v2 is v1's model re-signed (a quicker demo, used by the test)
     http_port: int = 0
     spec: Path = REPO / "examples" / "digits.toml"
+    # A finished digits build folder and the keys folder that signed it: skips training (tests).
+    prebuilt: tuple[Path, Path] | None = None
+
+
+@dataclass
+class _Prebuilt:
+    out_dir: Path
+    package_path: Path
 
 
 @dataclass
@@ -78,7 +86,10 @@ class Demo:
             shutil.rmtree(w)
         w.mkdir(parents=True)
         self.keys_dir = w / "keys"
-        init_keys(self.keys_dir)
+        if self.cfg.prebuilt:
+            shutil.copytree(self.cfg.prebuilt[1], self.keys_dir)
+        else:
+            init_keys(self.keys_dir)
         self.env = {"TINYFLEET_KEYS": str(self.keys_dir.resolve())}
         try:
             firmware = self._start_firmware_build()
@@ -115,17 +126,15 @@ class Demo:
 
         from compiler.build import build
         from compiler.spec import load_spec
-        from compiler.testing import DigitsPackage
-        from tinyfleet.package import read_package
         from tinyfleet.signing import load_trusted_keys
 
         key = load_signing_key(self.keys_dir / "tinyfleet-signing.key")
         trusted = load_trusted_keys([self.keys_dir / PUBLIC_NAME])
         spec = load_spec(self.cfg.spec)
-        if "linux-x86_64" not in spec.package.boards:  # the demo's "edge board" is this x86-64 machine
-            spec = dataclasses.replace(spec, package=dataclasses.replace(
-                spec.package, boards=(*spec.package.boards, "linux-x86_64")))
         out = self.cfg.workdir / "models"
+        if self.cfg.prebuilt:
+            v1 = _Prebuilt(self.cfg.prebuilt[0], next(self.cfg.prebuilt[0].glob("*.tfpkg")))
+            return self._variants(v1, None, trusted)
         stages = ("data", "train", "quantize", "convert", "verify", "package", "report")
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=self.console) as p:
 
@@ -147,6 +156,13 @@ class Demo:
                 v2_path = None
             for task in p.task_ids:
                 p.update(task, completed=len(stages))
+        return self._variants(v1, v2_path, trusted)
+
+    def _variants(self, v1: Any, v2_path: Path | None, trusted: dict[str, bytes]) -> Packages:
+        from compiler.testing import DigitsPackage
+        from tinyfleet.package import read_package
+
+        out = self.cfg.workdir / "models"
         base = DigitsPackage(package_path=v1.package_path, out_dir=v1.out_dir,
                              public_key_path=self.keys_dir / PUBLIC_NAME,
                              private_key_path=self.keys_dir / "tinyfleet-signing.key", keys_dir=self.keys_dir,
