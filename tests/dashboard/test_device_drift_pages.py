@@ -49,6 +49,20 @@ def test_device_page(page_for: Any, fleet: Fleet, telemetry: None, shot: Any) ->
     shot(page, "device-laptop")
 
 
+def test_device_history_equals_the_api(page_for: Any, fleet: Fleet, shot: Any) -> None:
+    sim_id = fleet.sim_ids[0]  # installed 1.0.0 through the baseline rollout: it has OTA events
+    page = page_for("viewer", viewport=PHONE)
+    page.goto(f"{fleet.srv.url}/ui/#/devices/{sim_id}")
+    events = fleet.get(f"/api/v1/devices/{sim_id}/events")
+    assert any(e["type"] == "confirmed" for e in events)
+    rows = page.get_by_test_id("device-events").locator("tbody tr")
+    expect(rows).to_have_count(len(events))
+    assert [r.locator("td").nth(1).inner_text() for r in rows.all()] == [e["type"] for e in events]
+    expect(page.get_by_test_id("device-identity")).to_contain_text("digits 1.0.0")
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    shot(page, "device-phone")
+
+
 def test_drift_page_equals_the_api(page_for: Any, fleet: Fleet, telemetry: None, shot: Any) -> None:
     page = page_for("viewer")
     reports = ResponseLog(page, "/api/v1/drift?name=digits&version=1.0.0")
