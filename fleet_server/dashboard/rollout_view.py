@@ -4,8 +4,8 @@ health gate's canary-vs-control figures with the engine's own verdicts.
 Pure (no I/O): the caller loads the state (``scheduler.handler.load_state``) and the snapshot
 (``scheduler.snapshot.build_snapshot``). Every figure comes from the engine's functions: stage caps
 from ``planner.stage_cap``, allowed actions by asking ``engine.command`` (which refuses what the
-transition table does not allow), cohorts from ``engine.cohorts`` and the cohort figures and
-verdicts exactly as the scheduler's tick computes them.
+transition table does not allow), cohorts from ``engine.cohorts``, their figures from
+``engine.cohort_figures`` and the verdicts from the engine's own health check.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 from fleet_server.drift.cohort import CohortStats
 from fleet_server.rollout import engine
 from fleet_server.rollout.events import DeviceStatus, RolloutState
-from fleet_server.rollout.gates import Verdict, health_verdicts
+from fleet_server.rollout.gates import Verdict
 from fleet_server.rollout.machine import Status
-from fleet_server.rollout.model import FleetSnapshot, GateKind, VersionRef
+from fleet_server.rollout.model import FleetSnapshot, GateKind
 from fleet_server.rollout.planner import stage_cap
 from tinyfleet.errors import UsageError
 
@@ -86,13 +86,9 @@ def gate_view(state: RolloutState, snapshot: FleetSnapshot, now: float) -> dict[
     """Canary (confirmed on the new version) vs control (untouched target devices) right now."""
     health = state.spec.health
     canary, control = engine.cohorts(state, snapshot)
-    pkg = state.spec.package.ref
-    refs: dict[str, VersionRef] = {d: pkg for d in canary}
-    refs.update({d: cur for d in control if (cur := snapshot.devices[d].current) is not None})
-    # the same cohort figures the scheduler's tick gives the gates (engine._cohort)
-    c_stats = engine._cohort(canary, snapshot, state, refs)
-    k_stats = engine._cohort(control, snapshot, state, refs)
-    verdicts: dict[GateKind, Verdict] = {v.gate: v for v in health_verdicts(health, c_stats, k_stats)} if health.bounds else {}
+    c_stats, k_stats = engine.cohort_figures(state, snapshot, now)
+    # the verdicts the scheduler's next tick would reach (engine._health: also knows a waived stage)
+    verdicts: dict[GateKind, Verdict] = {v.gate: v for v in engine._health(state, snapshot, now)}
     metrics = []
     for name, label, unit, gate in _METRICS:
         v = verdicts.get(gate)
