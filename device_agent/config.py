@@ -43,7 +43,7 @@ from typing import Any
 from tinyfleet.errors import UsageError
 from tinyfleet.wire import DEVICE_ID_RE
 
-__all__ = ["AgentConfig", "RUNTIMES", "load_config", "parse_hostport"]
+__all__ = ["RUNTIMES", "AgentConfig", "McuConfig", "load_config", "parse_hostport"]
 
 RUNTIMES = ("litert", "onnxruntime")
 
@@ -59,6 +59,17 @@ def parse_hostport(text: str, default_port: int) -> tuple[str, int]:
     if not 0 <= p < 65536:
         raise UsageError(f"bad address {text!r}: port out of range")
     return host or "127.0.0.1", p
+
+
+@dataclass
+class McuConfig:
+    """One microcontroller behind the gateway: its own device id and secret."""
+
+    device_id: str
+    secret: str
+    serial: str  # socket://127.0.0.1:PORT or /dev/ttyACM0
+    board: str = "qemu-an386"
+    serve_http: str = ""
 
 
 @dataclass
@@ -84,6 +95,7 @@ class AgentConfig:
     replay_file: str = ""
     replay_rate_hz: float = 10.0
     serial: list[str] = field(default_factory=list)
+    mcus: list[McuConfig] = field(default_factory=list)
 
 
 def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, where: str) -> Any:
@@ -164,9 +176,24 @@ def config_from_dict(data: dict[str, Any], base: Path, where: str = "agent.toml"
         replay_file=str(base / f) if (f := _get(rp, "file", str, "", f"{where} [replay]")) else "",
         replay_rate_hz=float(_get(rp, "rate_hz", (int, float), 10.0, f"{where} [replay]")),
         serial=list(_get(gw, "serial", list, [], f"{where} [gateway]")),
+        mcus=[_mcu(m, f"{where} [[gateway.devices]]") for m in _get(gw, "devices", list, [], f"{where} [gateway]")],
     )
     if cfg.telemetry_period_s <= 0 or cfg.heartbeat_period_s <= 0 or cfg.replay_rate_hz <= 0:
         raise UsageError(f"{where}: periods and rates must be positive")
     if cfg.max_attempts < 1 or cfg.download_retries < 0 or cfg.spool_max_messages < 1 or cfg.keepalive_s < 1:
         raise UsageError(f"{where}: max_attempts, spool_max_messages and keepalive_s must be >= 1")
     return cfg
+
+
+def _mcu(table: Any, where: str) -> McuConfig:
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: each entry must be a table with id, secret and serial")
+    dev = _get(table, "id", str, "", where)
+    if not DEVICE_ID_RE.match(dev):
+        raise UsageError(f"{where}: id {dev!r} must match {DEVICE_ID_RE.pattern}")
+    secret = _get(table, "secret", str, "", where)
+    serial = _get(table, "serial", str, "", where)
+    if not secret or not serial:
+        raise UsageError(f"{where}: {dev} needs a secret and a serial port")
+    return McuConfig(dev, secret, serial, _get(table, "board", str, "qemu-an386", where),
+                     _get(table, "serve_http", str, "", where))

@@ -23,7 +23,7 @@ from tinyfleet.golden import GoldenSet  # noqa: E402
 from tinyfleet.package import build_package  # noqa: E402
 from tinyfleet.signing import init_keys, load_signing_key  # noqa: E402
 
-DEVICES = {f"edge-{i:02d}": f"secret-{i:02d}" for i in range(8)}
+DEVICES = {f"edge-{i:02d}": f"secret-{i:02d}" for i in range(8)} | {f"mcu-{i:02d}": f"mcu-secret-{i:02d}" for i in range(4)}
 
 
 @dataclass

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 from device_agent.agent import Agent
 from device_agent.config import AgentConfig
 
 
 class RunningAgent:
-    def __init__(self, cfg: AgentConfig) -> None:
-        self.agent = Agent(cfg)
+    def __init__(self, cfg: AgentConfig, agent: Any = None) -> None:
+        self.agent = agent if agent is not None else Agent(cfg)
         self.loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self.error: BaseException | None = None
