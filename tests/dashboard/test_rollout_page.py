@@ -59,6 +59,15 @@ def test_rollout_create_watch_promote_abort(page_for: Any, fleet: Fleet, shot: A
     expect(page.get_by_test_id("gate-table").locator("tr[data-metric=confidence] td").nth(1)).not_to_have_text("—", timeout=T)
     shot(page, "canary-soaking")
 
+    # pause and resume, each confirmed in the dialog
+    _confirm(page, "action-pause")
+    expect(page.get_by_test_id("rollout-status")).to_have_text("paused")
+    expect(page.get_by_test_id("action-resume")).to_be_visible()
+    expect(page.get_by_test_id("action-pause")).to_have_count(0)
+    assert fleet.get(f"/api/v1/rollouts/{rid}")["status"] == "paused"
+    _confirm(page, "action-resume")
+    expect(page.get_by_test_id("rollout-status")).to_have_text("soaking", timeout=T)
+
     # promote: the next stage starts and fills to its share
     _confirm(page, "action-promote")
     half = len(fleet.sim_ids) // 2
@@ -125,6 +134,14 @@ def test_viewer_cannot_abort(page_for: Any, fleet: Fleet, shot: Any) -> None:
         op = page_for("operator")
         op.goto(f"{fleet.srv.url}/ui/#/rollouts/{rid}")
         expect(op.get_by_test_id("action-abort")).to_be_visible()
+        # cancelling the confirmation changes nothing
+        op.get_by_test_id("action-abort").click()
+        expect(op.get_by_test_id("confirm-dialog")).to_be_visible()
+        shot(op, "operator-confirm")
+        op.get_by_test_id("confirm-cancel").click()
+        expect(op.get_by_test_id("confirm-dialog")).to_be_hidden()
+        op.wait_for_timeout(500)
+        assert fleet.get(f"/api/v1/rollouts/{rid}")["status"] not in ("aborting", "rolled_back", "aborted")
         shot(op, "operator-laptop")
     finally:
         fleet.post(f"/api/v1/rollouts/{rid}/abort", role="operator")
