@@ -28,9 +28,26 @@ function setLive(mode) {
   }
 }
 
+// One refresh at a time, at most one a second: a busy fleet (thousands of devices changing during a
+// rollout) must not make the page re-read the API back to back.
+const MIN_GAP_MS = 1000;
+const refreshing = { busy: false, again: false, last: 0 };
+
 function refreshPage() {
-  if (state.paused) return; // the operator froze the view to read it
-  if (state.page && state.page.refresh) state.page.refresh().catch(showError);
+  if (state.paused || !state.page || !state.page.refresh) return; // paused: the operator froze the view
+  if (refreshing.busy) {
+    refreshing.again = true;
+    return;
+  }
+  refreshing.busy = true;
+  refreshing.last = Date.now();
+  state.page.refresh().catch(showError).finally(() => {
+    refreshing.busy = false;
+    if (refreshing.again) {
+      refreshing.again = false;
+      setTimeout(refreshPage, Math.max(0, MIN_GAP_MS - (Date.now() - refreshing.last)));
+    }
+  });
 }
 
 function togglePause() {
