@@ -1,8 +1,7 @@
 """Micro-runtime figures per MLPerf Tiny model: arena bytes vs TFLM's smallest working arena,
-MACs, host time per inference, and the runtime's Cortex-M4 code size.
-
-Instructions per inference on the emulated Cortex-M4 come from the firmware benchmark (QEMU);
-this one needs only the host build (`make -C firmware host-lib`) and arm-none-eabi-gcc.
+MACs, host time per inference, instructions per inference and per MAC on the emulated
+Cortex-M4F (bare-metal check program under QEMU `-icount shift=6`, DSP SIMD kernels, output
+compared with TFLM), and the runtime's Cortex-M4 code size.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from hil.host_runtime import FIRMWARE, HostModel, tflm_min_arena
+from hil.host_runtime import FIRMWARE, HostModel, m4_check, tflm_min_arena, tflm_outputs
 
 MODELS = {
     "kws": "kws_ref_model.tflite",
@@ -64,7 +63,18 @@ def run() -> None:
         console.print(f"[yellow]runtime: MLPerf Tiny models absent in {folder}[/yellow]")
         return
     table = Table(title="micro runtime (host build) vs TFLM")
-    for col in ("model", "arena B", "TFLM arena B", "arena / TFLM", "MACs", "host µs/inf"):
+    cols = (
+        "model",
+        "arena B",
+        "TFLM arena B",
+        "arena / TFLM",
+        "MACs",
+        "host µs/inf",
+        "M4 instr/inf",
+        "instr/MAC",
+        "M4 = TFLM",
+    )
+    for col in cols:
         table.add_column(col, justify="right")
     rng = np.random.default_rng(0)
     for name, file in MODELS.items():
@@ -72,6 +82,17 @@ def run() -> None:
         model = HostModel(blob)
         x = rng.integers(-128, 128, size=model.input.shape, dtype=np.int8)
         tflm = tflm_min_arena(blob, x)
+        try:
+            m4 = m4_check(blob, x)
+            m4_cells = (
+                f"{m4.instructions:,}",
+                f"{m4.instructions / m4.macs:.2f}",
+                "yes"
+                if m4.output == tflm_outputs(blob, [x])[0].tobytes() and not m4.dsp_mismatches
+                else "NO",
+            )
+        except Exception as exc:  # noqa: BLE001 - a missing QEMU must not hide the host figures
+            m4_cells = ("n/a", "n/a", type(exc).__name__)
         table.add_row(
             name,
             f"{model.arena_required:,}",
@@ -79,6 +100,7 @@ def run() -> None:
             f"{model.arena_required / tflm:.2f}",
             f"{model.macs:,}",
             f"{_host_ns(model, x) / 1e3:,.0f}",
+            *m4_cells,
         )
     console.print(table)
     console.print("arena B = tfrt_arena_required() (activations + per-channel multipliers); the")

@@ -18,6 +18,36 @@ static void srdhm_rounds_half_away_from_zero_and_saturates(void) {
     EXPECT_EQ(tfrt_srdhm(0, INT32_MIN), 0);
 }
 
+/* The spec's form of SRDHM (nudge, then a truncating division), to check the shift form. */
+static int32_t srdhm_spec(int32_t a, int32_t b) {
+    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+    int64_t ab = (int64_t)a * (int64_t)b;
+    int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+static void srdhm_shift_form_equals_the_spec_division_form(void) {
+    static const int32_t edge[] = {0, 1, -1, 2, -2, 3, -3, 1 << 30, -(1 << 30), INT32_MAX, INT32_MIN,
+                                   INT32_MAX - 1, INT32_MIN + 1, 46341, -46341, 1 << 15};
+    const int n = (int)(sizeof edge / sizeof edge[0]);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) EXPECT_EQ(tfrt_srdhm(edge[i], edge[j]), srdhm_spec(edge[i], edge[j]));
+    uint32_t s = 88172645u;
+    int bad = 0;
+    for (int k = 0; k < 200000; k++) {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        int32_t a = (int32_t)s >> (s & 15);
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        int32_t b = (int32_t)s;
+        if (tfrt_srdhm(a, b) != srdhm_spec(a, b)) bad++;
+    }
+    EXPECT_EQ(bad, 0);
+}
+
 static void rounding_divide_by_pot_ties_away_from_zero(void) {
     EXPECT_EQ(tfrt_rdbpot(5, 1), 3);
     EXPECT_EQ(tfrt_rdbpot(-5, 1), -3);
@@ -102,6 +132,7 @@ static void fixed_point_exp_reciprocal_and_logistic_track_libm(void) {
 
 int main(void) {
     RUN(srdhm_rounds_half_away_from_zero_and_saturates);
+    RUN(srdhm_shift_form_equals_the_spec_division_form);
     RUN(rounding_divide_by_pot_ties_away_from_zero);
     RUN(multiplier_encoding_follows_frexp_and_rounding);
     RUN(multiply_by_quantized_multiplier_matches_real_product);

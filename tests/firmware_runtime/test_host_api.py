@@ -110,3 +110,9 @@ def test_hundreds_of_corrupt_models_are_refused_or_run_never_crash(
     counts = json.loads(proc.stdout.strip().splitlines()[-1])
     assert sum(counts.values()) == 300
     assert counts.get(str(TFRT_E_FORMAT), 0) >= 80  # every truncation at least is a format error
+
+
+def test_op_names_table_matches_the_schema() -> None:
+    script = REPO / "firmware" / "runtime" / "tools" / "gen_op_names.py"
+    proc = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

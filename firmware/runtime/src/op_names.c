@@ -1,6 +1,6 @@
 /* op_names.c — BuiltinOperator names by code (facts from the TFLite schema), used to name an
  * unsupported operator in tfrt_unsupported_op(). Generated from the schema's enum; regenerate
- * with firmware/runtime/gen_op_names.py when the schema grows. */
+ * with firmware/runtime/tools/gen_op_names.py when the schema grows. */
 #include "op_names.h"
 
 static const char *const k_names[] = {

@@ -13,8 +13,14 @@
 
 /* Little-endian loads from possibly unaligned memory (model data). */
 static inline int32_t tfrt_ld_i32(const uint8_t *p) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    int32_t v; /* one (unaligned-capable) load on little-endian cores */
+    memcpy(&v, p, sizeof v);
+    return v;
+#else
     return (int32_t)((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
                      ((uint32_t)p[3] << 24));
+#endif
 }
 static inline int64_t tfrt_ld_i64(const uint8_t *p) {
     uint64_t lo = (uint32_t)tfrt_ld_i32(p), hi = (uint32_t)tfrt_ld_i32(p + 4);
@@ -34,13 +40,14 @@ static inline int32_t tfrt_wrap_sub(int32_t a, int32_t b) {
     return (int32_t)((uint32_t)a - (uint32_t)b);
 }
 
-/* SaturatingRoundingDoublingHighMul: (a*b*2 + 2^31 rounding) / 2^32, ties away from zero,
- * saturating the single overflow case INT32_MIN * INT32_MIN. */
+/* SaturatingRoundingDoublingHighMul: (a*b + nudge) / 2^31 truncated, nudge = 2^30 when a*b >= 0
+ * and 1 - 2^30 otherwise; saturates the single overflow case INT32_MIN * INT32_MIN.
+ * For a*b < 0 the truncation is a ceiling, ceil((ab + 1 - 2^30) / 2^31) = floor((ab + 2^30) / 2^31),
+ * so both signs reduce to one arithmetic shift (test_runtime_qmath.c checks the identity). */
 static inline int32_t tfrt_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
     int64_t ab = (int64_t)a * (int64_t)b;
-    int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return (int32_t)((ab + ((int64_t)1 << 30)) >> 31);
 }
 
 /* RoundingDivideByPOT: x / 2^exponent rounded to nearest, ties away from zero (0 <= exp <= 31). */

@@ -10,9 +10,12 @@
  */
 #include "ref_conv.h"
 
+#include <string.h>
+
 #include "qmath.h"
 #include "simd.h"
 
+/* Requantize one accumulator: TFLM's double rounding, the output offset, the activation clamp. */
 static inline int8_t requant(int32_t acc, int32_t mult, int32_t shift, const int32_t off,
                              int32_t lo, int32_t hi) {
     int32_t v = tfrt_wrap_add(tfrt_mbqm(acc, mult, shift), off);
@@ -103,8 +106,12 @@ static inline int32_t bias_at(const uint8_t *bias, int32_t c) {
     return bias ? tfrt_ld_i32(bias + 4 * c) : 0;
 }
 
-void tfrt_ref_conv(const tfrt_conv_params *p, const int8_t *in, const int8_t *filter, int8_t *out) {
+void tfrt_ref_conv(const tfrt_conv_params *pp, const int8_t *in, const int8_t *filter, int8_t *out) {
+    /* a local copy: int8 stores may alias anything, which would force reloads of *pp */
+    const tfrt_conv_params prm = *pp, *p = &prm;
     const int32_t fsize = p->f_h * p->f_w * p->in_c, full = fsize & ~3;
+    const int32_t out_off = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t *const mult = p->mult, *const shift = p->shift;
     int16_t *patch = p->scratch;
     for (int32_t b = 0; b < p->batches; b++) {
         for (int32_t oy = 0; oy < p->out_h; oy++) {
@@ -132,13 +139,11 @@ void tfrt_ref_conv(const tfrt_conv_params *p, const int8_t *in, const int8_t *fi
                     dot2(filter + (int64_t)oc * fsize, filter + (int64_t)oc1 * fsize, patch, fsize,
                          full, &a0, &a1);
                     a0 = tfrt_wrap_add(a0, bias_at(p->bias, oc));
-                    o[oc] = requant(a0, p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
-                                    p->act_max);
-                    if (oc1 != oc) {
-                        a1 = tfrt_wrap_add(a1, bias_at(p->bias, oc1));
-                        o[oc1] = requant(a1, p->mult[oc1], p->shift[oc1], p->out_offset,
-                                         p->act_min, p->act_max);
-                    }
+                    a1 = tfrt_wrap_add(a1, bias_at(p->bias, oc1));
+                    const int8_t r0 = requant(a0, mult[oc], shift[oc], out_off, lo, hi);
+                    const int8_t r1 = requant(a1, mult[oc1], shift[oc1], out_off, lo, hi);
+                    o[oc] = r0;
+                    o[oc1] = r1; /* oc1 == oc on an odd last channel: same value */
                 }
             }
         }
@@ -146,9 +151,13 @@ void tfrt_ref_conv(const tfrt_conv_params *p, const int8_t *in, const int8_t *fi
 }
 
 /* Depth multiplier 1, channels a multiple of four: four accumulators per pass over the window. */
-static void dwconv_x4(const tfrt_conv_params *p, const int8_t *in, const int8_t *filter,
+static void dwconv_x4(const tfrt_conv_params *pp, const int8_t *in, const int8_t *filter,
                       int8_t *out) {
-    const int32_t C = p->in_c;
+    const tfrt_conv_params prm = *pp, *p = &prm;
+    const int32_t C = p->in_c, in_w = p->in_w, f_w = p->f_w, dil_w = p->dil_w;
+    const int32_t out_off = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t *const mult = p->mult, *const shift = p->shift;
+    const int32_t in_offset = p->in_offset;
     for (int32_t b = 0; b < p->batches; b++) {
         for (int32_t oy = 0; oy < p->out_h; oy++) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
@@ -162,16 +171,15 @@ static void dwconv_x4(const tfrt_conv_params *p, const int8_t *in, const int8_t 
                 for (int32_t c = 0; c < C; c += 4) {
                     int32_t acc[4] = {0, 0, 0, 0};
 #if TFRT_DSP
-                    const uint32_t off2 = tfrt_dup16(p->in_offset);
+                    const uint32_t off2 = tfrt_dup16(in_offset);
                     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
 #endif
                     for (int32_t fy = fy0; fy < fy1; fy++) {
                         const int32_t iy = iy0 + p->dil_h * fy;
-                        const int8_t *xrow = in + (((int64_t)b * p->in_h + iy) * p->in_w) * C + c;
-                        const int8_t *wrow = filter + (int64_t)fy * p->f_w * C + c;
-                        for (int32_t fx = fx0; fx < fx1; fx++) {
-                            const int8_t *x = xrow + (int64_t)(ix0 + p->dil_w * fx) * C;
-                            const int8_t *w = wrow + (int64_t)fx * C;
+                        const int8_t *x = in + (((int64_t)b * p->in_h + iy) * in_w + ix0 + dil_w * fx0) * C + c;
+                        const int8_t *w = filter + ((int64_t)fy * f_w + fx0) * C + c;
+                        const int32_t xstep = dil_w * C;
+                        for (int32_t fx = fx0; fx < fx1; fx++, x += xstep, w += C) {
 #if TFRT_DSP
                             const uint32_t xv = tfrt_ld32(x), wv = tfrt_ld32(w);
                             const uint32_t xe = tfrt_sadd16(tfrt_sxtb16(xv), off2);
@@ -183,7 +191,7 @@ static void dwconv_x4(const tfrt_conv_params *p, const int8_t *in, const int8_t 
                             a3 = tfrt_smlatt(wo, xo, a3);
 #else
                             for (int j = 0; j < 4; j++)
-                                acc[j] += (int32_t)w[j] * ((int32_t)x[j] + p->in_offset);
+                                acc[j] += (int32_t)w[j] * ((int32_t)x[j] + in_offset);
 #endif
                         }
                     }
@@ -193,12 +201,13 @@ static void dwconv_x4(const tfrt_conv_params *p, const int8_t *in, const int8_t 
                     acc[2] = a2;
                     acc[3] = a3;
 #endif
+                    int8_t r[4];
                     for (int j = 0; j < 4; j++) {
                         const int32_t oc = c + j;
                         int32_t v = tfrt_wrap_add(acc[j], bias_at(p->bias, oc));
-                        o[oc] = requant(v, p->mult[oc], p->shift[oc], p->out_offset, p->act_min,
-                                        p->act_max);
+                        r[j] = requant(v, mult[oc], shift[oc], out_off, lo, hi);
                     }
+                    memcpy(o + c, r, 4);
                 }
             }
         }

@@ -5,11 +5,13 @@
  * 2. Loads the embedded model, runs the embedded input once, and prints over semihosting:
  *    dsp_mismatches, status, arena, macs, ticks (SysTick at 25 MHz; with QEMU
  *    `-icount shift=6` an instruction takes 64 ns, so instructions = ticks * 40 / 64) and the
- *    output bytes in hex. Built and run by `make -C firmware m4-check MODEL=... INPUT=...`.
+ *    output bytes in hex; then runs the operators one by one and prints op_<NAME> ticks per
+ *    operator kind (a profile). Built and run by `make -C firmware m4-check MODEL=... INPUT=...`.
  */
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "ref_conv.h"
 #include "tfrt.h"
 
@@ -114,6 +116,25 @@ int main(void) {
     hex[k++] = '\n';
     hex[k] = '\0';
     put(hex);
+    in = tfrt_input(&model, &n); /* the planner may have reused the input buffer */
+    memcpy(in, m4_input, n);
+    /* per-operator profile: "op_<kind> ticks", summed by kind */
+    static uint32_t by_kind[K_COUNT];
+    SYST_CSR = 7u;
+    for (uint32_t k = 0; k < model.nops; k++) {
+        const tfrt_op *op = &model.ops[k];
+        uint32_t wa = systick_wraps, ca = SYST_CVR;
+        (void)tfrt_ops[op->kind].eval(&model, op);
+        uint32_t cb = SYST_CVR, wb = systick_wraps;
+        by_kind[op->kind] += (wb - wa) * 0x01000000u + ca - cb;
+    }
+    SYST_CSR = 0;
+    for (int k = 1; k < K_COUNT; k++) {
+        if (!by_kind[k]) continue;
+        char key[40] = "op_";
+        strcat(key, tfrt_ops[k].name);
+        put_u32(key, by_kind[k]);
+    }
     return 0;
 }
 
