@@ -2,6 +2,8 @@
 import { api } from "../api.js";
 import { clear, fmtTime, h, pill, table } from "../dom.js";
 
+const MAX_ROWS = 500; // a table of thousands of rows helps nobody and slows every refresh
+
 export function modelLabel(d) {
   return d.model ? `${d.model.name} ${d.model.version}` : "none";
 }
@@ -68,8 +70,10 @@ export async function mount(root, ctx) {
       (!filters.model || modelLabel(d) === filters.model) &&
       (!filters.online || (filters.online === "online") === Boolean(d.online)) &&
       (!t || d.id.toLowerCase().includes(t) || JSON.stringify(d.tags || {}).toLowerCase().includes(t)));
+    const rows = shown.slice(0, MAX_ROWS);
     clear(list).append(
-      h("h2", {}, "Devices ", h("span", { class: "muted", "data-testid": "shown-count" }, `${shown.length} shown`)),
+      h("h2", {}, "Devices ", h("span", { class: "muted", "data-testid": "shown-count" },
+        shown.length > MAX_ROWS ? `first ${MAX_ROWS} of ${shown.length} shown: filter to see the others` : `${shown.length} shown`)),
       table([
         { label: "device", get: (d) => h("a", { href: `#/devices/${encodeURIComponent(d.id)}` }, d.id) },
         { label: "board", get: (d) => d.board },
@@ -77,7 +81,7 @@ export async function mount(root, ctx) {
         { label: "state", get: (d) => pill(d.online ? "online" : "offline") },
         { label: "update", cls: "hide-phone", get: (d) => pill(d.update || "idle") },
         { label: "last seen (UTC)", cls: "hide-phone", get: (d) => fmtTime(d.last_seen) },
-      ], shown, { testid: "device-table", empty: "no devices match", rowAttrs: (d) => ({ "data-device": d.id }) }),
+      ], rows, { testid: "device-table", empty: "no devices match", rowAttrs: (d) => ({ "data-device": d.id }) }),
     );
   }
 
