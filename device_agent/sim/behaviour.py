@@ -6,8 +6,9 @@ same devices misbehave in every run with the same settings and the server's view
 Telemetry is drawn per period from the package's drift baseline (``drift_baseline`` of the
 manifest; a flat default when unknown): input bin counts, class counts and confidence bins are
 multinomial samples of the baseline proportions. A drifting device tilts its input bins toward the
-high end (weights ``exp(drift_shift / 2 · x)``, x from -1 to 1 over the bins) and its confidence
-toward the low end from ``drift_at_s`` on, which is what the server's
+high end (weights ``exp(drift_shift / 2 · x)``, x from -1 to 1 over the bins), its predicted
+classes the same way (shifted inputs change what the model predicts) and its confidence toward the
+low end from ``drift_at_s`` on, which is what the server's
 PSI / JS / KS scores are meant to catch.
 """
 
@@ -119,11 +120,12 @@ def synth_telemetry(
     per_group = max(1, base.input_size // groups)
     in_p = _tilt(base.input_p, shift) if drifted else base.input_p
     conf_p = _tilt(base.conf_p, -shift) if drifted else base.conf_p
+    cls_p = _tilt(base.class_p, shift) if drifted else base.class_p
     hist = [rng.multinomial(n * per_group, p / p.sum()).tolist() for p in in_p]
     errors = int(rng.binomial(n, err_rate)) if err_rate > 0 else 0
     lat = 400.0 * (slow_factor if slow else 1.0)
     return wire.Telemetry(
         ts=round(ts, 3), period_s=period_s, model=version, n=n, err=errors,
         lat_p50_us=round(float(lat * rng.uniform(0.9, 1.1)), 1), lat_p95_us=round(float(lat * rng.uniform(1.4, 1.8)), 1),
-        input_hist=hist, cls=rng.multinomial(n, base.class_p).tolist(), conf=rng.multinomial(n, conf_p / conf_p.sum()).tolist(),
+        input_hist=hist, cls=rng.multinomial(n, cls_p / cls_p.sum()).tolist(), conf=rng.multinomial(n, conf_p / conf_p.sum()).tolist(),
     )

@@ -35,6 +35,7 @@ def test_drifted_telemetry_scores_high_and_fits_512_bytes() -> None:
     ref = base.input_p[0] * 1000
     assert drift.psi(ref, ok.input_hist[0]) < 0.1
     assert drift.psi(ref, bad.input_hist[0]) > 0.25
+    assert drift.psi(base.class_p * 1000, ok.cls) < 0.1 < 0.25 < drift.psi(base.class_p * 1000, bad.cls)
     assert len(wire.encode(bad)) <= 512
 
 
