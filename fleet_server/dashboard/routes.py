@@ -9,11 +9,10 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from fleet_server.api.deps import Caller, db_session, require
+from fleet_server.api.deps import DB, Viewer
 from fleet_server.dashboard.rollout_view import allowed_actions, gate_view, stages_view
 from fleet_server.dashboard.views import Report, audit_entry, drift_view, telemetry_points
 from fleet_server.db import Device, ModelRow, Rollout, RolloutEvent, TelemetryRow
@@ -21,13 +20,10 @@ from fleet_server.drift.baseline import Baseline
 from fleet_server.drift.cohort import Signal
 from fleet_server.scheduler.handler import load_state
 from fleet_server.scheduler.snapshot import build_snapshot
-from fleet_server.tokens import Role
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/ui", tags=["dashboard"])
-Viewer = Annotated[Caller, Depends(require(Role.VIEWER))]
-Db = Annotated[Session, Depends(db_session)]
 
 
 @router.get("/whoami")
@@ -38,7 +34,7 @@ def whoami(caller: Viewer) -> dict[str, Any]:
 
 
 @router.get("/devices/{device_id}/telemetry")
-def device_telemetry(device_id: str, s: Db, _: Viewer, since_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0,
+def device_telemetry(device_id: str, s: DB, _: Viewer, since_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0,
                      limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> list[dict[str, Any]]:
     """The device's telemetry reports of the last ``since_s`` seconds (newest ``limit``), in time order."""
     if s.get(Device, device_id) is None:
@@ -50,7 +46,7 @@ def device_telemetry(device_id: str, s: Db, _: Viewer, since_s: Annotated[float,
 
 
 @router.get("/drift/{name}/{version}")
-def drift_detail(name: str, version: str, s: Db, _: Viewer,
+def drift_detail(name: str, version: str, s: DB, _: Viewer,
                  metric: Annotated[Literal["psi", "js", "ks"], Query()] = "psi",
                  signal: Annotated[Signal, Query()] = Signal.OUTPUT,
                  window_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0,
@@ -77,7 +73,7 @@ def drift_detail(name: str, version: str, s: Db, _: Viewer,
 
 
 @router.get("/audit")
-def audit(s: Db, _: Viewer, rollout_id: int | None = None,
+def audit(s: DB, _: Viewer, rollout_id: int | None = None,
           limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> list[dict[str, Any]]:
     """The audit trail, newest first: every rollout event with who caused it (an operator or the scheduler)."""
     q = (select(RolloutEvent, Rollout.name, Rollout.created_by).join(Rollout, Rollout.id == RolloutEvent.rollout_id)
@@ -88,7 +84,7 @@ def audit(s: Db, _: Viewer, rollout_id: int | None = None,
 
 
 @router.get("/rollouts/{rollout_id}")
-def rollout_view(rollout_id: int, s: Db, _: Viewer) -> dict[str, Any]:
+def rollout_view(rollout_id: int, s: DB, _: Viewer) -> dict[str, Any]:
     """What the rollout page shows besides ``GET /api/v1/rollouts/{id}``: per-stage progress, the
     commands allowed now, and the ML health gate (canary vs control) computed as the scheduler does."""
     row = s.get(Rollout, rollout_id)

@@ -2,7 +2,7 @@
 import { api } from "../api.js";
 import { lineChart } from "../charts.js";
 import { confirmAction } from "../confirm.js";
-import { clear, fmtNum, fmtPct, fmtTime, h, pill, table, toast } from "../dom.js";
+import { clear, fmtNum, fmtTime, h, pill, table, toast } from "../dom.js";
 import { buildSpec, createForm } from "./rollout_form.js";
 
 // Which actions a rollout allows comes from the server (its transition table), never guessed here.
@@ -185,7 +185,6 @@ export function summarize(data) {
   return Object.entries(data).map(([k, v]) => `${k}=${Array.isArray(v) ? (v.length > 6 ? `${v.length} items` : v.join(",")) : typeof v === "object" && v !== null ? JSON.stringify(v) : typeof v === "number" ? fmtNum(v) : v}`).join(" ");
 }
 
-export { fmtPct };
 
 export async function mount(root, ctx) {
   return ctx.args.length ? detailView(root, ctx) : listView(root, ctx);
