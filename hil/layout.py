@@ -25,6 +25,7 @@ class FlashLayout:
     state_sectors: int
     slot_bytes: int
     ram_bytes: int
+    arena_bytes: int  # the static tensor arena the firmware is built with
 
     @property
     def store_base(self) -> int:
@@ -54,7 +55,9 @@ def flash_layout(board_name: str) -> FlashLayout:
         state_sectors=int(b["state_sectors"]),
         slot_bytes=int(b["model_slot_bytes"]),
         ram_bytes=int(data["upload"]["maximum_ram_size"]),
+        arena_bytes=int(b["arena_bytes"]),
     )
-    if (layout.flash_bytes, layout.slot_bytes, layout.ram_bytes) != (board.flash_bytes, board.model_slot_bytes, board.ram_bytes):
+    if (layout.flash_bytes, layout.slot_bytes, layout.ram_bytes, layout.arena_bytes) != (
+            board.flash_bytes, board.model_slot_bytes, board.ram_bytes, board.arena_budget):
         raise UsageError(f"firmware/pio/boards/{board_name}.json disagrees with tinyfleet/boards.toml")
     return layout

@@ -49,7 +49,11 @@ env.Append(
     CCFLAGS=cpu_flags
     + ["-Os", "-g3", "-ffunction-sections", "-fdata-sections", "-fno-common", "-Wall", "-Wextra", "-Werror"],
     CFLAGS=["-std=c11"],
-    CPPDEFINES=[("F_CPU", "$BOARD_F_CPU"), ("TF_BOARD_NAME", '\\"{}\\"'.format(env["BOARD"]))],
+    CPPDEFINES=[
+        ("F_CPU", "$BOARD_F_CPU"),
+        ("TF_BOARD_NAME", '\\"{}\\"'.format(env["BOARD"])),
+        ("TF_ARENA_BYTES", "{}u".format(int(board.get("build.arena_bytes")))),  # boards.toml arena_budget
+    ],
     LINKFLAGS=cpu_flags
     + [
         "-nostartfiles",
@@ -62,7 +66,7 @@ env.Append(
         f"-Wl,--defsym=__tf_ram_size={ram_bytes}",
         f"-Wl,--defsym=__tf_stack_size={stack_bytes}",
     ],
-    LIBS=["c_nano", "gcc"],
+    LIBS=["c_nano", "m", "gcc"],
     BUILDERS=dict(
         ElfToBin=Builder(action=env.VerboseAction("$OBJCOPY -O binary $SOURCES $TARGET", "Building $TARGET"), suffix=".bin"),
     ),
