@@ -93,6 +93,15 @@ def test_rollout_create_watch_promote_abort(page_for: Any, fleet: Fleet, shot: A
     expect(page.get_by_test_id("rollout-actions").locator("button")).to_have_count(0)
     shot(page, "rolled-back")
 
+    # the rollout list agrees with the API
+    page.goto(f"{fleet.srv.url}/ui/#/rollouts")
+    row = page.get_by_test_id(f"rollout-link-{rid}").locator("xpath=ancestor::tr")
+    expect(row).to_contain_text("rolled_back")
+    expect(row.locator("td").nth(4)).to_have_text(str(fleet.get(f"/api/v1/rollouts/{rid}")["touched"]))
+    # a rollout that does not exist is said so on the page
+    page.goto(f"{fleet.srv.url}/ui/#/rollouts/99999")
+    expect(page.get_by_test_id("page-error")).to_contain_text("no rollout 99999")
+
     # the fleet page shows every device on 1.0.0 again
     page.goto(f"{fleet.srv.url}/ui/#/fleet")
     api_devices = fleet.get("/api/v1/devices")

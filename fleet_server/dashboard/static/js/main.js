@@ -119,7 +119,8 @@ async function route() {
     // Telemetry is not announced on the stream (it is too frequent): pages that chart it re-read it.
     if (page.pollMs) state.pageTimer = setInterval(() => refreshPage(), page.pollMs);
   } catch (err) {
-    showError(err);
+    if (seq !== routeSeq) return;
+    clear(main).append(h("p", { class: "error", "data-testid": "page-error" }, `Cannot show this page: ${err.message}`));
   }
 }
 
