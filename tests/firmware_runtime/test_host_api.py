@@ -48,6 +48,13 @@ def test_unsupported_operator_is_named(host_lib: Path) -> None:
     assert err.value.op == "TANH"
 
 
+def test_absent_required_input_is_a_format_error(host_lib: Path) -> None:
+    # found by the model-parser fuzzer: only a conv/FC bias may be absent (-1)
+    with pytest.raises(HostRuntimeError) as err:
+        HostModel(synth.absent_input_model())
+    assert err.value.status == TFRT_E_FORMAT
+
+
 def test_wrong_input_is_a_clear_error(host_lib: Path) -> None:
     model = HostModel(synth.conv_model(0))
     with pytest.raises(DataError, match="input must be int8"):

@@ -36,8 +36,15 @@
 extern "C" {
 #endif
 
+/* A build may lower the table limits to save RAM (sizeof(tfrt_model) is about 72 bytes per
+ * tensor plus 92 per operator on a 32-bit core); the MLPerf Tiny models need 89 tensors, 31 ops.
+ * Tensor indices are stored in a byte, so TFRT_MAX_TENSORS is at most 255. */
+#ifndef TFRT_MAX_TENSORS
 #define TFRT_MAX_TENSORS 128
+#endif
+#ifndef TFRT_MAX_OPS
 #define TFRT_MAX_OPS 96
+#endif
 #define TFRT_MAX_DIMS 6
 #define TFRT_MAX_OP_INPUTS 10
 

@@ -16,6 +16,8 @@
 #include "op_names.h"
 #include "planner.h"
 
+_Static_assert(TFRT_MAX_TENSORS <= 255, "tensor indices are stored in a byte (0xFF = none)");
+
 #define TFLITE_SCHEMA_VERSION 3u
 #define BUILTIN_CUSTOM 32
 #define MAX_DIM_VALUE (1 << 24)
@@ -151,7 +153,10 @@ static tfrt_status parse_op(fb_ctx *c, tfrt_model *m, tfrt_op *op, const fb_tabl
     for (uint32_t i = 0; i < TFRT_MAX_OP_INPUTS; i++) op->in[i] = TFRT_NO_TENSOR;
     for (uint32_t i = 0; i < ins.len; i++) {
         int32_t ti = fb_vec_i32(c, ins, i);
-        if (ti == -1) continue;
+        if (ti == -1) { /* an absent optional input: only the bias of conv / depthwise / FC */
+            if (i == 2 && (kind == K_CONV || kind == K_DWCONV || kind == K_FC)) continue;
+            return TFRT_E_FORMAT;
+        }
         if (ti < 0 || ti >= m->ntensors) return TFRT_E_FORMAT;
         if (!m->tensors[ti].is_const && !produced[ti]) return TFRT_E_FORMAT; /* not yet computed */
         op->in[i] = (uint8_t)ti;

@@ -55,6 +55,7 @@ def single_op_model(
     output: Q,
     options_type: int = 0,
     options: Any = None,
+    op_inputs: list[int] | None = None,
 ) -> bytes:
     """A model whose graph is one operator: input 0 is the graph input, the others constants."""
     code = getattr(s.BuiltinOperator, op)
@@ -78,7 +79,7 @@ def single_op_model(
         tensors.append(_tensor(i, q, len(buffers) - 1))
     operator = s.OperatorT()
     operator.opcodeIndex = 0
-    operator.inputs = list(range(len(inputs)))
+    operator.inputs = list(range(len(inputs))) if op_inputs is None else op_inputs
     operator.outputs = [len(inputs)]
     operator.builtinOptionsType = options_type
     operator.builtinOptions = options
@@ -120,6 +121,11 @@ def expand_dims_model() -> bytes:
         [Q((3, 5), 0.2, -7), Q((), const_i32=[1])],
         Q((3, 1, 5), 0.2, -7),
     )
+
+
+def absent_input_model() -> bytes:
+    """A RELU whose only input is marked absent (-1): malformed, must be refused."""
+    return single_op_model("RELU", [Q((1, 8), 0.1, 0)], Q((1, 8), 0.1, 0), op_inputs=[-1])
 
 
 def unsupported_model() -> bytes:
