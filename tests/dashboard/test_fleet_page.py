@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from dashboard_helpers import PHONE, Fleet
+from dashboard_helpers import PHONE, Fleet, login
 from dashboard_vdevices import start_fleet
 from playwright.sync_api import expect
 
@@ -100,3 +100,17 @@ def test_polling_takes_over_when_the_stream_is_down(page_for: Any, fleet: Fleet,
         extra[0].stop()
         extra[0].client.loop_stop()
     shot(page, "polling")
+
+
+def test_a_revoked_token_logs_the_tab_out(page_for: Any, fleet: Fleet, shot: Any) -> None:
+    made = fleet.post("/api/v1/tokens", json={"name": "short-lived", "role": "viewer"})
+    made.raise_for_status()
+    page = page_for(None)
+    login(page, made.json()["token"])
+    page.get_by_test_id("device-table").wait_for()
+    with fleet.srv.api as c:
+        c.delete(f"/api/v1/tokens/{made.json()['id']}").raise_for_status()
+    page.goto(f"{fleet.srv.url}/ui/#/drift")  # the next request is refused: back to the log-in form
+    expect(page.get_by_test_id("login-form")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('tinyfleet.token')") is None
+    shot(page, "revoked")
