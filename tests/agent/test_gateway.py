@@ -77,3 +77,32 @@ def test_plan_mcus_matches_serial_ports(make_config) -> None:
         raise AssertionError("expected UsageError")
     except UsageError as exc:
         assert "ttyUSB9" in str(exc)
+
+
+def test_stream_ota_resumes_link_errors_but_not_refusals(packages, keys_dir) -> None:
+    import pytest
+
+    from device_agent.mcu_link import McuRefused, stream_ota
+    from tinyfleet.errors import DeviceError
+    from tinyfleet.package import read_package
+
+    keys = load_trusted_keys([keys_dir / "tinyfleet-signing.pub"])
+    pkg = read_package(packages["v1"].raw, keys)
+    header, payload = pkg.device_manifest_bytes + pkg.device_sig, pkg.ota_payload()
+
+    link = FakeMcuLink(keys)
+    link.fail_link_at = 100
+    assert stream_ota(link, header, payload, chunk=64) == 1
+    assert link.slots["a"].state == "pending" and bytes(link.slots["a"].data) == payload
+
+    tampered = bytearray(payload)
+    tampered[-1] ^= 1
+    link = FakeMcuLink(keys)
+    with pytest.raises(McuRefused, match="digest"):
+        stream_ota(link, header, bytes(tampered))
+    assert link.begins == 1  # a refusal is final: no resume
+
+    link = FakeMcuLink(keys)
+    link.fail_link_at = 10
+    with pytest.raises(DeviceError):
+        stream_ota(link, header, payload, resumes=0)
