@@ -190,7 +190,7 @@ class SimDevice:
     async def _on_message(self, topic_name: str, payload: bytes) -> None:
         try:
             _dev, channel = wire.parse_topic(topic_name)
-            if channel is not wire.Channel.DESIRED:
+            if channel is not wire.Channel.DESIRED or not payload:  # empty: the server cleared it
                 return
             desired = wire.parse(channel, payload)
         except wire.WireError:
