@@ -65,12 +65,14 @@ def _ref(model: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    """A ``tinyfleet server`` subprocess with: tokens for each role; models digits 1.0.0 and 1.1.0;
+    """A ``tinyfleet server`` subprocess with: tokens for each role; models digits 1.0.0, 1.1.0 and
+    1.2.0 (whose self-test fails on every simulated device);
     6 wire-contract MQTT devices (group ``lab``) on 1.0.0; and the fleet simulator's devices (group
     ``sim``), brought to 1.0.0 by a real rollout (download, verify, install)."""
     from dashboard_sim import SimThread
     from dashboard_vdevices import start_fleet
 
+    from device_agent.sim.behaviour import Behaviour
     from device_agent.sim.credentials import device_ids
     from fleet_server.testing import start_server
 
@@ -87,13 +89,14 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         v1 = srv.publish_model(srv.make_package("digits", "1.0.0", 1))
         # same security counter: an abort may send devices back to 1.0.0 (their anti-rollback floor stays 1)
         v2 = srv.publish_model(srv.make_package("digits", "1.1.0", 1, seed=1))
+        srv.publish_model(srv.make_package("digits", "1.2.0", 1, seed=2))
         devices = start_fleet(srv, 6, _ref(v1), tags={"site": "lab"})
         sim_ids = device_ids(SIM_DEVICES, "sim-")
         creds = [(d, srv.add_device(d, board="rpi4", tags={"site": "sim"})["secret"]) for d in sim_ids]
         with srv.api as c:
             c.put("/api/v1/groups/lab", json={"name": "lab", "selector": {"site": "lab"}}).raise_for_status()
             c.put("/api/v1/groups/sim", json={"name": "sim", "selector": {"site": "sim"}}).raise_for_status()
-        sim = SimThread(srv, creds).start()
+        sim = SimThread(srv, creds, behaviour=Behaviour(fail_selftest_versions=frozenset({"1.2.0"}))).start()
         fleet = Fleet(srv, tokens, v1, v2, devices, sim, sim_ids)
         base = fleet.post("/api/v1/rollouts", json={"name": "baseline", "model": "digits", "version": "1.0.0",
                                                     "target": {"group": "sim"}, "stages": [{"name": "all", "percent": 100}]})

@@ -157,3 +157,30 @@ def test_viewer_cannot_abort(page_for: Any, fleet: Fleet, shot: Any) -> None:
         deadline = time.monotonic() + 20
         while fleet.get(f"/api/v1/rollouts/{rid}")["status"] not in ("rolled_back", "aborted") and time.monotonic() < deadline:
             time.sleep(0.2)
+
+
+def test_a_failing_canary_rolls_back_by_itself(page_for: Any, fleet: Fleet, shot: Any) -> None:
+    """digits 1.2.0 fails its self-test on the devices: the stage's error threshold aborts the
+    rollout and the devices go back, with no operator action; the page shows it as it happens."""
+    page = page_for("operator")
+    page.goto(f"{fleet.srv.url}/ui/#/rollouts")
+    page.get_by_test_id("rollout-form").wait_for()
+    page.get_by_test_id("rf-name").fill("bad-canary")
+    page.get_by_test_id("rf-model").select_option("digits@1.2.0")
+    page.get_by_test_id("rf-group").select_option("sim")
+    page.get_by_test_id("rf-stages").fill(f"canary: {fleet.sim_ids[1]}, {fleet.sim_ids[2]}\nall: 100%")
+    page.get_by_test_id("rf-max_failed").fill("0")
+    _confirm(page, "rf-submit")
+    page.wait_for_url("**/ui/#/rollouts/*")
+    rid = int(page.url.rsplit("/", 1)[1])
+    expect(page.get_by_test_id("rollout-status")).to_have_text("rolled_back", timeout=T)
+    expect(page.get_by_test_id("rollout-reason")).to_contain_text("> max_failed 0")
+    api = fleet.get(f"/api/v1/rollouts/{rid}")
+    assert api["status"] == "rolled_back" and api["stage"] == 0
+    view = fleet.get(f"/api/v1/ui/rollouts/{rid}")
+    assert view["stages"][0]["failed"] + view["stages"][0]["restored"] + view["stages"][0]["rollback_issued"] >= 1
+    assert view["stages"][1]["assigned"] == 0  # the next stage never started
+    expect(page.get_by_test_id("rollout-actions").locator("button")).to_have_count(0)
+    devices = {d["id"]: d for d in fleet.get("/api/v1/devices")}
+    assert all(devices[d]["model"]["version"] == "1.0.0" for d in fleet.sim_ids)
+    shot(page, "rolled-back-by-gate")
