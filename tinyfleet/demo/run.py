@@ -117,9 +117,10 @@ class Demo:
     # ------------------------------------------------------------------ 1. models
     def _start_firmware_build(self) -> Proc:
         """The firmware builds (PlatformIO) while the models train."""
-        return self.procs.start("firmware-build", tinyfleet_cmd("firmware", "build", "--board", "qemu-an386",
-                                                                 "--pubkey", str(self.keys_dir / PUBLIC_NAME)),
-                                env=self.env, cwd=REPO)
+        self.firmware_dir = (self.cfg.workdir / "firmware-build").resolve()
+        return self.procs.start("firmware-build", tinyfleet_cmd(
+            "firmware", "build", "--board", "qemu-an386", "--pubkey", str((self.keys_dir / PUBLIC_NAME).resolve()),
+            "--build-dir", str(self.firmware_dir)), env=self.env, cwd=REPO)
 
     def build_models(self) -> Packages:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -287,14 +288,18 @@ class Demo:
             secret = self._credentials(dev, "qemu-an386", "mcu")
             board_dir = self.cfg.workdir / "boards" / dev
             board = self.procs.start(f"qemu-{dev}", tinyfleet_cmd(
-                "firmware", "flash", "--board", "qemu-an386", "--workdir", str(board_dir), "--device-id", dev),
+                "firmware", "flash", "--board", "qemu-an386", "--build-dir", str(self.firmware_dir),
+                "--workdir", str(board_dir.resolve()), "--device-id", dev),
                 env=self.env, cwd=REPO)
             url = board.wait_for(r"socket://127\.0\.0\.1:\d+", 60).group(0)
             ports.append(url)
-            extra += f'[[gateway.devices]]\nid = "{dev}"\nsecret = "{secret}"\nserial = "{url}"\n\n'
+            extra += (f'[[gateway.devices]]\nid = "{dev}"\nsecret = "{secret}"\nserial = "{url}"\n'
+                      f'board = "qemu-an386"\n\n')
             self.console.print(f"   {dev}: QEMU mps2-an386 on {url}")
-        secret = self._credentials("gateway-01", "linux-x86_64", "gateway")
-        cfg = self._agent_config("gateway-01", secret, "linux-x86_64", self.cfg.workdir / "agents" / "gateway-01", extra)
+        # In gateway mode only the MCUs connect, each with its own credentials; the gateway's own
+        # [device] entry is not used to connect, so it is not enrolled.
+        cfg = self._agent_config("gateway-01", "unused-in-gateway-mode", "linux-x86_64",
+                                 self.cfg.workdir / "agents" / "gateway-01", extra)
         args = ["agent", "run", "--config", str(cfg)]
         for url in ports:
             args += ["--serial", url]
