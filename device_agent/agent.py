@@ -75,7 +75,10 @@ class LinuxSteps:
         pkg = self.package
         assert pkg is not None
         self.slot = self.a.slots.inactive()
+        self.a.slot_refs.pop(self.slot, None)
+        self.a.bad_slots.discard(self.slot)
         await asyncio.to_thread(self.a.slots.install, self.slot, pkg.raw)
+        self.a.slot_refs[self.slot] = model_ref(pkg)
         self.a.fetcher.discard(model)
         return StepResult.ok(f"installed into slot {self.slot}")
 
@@ -120,6 +123,7 @@ class LinuxSteps:
         for s in ("a", "b"):
             if s != prev_slot:
                 self.a.slots.clear(s)  # type: ignore[arg-type]
+                self.a.slot_refs.pop(s, None)
         if model is not None:  # a download cut by a power cut resumes on the next try
             self.a.fetcher.discard(model, keep_partial=True)
         if self.a.hotswap.active is None and prev_slot is not None:
@@ -150,6 +154,8 @@ class Agent:
             on_connected=self._on_connected,
         )
         self.active_ref: wire.ModelRef | None = None
+        self.slot_refs: dict[str, wire.ModelRef] = {}  # what each slot holds, as far as this process knows
+        self.bad_slots: set[str] = set()  # slots whose package did not verify or load at start-up
         self.update_step = Step.IDLE
         self.deployment_id: str | None = None
         self.events: list[wire.DeviceEvent] = []  # every event this process produced (tests, CLI)
@@ -167,18 +173,28 @@ class Agent:
         self.deployment_id = self.executor.journal.deployment_id or None
 
     def load_active(self) -> None:
-        slot = self.slots.active()
-        if slot is None:
+        """Load the active slot; if its package no longer verifies or loads, fall back to the other."""
+        act = self.slots.active()
+        if act is None:
             return
-        try:
-            pkg = read_package(self.slots.package_path(slot), self.trusted_keys)
-            model = load_model(pkg, self.cfg.runtime)
-        except TinyfleetError as exc:
-            log.error("active slot %s cannot be loaded: %s", slot, exc)
+        for slot in (act, "b" if act == "a" else "a"):
+            if not self.slots.has_package(slot):  # type: ignore[arg-type]
+                continue
+            try:
+                pkg = read_package(self.slots.package_path(slot), self.trusted_keys)  # type: ignore[arg-type]
+                model = load_model(pkg, self.cfg.runtime)
+            except TinyfleetError as exc:
+                log.error("%s: slot %s cannot be loaded: %s", self.cfg.device_id, slot, exc)
+                self.bad_slots.add(slot)
+                continue
+            if slot != act:
+                log.warning("%s: serving slot %s instead of the broken slot %s", self.cfg.device_id, slot, act)
+                self.slots.switch(slot)  # type: ignore[arg-type]
+            self.hotswap.swap(model)
+            self.configure_recorder(pkg)
+            self.active_ref = model_ref(pkg)
+            self.slot_refs[slot] = self.active_ref
             return
-        self.hotswap.swap(model)
-        self.configure_recorder(pkg)
-        self.active_ref = model_ref(pkg)
 
     def configure_recorder(self, pkg: ModelPackage) -> None:
         groups = int(pkg.manifest.get("drift_baseline", {}).get("input", {}).get("groups", 1))
@@ -200,9 +216,17 @@ class Agent:
         slots = []
         act = self.slots.active()
         for s in ("a", "b"):
-            if self.slots.has_package(s):  # type: ignore[arg-type]
-                slots.append(wire.SlotInfo(slot=s, state="confirmed" if s == act else "pending",  # type: ignore[arg-type]
-                                           model=self.active_ref if s == act else None))
+            if s == act:
+                st = "trial" if self.update_step in (Step.SWAP, Step.CONFIRM) else "confirmed"
+            elif s in self.bad_slots:
+                st = "failed"
+            elif self.update_step is Step.INSTALL:
+                st = "writing"
+            elif self.slots.has_package(s):  # type: ignore[arg-type]
+                st = "pending" if self.update_step in (Step.LOAD, Step.SELF_TEST) else "confirmed"
+            else:
+                st = "empty"
+            slots.append(wire.SlotInfo(slot=s, state=st, model=self.slot_refs.get(s)))  # type: ignore[arg-type]
         self._seq += 1
         return wire.DeviceState(
             device_id=self.cfg.device_id, board=self.cfg.board, kind="linux", firmware="tinyfleet-agent",

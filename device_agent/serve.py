@@ -179,7 +179,8 @@ class Endpoint:
 
     def stop(self) -> None:
         for srv in self.servers:
-            srv.shutdown() if self._threads else None
+            if self._threads:  # serve_forever runs: stop it first
+                srv.shutdown()
             srv.server_close()
         self.servers.clear()
         self._threads.clear()

@@ -115,3 +115,23 @@ def test_docs_show_the_table(repo_root) -> None:
     from device_agent.reconcile import transition_table_markdown
 
     assert transition_table_markdown() in (repo_root / "docs" / "agent.md").read_text()
+
+
+def test_a_corrupted_active_slot_falls_back_to_the_other(make_config, packages, files) -> None:
+    async def scenario() -> None:
+        agent = await _install_v1(make_config, packages, files)
+        assert await agent.update(packages["v2"].desired(files.base, "dep-v2")) is Step.DONE
+        active = agent.slots.active()
+        assert active is not None
+        path = agent.slots.package_path(active)
+        raw = bytearray(path.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF  # a bit rot on disk
+        path.write_bytes(bytes(raw))
+        rebooted = Agent(make_config())
+        await rebooted.boot()
+        assert _serving_version(rebooted) == "1.0.0"
+        assert rebooted.slots.active() != active
+        st = rebooted.state()
+        assert {s.slot: s.state for s in st.slots} == {active: "failed", rebooted.slots.active(): "confirmed"}
+
+    asyncio.run(scenario())
