@@ -106,7 +106,7 @@ static inline int32_t bias_at(const uint8_t *bias, int32_t c) {
     return bias ? tfrt_ld_i32(bias + 4 * c) : 0;
 }
 
-void tfrt_ref_conv(const tfrt_conv_params *pp, const int8_t *in, const int8_t *filter, int8_t *out) {
+TFRT_HOT void tfrt_ref_conv(const tfrt_conv_params *pp, const int8_t *in, const int8_t *filter, int8_t *out) {
     /* a local copy: int8 stores may alias anything, which would force reloads of *pp */
     const tfrt_conv_params prm = *pp, *p = &prm;
     const int32_t fsize = p->f_h * p->f_w * p->in_c, full = fsize & ~3;
@@ -151,7 +151,7 @@ void tfrt_ref_conv(const tfrt_conv_params *pp, const int8_t *in, const int8_t *f
 }
 
 /* Depth multiplier 1, channels a multiple of four: four accumulators per pass over the window. */
-static void dwconv_x4(const tfrt_conv_params *pp, const int8_t *in, const int8_t *filter,
+TFRT_HOT static void dwconv_x4(const tfrt_conv_params *pp, const int8_t *in, const int8_t *filter,
                       int8_t *out) {
     const tfrt_conv_params prm = *pp, *p = &prm;
     const int32_t C = p->in_c, in_w = p->in_w, f_w = p->f_w, dil_w = p->dil_w;
@@ -214,7 +214,7 @@ static void dwconv_x4(const tfrt_conv_params *pp, const int8_t *in, const int8_t
     }
 }
 
-void tfrt_ref_dwconv(const tfrt_conv_params *p, const int8_t *in, const int8_t *filter,
+TFRT_HOT void tfrt_ref_dwconv(const tfrt_conv_params *p, const int8_t *in, const int8_t *filter,
                      int8_t *out) {
     if (p->depth_mult == 1 && (p->in_c & 3) == 0) {
         dwconv_x4(p, in, filter, out);
@@ -254,7 +254,7 @@ void tfrt_ref_dwconv(const tfrt_conv_params *p, const int8_t *in, const int8_t *
     }
 }
 
-void tfrt_ref_fc(const tfrt_fc_params *p, const int8_t *in, const int8_t *w, int8_t *out) {
+TFRT_HOT void tfrt_ref_fc(const tfrt_fc_params *p, const int8_t *in, const int8_t *w, int8_t *out) {
     const int32_t full = p->depth & ~3;
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *x = in + (int64_t)b * p->depth;

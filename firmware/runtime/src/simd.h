@@ -18,6 +18,13 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Hot kernels are compiled for speed even in a size-optimised (-Os) firmware build (GCC). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TFRT_HOT __attribute__((optimize("O2")))
+#else
+#define TFRT_HOT
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #define TFRT_DSP 1
 
