@@ -70,7 +70,17 @@ class TfliteInfo:
                 raise DataError(f"{what}: {t.name} has no int8 quantization parameters")
 
 
+MAX_TENSOR_ELEMENTS = 1 << 26
+
 _TYPE_NAMES: dict[int, str] = {}
+_BLOB_LEN = [0]  # the size of the buffer being parsed, for _count
+
+
+def _count(n: int, what: str) -> int:
+    """A flatbuffer vector length, refused when its 4-byte elements could not fit in the file."""
+    if not 0 <= n <= _BLOB_LEN[0] // 4:
+        raise DataError(f"damaged {what} vector (length {n})")
+    return n
 _OP_NAMES: dict[int, str] = {}
 
 
@@ -90,6 +100,7 @@ def read_tflite(blob: bytes, what: str = "model") -> TfliteInfo:
     if len(blob) < 16 or blob[4:8] != b"TFL3":
         raise DataError(f"{what} is not a TFLite flatbuffer (no TFL3 identifier)")
     s = _tables()
+    _BLOB_LEN[0] = len(blob)
     try:
         return _parse(s, blob)
     except DataError:
@@ -99,18 +110,24 @@ def read_tflite(blob: bytes, what: str = "model") -> TfliteInfo:
 
 
 def _tensor(s: Any, sg: Any, idx: int) -> TensorInfo:
-    if not 0 <= idx < sg.TensorsLength():
+    if not 0 <= idx < _count(sg.TensorsLength(), "tensors"):
         raise DataError(f"tensor index {idx} out of range")
     t = sg.Tensors(idx)
     q = t.Quantization()
     scale = zp = None
-    if q is not None and q.ScaleLength() > 0:
+    if q is not None and _count(q.ScaleLength(), "scale") > 0:
         scale = float(q.Scale(0))
         zp = int(q.ZeroPoint(0)) if q.ZeroPointLength() > 0 else 0
     name = t.Name()
+    shape = tuple(int(t.Shape(i)) for i in range(_count(t.ShapeLength(), "shape")))
+    elements = 1
+    for d in shape:
+        elements *= max(d, 1)
+    if len(shape) > 8 or any(d < -1 for d in shape) or elements > MAX_TENSOR_ELEMENTS:
+        raise DataError(f"tensor {idx} has an implausible shape {list(shape)[:8]}")
     return TensorInfo(
-        name=name.decode("utf-8", "replace") if name else f"tensor{idx}",
-        shape=tuple(int(t.Shape(i)) for i in range(t.ShapeLength())),
+        name=name.decode("utf-8", "replace")[:200] if name else f"tensor{idx}",
+        shape=shape,
         dtype=_TYPE_NAMES.get(t.Type(), f"type{t.Type()}"),
         scale=scale,
         zero_point=zp,
@@ -119,10 +136,10 @@ def _tensor(s: Any, sg: Any, idx: int) -> TensorInfo:
 
 def _parse(s: Any, blob: bytes) -> TfliteInfo:
     model = s.Model.GetRootAs(blob, 0)
-    if model.SubgraphsLength() < 1:
+    if _count(model.SubgraphsLength(), "subgraphs") < 1:
         raise DataError("model has no subgraph")
     codes = []
-    for i in range(model.OperatorCodesLength()):
+    for i in range(_count(model.OperatorCodesLength(), "operator codes")):
         oc = model.OperatorCodes(i)
         code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
         if code == s.BuiltinOperator.CUSTOM:
@@ -135,7 +152,7 @@ def _parse(s: Any, blob: bytes) -> TfliteInfo:
     float_tensors: set[tuple[int, int]] = set()
     for g in range(model.SubgraphsLength()):
         sg = model.Subgraphs(g)
-        for i in range(sg.OperatorsLength()):
+        for i in range(_count(sg.OperatorsLength(), "operators")):
             op = sg.Operators(i)
             idx = op.OpcodeIndex()
             if not 0 <= idx < len(codes):
@@ -146,14 +163,15 @@ def _parse(s: Any, blob: bytes) -> TfliteInfo:
                 ops.append(name)
             if name in ("QUANTIZE", "DEQUANTIZE"):
                 continue
-            for j in list(range(op.InputsLength())) + [None]:
-                tensors = [op.Inputs(j)] if j is not None else [op.Outputs(k) for k in range(op.OutputsLength())]
+            n_in, n_out = _count(op.InputsLength(), "inputs"), _count(op.OutputsLength(), "outputs")
+            for j in list(range(n_in)) + [None]:
+                tensors = [op.Inputs(j)] if j is not None else [op.Outputs(k) for k in range(n_out)]
                 for t in tensors:
                     if t >= 0 and _tensor(s, sg, t).dtype == "float32":
                         float_tensors.add((g, t))
     sg0 = model.Subgraphs(0)
-    inputs = tuple(_tensor(s, sg0, sg0.Inputs(i)) for i in range(sg0.InputsLength()))
-    outputs = tuple(_tensor(s, sg0, sg0.Outputs(i)) for i in range(sg0.OutputsLength()))
+    inputs = tuple(_tensor(s, sg0, sg0.Inputs(i)) for i in range(_count(sg0.InputsLength(), "inputs")))
+    outputs = tuple(_tensor(s, sg0, sg0.Outputs(i)) for i in range(_count(sg0.OutputsLength(), "outputs")))
     if not inputs or not outputs:
         raise DataError("model has no input or no output tensor")
     return TfliteInfo(ops=tuple(ops), op_count=count, inputs=inputs, outputs=outputs,

@@ -120,25 +120,31 @@ def tflm_run(blob: bytes, x: np.ndarray, arena: int | None = None) -> np.ndarray
         it = _tflm(blob, arena or ARENA_LIMIT // 8)
     except (RuntimeError, ValueError) as exc:
         raise DataError(f"TFLM refuses the model: {exc}") from None
-    shape = tuple(int(d) for d in it.get_input_details(0)["shape"])
-    outs = []
-    with quiet_stderr():
-        for row in x:
-            it.set_input(np.asarray(row, dtype=np.int8).reshape(shape), 0)
-            it.invoke()
-            outs.append(np.array(it.get_output(0), dtype=np.int8).reshape(-1))
+    try:
+        shape = tuple(int(d) for d in it.get_input_details(0)["shape"])
+        outs = []
+        with quiet_stderr():
+            for row in x:
+                it.set_input(np.asarray(row, dtype=np.int8).reshape(shape), 0)
+                it.invoke()
+                outs.append(np.array(it.get_output(0), dtype=np.int8).reshape(-1))
+    except (RuntimeError, ValueError, IndexError, UnicodeDecodeError) as exc:
+        raise DataError(f"TFLM cannot run the model ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})") from None
     return np.stack(outs)
 
 
 def litert_ref_run(blob: bytes, x: np.ndarray) -> np.ndarray:
     """Outputs of LiteRT with the reference kernels (``BUILTIN_REF``) for the int8 batch ``x``."""
     it = litert_interpreter(blob)
-    ind, outd = it.get_input_details()[0], it.get_output_details()[0]
-    outs = []
-    for row in x:
-        it.set_tensor(ind["index"], np.asarray(row, dtype=ind["dtype"]).reshape(ind["shape"]))
-        it.invoke()
-        outs.append(np.array(it.get_tensor(outd["index"])).reshape(-1))
+    try:
+        ind, outd = it.get_input_details()[0], it.get_output_details()[0]
+        outs = []
+        for row in x:
+            it.set_tensor(ind["index"], np.asarray(row, dtype=ind["dtype"]).reshape(ind["shape"]))
+            it.invoke()
+            outs.append(np.array(it.get_tensor(outd["index"])).reshape(-1))
+    except (RuntimeError, ValueError, IndexError, UnicodeDecodeError) as exc:
+        raise DataError(f"LiteRT cannot run the model ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})") from None
     return np.stack(outs)
 
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from compiler.flatbuffer import read_tflite
@@ -33,3 +35,15 @@ def test_float_model_is_not_int8(odd_models: dict[str, Path]) -> None:
     info = read_tflite(odd_models["float"].read_bytes(), "float.tflite")
     with pytest.raises(DataError, match="not a full-integer int8 model"):
         info.require_int8("float.tflite")
+
+
+def test_damaged_bytes_never_crash_the_reader(mlperf_models: dict[str, Path]) -> None:
+    blob = mlperf_models["kws"].read_bytes()
+    rng = np.random.default_rng(5)
+    head = 4096  # the flatbuffer's tables and vectors; weights follow
+    for _ in range(300):
+        b = bytearray(blob)
+        for _ in range(4):
+            b[int(rng.integers(min(head, len(b))))] = int(rng.integers(256))
+        with contextlib.suppress(DataError):
+            read_tflite(bytes(b))

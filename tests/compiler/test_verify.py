@@ -106,3 +106,20 @@ def test_verify_json_stdout_is_one_object(mlperf_models: dict[str, Path], repo_r
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)  # nothing but the JSON object on stdout (no C++ allocator noise)
     assert r["ops"] == ["FULLY_CONNECTED"] and r["fits"] and "max_abs_diff" in r
+
+
+@pytest.mark.slow
+def test_damaged_models_are_refused_not_crashed(digits_package) -> None:
+    """Random byte changes in a real model: verify either works or raises DataError, in-process."""
+    blob = digits_package.tflite_path.read_bytes()
+    rng = np.random.default_rng(11)
+    refused = 0
+    for _ in range(10):
+        b = bytearray(blob)
+        for _ in range(3):
+            b[int(rng.integers(len(b)))] = int(rng.integers(256))
+        try:
+            evaluate(bytes(b))
+        except DataError:
+            refused += 1
+    assert refused >= 1
