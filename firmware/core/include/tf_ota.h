@@ -68,6 +68,14 @@ typedef struct {
 tf_boot_decision_t tf_ota_decide(const tf_ota_record_t *rec);
 const char *tf_boot_action_name(tf_boot_action_t a);
 
+/* What the last boot found (tf_ota_t.boot_events, reported by INFO). */
+enum {
+    TF_BOOT_EV_TRIAL = 0x01,           /* a pending model started on trial and passed its self-test */
+    TF_BOOT_EV_REVERTED = 0x02,        /* an unconfirmed trial from the last boot was rejected */
+    TF_BOOT_EV_SELFTEST_FAILED = 0x04, /* a pending model failed to load or its self-test: rejected */
+    TF_BOOT_EV_INVALID = 0x08,         /* a confirmed model no longer verified: rejected */
+};
+
 /* device.bin, parsed (docs/architecture.md, "Device manifest"). */
 typedef struct {
     uint32_t security_counter;
@@ -125,6 +133,7 @@ typedef struct {
     /* what runs */
     int running;           /* -1: no model */
     bool selftest_passed;  /* the running model passed its golden self-test (trials only) */
+    uint8_t boot_events;   /* TF_BOOT_EV_* bits of the last tf_ota_boot() */
     tf_slot_view_t view;
 } tf_ota_t;
 

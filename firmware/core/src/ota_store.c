@@ -116,6 +116,7 @@ int tf_ota_boot(tf_ota_t *o, tf_ota_start_fn start, void *ctx)
 {
     o->running = -1;
     o->selftest_passed = false;
+    o->boot_events = 0;
     o->rx_slot = -1;
     /* Each pass either starts a model or moves one slot to REJECTED: at most 4 passes. */
     for (int pass = 0; pass < 4; pass++) {
@@ -124,6 +125,7 @@ int tf_ota_boot(tf_ota_t *o, tf_ota_start_fn start, void *ctx)
         case TF_BOOT_FAIL:
             return -1;
         case TF_BOOT_REVERT:
+            o->boot_events |= TF_BOOT_EV_REVERTED;
             if (tf_record_set(o, d.slot, TF_SLOT_REJECTED) != TF_OK) return -1;
             break;
         case TF_BOOT_TEST:
@@ -131,8 +133,10 @@ int tf_ota_boot(tf_ota_t *o, tf_ota_start_fn start, void *ctx)
             if (start_slot(o, d.slot, true, start, ctx) == TF_OK) {
                 o->running = d.slot;
                 o->selftest_passed = true;
+                o->boot_events |= TF_BOOT_EV_TRIAL;
                 return d.slot;
             }
+            o->boot_events |= TF_BOOT_EV_SELFTEST_FAILED;
             if (tf_record_set(o, d.slot, TF_SLOT_REJECTED) != TF_OK) return -1;
             break;
         case TF_BOOT_NONE:
@@ -141,6 +145,7 @@ int tf_ota_boot(tf_ota_t *o, tf_ota_start_fn start, void *ctx)
                 return d.slot;
             }
             /* A confirmed model that no longer verifies: never run it. */
+            o->boot_events |= TF_BOOT_EV_INVALID;
             if (tf_record_set(o, d.slot, TF_SLOT_REJECTED) != TF_OK) return -1;
             break;
         }
