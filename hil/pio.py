@@ -198,6 +198,12 @@ _OVERFLOW_RE = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
 _TOO_BIG_RE = re.compile(r"Error: The (program|data) size \((\d+) bytes\) is greater than maximum allowed \((\d+) bytes\)")
 
 
+def config_dir(build_dir: Path) -> Path:
+    """Where tf_build_config.h goes: beside the build folder, which PlatformIO may empty
+    (firmware/platformio.ini: ``-I ${platformio.build_dir}.tf-config``)."""
+    return build_dir.with_name(build_dir.name + ".tf-config")
+
+
 def elf_sections(elf: Path) -> dict[str, int]:
     out = subprocess.run(["arm-none-eabi-size", "-A", "-d", str(elf)], capture_output=True, text=True, check=False)
     if out.returncode != 0:
@@ -258,7 +264,7 @@ def build(board_name: str, build_dir: Path, public_key: bytes | None, device_id:
     elf = build_dir / board_name / "firmware.elf"
     binf = build_dir / board_name / "firmware.bin"
     with _locked(core / ".tinyfleet-build.lock"):
-        atomic_write_text(build_dir / "tf-config" / "tf_build_config.h", config)
+        atomic_write_text(config_dir(build_dir) / "tf_build_config.h", config)
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         log = proc.stdout + proc.stderr
         if proc.returncode != 0:
