@@ -22,6 +22,7 @@ __all__ = [
     "DeviceConflict",
     "create_enrollment_token",
     "enroll",
+    "enroll_many",
     "enroll_with_token",
     "matches",
     "resolve_target",
@@ -50,25 +51,40 @@ def validate_tags(tags: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def _check_board(board: str) -> None:
-    known = all_boards()
+def _check_board(board: str, known: Mapping[str, Any] | None = None) -> None:
+    known = all_boards() if known is None else known
     if board not in known:
         raise UsageError(f"unknown board {board!r} (known: {', '.join(sorted(known))})")
 
 
 def enroll(s: Session, device_id: str, board: str, tags: Mapping[str, Any] | None = None) -> tuple[Device, str]:
     """Register a device; returns it and its secret (shown once, stored only as a hash)."""
-    if not DEVICE_ID_RE.match(device_id):
-        raise UsageError(f"invalid device id {device_id!r}: 1-63 of a-z, 0-9, '_', '-', starting with a letter or digit")
-    _check_board(board)
-    clean = validate_tags(tags or {})
-    if s.get(Device, device_id) is not None:
-        raise DeviceConflict(f"device {device_id} is already enrolled")
-    secret = secrets.token_urlsafe(24)
-    dev = Device(id=device_id, board=board, tags=clean, secret_hash=hash_secret(secret), enrolled_at=time.time())
-    s.add(dev)
+    return enroll_many(s, [(device_id, board, tags or {})])[0]
+
+
+def enroll_many(s: Session, devices: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[tuple[Device, str]]:
+    """Register devices (id, board, tags) in the caller's transaction: all or none."""
+    ids = [d for d, _, _ in devices]
+    if len(set(ids)) != len(ids):
+        raise UsageError("a device id is given twice")
+    boards = all_boards()
+    for device_id, board, _ in devices:
+        if not DEVICE_ID_RE.match(device_id):
+            raise UsageError(f"invalid device id {device_id!r}: 1-63 of a-z, 0-9, '_', '-', starting with a letter or digit")
+        _check_board(board, boards)
+    for i in range(0, len(ids), 5000):
+        taken = s.scalars(select(Device.id).where(Device.id.in_(ids[i:i + 5000]))).first()
+        if taken is not None:
+            raise DeviceConflict(f"device {taken} is already enrolled")
+    out = []
+    now = time.time()
+    for device_id, board, tags in devices:
+        secret = secrets.token_urlsafe(24)
+        dev = Device(id=device_id, board=board, tags=validate_tags(tags), secret_hash=hash_secret(secret), enrolled_at=now)
+        s.add(dev)
+        out.append((dev, secret))
     s.flush()
-    return dev, secret
+    return out
 
 
 def token_hash(token: str) -> str:

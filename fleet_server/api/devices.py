@@ -13,6 +13,7 @@ from fleet_server.api.schemas import (
     Credentials,
     DeviceIn,
     DeviceOut,
+    DevicesIn,
     EnrollIn,
     EnrollmentTokenIn,
     GroupIn,
@@ -49,6 +50,22 @@ def add_device(body: DeviceIn, rt: RT, _: Operator) -> Credentials:
             raise HTTPException(409, str(exc)) from None
     _after_enroll(rt, dev.id)
     return _credentials(rt, dev.id, secret)
+
+
+@router.post("/devices/bulk", response_model=list[Credentials], status_code=201)
+def add_devices(body: DevicesIn, rt: RT, _: Operator) -> list[Credentials]:
+    """Enroll many devices in one transaction (all or none) and one broker reload."""
+    with rt.db.session() as s:
+        try:
+            made = svc.enroll_many(s, [(d.id, d.board, d.tags) for d in body.devices])
+        except svc.DeviceConflict as exc:
+            raise HTTPException(409, str(exc)) from None
+        ids = [(dev.id, secret) for dev, secret in made]
+    for device_id, _secret in ids:
+        rt.ingest.add_device(device_id)
+    rt.credentials_changed()
+    rt.bus.publish("device", {"enrolled": len(ids)})
+    return [_credentials(rt, d, secret) for d, secret in ids]
 
 
 @router.post("/enrollment-tokens", status_code=201)

@@ -11,6 +11,7 @@ from fleet_server.db import Device, ModelRow
 __all__ = [
     "Credentials",
     "DeviceIn",
+    "DevicesIn",
     "DeviceOut",
     "EnrollIn",
     "EnrollmentTokenIn",
@@ -32,6 +33,10 @@ class DeviceIn(_In):
     id: str = Field(description="device id: 1-63 of a-z, 0-9, '_', '-'; also its MQTT username")
     board: str = Field(description="a board of the catalogue (tinyfleet/boards.toml)")
     tags: dict[str, str] = {}
+
+
+class DevicesIn(_In):
+    devices: list[DeviceIn] = Field(max_length=100_000)
 
 
 class EnrollIn(_In):

@@ -122,7 +122,7 @@ class Rollout(Base):
     target: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"group": name} or {"selector": {tag: value}}
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # stages, gates, thresholds as created
     status: Mapped[str] = mapped_column(String(24))
-    engine_state: Mapped[str] = mapped_column(Text)  # the engine's JSON state
+    engine_state: Mapped[str] = mapped_column(Text)  # JSON summary of the engine state (the event log is the truth)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(64), default="")

@@ -7,14 +7,14 @@ and overload messages are counted in ``tinyfleet_mqtt_dropped_total{reason}`` an
 
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from fleet_server.bus import Bus
 from fleet_server.db import Database, Device, DeviceEventRow, TelemetryRow
@@ -25,6 +25,10 @@ from tinyfleet.wire import Channel
 __all__ = ["Ingest"]
 
 log = logging.getLogger("tinyfleet.ingest")
+_DEV = Device.__table__
+# Core executemany: a device removed a moment ago just matches no row (the ORM would raise)
+_SET_SEEN = update(_DEV).where(_DEV.c.id == bindparam("d")).values(last_seen=bindparam("t"))
+_SET_ONLINE = update(_DEV).where(_DEV.c.id == bindparam("d")).values(online=bindparam("o"))
 Item = tuple[str, Channel, Any, float, bool]  # device id, channel, parsed message, received at, verified
 
 
@@ -33,7 +37,12 @@ class Ingest:
         self.db = db
         self.bus = bus
         self.batch_seconds = batch_seconds
-        self._queue: queue.Queue[Item] = queue.Queue(max_queue)
+        self._queue: collections.deque[Item] = collections.deque()  # append/popleft are thread-safe
+        self._max_queue = max_queue
+        self._has_items = threading.Event()
+        # counted here, added to the Prometheus counters by the writer (cheaper per message)
+        self._received: collections.Counter[str] = collections.Counter()
+        self._dropped: collections.Counter[str] = collections.Counter()
         self._known: set[str] = set()
         self._known_at = 0.0
         self._known_lock = threading.Lock()
@@ -74,16 +83,23 @@ class Ingest:
             return self._drop("spoofed" if "published on the topic of" in str(exc) else "malformed")
         # a device unknown here may have been enrolled by another server process a moment ago:
         # the writer checks those against the database before using them
-        try:
-            self._queue.put_nowait((device_id, channel, msg, time.time(), self._is_known(device_id)))
-        except queue.Full:
+        if len(self._queue) >= self._max_queue:
             return self._drop("overload")
+        self._queue.append((device_id, channel, msg, time.time(), device_id in self._known))
+        self._has_items.set()
         self.stats["received"] += 1
-        MQTT_RECEIVED.labels(channel.value).inc()
+        self._received[channel.value] += 1
 
     def _drop(self, reason: str) -> None:
         self.stats["dropped"] += 1
-        MQTT_DROPPED.labels(reason).inc()
+        self._dropped[reason] += 1
+
+    def _publish_counts(self) -> None:
+        for counts, metric in ((self._received, MQTT_RECEIVED), (self._dropped, MQTT_DROPPED)):
+            for key in list(counts):
+                n = counts.pop(key, 0)
+                if n:
+                    metric.labels(key).inc(n)
 
     # ---- writer thread -------------------------------------------------------------------------
     def start(self) -> None:
@@ -99,20 +115,25 @@ class Ingest:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                first = self._queue.get(timeout=0.2)
-            except queue.Empty:
+            self._publish_counts()
+            if not self._has_items.wait(0.2):
                 continue
+            self._has_items.clear()
             time.sleep(self.batch_seconds)
-            self._write([first, *self._drain()])
+            items = self._drain()
+            if items:
+                self._write(items)
 
     def _drain(self, limit: int = 50_000) -> list[Item]:
         items: list[Item] = []
+        pop = self._queue.popleft
         while len(items) < limit:
             try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
+                items.append(pop())
+            except IndexError:
                 break
+        if self._queue:
+            self._has_items.set()
         return items
 
     def flush(self) -> None:
@@ -120,6 +141,7 @@ class Ingest:
         items = self._drain(10**9)
         if items:
             self._write(items)
+        self._publish_counts()
 
     def _write(self, items: list[Item]) -> None:
         started = time.perf_counter()
@@ -127,7 +149,7 @@ class Ingest:
             changed = self._write_batch(items)
         except Exception:  # noqa: BLE001 - a failed batch is logged and dropped; ingest goes on
             log.exception("ingest batch of %d messages failed", len(items))
-            MQTT_DROPPED.labels("db_error").inc(len(items))
+            self._dropped["db_error"] += len(items)
             return
         INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
         for device_id in changed:
@@ -149,7 +171,7 @@ class Ingest:
         unknown = len(items) - len(kept)
         if unknown:
             self.stats["dropped"] += unknown
-            MQTT_DROPPED.labels("unknown_device").inc(unknown)
+            self._dropped["unknown_device"] += unknown
         return kept
 
     def _write_batch(self, items: list[Item]) -> set[str]:
@@ -182,9 +204,9 @@ class Ingest:
         changed: set[str] = set()
         with self.db.session() as s:
             if seen:
-                s.execute(update(Device), [{"id": d, "last_seen": t} for d, t in seen.items()])
+                s.execute(_SET_SEEN, [{"d": d, "t": t} for d, t in seen.items()])
             if online:
-                s.execute(update(Device), [{"id": d, "online": v} for d, v in online.items()])
+                s.execute(_SET_ONLINE, [{"d": d, "o": v} for d, v in online.items()])
                 changed |= set(online)
             if states:
                 changed |= self._apply_states(s, states)
@@ -216,5 +238,7 @@ class Ingest:
                 "state_ts": st.ts, "state_seq": st.seq,
             })
         if updates:
-            s.execute(update(Device), updates)
+            cols = {k: bindparam(f"p_{k}") for k in updates[0] if k != "id"}
+            stmt = update(_DEV).where(_DEV.c.id == bindparam("p_id")).values(**cols)
+            s.execute(stmt, [{f"p_{k}": v for k, v in u.items()} for u in updates])
         return {u["id"] for u in updates}

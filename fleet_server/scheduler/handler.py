@@ -131,7 +131,7 @@ def create_rollout(s: Session, name: str, model_name: str, model_version: str, t
     s.flush()
     state, first = create(str(row.id), spec, now)
     s.add(RolloutEvent(rollout_id=row.id, seq=first.seq, ts=first.at, kind=first.kind.value, data=first.to_json()))
-    row.engine_state = json.dumps(state.to_json(), separators=(",", ":"))
+    row.engine_state = json.dumps(summary(state), separators=(",", ":"))
     return row, state
 
 

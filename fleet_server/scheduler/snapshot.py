@@ -32,13 +32,19 @@ def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
         yield ids[i:i + _CHUNK]
 
 
-def version_ref(dev: Device) -> VersionRef | None:
+# only what a DeviceView needs (rows, not ORM objects: a tick may look at every device of the fleet)
+_VIEW_COLUMNS = (Device.id, Device.board, Device.model_name, Device.model_version, Device.model_sha256,
+                 Device.runtimes, Device.rollout_id, Device.online, Device.arena_budget, Device.flash_budget,
+                 Device.deployment_id, Device.update_state)
+
+
+def version_ref(dev: Any) -> VersionRef | None:
     if not dev.model_name or not dev.model_version:
         return None
     return VersionRef(dev.model_name, dev.model_version, dev.model_sha256 or "")
 
 
-def device_outcome(dev: Device, deployment_id: str | None, last_event: str | None) -> DeviceOutcome:
+def device_outcome(dev: Any, deployment_id: str | None, last_event: str | None) -> DeviceOutcome:
     """A device's install result for one deployment: its OTA events first, else its reported state."""
     if deployment_id is None:
         return DeviceOutcome.NONE
@@ -86,9 +92,9 @@ def build_snapshot(s: Session, row: Rollout, state: RolloutState, now: float) ->
     deployments = dict(s.execute(select(Assignment.device_id, Assignment.deployment_id)
                                  .where(Assignment.rollout_id == row.id)).tuples().all())
     last = _last_events(s, list(deployments.values()))
-    devices: dict[str, Device] = {}
+    devices: dict[str, Any] = {}
     for chunk in _chunks(ids):
-        devices.update({d.id: d for d in s.scalars(select(Device).where(Device.id.in_(chunk)))})
+        devices.update({d.id: d for d in s.execute(select(*_VIEW_COLUMNS).where(Device.id.in_(chunk)))})
     views: dict[str, DeviceView] = {}
     for d_id, dev in devices.items():
         dep = deployments.get(d_id)

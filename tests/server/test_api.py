@@ -81,3 +81,12 @@ def test_openapi_and_metrics(client: TestClient) -> None:
         assert p in paths
     assert client.get("/docs").status_code == 200
     assert "tinyfleet_mqtt_dropped_total" in client.get("/metrics").text
+
+
+def test_bulk_enrollment_is_all_or_nothing(client: TestClient) -> None:
+    body = {"devices": [{"id": f"b{i}", "board": "rpi4"} for i in range(50)]}
+    r = client.post("/api/v1/devices/bulk", json=body)
+    assert r.status_code == 201 and len({c["secret"] for c in r.json()}) == 50
+    again = {"devices": [{"id": "b-new", "board": "rpi4"}, {"id": "b7", "board": "rpi4"}]}
+    assert client.post("/api/v1/devices/bulk", json=again).status_code == 409
+    assert client.get("/api/v1/devices/b-new").status_code == 404

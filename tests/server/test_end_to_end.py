@@ -98,7 +98,7 @@ def test_sigkill_mid_rollout_resumes_without_double_assignment(fleet_server_proc
         api.put("/api/v1/groups/e2e", json={"name": "e2e", "selector": {"fleet": "e2e"}}).raise_for_status()
         _wait(lambda: sum(d["online"] for d in api.get("/api/v1/devices").json()) == n, 20, "devices online")
         stages = [{"name": "canary", "devices": ["e00", "e01"], "soak_s": 0.5},
-                  {"name": "quarter", "percent": 25, "soak_s": 0.5},
+                  {"name": "quarter", "percent": 25, "soak_s": 3.0},
                   {"name": "half", "percent": 50, "soak_s": 0.5},
                   {"name": "all", "percent": 100}]
         r = api.post("/api/v1/rollouts", json={"model": "kws", "version": "2.0.0", "target": {"group": "e2e"}, "stages": stages})
@@ -106,7 +106,7 @@ def test_sigkill_mid_rollout_resumes_without_double_assignment(fleet_server_proc
         rid = r.json()["id"]
         _wait(lambda: api.get(f"/api/v1/rollouts/{rid}").json()["stage"] >= 1, 30, "second stage")
         before = api.get(f"/api/v1/rollouts/{rid}").json()
-        assert before["status"] not in ("succeeded", "rolled_back", "aborted") and 0 < before["touched"] < n
+        assert before["status"] not in ("succeeded", "rolled_back", "aborted") and 0 < before["touched"] < n, before
         srv.kill(signal.SIGKILL)
         time.sleep(1.0)
         srv.start()
