@@ -7,6 +7,7 @@ the smallest tensor arena TFLM accepts for a model by bisection.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import subprocess
 import sys
@@ -93,6 +94,16 @@ def tflm_arena_bytes(blob: bytes) -> int:
     this host (64-bit pointers and the Python wrapper's allocation recorder), so it is an upper
     bound for a 32-bit MCU running the same TFLM.
     """
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest not in _ARENA_CACHE:
+        _ARENA_CACHE[digest] = _measure_arena(blob)
+    return _ARENA_CACHE[digest]
+
+
+_ARENA_CACHE: dict[str, int] = {}  # sha256 of a model -> its measured arena (the probe is deterministic)
+
+
+def _measure_arena(blob: bytes) -> int:
     with tempfile.TemporaryDirectory(prefix="tinyfleet-arena-") as tmp:
         path = os.path.join(tmp, "model.tflite")
         with open(path, "wb") as fh:
