@@ -164,7 +164,8 @@ def _print_verify(r: dict[str, Any]) -> None:
 
     con = Console()
     con.print(f"[bold]{r['model']}[/bold] on {r['board']}: {'[green]fits[/green]' if r['fits'] else '[red]does not fit[/red]'}")
-    con.print(f"ops ({r['op_count']}): {', '.join(r['ops'])}; unsupported: {', '.join(r['unsupported_ops']) or 'none'}")
+    con.print(f"ops: {', '.join(r['ops'])} ({r['op_count']} operators); "
+              f"unsupported: {', '.join(r['unsupported_ops']) or 'none'}")
     con.print(f"model {r['model_bytes']} B (slot {r['model_slot_bytes']} B); TFLM arena {r['tflm_arena_bytes']} B "
               f"(budget {r['arena_budget']} B)")
     t = Table("runtime vs TFLM", "bit-exact", "max |diff|", "mismatches", "accuracy",
@@ -175,6 +176,9 @@ def _print_verify(r: dict[str, Any]) -> None:
         t.add_row(rt, "yes" if a["bitexact"] else "no", str(a["max_abs_diff"]), f"{a['mismatches']}/{a['values']}",
                   f"{acc[rt]:.4f}" if rt in acc else "-")
     con.print(t)
+    if not r["bitexact"]:
+        con.print("LiteRT-REF rounds some requantizations once where TFLM rounds twice; TFLM is the reference "
+                  "(the difference becomes the package's litert tolerance)")
     for reason in r["reasons"]:
         con.print(f"[red]- {reason}[/red]")
 
