@@ -127,16 +127,16 @@ TFRT_HOT void tfrt_ref_conv(const tfrt_conv_params *pp, const int8_t *in, const 
                             patch_zero(patch, k, p->in_c, full);
                         } else {
                             const int8_t *x =
-                                in + (((int64_t)b * p->in_h + iy) * p->in_w + ix) * p->in_c;
+                                in + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c;
                             patch_run(patch, k, x, p->in_c, p->in_offset, full);
                         }
                     }
                 }
-                int8_t *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
+                int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * p->out_c;
                 for (int32_t oc = 0; oc < p->out_c; oc += 2) {
                     const int32_t oc1 = oc + 1 < p->out_c ? oc + 1 : oc;
                     int32_t a0, a1;
-                    dot2(filter + (int64_t)oc * fsize, filter + (int64_t)oc1 * fsize, patch, fsize,
+                    dot2(filter + oc * fsize, filter + oc1 * fsize, patch, fsize,
                          full, &a0, &a1);
                     a0 = tfrt_wrap_add(a0, bias_at(p->bias, oc));
                     a1 = tfrt_wrap_add(a1, bias_at(p->bias, oc1));
@@ -167,19 +167,22 @@ TFRT_HOT static void dwconv_x4(const tfrt_conv_params *pp, const int8_t *in, con
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
                 int32_t fx0, fx1;
                 tap_range(ix0, p->dil_w, p->in_w, p->f_w, &fx0, &fx1);
-                int8_t *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * C;
+                int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * C;
+                const int8_t *xbase =
+                    in + ((b * p->in_h + iy0 + p->dil_h * fy0) * in_w + ix0 + dil_w * fx0) * C;
+                const int8_t *wbase = filter + (fy0 * f_w + fx0) * C;
+                const int32_t nfy = fy1 - fy0, nfx = fx1 - fx0;
+                const int32_t xrow = p->dil_h * in_w * C, xcol = dil_w * C, wrow = f_w * C;
                 for (int32_t c = 0; c < C; c += 4) {
                     int32_t acc[4] = {0, 0, 0, 0};
 #if TFRT_DSP
                     const uint32_t off2 = tfrt_dup16(in_offset);
                     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
 #endif
-                    for (int32_t fy = fy0; fy < fy1; fy++) {
-                        const int32_t iy = iy0 + p->dil_h * fy;
-                        const int8_t *x = in + (((int64_t)b * p->in_h + iy) * in_w + ix0 + dil_w * fx0) * C + c;
-                        const int8_t *w = filter + ((int64_t)fy * f_w + fx0) * C + c;
-                        const int32_t xstep = dil_w * C;
-                        for (int32_t fx = fx0; fx < fx1; fx++, x += xstep, w += C) {
+                    const int8_t *xr = xbase + c, *wr = wbase + c;
+                    for (int32_t fy = 0; fy < nfy; fy++, xr += xrow, wr += wrow) {
+                        const int8_t *x = xr, *w = wr;
+                        for (int32_t fx = 0; fx < nfx; fx++, x += xcol, w += C) {
 #if TFRT_DSP
                             const uint32_t xv = tfrt_ld32(x), wv = tfrt_ld32(w);
                             const uint32_t xe = tfrt_sadd16(tfrt_sxtb16(xv), off2);
@@ -229,7 +232,7 @@ TFRT_HOT void tfrt_ref_dwconv(const tfrt_conv_params *p, const int8_t *in, const
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
                 int32_t fx0, fx1;
                 tap_range(ix0, p->dil_w, p->in_w, p->f_w, &fx0, &fx1);
-                int8_t *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
+                int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * p->out_c;
                 for (int32_t ic = 0; ic < p->in_c; ic++) {
                     for (int32_t mm = 0; mm < p->depth_mult; mm++) {
                         const int32_t oc = ic * p->depth_mult + mm;
@@ -238,7 +241,7 @@ TFRT_HOT void tfrt_ref_dwconv(const tfrt_conv_params *p, const int8_t *in, const
                             const int32_t iy = iy0 + p->dil_h * fy;
                             for (int32_t fx = fx0; fx < fx1; fx++) {
                                 const int32_t ix = ix0 + p->dil_w * fx;
-                                int32_t xv = in[(((int64_t)b * p->in_h + iy) * p->in_w + ix) *
+                                int32_t xv = in[((b * p->in_h + iy) * p->in_w + ix) *
                                                     p->in_c + ic];
                                 int32_t wv = filter[(fy * p->f_w + fx) * p->out_c + oc];
                                 acc += wv * (xv + p->in_offset);
@@ -257,8 +260,8 @@ TFRT_HOT void tfrt_ref_dwconv(const tfrt_conv_params *p, const int8_t *in, const
 TFRT_HOT void tfrt_ref_fc(const tfrt_fc_params *p, const int8_t *in, const int8_t *w, int8_t *out) {
     const int32_t full = p->depth & ~3;
     for (int32_t b = 0; b < p->batches; b++) {
-        const int8_t *x = in + (int64_t)b * p->depth;
-        int8_t *o = out + (int64_t)b * p->units;
+        const int8_t *x = in + b * p->depth;
+        int8_t *o = out + b * p->units;
         if (p->w_offset == 0) {
             patch_run(p->scratch, 0, x, p->depth, p->in_offset, full);
         }
@@ -266,11 +269,11 @@ TFRT_HOT void tfrt_ref_fc(const tfrt_fc_params *p, const int8_t *in, const int8_
             const int32_t u1 = u + 1 < p->units ? u + 1 : u;
             int32_t acc[2];
             if (p->w_offset == 0) {
-                dot2(w + (int64_t)u * p->depth, w + (int64_t)u1 * p->depth, p->scratch, p->depth,
+                dot2(w + u * p->depth, w + u1 * p->depth, p->scratch, p->depth,
                      full, &acc[0], &acc[1]);
             } else {
                 for (int j = 0; j < 2; j++) {
-                    const int8_t *wr = w + (int64_t)(j ? u1 : u) * p->depth;
+                    const int8_t *wr = w + (j ? u1 : u) * p->depth;
                     acc[j] = 0;
                     for (int32_t d = 0; d < p->depth; d++)
                         acc[j] += ((int32_t)wr[d] + p->w_offset) * ((int32_t)x[d] + p->in_offset);
