@@ -74,7 +74,7 @@ def drift_report(s: Session, now: float, metric: str = "psi", window_s: float = 
         per_device = sorted(
             ({"device_id": d, "n": w.n, **_scores(w, baseline, metric),
               "alert": _alert_state(s, f"device:{d}:{m.name}@{m.version}:{metric}").active} for d, w in windows.items()),
-            key=lambda r: -(r[SIGNAL] or 0.0))
+            key=lambda r: -float(r[SIGNAL] or 0.0))
         out.append({"model": f"{m.name}@{m.version}", "name": m.name, "version": m.version,
                     "has_baseline": baseline is not None, "devices": len(devices), "reporting": len(windows),
                     "n": fleet.n, "error_rate": fleet.error_rate, "mean_confidence": fleet.mean_confidence,

@@ -27,7 +27,7 @@ class Caller:
 
 
 def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
 def db_session(rt: Annotated[Runtime, Depends(runtime)]) -> Iterator[Session]:

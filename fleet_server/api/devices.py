@@ -100,7 +100,7 @@ def list_devices(s: DB, _: Viewer, group: str | None = None, tag: Annotated[list
         wanted = set(svc.resolve_target(s, {"group": group}))
         devices = [d for d in devices if d.id in wanted]
     if tag:
-        selector = dict(t.split("=", 1) if "=" in t else (t, "*") for t in tag)
+        selector = {k: (v if sep else "*") for k, sep, v in (t.partition("=") for t in tag)}
         devices = [d for d in devices if svc.matches(d.tags or {}, selector)]
     return [device_out(d) for d in devices]
 

@@ -46,7 +46,7 @@ class MqttLink:
             self._client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
         self._client.max_inflight_messages_set(max_inflight)
         self._client.max_queued_messages_set(0)
-        self._client.reconnect_delay_set(0.2, 5)
+        self._client.reconnect_delay_set(1, 5)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
@@ -98,7 +98,7 @@ class MqttLink:
                 topic = msg.topic
             except UnicodeDecodeError:
                 topic = ""  # counted as a malformed topic by the handler
-            self.on_message_cb(topic, msg.payload, bool(msg.retain))
+            self.on_message_cb(topic, bytes(msg.payload), bool(msg.retain))
         except Exception:  # noqa: BLE001 - one bad message must never stop the network thread
             log.exception("ingest handler failed")
 

@@ -12,9 +12,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 
 from fleet_server.bus import Bus
 from fleet_server.db import Database, Device, DeviceEventRow, TelemetryRow
@@ -25,7 +25,7 @@ from tinyfleet.wire import Channel
 __all__ = ["Ingest"]
 
 log = logging.getLogger("tinyfleet.ingest")
-_DEV = Device.__table__
+_DEV = cast(Table, Device.__table__)
 # Core executemany: a device removed a moment ago just matches no row (the ORM would raise)
 _SET_SEEN = update(_DEV).where(_DEV.c.id == bindparam("d")).values(last_seen=bindparam("t"))
 _SET_ONLINE = update(_DEV).where(_DEV.c.id == bindparam("d")).values(online=bindparam("o"))
@@ -211,10 +211,10 @@ class Ingest:
             if states:
                 changed |= self._apply_states(s, states)
             if events:
-                s.execute(DeviceEventRow.__table__.insert(), events)
+                s.execute(insert(DeviceEventRow), events)
                 changed |= {e["device_id"] for e in events}
             if telemetry:
-                s.execute(TelemetryRow.__table__.insert(), telemetry)
+                s.execute(insert(TelemetryRow), telemetry)
         return changed
 
     @staticmethod
@@ -238,7 +238,7 @@ class Ingest:
                 "state_ts": st.ts, "state_seq": st.seq,
             })
         if updates:
-            cols = {k: bindparam(f"p_{k}") for k in updates[0] if k != "id"}
+            cols: dict[str, Any] = {k: bindparam(f"p_{k}") for k in updates[0] if k != "id"}
             stmt = update(_DEV).where(_DEV.c.id == bindparam("p_id")).values(**cols)
             s.execute(stmt, [{f"p_{k}": v for k, v in u.items()} for u in updates])
         return {u["id"] for u in updates}

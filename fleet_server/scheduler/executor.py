@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from fleet_server.db import Assignment, Device, ModelRow, Rollout, RolloutEvent
@@ -61,8 +61,8 @@ def _deployment_id(rollout_id: int) -> str:
     return f"r{rollout_id}-{uuid.uuid4().hex[:16]}"
 
 
-_DEV = Device.__table__
-_ASG = Assignment.__table__
+_DEV = cast(Table, Device.__table__)
+_ASG = cast(Table, Assignment.__table__)
 _HOLD = (update(_DEV)
          .where(_DEV.c.id == bindparam("d"), or_(_DEV.c.rollout_id.is_(None), _DEV.c.rollout_id == bindparam("rid")))
          .values(rollout_id=bindparam("rid"), desired=bindparam("desired"), desired_rev=_DEV.c.desired_rev + 1))

@@ -4,6 +4,7 @@ rollout to convergence, and SIGKILL of the server in the middle of a rollout."""
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -48,9 +49,22 @@ def _metric(srv: FleetServer, name: str, label: str) -> float:
     return total
 
 
+def _read_stream(srv: FleetServer, lines: list[str], stop: threading.Event) -> None:
+    headers = {"Authorization": f"Bearer {srv.admin_token}"}
+    with httpx.stream("GET", f"{srv.url}/api/v1/events/stream", headers=headers, timeout=30) as r:
+        for line in r.iter_lines():
+            lines.append(line)
+            if stop.is_set():
+                return
+
+
 def test_ingest_counts_and_drops_bad_messages(fleet_server_proc: FleetServer) -> None:
     srv = fleet_server_proc
     v1 = srv.publish_model(srv.make_package("kws", "1.0.0", 1))
+    lines: list[str] = []
+    stop = threading.Event()
+    threading.Thread(target=_read_stream, args=(srv, lines, stop), daemon=True).start()
+    _wait(lambda: lines, 10, "the event stream to open")
     fleet = _fleet(srv, 1, v1)
     try:
         api = srv.api
@@ -69,6 +83,8 @@ def test_ingest_counts_and_drops_bad_messages(fleet_server_proc: FleetServer) ->
         fleet.devices[0].publish_state("idle", None)
         _wait(lambda: api.get("/api/v1/devices/e00").json()["update"] == "idle", 10, "good state")
         assert api.get("/api/v1/health").json()["status"] == "ok"
+        assert "event: device" in lines and any(x.startswith("data: ") and '"e00"' in x for x in lines)
+        stop.set()
         fleet.devices[0].c.disconnect()  # clean disconnect: the agent clears its online flag itself
         fleet.devices[0].c.loop_stop()
         raw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="e00", protocol=mqtt.MQTTv5)
