@@ -24,6 +24,7 @@ __all__ = ["server"]
 @click.option("--broker-port", type=int, help="Built-in broker port (default 1883).")
 @click.option("--tls-cert", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Broker TLS certificate (PEM).")
 @click.option("--tls-key", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Broker TLS key (PEM).")
+@click.option("--tls-ca", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="CA for the broker's certificate (default: the certificate itself).")
 @click.option("--trusted-key", "trusted_keys", multiple=True, type=click.Path(path_type=Path),
               help="Public key(s) packages must be signed with (default: *.pub in $TINYFLEET_KEYS).")
 @click.option("--admin-token", help="Use this admin token (default: make one at first start, in DATA_DIR/admin.token).")

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from fleet_server.broker import SERVER_USER, BrokerSupervisor, hash_secret
 from fleet_server.broker.conf import ListenerTLS
@@ -111,8 +111,9 @@ class Runtime:
             self.broker.start()
             self._cred_fingerprint = self._fingerprint()
         self.ingest.start()
+        ca = st.tls_ca or st.tls_cert
         self.link = MqttLink(self._broker_url(), f"tinyfleet-server-{st.instance_id}", self.ingest.handle,
-                             st.mqtt_max_inflight)
+                             st.mqtt_max_inflight, ca_file=str(ca) if ca else None)
         self.link.start()
         self.outbox = Outbox(self.db, self.link, self.bus)
         self.outbox.start()
@@ -128,7 +129,8 @@ class Runtime:
         self._threads.append(t)
 
     def _housekeeping(self) -> None:
-        """Every 2 s: pick up devices enrolled by other server processes; update gauges; drift alerts."""
+        """Every 2 s: pick up devices enrolled by other server processes; mark devices silent for
+        ``offline_after`` seconds offline; update gauges; every ``drift_interval``: drift alerts."""
         next_drift = time.monotonic() + 5.0
         while not self._stop.wait(2.0):
             try:
@@ -138,6 +140,9 @@ class Runtime:
                     if fp != self._cred_fingerprint:
                         self.credentials_changed()
                 with self.db.session() as s:
+                    # silent for longer than offline_after (a half-open connection the last will missed)
+                    stale = time.time() - self.settings.offline_after
+                    s.execute(update(Device).where(Device.online, Device.last_seen < stale).values(online=False))
                     DEVICES_ONLINE.set(s.scalar(select(func.count()).select_from(Device).where(Device.online)) or 0)
                 if time.monotonic() >= next_drift:
                     next_drift = time.monotonic() + self.settings.drift_interval

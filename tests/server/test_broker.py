@@ -6,6 +6,8 @@ check what is delivered, never the SUBACK.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import socket
 import subprocess
 import tempfile
@@ -16,9 +18,14 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
 from fleet_server.broker import SERVER_USER, BrokerSupervisor, hash_secret, verify_secret
+from fleet_server.broker.conf import ListenerTLS
 from fleet_server.testing import free_port
 
 SECRETS = {SERVER_USER: "server-secret", "dev-a": "secret-a", "dev-b": "secret-b"}
@@ -146,3 +153,46 @@ def test_supervisor_restarts_a_crashed_broker(broker: BrokerSupervisor) -> None:
     c = Client(broker.port, "dev-a", SECRETS["dev-a"])
     assert c.connected.wait(10) and not getattr(c.rc, "is_failure", True)
     c.close()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "broker.crt", directory / "broker.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    for p in (cert_path, key_path):
+        p.chmod(0o644)
+    return cert_path, key_path
+
+
+def test_tls_listener_when_a_certificate_is_configured() -> None:
+    d = Path(tempfile.mkdtemp(prefix="tinyfleet-tls-"))
+    d.chmod(0o711)
+    cert, key = _self_signed(d)
+    creds = [("dev-a", hash_secret("secret-a"))]
+    b = BrokerSupervisor(d / "broker", "127.0.0.1", free_port(), lambda: list(creds), tls=ListenerTLS(cert, key))
+    b.start()
+    try:
+        ok = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="tls-ok", protocol=mqtt.MQTTv5)
+        ok.username_pw_set("dev-a", "secret-a")
+        ok.tls_set(ca_certs=str(cert))
+        ok.connect("127.0.0.1", b.port)
+        ok.loop_start()
+        assert _wait(ok.is_connected, 5)
+        ok.disconnect()
+        ok.loop_stop()
+        plain = Client(b.port, "dev-a", "secret-a")  # no TLS: the broker does not speak MQTT in clear
+        assert not plain.connected.wait(2) or getattr(plain.rc, "is_failure", True)
+        plain.close()
+    finally:
+        b.stop()
+        subprocess.run(["rm", "-rf", str(d)], check=False)
