@@ -40,7 +40,11 @@ def m4_text_bytes() -> dict[str, int]:
         check=True,
     ).stdout
     sizes = {}
-    for key, pattern in (("objects", r"objects\): (\d+)"), ("linked", r"helpers\): (\d+)")):
+    for key, pattern in (
+        ("objects", r"objects\): (\d+)"),
+        ("linked", r"helpers\): (\d+)"),
+        ("model_struct", r"sizeof\(tfrt_model\) bytes \(cortex-m4\): (\d+)"),
+    ):
         m = re.search(pattern, out)
         if m:
             sizes[key] = int(m.group(1))
@@ -57,7 +61,7 @@ def _host_ns(model: HostModel, x: np.ndarray, budget_s: float = 1.0) -> float:
 
 
 def run() -> None:
-    console = Console()
+    console = Console(width=150)
     folder = _mlperf_dir() / "models"
     if not (folder / MODELS["kws"]).is_file():
         console.print(f"[yellow]runtime: MLPerf Tiny models absent in {folder}[/yellow]")
@@ -115,4 +119,8 @@ def run() -> None:
     console.print(
         f"runtime + kernels .text (Cortex-M4 -Os): {sizes.get('objects', 0):,} B in objects, "
         f"{sizes.get('linked', 0):,} B linked with .rodata and libm/libgcc helpers (target ≤ 32 KB)"
+    )
+    console.print(
+        f"sizeof(tfrt_model) on Cortex-M4: {sizes.get('model_struct', 0):,} B "
+        "(TFRT_MAX_TENSORS=128, TFRT_MAX_OPS=96; a build may lower both)"
     )
