@@ -78,7 +78,9 @@ def _timed(stages: dict[str, float], name: str, progress: Progress | None) -> It
     stages[name] = round(time.perf_counter() - t0, 3)
 
 
-def build(spec: Spec, out: Path, key: Ed25519PrivateKey, progress: Progress | None = None) -> BuildResult:
+def build(spec: Spec, out: Path, key: Ed25519PrivateKey, progress: Progress | None = None,
+          on_epoch: Callable[[int, int, float], None] | None = None) -> BuildResult:
+    """Run every stage into ``out``; ``progress(stage)`` before each stage, ``on_epoch`` while training."""
     boards = [get_board(b) for b in spec.package.boards]
     stages: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -86,7 +88,7 @@ def build(spec: Spec, out: Path, key: Ed25519PrivateKey, progress: Progress | No
         with _timed(stages, "data", progress):
             ds = load_dataset(spec.data)
         with _timed(stages, "train", progress):
-            run = train(spec, ds)
+            run = train(spec, ds, on_epoch=on_epoch)
             write_run(run, tmp)
         seed = spec.train.seed
         n_rep = spec.quantize.representative_samples

@@ -48,8 +48,9 @@ def train(spec_path: Path, out: Path | None) -> None:
 
     spec = load_spec(spec_path)
     out = _replaceable(out or Path("runs") / spec.name)
-    with _err.status(f"training {spec.name} ({spec.train.architecture}, {spec.train.epochs} epochs)"):
-        run = do_train(spec)
+    with _err.status(f"training {spec.name} ({spec.train.architecture}, {spec.train.epochs} epochs)") as status:
+        run = do_train(spec, on_epoch=lambda n, total, acc: status.update(
+            f"training {spec.name}: epoch {n}/{total} (accuracy {acc:.3f})"))
         with atomic_dir(out) as tmp:
             write_run(run, tmp)
     click.echo(f"trained {spec.name}: float accuracy {run.record['accuracy_float']:.4f} on "
@@ -271,7 +272,10 @@ def build(spec_path: Path, out: Path, key: Path | None) -> None:
             seen.append(stage)
             bar.update(task, description=f"{spec.name}: {stage}")
 
-        result = do_build(spec, out, signing_key, progress)
+        def epoch(n: int, total: int, acc: float) -> None:
+            bar.update(task, description=f"{spec.name}: train epoch {n}/{total} (accuracy {acc:.3f})")
+
+        result = do_build(spec, out, signing_key, progress, epoch)
         bar.update(task, completed=len(STAGES), description=f"{spec.name}: done")
     click.echo(result.table, nl=False)
     click.echo(f"wrote {result.out_dir} (package {result.package_path}, report.json, report.txt, confusion.png)")

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,9 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def train(spec: Spec, dataset: Dataset | None = None, verbose: int = 0) -> Run:
+def train(spec: Spec, dataset: Dataset | None = None, verbose: int = 0,
+          on_epoch: Callable[[int, int, float], None] | None = None) -> Run:
+    """Train the spec's model; ``on_epoch(epoch, epochs, accuracy)`` is called after every epoch."""
     ts = spec.train
     t0 = time.perf_counter()
     ds = dataset if dataset is not None else load_dataset(spec.data)
@@ -86,8 +89,12 @@ def train(spec: Spec, dataset: Dataset | None = None, verbose: int = 0) -> Run:
     if ts.epochs > 0:
         model.compile(optimizer=keras.optimizers.Adam(ts.learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        callbacks = []
+        if on_epoch is not None:
+            callbacks.append(keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda e, logs: on_epoch(e + 1, ts.epochs, float((logs or {}).get("accuracy", 0.0)))))
         model.fit(split.x_train, split.y_train, epochs=ts.epochs, batch_size=ts.batch_size,
-                  shuffle=True, verbose=verbose)
+                  shuffle=True, verbose=verbose, callbacks=callbacks)
     probs = model.predict(split.x_val, batch_size=256, verbose=0)
     if probs.ndim != 2 or probs.shape[1] != n_classes:
         raise DataError(f"model output shape {list(probs.shape[1:])} does not match {n_classes} classes")
