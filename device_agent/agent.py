@@ -122,7 +122,7 @@ class LinuxSteps:
             self.a.slots.switch(prev_slot)
         for s in ("a", "b"):
             if s != prev_slot:
-                self.a.slots.clear(s)  # type: ignore[arg-type]
+                self.a.slots.clear(s)
                 self.a.slot_refs.pop(s, None)
         if model is not None:  # a download cut by a power cut resumes on the next try
             self.a.fetcher.discard(model, keep_partial=True)
@@ -178,10 +178,10 @@ class Agent:
         if act is None:
             return
         for slot in (act, "b" if act == "a" else "a"):
-            if not self.slots.has_package(slot):  # type: ignore[arg-type]
+            if not self.slots.has_package(slot):
                 continue
             try:
-                pkg = read_package(self.slots.package_path(slot), self.trusted_keys)  # type: ignore[arg-type]
+                pkg = read_package(self.slots.package_path(slot), self.trusted_keys)
                 model = load_model(pkg, self.cfg.runtime)
             except TinyfleetError as exc:
                 log.error("%s: slot %s cannot be loaded: %s", self.cfg.device_id, slot, exc)
@@ -189,7 +189,7 @@ class Agent:
                 continue
             if slot != act:
                 log.warning("%s: serving slot %s instead of the broken slot %s", self.cfg.device_id, slot, act)
-                self.slots.switch(slot)  # type: ignore[arg-type]
+                self.slots.switch(slot)
             self.hotswap.swap(model)
             self.configure_recorder(pkg)
             self.active_ref = model_ref(pkg)
@@ -222,7 +222,7 @@ class Agent:
                 st = "failed"
             elif self.update_step is Step.INSTALL:
                 st = "writing"
-            elif self.slots.has_package(s):  # type: ignore[arg-type]
+            elif self.slots.has_package(s):
                 st = "pending" if self.update_step in (Step.LOAD, Step.SELF_TEST) else "confirmed"
             else:
                 st = "empty"

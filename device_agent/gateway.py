@@ -354,7 +354,7 @@ class GatewayDevice:
         if tm is None or a is None or tm.n == 0:
             return
         now = time.time()
-        msg = wire.Telemetry(ts=round(now, 3), period_s=max(0.001, round(now - since, 3)), model=a.version, n=tm.n,
+        msg = wire.Telemetry(ts=round(now, 3), period_s=max(0.001, round(now - since, 3)), model=a.version, n=tm.n,  # type: ignore[call-arg]  # populated by name (alias "in")
                              err=tm.err, lat_p50_us=tm.lat_p50_us, lat_p95_us=tm.lat_p95_us,
                              input_hist=tm.input_hist, cls=tm.cls, conf=tm.conf)
         self.session.publish(wire.Channel.TM, wire.encode(msg), qos=1)

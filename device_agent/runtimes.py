@@ -79,7 +79,7 @@ class LoadedModel:
             from ai_edge_litert import interpreter as litert
         except ImportError:
             try:
-                from tflite_runtime import interpreter as litert  # type: ignore[no-redef]
+                from tflite_runtime import interpreter as litert
             except ImportError:
                 raise DeviceError("no LiteRT runtime: install ai-edge-litert (or tflite-runtime)") from None
         # Built-in kernels without the XNNPACK delegate: MCU-sized int8 models gain nothing from it, it

@@ -124,7 +124,7 @@ def synth_telemetry(
     hist = [rng.multinomial(n * per_group, p / p.sum()).tolist() for p in in_p]
     errors = int(rng.binomial(n, err_rate)) if err_rate > 0 else 0
     lat = 400.0 * (slow_factor if slow else 1.0)
-    return wire.Telemetry(
+    return wire.Telemetry(  # type: ignore[call-arg]  # populated by name (alias "in")
         ts=round(ts, 3), period_s=period_s, model=version, n=n, err=errors,
         lat_p50_us=round(float(lat * rng.uniform(0.9, 1.1)), 1), lat_p95_us=round(float(lat * rng.uniform(1.4, 1.8)), 1),
         input_hist=hist, cls=rng.multinomial(n, cls_p / cls_p.sum()).tolist(), conf=rng.multinomial(n, conf_p / conf_p.sum()).tolist(),
