@@ -11,10 +11,13 @@ import synth_tflite as synth
 
 from hil.host_runtime import HostModel, m4_check, tflm_outputs
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs qemu-system-arm and arm-none-eabi-gcc (scripts/setup.sh installs both)",
-)
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+        reason="needs qemu-system-arm and arm-none-eabi-gcc (scripts/setup.sh installs both)",
+    ),
+]
 
 
 def _check(blob: bytes, x: np.ndarray) -> None:
@@ -27,6 +30,7 @@ def _check(blob: bytes, x: np.ndarray) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.mlperf
 @pytest.mark.parametrize("name", ["kws", "ad"])
 def test_mlperf_model_on_emulated_m4_is_bit_exact(name: str, mlperf_models: dict[str, Path]) -> None:
     blob = mlperf_models[name].read_bytes()

@@ -9,6 +9,8 @@ import pytest
 
 from hil.host_runtime import HostModel, tflm_outputs
 
+pytestmark = pytest.mark.mlperf
+
 # Layer-by-layer MACs of the reference models (conv: out elements x kh x kw x in channels,
 # depthwise: out elements x kh x kw, dense: out x in), as the MLPerf Tiny papers count them.
 EXPECTED_MACS = {"kws": 2_656_768, "vww": 7_489_664, "ic": 12_501_632, "ad": 264_192}
