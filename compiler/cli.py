@@ -193,11 +193,12 @@ def _print_verify(r: dict[str, Any]) -> None:
 @click.option("--key", type=click.Path(path_type=Path), help="Ed25519 private key (default: the keys folder's).")
 @click.option("--data", type=click.Path(path_type=Path), help=".npz for golden vectors and the drift baseline.")
 @click.option("--golden-count", type=click.IntRange(1, 1000), help="Golden vectors (default 8).")
+@click.option("--drift-groups", type=click.IntRange(1, 4096), help="Feature groups of the input drift histogram (default 1).")
 @click.option("--out", type=click.Path(path_type=Path),
               help="Package file, or a folder for NAME-VERSION.tfpkg (default: beside SOURCE).")
 def package(source: Path, name: str | None, version: str | None, security_counter: int | None,
             boards: tuple[str, ...], key: Path | None, data: Path | None, golden_count: int | None,
-            out: Path | None) -> None:
+            drift_groups: int | None, out: Path | None) -> None:
     """Verify SOURCE and pack it with golden vectors and a drift baseline into one signed package."""
     from compiler.build import metrics_of, training_of
     from compiler.packaging import assemble, package_bytes
@@ -233,7 +234,7 @@ def package(source: Path, name: str | None, version: str | None, security_counte
         extra_artifacts=extra, labels=run.labels if run else None,
         metrics=metrics_of(run.record if run else None, ev.report),
         training=training_of(run.record) if run else {"source": source.name},
-        golden_count=golden_count or pspec.golden_count, drift_groups=pspec.drift_groups)
+        golden_count=golden_count or pspec.golden_count, drift_groups=drift_groups or pspec.drift_groups)
     pkg = package_bytes(manifest, artifacts, signing_key)
     fname = f"{name}-{version}.tfpkg"
     dest = (out / fname if out.is_dir() else out) if out else (source if source.is_dir() else source.parent) / fname
