@@ -258,7 +258,9 @@ static void test_eembc(void)
     CHECK_EQ(tf_app_telemetry()->inferences, 5);
     CHECK(strncmp(text("timestamp%"), "m-lap-us-", 9) == 0);
     CHECK(strstr(text("bogus%"), "e-[Unknown command: bogus]\r\nm-ready") != NULL);
-    CHECK(strstr(text("infer x%"), "e-[infer needs N [W]]") != NULL);
+    CHECK(strstr(text("infer x%"), "e-[infer needs N [W], each at most 100000]") != NULL);
+    CHECK(strstr(text("infer 4294967295 1%"), "e-[infer needs N [W]") != NULL);
+    CHECK(strstr(text("infer 1 100001%"), "e-[infer needs N [W]") != NULL);
     /* text and frames interleave on the one UART */
     CHECK(strcmp(text("name%"), "m-name-dut-[tinyfleet]\r\nm-ready\r\n") == 0);
     CHECK_EQ(request(TF_MSG_INFO, NULL, 0), TF_OK);

@@ -7,7 +7,7 @@
  *   db load N%     m-[Expecting N bytes]            (N <= the model's input size)
  *   db HEX%        appends bytes; m-load-done once N bytes are in
  *   db print%      m-buffer-<hex of the staged bytes>
- *   infer N W%     m-warmup-start-W, m-warmup-done, m-infer-start-N, m-lap-us-T0, m-lap-us-T1,
+ *   infer N W%     (N, W <= 100000) m-warmup-start-W, m-warmup-done, m-infer-start-N, m-lap-us-T0, m-lap-us-T1,
  *                  m-infer-done, m-results-[...]
  *   results%       m-results-[s0,s1,...]: dequantized outputs with 3 decimals
  *
@@ -16,6 +16,9 @@
 #include <string.h>
 
 #include "app_priv.h"
+
+/* Upper bound of N and W in `infer N W` (the runner asks for a few hundred at most). */
+#define TF_EEMBC_MAX_RUNS 100000u
 
 static void out(const char *s) { tf_app.env.uart_write((const uint8_t *)s, strlen(s)); }
 
@@ -183,8 +186,8 @@ static void cmd_infer(const char *arg)
     uint32_t n = 0, w = 0, ticks;
     const char *p = parse_u32(arg, &n);
     if (p != NULL && *p == ' ') p = parse_u32(p + 1, &w);
-    if (p == NULL || *p != '\0' || n == 0) {
-        out("e-[infer needs N [W]]\r\n");
+    if (p == NULL || *p != '\0' || n == 0 || n > TF_EEMBC_MAX_RUNS || w > TF_EEMBC_MAX_RUNS) {
+        line("e-[infer needs N [W], each at most ", TF_EEMBC_MAX_RUNS, "]\r\n");
         return;
     }
     if (!tf_app_has_model()) {
