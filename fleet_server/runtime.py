@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from fleet_server.broker import SERVER_USER, BrokerSupervisor, hash_secret
 from fleet_server.broker.conf import ListenerTLS
@@ -52,8 +53,11 @@ class Runtime:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._cred_fingerprint: tuple[int, float] | None = None
-        with self.db.session() as s:
-            self.admin_token = ensure_admin_token(s, settings.data_dir, settings.admin_token)
+        try:
+            with self.db.session() as s:
+                self.admin_token = ensure_admin_token(s, settings.data_dir, settings.admin_token)
+        except IntegrityError:  # another process starting at the same moment made it
+            self.admin_token = settings.admin_token or None
 
     # ---- credentials for the built-in broker ---------------------------------------------------
     def _load_server_secret(self) -> str:

@@ -152,10 +152,8 @@ class Ingest:
             self._dropped["db_error"] += len(items)
             return
         INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
-        for device_id in changed:
+        for device_id in changed:  # wakes the scheduler too; heartbeats alone do not
             self.bus.publish("device", {"id": device_id})
-        if not changed:
-            self.bus.wake.set()
         if self.on_batch is not None:
             self.on_batch()
 
