@@ -82,6 +82,13 @@ def test_keras_shape_ops_are_run(host_lib: Path, generated_models: dict[str, Pat
     assert {"SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE", "EXPAND_DIMS"} <= ops
 
 
+@pytest.mark.parametrize("axes", [[1, 2], [2], [3], [1, 2, 3], [0, 1]], ids=str)
+@pytest.mark.parametrize("keep_dims", [True, False])
+@pytest.mark.parametrize("same_quant", [True, False])
+def test_mean_is_bit_exact(axes: list[int], keep_dims: bool, same_quant: bool, host_lib: Path) -> None:
+    _assert_bit_exact(synth.mean_model(axes, keep_dims, same_quant), n_random=8)
+
+
 @pytest.mark.parametrize(
     "blob",
     [

@@ -1,11 +1,11 @@
 /*
  * k_mean.c — MEAN of int8 over constant axes (ReducerOptions field 0: keep_dims).
  *
- * Each output is the int32 sum of its input elements. When input and output share scale and
- * zero point, the mean is that sum divided by the count (truncated toward zero). Otherwise
- * the sum, less count * input_zp, is requantized by in_scale / out_scale with the 1/count factor
- * folded into the multiplier: shift = min(floor(log2(count)), 32, 31 + out_shift),
- * multiplier' = (multiplier << shift) / count, out_shift' = out_shift - shift.
+ * Each output is the int32 sum of its input elements; the sum, less count * input_zp, is
+ * requantized by in_scale / out_scale with the 1/count factor folded into the multiplier:
+ * shift = min(floor(log2(count)), 32, 31 + out_shift), multiplier' = (multiplier << shift) /
+ * count, out_shift' = out_shift - shift. TFLM takes this path even when input and output share
+ * their quantization (checked against it), so there is no separate divide-by-count path.
  */
 #include "kernels.h"
 
@@ -43,20 +43,17 @@ tfrt_status tfrt_mean_prepare(tfrt_model *m, tfrt_op *op, fb_ctx *c, const fb_ta
     if (count > MAX_REDUCED) return TFRT_E_LIMIT;
     op->misc[0] = (int32_t)mask;
     op->misc[1] = (int32_t)count;
-    op->misc[2] = x->scale == y->scale && x->zero_point == y->zero_point;
-    if (!op->misc[2]) {
-        int32_t mult;
-        int sh;
-        if (tfrt_quantize_multiplier((double)x->scale / (double)y->scale, &mult, &sh) != 0)
-            return TFRT_E_UNSUPPORTED_TYPE;
-        int s = 63 - clz64(count);
-        if (s > 32) s = 32;
-        if (s > 31 + sh) s = 31 + sh;
-        if (s < 0) s = 0;
-        op->mult[0] = (int32_t)(((int64_t)mult << s) / (int64_t)count);
-        op->shift[0] = sh - s;
-        if (op->shift[0] < -31 || op->shift[0] > 30) return TFRT_E_UNSUPPORTED_TYPE;
-    }
+    int32_t mult;
+    int sh;
+    if (tfrt_quantize_multiplier((double)x->scale / (double)y->scale, &mult, &sh) != 0)
+        return TFRT_E_UNSUPPORTED_TYPE;
+    int s = 63 - clz64(count);
+    if (s > 32) s = 32;
+    if (s > 31 + sh) s = 31 + sh;
+    if (s < 0) s = 0;
+    op->mult[0] = (int32_t)(((int64_t)mult << s) / (int64_t)count);
+    op->shift[0] = sh - s;
+    if (op->shift[0] < -31 || op->shift[0] > 30) return TFRT_E_UNSUPPORTED_TYPE;
     return TFRT_OK;
 }
 
@@ -93,15 +90,9 @@ tfrt_status tfrt_mean_eval(tfrt_model *m, const tfrt_op *op) {
                 ro[d] = 0;
             }
         }
-        int32_t v;
-        if (op->misc[2]) {
-            v = sum / count;
-        } else {
-            v = tfrt_wrap_add(tfrt_mbqm(sum - x->zero_point * count, op->mult[0], op->shift[0]),
-                              y->zero_point);
-            v = v < -128 ? -128 : (v > 127 ? 127 : v);
-        }
-        py[o] = (int8_t)v;
+        int32_t v = tfrt_wrap_add(tfrt_mbqm(sum - x->zero_point * count, op->mult[0], op->shift[0]),
+                                  y->zero_point);
+        py[o] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
         for (int d = nd - 1; d >= 0; d--) {
             if (mask & (1u << d)) continue;
             if (++ko[d] < x->dims[d]) break;

@@ -123,6 +123,23 @@ def expand_dims_model() -> bytes:
     )
 
 
+def mean_model(axes: list[int], keep_dims: bool, same_quant: bool) -> bytes:
+    """MEAN of a (1, 4, 5, 6) tensor over `axes`; output quantization equal to the input's or not."""
+    in_shape = (1, 4, 5, 6)
+    out_shape = tuple((1 if keep_dims else None) if i in axes else d for i, d in enumerate(in_shape))
+    shape = tuple(d for d in out_shape if d is not None)
+    out = Q(shape, 0.1, 3) if same_quant else Q(shape, 0.037, -11)
+    opts = s.ReducerOptionsT()
+    opts.keepDims = keep_dims
+    return single_op_model(
+        "MEAN",
+        [Q(in_shape, 0.1, 3), Q((len(axes),), const_i32=axes)],
+        out,
+        s.BuiltinOptions.ReducerOptions,
+        opts,
+    )
+
+
 def absent_input_model() -> bytes:
     """A RELU whose only input is marked absent (-1): malformed, must be refused."""
     return single_op_model("RELU", [Q((1, 8), 0.1, 0)], Q((1, 8), 0.1, 0), op_inputs=[-1])
