@@ -1,0 +1,185 @@
+"""The board end to end over its UART: boot, INFO, bit-exact inference, model OTA, power cuts,
+refused updates and reverts. Runs on the emulated board (default) or a real one (--hil-port)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from hil.device import BoardLink, DeviceRefused
+from hil.plugin import HilBoard
+from tinyfleet.package import read_package
+
+pytestmark = pytest.mark.qemu
+
+
+def _active(link: BoardLink) -> tuple[str, str] | None:
+    info = link.info()
+    return (info.model_name, info.model_version) if info.model_name else None
+
+
+def _check_digits(link: BoardLink, digits: dict, n: int | None = None) -> None:  # type: ignore[type-arg]
+    x, y = digits["x"], digits["y"]
+    for i in range(len(x) if n is None else n):
+        out, ticks = link.infer(x[i].tobytes())
+        assert np.array_equal(np.frombuffer(out, dtype=np.int8), y[i]), f"input {i} differs from TFLM"
+        assert ticks > 0
+
+
+def test_boot_and_info(board: HilBoard, link: BoardLink) -> None:
+    info = link.info()
+    if board.emulated:
+        assert info.device_id == "hil-board"
+        assert b"tinyfleet qemu-an386 id=hil-board flash=file" in link.text  # the port's boot banner
+        assert 400_000 < info.slot_capacity <= 458752  # a 448 KiB slot minus its header sector
+        assert info.arena_size == 196608  # boards.toml arena_budget
+    assert info.firmware
+    assert info.model_name == ""  # a fresh board has no model
+    assert info.slot_states == ("empty", "empty")
+
+
+def test_digits_bitexact_after_ota(link: BoardLink, digits: dict) -> None:  # type: ignore[type-arg]
+    link.install(digits["package"])
+    assert _active(link) == ("digits", "1.0.0")
+    _check_digits(link, digits)
+
+
+def test_ota_new_model_replaces_old(link: BoardLink, digits: dict, digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
+    link.install(digits["package"])
+    link.install(digits_release("1.1.0", 2))
+    assert _active(link) == ("digits", "1.1.0")
+    _check_digits(link, digits, n=2)
+
+
+def test_power_cut_mid_transfer_keeps_old_model_and_resumes(board: HilBoard, link: BoardLink, digits: dict,
+                                                            digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
+    board.require_power_control()
+    link.install(digits["package"])
+    new = digits_release("1.2.0", 3)
+    total = link.begin(new).total
+    half = link.send_payload(new, 0, total // 2)
+    link.close()
+    board.power_cut()
+    board.power_on()
+    with BoardLink.open(board.url) as again:
+        again.wait_ready()
+        assert _active(again) == ("digits", "1.0.0")  # the old model still serves
+        _check_digits(again, digits, n=2)
+        resume = again.begin(new)  # the same OTA_BEGIN resumes where the flash got to
+        assert 0 < resume.offset <= half
+        again.send_payload(new, resume.offset, total)
+        again.commit_and_boot(expect=("digits", "1.2.0"))
+        assert _active(again) == ("digits", "1.2.0")
+        _check_digits(again, digits, n=2)
+
+
+@pytest.mark.parametrize("delay_ms", [0, 5, 20, 60])
+def test_power_cut_mid_commit_leaves_a_working_model(board: HilBoard, link: BoardLink, digits: dict,
+                                                    digits_release, delay_ms: int) -> None:  # type: ignore[no-untyped-def,type-arg]
+    board.require_power_control()
+    link.install(digits["package"])
+    new = digits_release("1.3.0", 4)
+    total = link.begin(new).total
+    link.send_payload(new, 0, total)
+    link.send_commit_no_wait()
+    time.sleep(delay_ms / 1000)
+    link.close()
+    board.power_cut()
+    board.power_on()
+    with BoardLink.open(board.url) as again:
+        again.wait_ready()
+        info = again.info()
+        active = (info.model_name, info.model_version)
+        assert active in {("digits", "1.0.0"), ("digits", "1.3.0")}
+        _check_digits(again, digits, n=2)
+        # whatever the cut left, the update can be completed: a committed one boots as a trial
+        if info.trial:
+            assert active == ("digits", "1.3.0")
+            again.confirm()
+        else:
+            again.install(new)
+        assert _active(again) == ("digits", "1.3.0")
+        assert not again.info().trial
+
+
+def test_bad_signature_is_refused(link: BoardLink, digits: dict, digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
+    link.install(digits["package"])
+    new = bytearray(digits_release("1.4.0", 5))
+    header = link.header_of(bytes(new))
+    bad_header = header[:-1] + bytes([header[-1] ^ 0x01])  # last byte of device.sig
+    with pytest.raises(DeviceRefused):
+        link.begin_raw(bad_header)
+        link.send_payload(bytes(new), 0, link.payload_size(bytes(new)))
+        link.commit_and_boot()
+    assert _active(link) == ("digits", "1.0.0")
+    _check_digits(link, digits, n=1)
+
+
+def test_tampered_chunk_is_refused(link: BoardLink, digits: dict, digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
+    link.install(digits["package"])
+    new = digits_release("1.5.0", 6)
+    total = link.begin(new).total
+    payload = bytearray(link.payload_of(new))
+    payload[len(payload) // 3] ^= 0x40
+    link.send_bytes(bytes(payload), 0, total)
+    with pytest.raises(DeviceRefused):
+        link.commit_and_boot()
+    assert _active(link) == ("digits", "1.0.0")
+    _check_digits(link, digits, n=1)
+
+
+def test_lower_security_counter_is_refused(link: BoardLink, digits: dict, digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
+    link.install(digits_release("2.0.0", 10))
+    with pytest.raises(DeviceRefused):
+        link.install(digits_release("2.0.1", 9))
+    assert _active(link) == ("digits", "2.0.0")
+
+
+def test_failing_selftest_reverts(link: BoardLink, digits: dict, digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
+    link.install(digits["package"])
+    with pytest.raises(DeviceRefused):
+        link.install(digits_release("1.6.0", 7, failing_selftest=True))
+    assert _active(link) == ("digits", "1.0.0")
+    _check_digits(link, digits, n=2)
+
+
+def test_corrupt_models_never_crash_the_board(link: BoardLink, digits: dict, signing_key) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """Validly signed but damaged models (the signature only proves who sent them): the board
+    refuses them or, when the damage happens to leave a working model, runs it only after its
+    golden self-test passed; it never faults, hangs or stops answering."""
+    from hil.packaging import make_package
+
+    link.install(digits["package"])
+    tflite = digits["tflite"]
+    rng = np.random.default_rng(3)
+    damaged = []
+    for region in (64, 512, len(tflite)):  # flatbuffer root and vtables, tables, anywhere
+        bad = bytearray(tflite)
+        for pos in rng.integers(0, region, size=12):
+            bad[int(pos)] = int(rng.integers(0, 256))
+        damaged.append(bytes(bad))
+    damaged.append(tflite[: len(tflite) // 2])  # truncated
+    refused = 0
+    for i, bad in enumerate(damaged):
+        version = f"1.7.{i}"
+        pkg = make_package(bad, signing_key, digits["x"][:1], golden_outputs=digits["y"][:1],
+                           name="digits", version=version, security_counter=1, describe_as=tflite)
+        try:
+            link.install(pkg)
+        except DeviceRefused:
+            refused += 1
+        info = link.info()  # still answering
+        assert (info.model_name, info.model_version) in {("digits", "1.0.0"), ("digits", version)}
+        if info.model_version == version:  # accepted: then its self-test matched TFLM's outputs
+            _check_digits(link, digits, n=1)
+        assert not link.panicked, "the board faulted and reset itself"
+    assert refused >= 2  # at least the truncated model and the damaged root are refused
+    _check_digits(link, digits, n=1)
+
+
+def test_package_reader_agrees_with_board(link: BoardLink, digits: dict, digits_package) -> None:  # type: ignore[no-untyped-def,type-arg]
+    link.install(digits["package"])
+    pkg = read_package(digits_package.package_path, digits_package.trusted_keys)
+    assert link.info().model_sha256 == pkg.device_manifest.model_sha256
