@@ -8,9 +8,25 @@ import numpy as np
 
 from tinyfleet.drift import N_BINS, class_counts, confidence_histogram, input_histogram
 from tinyfleet.errors import DataError
-from tinyfleet.golden import GoldenSet
+from tinyfleet.golden import HEADER, GoldenSet
 
-__all__ = ["drift_baseline", "golden_set", "tolerances"]
+__all__ = ["GOLDEN_MAX_BYTES", "drift_baseline", "golden_bytes", "golden_count", "golden_set", "tolerances"]
+
+GOLDEN_MAX_BYTES = 64 * 1024
+
+
+def golden_count(requested: int, model_bytes: int, record_bytes: int, slot_bytes: list[int]) -> int:
+    """How many golden vectors a package carries.
+
+    They travel with the model into the MCU's slot, so large inputs get fewer: at most
+    ``GOLDEN_MAX_BYTES`` of records (at least one), and never more than the smallest slot leaves free.
+    """
+    room = min([GOLDEN_MAX_BYTES] + [s - model_bytes - HEADER.size for s in slot_bytes])
+    return max(1, min(requested, room // record_bytes))
+
+
+def golden_bytes(count: int, record_bytes: int) -> int:
+    return HEADER.size + count * record_bytes
 
 
 def golden_set(x: np.ndarray, outputs: dict[str, np.ndarray], y: np.ndarray | None, count: int) -> GoldenSet:

@@ -103,7 +103,7 @@ def build(spec: Spec, out: Path, key: Ed25519PrivateKey, progress: Progress | No
                 name=spec.name, version=spec.version, security_counter=spec.security_counter, boards=boards,
                 blob=blob, ev=ev, extra_artifacts=files, labels=run.labels,
                 metrics=metrics_of(run.record, ev.report), training=training_of(run.record),
-                golden_count=spec.package.golden_count, drift_groups=spec.package.drift_groups)
+                golden_count_wanted=spec.package.golden_count, drift_groups=spec.package.drift_groups)
             pkg = package_bytes(manifest, artifacts, key)
             pkg_name = f"{spec.name}-{spec.version}.tfpkg"
             atomic_write_bytes(tmp / pkg_name, pkg)

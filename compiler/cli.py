@@ -144,14 +144,18 @@ def _model_and_data(source: Path, data: Path | None) -> tuple[bytes, Any, dict[s
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def verify(model: Path, board: str, data: Path | None, as_json: bool) -> None:
     """Run MODEL (.tflite or run folder) in TFLM, LiteRT-REF (and onnxruntime) and check a board budget."""
+    from compiler.baseline import golden_bytes, golden_count
+    from compiler.spec import PackageSpec
     from compiler.verify import board_check, evaluate
     from tinyfleet.boards import get_board
 
     b = get_board(board)
     blob, vdata, onnx, _ = _model_and_data(model, data)
     ev = evaluate(blob, vdata, onnx, str(model))
-    check = board_check(ev, b)
-    result = {"model": str(model), **ev.report, **check}
+    record = ev.info.input.size + ev.info.output.size
+    n_golden = golden_count(PackageSpec.golden_count, ev.info.size, record, [b.model_slot_bytes])
+    check = board_check(ev, b, golden_bytes(n_golden, record))
+    result = {"model": str(model), **ev.report, **check, "golden_bytes": golden_bytes(n_golden, record)}
     if as_json:
         click.echo(json.dumps(result))
     else:
@@ -167,7 +171,8 @@ def _print_verify(r: dict[str, Any]) -> None:
     con.print(f"[bold]{r['model']}[/bold] on {r['board']}: {'[green]fits[/green]' if r['fits'] else '[red]does not fit[/red]'}")
     con.print(f"ops: {', '.join(r['ops'])} ({r['op_count']} operators); "
               f"unsupported: {', '.join(r['unsupported_ops']) or 'none'}")
-    con.print(f"model {r['model_bytes']} B (slot {r['model_slot_bytes']} B); TFLM arena {r['tflm_arena_bytes']} B "
+    con.print(f"model {r['model_bytes']} B + golden {r['golden_bytes']} B = {r['flash_bytes']} B (slot "
+              f"{r['model_slot_bytes']} B); TFLM arena {r['tflm_arena_bytes']} B "
               f"(budget {r['arena_budget']} B)")
     t = Table("runtime vs TFLM", "bit-exact", "max |diff|", "mismatches", "accuracy",
               title=f"{r['samples']} {r['data']} inputs", title_justify="left")
@@ -234,7 +239,7 @@ def package(source: Path, name: str | None, version: str | None, security_counte
         extra_artifacts=extra, labels=run.labels if run else None,
         metrics=metrics_of(run.record if run else None, ev.report),
         training=training_of(run.record) if run else {"source": source.name},
-        golden_count=golden_count or pspec.golden_count, drift_groups=drift_groups or pspec.drift_groups)
+        golden_count_wanted=golden_count or pspec.golden_count, drift_groups=drift_groups or pspec.drift_groups)
     pkg = package_bytes(manifest, artifacts, signing_key)
     fname = f"{name}-{version}.tfpkg"
     dest = (out / fname if out.is_dir() else out) if out else (source if source.is_dir() else source.parent) / fname

@@ -7,15 +7,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from compiler.baseline import drift_baseline, golden_set, tolerances
+from compiler.baseline import drift_baseline, golden_count, golden_set, tolerances
 from compiler.verify import Evaluation, board_check
 from tinyfleet.boards import Board
 from tinyfleet.errors import BudgetError
 from tinyfleet.package import build_package
 
-__all__ = ["GOLDEN_MAX_BYTES", "BoardMismatch", "assemble", "package_bytes"]
-
-GOLDEN_MAX_BYTES = 64 * 1024
+__all__ = ["BoardMismatch", "assemble", "package_bytes"]
 
 
 class BoardMismatch(BudgetError):
@@ -24,17 +22,12 @@ class BoardMismatch(BudgetError):
 
 def assemble(*, name: str, version: str, security_counter: int, boards: Sequence[Board], blob: bytes,
              ev: Evaluation, extra_artifacts: Mapping[str, bytes], labels: Sequence[str] | None,
-             metrics: Mapping[str, Any], training: Mapping[str, Any], golden_count: int,
+             metrics: Mapping[str, Any], training: Mapping[str, Any], golden_count_wanted: int,
              drift_groups: int) -> tuple[dict[str, Any], dict[str, bytes], list[dict[str, Any]]]:
-    """Manifest, artifacts and per-board checks; raises BoardMismatch when a board cannot hold it.
-
-    Golden vectors travel with the model into the MCU's slot, so large inputs get fewer of them:
-    at most ``GOLDEN_MAX_BYTES`` of records (at least one), and never more than the smallest
-    board's slot leaves free.
-    """
+    """Manifest, artifacts and per-board checks; raises BoardMismatch when a board cannot hold it."""
     record = ev.info.input.size + ev.info.output.size
-    room = min([GOLDEN_MAX_BYTES] + [b.model_slot_bytes - ev.info.size - 16 for b in boards])
-    golden = golden_set(ev.data.x, ev.outputs, ev.data.y, max(1, min(golden_count, room // record)))
+    n = golden_count(golden_count_wanted, ev.info.size, record, [b.model_slot_bytes for b in boards])
+    golden = golden_set(ev.data.x, ev.outputs, ev.data.y, n)
     golden_bytes = golden.pack()
     checks = [board_check(ev, b, len(golden_bytes)) for b in boards]
     bad = [c for c in checks if not c["fits"]]

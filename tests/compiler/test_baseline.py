@@ -32,3 +32,13 @@ def test_drift_baseline_uses_the_contract_bins() -> None:
     assert b["input"]["hist"][1][15] == 1 and b["input"]["hist"][1][8] == 1  # 127 → 15, 15 → 8
     assert b["output_classes"]["counts"] == [1, 1]
     assert b["confidence"]["hist"][15] == 1 and b["confidence"]["hist"][14] == 1  # 127 → 15, 100 → 14
+
+
+def test_golden_count_caps_by_size_and_slot() -> None:
+    from compiler.baseline import GOLDEN_MAX_BYTES, golden_bytes, golden_count
+
+    assert golden_count(8, 8000, 74, [458752]) == 8  # digits: 64 + 10 bytes a record
+    vww = 96 * 96 * 3 + 2
+    assert golden_count(8, 333288, vww, [458752]) == GOLDEN_MAX_BYTES // vww == 2
+    assert golden_count(8, 450000, vww, [458752]) == 1  # at least one, even when the slot is nearly full
+    assert golden_bytes(2, 10) == 16 + 20
