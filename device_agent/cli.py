@@ -40,12 +40,15 @@ async def _main(cfg) -> None:  # noqa: ANN001 - AgentConfig; kept untyped to imp
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tasks = []
-    if cfg.serial:
-        from device_agent.gateway import run_gateway
+    if cfg.serial or cfg.mcus:  # gateway mode: the MCUs behind this board, each its own device
+        from device_agent.gateway import plan_mcus, run_gateway
 
+        plan_mcus(cfg)  # a bad [[gateway.devices]] / --serial combination fails before anything starts
         tasks.append(asyncio.create_task(run_gateway(cfg, stop)))
-    else:
-        tasks.append(asyncio.create_task(Agent(cfg).run(stop)))
-    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    for t in done:
-        t.result()
+    tasks.append(asyncio.create_task(Agent(cfg).run(stop)))  # the board itself is a device too
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    failed = [t for t in done if t.exception() is not None]
+    if failed:
+        stop.set()
+        await asyncio.gather(*pending, return_exceptions=True)
+        failed[0].result()

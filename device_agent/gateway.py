@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from device_agent.backoff import Backoff
 from device_agent.config import AgentConfig, McuConfig
 from device_agent.fetch import Fetcher
 from device_agent.hotswap import InferenceResult, NoModel
@@ -161,10 +162,11 @@ class _McuSteps:
 class GatewayDevice:
     """One MCU: link, MQTT session, journal, executor."""
 
-    def __init__(self, cfg: AgentConfig, mcu: McuConfig, link: McuLink, trusted_keys: dict[str, bytes]) -> None:
+    def __init__(self, cfg: AgentConfig, mcu: McuConfig, link_factory: LinkFactory, trusted_keys: dict[str, bytes]) -> None:
         self.cfg = cfg
         self.mcu = mcu
-        self.link = link
+        self._link_factory = link_factory
+        self._link: McuLink | None = None
         self._lock = threading.Lock()
         self.state_dir = Path(cfg.state_dir) / "mcu" / mcu.device_id
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -192,6 +194,27 @@ class GatewayDevice:
         self.ready = threading.Event()  # set once booted and the endpoint listens
 
     # -- the link (blocking) ---------------------------------------------------------------------
+    @property
+    def link(self) -> McuLink:
+        if self._link is None:
+            raise DeviceError(f"{self.mcu.device_id}: the MCU on {self.mcu.serial} is not connected")
+        return self._link
+
+    async def _open_link(self, stop: asyncio.Event) -> bool:
+        """Open the serial link, retrying with backoff (a board may boot later); False if stopped first."""
+        backoff = Backoff(base=1.0, cap=30.0)
+        while not stop.is_set():
+            try:
+                self._link = await asyncio.to_thread(self._link_factory, self.mcu)
+                return True
+            except DeviceError as exc:
+                delay = backoff.next_delay()
+                log.warning("%s: cannot open %s (%s); retrying in %.1f s", self.mcu.device_id, self.mcu.serial,
+                            exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+        return False
+
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         with self._lock:  # one request at a time on a serial line
             return fn(*args)
@@ -296,6 +319,8 @@ class GatewayDevice:
             atomic_write_text(self._known_path, json.dumps(self.packages, sort_keys=True))
 
     async def run(self, stop: asyncio.Event) -> None:
+        if not await self._open_link(stop):
+            return
         await self.boot()
         if self.mcu.serve_http:
             from device_agent.serve import Endpoint
@@ -317,7 +342,8 @@ class GatewayDevice:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
             with contextlib.suppress(DeviceError, OSError):
-                self.link.close()
+                if self._link is not None:
+                    self._link.close()
 
     async def _reconcile(self) -> None:
         while True:
@@ -391,6 +417,6 @@ async def run_gateway(cfg: AgentConfig, stop: asyncio.Event, link_factory: LinkF
     """Serve every configured MCU until ``stop``."""
     keys = load_trusted_keys(cfg.trusted_keys)
     factory = link_factory or _serial_factory
-    devices = [GatewayDevice(cfg, m, factory(m), keys) for m in plan_mcus(cfg)]
+    devices = [GatewayDevice(cfg, m, factory, keys) for m in plan_mcus(cfg)]
     await asyncio.gather(*(d.run(stop) for d in devices))
 

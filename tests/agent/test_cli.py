@@ -28,11 +28,12 @@ class _UnixHTTP(http.client.HTTPConnection):
         self.sock.connect(self._path)
 
 
-def _write_config(tmp_path: Path, broker_port: int, keys_dir: Path, port: int, extra: str = "") -> Path:
+def _write_config(tmp_path: Path, broker_port: int, keys_dir: Path, port: int, extra: str = "",
+                  device: str = "edge-05") -> Path:
     cfg = tmp_path / "agent.toml"
-    (tmp_path / "secret").write_text("secret-05\n")
+    (tmp_path / "secret").write_text(f"secret-{device[-2:]}\n")
     cfg.write_text(
-        f'[device]\nid = "edge-05"\nsecret_file = "secret"\n\n[server]\nmqtt = "127.0.0.1:{broker_port}"\n\n'
+        f'[device]\nid = "{device}"\nsecret_file = "secret"\n\n[server]\nmqtt = "127.0.0.1:{broker_port}"\n\n'
         f'[paths]\nstate_dir = "state"\ntrusted_keys = ["{keys_dir / "tinyfleet-signing.pub"}"]\n\n'
         f'[serve]\nhttp = "127.0.0.1:{port}"\nunix = "agent.sock"\n\n{extra}'
     )
@@ -79,3 +80,25 @@ def test_gateway_without_devices_is_a_clear_error(tmp_path: Path, keys_dir: Path
     assert out.returncode == 2
     assert out.stderr.strip().startswith("error:") and message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_gateway_waits_for_an_unreachable_board(tmp_path: Path, broker, keys_dir: Path, observer) -> None:
+    port = free_port()
+    dead = free_port()  # nothing listens here
+    cfg = _write_config(tmp_path, broker.port, keys_dir, port,
+                        f'[[gateway.devices]]\nid = "mcu-03"\nsecret = "mcu-secret-03"\n'
+                        f'serial = "socket://127.0.0.1:{dead}"\n', device="edge-06")
+    proc = subprocess.Popen([sys.executable, "-m", "tinyfleet.cli.main", "agent", "run", "--config", str(cfg),
+                             "--serial", f"socket://127.0.0.1:{dead}"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        observer.wait_state("edge-06", lambda s: s.kind == "linux", timeout=30)  # the board itself serves
+        time.sleep(1.0)
+        assert "mcu-03" not in observer.states  # the MCU is not reported until its link is up
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

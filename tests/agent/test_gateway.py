@@ -26,7 +26,7 @@ def test_gateway_converges_resumes_and_reverts(make_config, packages, files, obs
     cfg = make_config("edge-04", mcus=[mcu])
     keys = load_trusted_keys(cfg.trusted_keys)
     link = FakeMcuLink(keys)
-    gw = GatewayDevice(cfg, mcu, link, keys)
+    gw = GatewayDevice(cfg, mcu, lambda _m: link, keys)
     with RunningAgent(cfg, agent=gw) as ra:
         st = observer.wait_state(dev, lambda s: s.kind == "mcu")
         assert st.board == "qemu-an386" and st.active is None

@@ -58,7 +58,8 @@ def test_agent_and_gateway_follow_rollouts_on_the_real_server(packages, keys_dir
                              telemetry_period_s=1.0, heartbeat_period_s=1.0)
         mcu_cfg = McuConfig("mcu-srv", mcu["secret"], "fake://", "qemu-an386")
         keys = load_trusted_keys(cfg.trusted_keys)
-        gw = GatewayDevice(gw_cfg, mcu_cfg, FakeMcuLink(keys), keys)
+        link = FakeMcuLink(keys)
+        gw = GatewayDevice(gw_cfg, mcu_cfg, lambda _m: link, keys)
         with RunningAgent(cfg) as agent, RunningAgent(gw_cfg, agent=gw):
             _wait(lambda: all(api.get(f"/api/v1/devices/{d}").json()["online"] for d in ("edge-srv", "mcu-srv")),
                   30, "both devices online")
