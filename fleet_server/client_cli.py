@@ -25,16 +25,16 @@ DEFAULT_SERVER = "http://127.0.0.1:8080"
 
 
 class Api:
-    def __init__(self, server: str | None, token: str | None) -> None:
+    def __init__(self, server: str | None, token: str | None, *, anonymous: bool = False) -> None:
         self.server = (server or os.environ.get("TINYFLEET_SERVER") or DEFAULT_SERVER).rstrip("/")
         self.token = token or os.environ.get("TINYFLEET_TOKEN") or ""
-        if not self.token:
+        if not self.token and not anonymous:
             raise UsageError("no API token: pass --token or set TINYFLEET_TOKEN (see `tinyfleet token create`)")
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         try:
-            with httpx.Client(base_url=self.server, timeout=120,
-                              headers={"Authorization": f"Bearer {self.token}"}) as c:
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            with httpx.Client(base_url=self.server, timeout=120, headers=headers) as c:
                 r = c.request(method, path, **kw)
         except httpx.HTTPError as exc:
             raise ServerError(f"cannot reach the fleet server at {self.server}: {exc}") from None
@@ -129,6 +129,10 @@ def device_add(device_id: str, board: str, tags: tuple[str, ...], out: Path | No
                token: str | None, as_json: bool) -> None:
     """Enroll DEVICE_ID; prints its secret (shown once) and the MQTT settings."""
     data = Api(server, token).call("POST", "/api/v1/devices", json={"id": device_id, "board": board, "tags": _pairs(tags, "--tag")})
+    _save_credentials(data, out, as_json)
+
+
+def _save_credentials(data: dict[str, Any], out: Path | None, as_json: bool) -> None:
     if out is not None:
         from tinyfleet.fsutil import atomic_write_text
 
@@ -136,6 +140,34 @@ def device_add(device_id: str, board: str, tags: tuple[str, ...], out: Path | No
     flat = {"device_id": data["device_id"], "secret": data["secret"], "mqtt": f"{data['mqtt']['host']}:{data['mqtt']['port']}",
             "http_url": data["http_url"]}
     _emit(data if as_json else flat, as_json, list(flat))
+
+
+@device.command("enrollment-token")
+@click.option("--uses", type=int, default=1, show_default=True, help="How many devices may enroll with it.")
+@click.option("--ttl", "ttl_s", type=float, default=86400.0, show_default=True, help="Seconds it stays valid.")
+@click.option("--tag", "tags", multiple=True, help="key=value given to every device enrolled with it (repeatable).")
+@_options
+def device_enrollment_token(uses: int, ttl_s: float, tags: tuple[str, ...], server: str | None, token: str | None,
+                            as_json: bool) -> None:
+    """Make a token devices trade for their own credentials (`tinyfleet device enroll`)."""
+    data = Api(server, token).call("POST", "/api/v1/enrollment-tokens",
+                                   json={"uses": uses, "ttl_s": ttl_s, "tags": _pairs(tags, "--tag")})
+    _emit(data, as_json, ["token", "uses", "ttl_s", "tags"])
+
+
+@device.command("enroll")
+@click.argument("device_id")
+@click.option("--board", required=True, help="Board name from the catalogue.")
+@click.option("--enrollment-token", "enrollment_token", required=True, envvar="TINYFLEET_ENROLLMENT_TOKEN",
+              help="From `tinyfleet device enrollment-token` [TINYFLEET_ENROLLMENT_TOKEN].")
+@click.option("--out", type=click.Path(path_type=Path), help="Write the credentials (JSON, mode 0600) here.")
+@_options
+def device_enroll(device_id: str, board: str, enrollment_token: str, out: Path | None, server: str | None,
+                  token: str | None, as_json: bool) -> None:
+    """Enroll this device with an enrollment token (no API token needed)."""
+    data = Api(server, None, anonymous=True).call(
+        "POST", "/api/v1/enroll", json={"token": enrollment_token, "id": device_id, "board": board})
+    _save_credentials(data, out, as_json)
 
 
 @device.command("show")

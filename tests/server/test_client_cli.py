@@ -46,6 +46,14 @@ def test_cli_round_trip(fleet_server_proc: FleetServer, monkeypatch: pytest.Monk
     code, out, _ = _run(capsys, "device", "add", "cli-1", "--board", "rpi4", "--tag", "site=lab", "--json",
                         "--out", str(tmp_path / "cred.json"))
     assert code == 0 and json.loads(out)["secret"] and json.loads((tmp_path / "cred.json").read_text())["device_id"] == "cli-1"
+    code, out, _ = _run(capsys, "device", "enrollment-token", "--uses", "1", "--tag", "site=field", "--json")
+    etoken = json.loads(out)["token"]
+    monkeypatch.delenv("TINYFLEET_TOKEN")
+    code, out, _ = _run(capsys, "device", "enroll", "cli-e", "--board", "rpi4", "--enrollment-token", etoken, "--json")
+    assert code == 0 and json.loads(out)["device_id"] == "cli-e"
+    code, _, err = _run(capsys, "device", "enroll", "cli-f", "--board", "rpi4", "--enrollment-token", etoken)
+    assert code == 2 and "403" in err  # used up
+    monkeypatch.setenv("TINYFLEET_TOKEN", srv.admin_token)
     code, out, _ = _run(capsys, "device", "list", "--tag", "site=lab", "--json")
     assert [d["id"] for d in json.loads(out)] == ["cli-1"]
     code, out, _ = _run(capsys, "device", "list")
