@@ -82,6 +82,14 @@ def test_keras_shape_ops_are_run(host_lib: Path, generated_models: dict[str, Pat
     assert {"SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE", "EXPAND_DIMS"} <= ops
 
 
+VARIANTS = synth.variant_models()
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_operator_variant_is_bit_exact(name: str, host_lib: Path) -> None:
+    _assert_bit_exact(VARIANTS[name], n_random=8)
+
+
 @pytest.mark.parametrize("axes", [[1, 2], [2], [3], [1, 2, 3], [0, 1]], ids=str)
 @pytest.mark.parametrize("keep_dims", [True, False])
 @pytest.mark.parametrize("same_quant", [True, False])

@@ -208,3 +208,115 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+# ---- operator variants the Keras converter rarely emits, each checked against TFLM ----
+
+
+def strided_slice_model(
+    begin: list[int],
+    end: list[int],
+    strides: list[int],
+    out: tuple[int, ...],
+    masks: tuple[int, int, int] = (0, 0, 0),
+) -> bytes:
+    opts = s.StridedSliceOptionsT()
+    opts.beginMask, opts.endMask, opts.shrinkAxisMask = masks
+    n = len(begin)
+    return single_op_model(
+        "STRIDED_SLICE",
+        [Q((2, 5, 6), 0.1, 2), Q((n,), const_i32=begin), Q((n,), const_i32=end), Q((n,), const_i32=strides)],
+        Q(out, 0.1, 2),
+        s.BuiltinOptions.StridedSliceOptions,
+        opts,
+    )
+
+
+def binary_model(
+    op: str, a_shape: tuple[int, ...], b_shape: tuple[int, ...], act: int = 0, seed: int = 0
+) -> bytes:
+    """ADD or MUL of the graph input with an int8 constant, numpy broadcasting."""
+    rng = np.random.default_rng(seed)
+    out_shape = tuple(int(d) for d in np.broadcast_shapes(a_shape, b_shape))
+    opts: Any = s.AddOptionsT() if op == "ADD" else s.MulOptionsT()
+    opts.fusedActivationFunction = act
+    otype = s.BuiltinOptions.AddOptions if op == "ADD" else s.BuiltinOptions.MulOptions
+    b = Q(b_shape, 0.07, -5, const_i8=rng.integers(-128, 128, size=b_shape, dtype=np.int8))
+    out = Q(out_shape, 0.09 if op == "ADD" else 0.2, -7)
+    return single_op_model(op, [Q(a_shape, 0.05, 3), b], out, otype, opts)
+
+
+def concat_model(axis: int, pack: bool = False, seed: int = 0) -> bytes:
+    """CONCATENATION (or PACK) of the graph input with an int8 constant along `axis`."""
+    rng = np.random.default_rng(seed)
+    shape = [2, 3, 4] if not pack else [3, 4]
+    other = list(shape)
+    if not pack:
+        other[axis] = 2
+    out = list(shape)
+    if pack:
+        out.insert(axis, 2)
+        opts: Any = s.PackOptionsT()
+        opts.axis, opts.valuesCount = axis, 2
+        otype = s.BuiltinOptions.PackOptions
+    else:
+        out[axis] += 2
+        opts = s.ConcatenationOptionsT()
+        opts.axis = axis
+        otype = s.BuiltinOptions.ConcatenationOptions
+    const = Q(tuple(other), 0.1, 1, const_i8=rng.integers(-128, 128, size=other, dtype=np.int8))
+    return single_op_model(
+        "PACK" if pack else "CONCATENATION",
+        [Q(tuple(shape), 0.1, 1), const],
+        Q(tuple(out), 0.1, 1),
+        otype,
+        opts,
+    )
+
+
+def softmax_model(beta: float, in_scale: float) -> bytes:
+    opts = s.SoftmaxOptionsT()
+    opts.beta = beta
+    return single_op_model(
+        "SOFTMAX", [Q((3, 7), in_scale, 5)], Q((3, 7), 1 / 256, -128), s.BuiltinOptions.SoftmaxOptions, opts
+    )
+
+
+def logistic_model(in_scale: float, in_zp: int) -> bytes:
+    return single_op_model("LOGISTIC", [Q((4, 16), in_scale, in_zp)], Q((4, 16), 1 / 256, -128))
+
+
+def pad_model(paddings: list[tuple[int, int]], shape: tuple[int, ...] = (1, 3, 4, 2)) -> bytes:
+    out = tuple(d + a + b for d, (a, b) in zip(shape, paddings, strict=True))
+    flat = [v for ab in paddings for v in ab]
+    return single_op_model("PAD", [Q(shape, 0.1, -4), Q((len(shape), 2), const_i32=flat)], Q(out, 0.1, -4))
+
+
+def variant_models() -> dict[str, bytes]:
+    """Named single-operator variants (masks, negative indices, broadcasting, axes, beta, ...)."""
+    return {
+        "slice_basic": strided_slice_model([0, 1, 2], [2, 4, 6], [1, 1, 2], (2, 3, 2)),
+        "slice_negative": strided_slice_model([0, -4, -1], [2, -1, 0], [1, 1, -1], (2, 3, 5)),
+        "slice_masks": strided_slice_model([1, 0, 0], [2, 5, 3], [1, 2, 1], (1, 3, 3), (0b110, 0b011, 0)),
+        "slice_shrink": strided_slice_model([1, 2, 0], [2, 3, 6], [1, 1, 1], (6,), (0, 0, 0b011)),
+        "add_bcast_channel": binary_model("ADD", (1, 4, 5, 3), (1, 1, 1, 3)),
+        "add_bcast_row_relu": binary_model("ADD", (1, 4, 5, 3), (1, 4, 1, 1), act=1),
+        "add_relu6": binary_model("ADD", (2, 6), (2, 6), act=3),
+        "mul_bcast": binary_model("MUL", (1, 4, 5, 3), (1, 1, 5, 1)),
+        "mul_relu": binary_model("MUL", (2, 6), (2, 6), act=1),
+        "concat_axis0": concat_model(0),
+        "concat_axis1": concat_model(1),
+        "concat_axis2": concat_model(2),
+        "pack_axis0": concat_model(0, pack=True),
+        "pack_axis1": concat_model(1, pack=True),
+        "pack_axis2": concat_model(2, pack=True),
+        "softmax_beta1": softmax_model(1.0, 0.1),
+        "softmax_beta_half": softmax_model(0.5, 0.3),
+        "softmax_fine_scale": softmax_model(1.0, 0.01),
+        "softmax_saturating": softmax_model(2.0, 1.5),
+        "logistic_a": logistic_model(0.1, 0),
+        "logistic_b": logistic_model(0.02, -100),
+        "logistic_c": logistic_model(0.5, 30),
+        "pad_hw": pad_model([(0, 0), (1, 1), (2, 0), (0, 0)]),
+        "pad_all": pad_model([(0, 1), (0, 0), (3, 2), (1, 1)]),
+    }
