@@ -87,10 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.force and all((dest / n).is_file() for n in MEMBERS):
         return 0
     try:
-        if args.sdist:
-            data = Path(args.sdist).read_bytes()
-        else:
-            data = _http_get(sdist_url())
+        data = Path(args.sdist).read_bytes() if args.sdist else _http_get(sdist_url())
         extract(data, dest)
     except (FetchError, OSError, KeyError, tarfile.TarError) as exc:
         print(f"error: monocypher: {exc}", file=sys.stderr)
