@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,38 +17,17 @@ import numpy as np
 
 from compiler.carray import model_c, model_h
 from compiler.flatbuffer import read_tflite
-from compiler.spec import PackageSpec, Spec, parse_spec
-from compiler.train import Run, load_run
+from compiler.spec import Spec, parse_spec
+from compiler.train import Run
 from compiler.verify import Evaluation, VerifyData, data_from_arrays, evaluate
 from tinyfleet.errors import DataError, UsageError
 from tinyfleet.fsutil import atomic_write_bytes, atomic_write_text
 
-__all__ = ["ONNX_ARTIFACTS", "RunFolder", "convert_stage", "load_model_file", "quantize_stage",
-           "run_spec", "validation_data", "verify_stage"]
+__all__ = ["C_ARTIFACTS", "ONNX_ARTIFACTS", "c_files", "convert_stage", "load_model_file", "load_npz_data",
+           "quantize_stage", "run_spec", "validation_data", "verify_stage"]
 
 ONNX_ARTIFACTS = ("model_float.onnx", "model_int8.onnx")
 C_ARTIFACTS = ("model.c", "model.h")
-
-
-@dataclass(frozen=True)
-class RunFolder:
-    path: Path
-
-    def file(self, name: str) -> Path:
-        return self.path / name
-
-    def read(self, name: str) -> bytes:
-        p = self.path / name
-        try:
-            return p.read_bytes()
-        except FileNotFoundError:
-            raise UsageError(f"{p} is missing; run the earlier pipeline stage first") from None
-
-    def record(self) -> dict[str, Any]:
-        try:
-            return dict(json.loads(self.read("train.json")))
-        except json.JSONDecodeError:
-            raise DataError(f"{self.path / 'train.json'} is damaged") from None
 
 
 def run_spec(run: Run) -> Spec | None:
@@ -138,12 +116,3 @@ def load_npz_data(path: Path, blob: bytes) -> VerifyData:
     if y is not None and y.ndim == 2 and y.shape[1] > 1:
         y = np.argmax(y, axis=1)
     return data_from_arrays(read_tflite(blob), x, y, path.name)
-
-
-def package_spec_of(run: Run) -> PackageSpec:
-    spec = run_spec(run)
-    return spec.package if spec else PackageSpec()
-
-
-def load_run_folder(path: Path, with_model: bool) -> Run:
-    return load_run(path, with_model=with_model)
