@@ -128,7 +128,7 @@ class _McuSteps:
     async def self_test(self, model: wire.DesiredModel) -> StepResult:
         info = self.d.info
         a = info.active if info else None
-        if info is None or a is None or a.version != model.version or not info.trial:
+        if info is None or a is None or a.version != model.version or not info.trial or not info.selftest_ok:
             why = info.last_selftest if info and info.last_selftest else "the MCU reverted the trial"
             return StepResult(Outcome.FAIL, f"golden self-test failed on the MCU: {why}")
         return StepResult.ok(f"golden self-test passed on the MCU {info.last_selftest}".strip())

@@ -47,6 +47,7 @@ class McuInfo:
     output_bytes: int = 0
     slots: dict[str, str] = field(default_factory=dict)  # "a"/"b" -> empty|writing|pending|trial|confirmed|failed
     last_selftest: str = ""  # what the firmware says about the last golden self-test
+    selftest_ok: bool = True  # the running model passed its golden self-test (meaningful on trial)
 
 
 @dataclass(frozen=True)
