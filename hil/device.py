@@ -229,6 +229,9 @@ class BoardLink:
     def info(self, timeout: float = 10.0) -> BoardInfo:
         return BoardInfo.parse(self.request(MSG_INFO, timeout=timeout, what="INFO"))
 
+    def arena_used(self) -> int:
+        return self.info().arena_used
+
     def wait_ready(self, timeout: float = 30.0) -> BoardInfo:
         """INFO until the board answers (after a boot or a reset)."""
         deadline = time.monotonic() + timeout

@@ -151,6 +151,7 @@ def run_model(model: Path, inputs_path: Path, board: str = "qemu-an386", port: s
             url = port
         try:
             with BoardLink.open(url) as link, Progress(disable=not progress, transient=True) as bar:
+                link.wait_ready()
                 task = bar.add_task("OTA", total=len(package))
                 t0 = time.perf_counter()
                 ota_bytes = link.install(package, on_progress=lambda done: bar.update(task, completed=done))
