@@ -10,8 +10,10 @@ Modules (one concept each):
     flatbuffer    what a .tflite holds: ops, tensors, quantization (no interpreter)
     ops           the op tables of the tinyfleet MCU runtime and of TFLM
     carray        the model as an aligned C array (model.c / model.h)
+    pipeline      the stages over a run folder (what the commands and build share)
     onnx_export   ONNX float (tf2onnx) and ONNX int8 QDQ (onnxruntime.quantization)
     runtimes      TFLM (oracle), LiteRT BUILTIN_REF and onnxruntime runners; arena bisection
+    arena_probe   the child process that probes TFLM arenas (TFLM can crash on too-small ones)
     verify        the verification report and the board check
     baseline      golden vectors and the drift baseline
     packaging     the manifest and the signed package

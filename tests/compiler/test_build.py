@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def test_digits_manifest(digits_package) -> None:
     assert b"_Alignas(16) const unsigned char digits_model[" in pkg.artifact("model.c")
 
 
-def test_verify_run_folder_bitexact(digits_package, cli) -> None:
+def test_verify_run_folder_bitexact(digits_package, cli, repo_root) -> None:
     code, out, err = cli("model", "verify", digits_package.out_dir, "--board", "qemu-an386", "--json")
     assert code == 0, err
     r = json.loads(out)
@@ -60,6 +61,10 @@ def test_verify_run_folder_bitexact(digits_package, cli) -> None:
     assert r["agreement"]["litert_ref"]["mismatches"] == 0 and r["samples"] == 359
     assert r["accuracy"]["tflm"] >= 0.94 and r["accuracy"]["tflm"] == r["accuracy"]["litert_ref"]
     assert r["accuracy"]["model_int8.onnx"] >= 0.9 and r["tflm_arena_bytes"] > 0
+    doc = (repo_root / "docs" / "compiler.md").read_text()
+    table = doc.split("`--json` prints one object:", 1)[1].split("\n\n", 2)[1]
+    documented = {k for line in table.splitlines()[2:] for k in re.findall(r"`(\w+)`", line.split("|")[1])}
+    assert documented == set(r), sorted(documented ^ set(r))
     blob = digits_package.tflite_path.read_bytes()
     x = np.load(digits_package.out_dir / "data.npz")["x_val"]
     q = np.clip(np.round(x / r["input"]["scale"]) + r["input"]["zero_point"], -128, 127).astype(np.int8)

@@ -56,3 +56,15 @@ def test_every_example_spec_parses_and_its_data_loads(repo_root: Path) -> None:
         spec = load_spec(p)
         ds = load_dataset(spec.data)
         assert len(ds.labels) >= 2 and len(ds.y) > 100, p.name
+
+
+def test_docs_list_every_spec_key(repo_root: Path) -> None:
+    import re
+
+    from compiler.spec import _SECTIONS, _TOP
+
+    doc = (repo_root / "docs" / "compiler.md").read_text()
+    rows = set(re.findall(r"^\| `(?:\[(\w+)\] )?(\w+)` \|", doc, flags=re.M))
+    documented = {f"{sec}.{key}" if sec else key for sec, key in rows}
+    expected = {k for k in _TOP if k not in _SECTIONS} | {f"{s}.{k}" for s, keys in _SECTIONS.items() for k in keys}
+    assert expected <= documented, sorted(expected - documented)
