@@ -69,7 +69,7 @@ static tfrt_status prepare_window(tfrt_model *m, tfrt_op *op, int depthwise) {
     if (s != TFRT_OK) return s;
     s = tfrt_act_range(op->act, y, &op->act_min, &op->act_max);
     if (s != TFRT_OK) return s;
-    op->chan_offset = tfrt_persist(m, (uint32_t)cout * 8u);
+    op->chan_offset = tfrt_persist(m, (uint32_t)cout * 5u);
     if (!depthwise) tfrt_request_scratch(m, (uint32_t)(fh * fw * cin) * 2u);
     uint64_t macs = (uint64_t)tfrt_elems(y) * (uint64_t)fh * (uint64_t)fw *
                     (uint64_t)(depthwise ? 1 : cin);
@@ -107,19 +107,19 @@ tfrt_status tfrt_dwconv_prepare(tfrt_model *m, tfrt_op *op, fb_ctx *c, const fb_
     return prepare_window(m, op, 1);
 }
 
-/* After planning: per-channel multipliers and shifts into the persistent area. */
+/* After planning: per-channel multipliers (int32) then shifts (int8) into the persistent area. */
 tfrt_status tfrt_conv_init(tfrt_model *m, tfrt_op *op) {
     const tfrt_tensor *x = tfrt_in(m, op, 0), *w = tfrt_in(m, op, 1), *y = tfrt_outt(m, op);
     int32_t cout = y->dims[y->ndim - 1];
     uint8_t *p = tfrt_persist_ptr(m, op->chan_offset);
     int32_t *mult = (int32_t *)(void *)p;
-    int32_t *shift = mult + cout;
+    int8_t *shift = (int8_t *)(mult + cout);
     for (int32_t ch = 0; ch < cout; ch++) {
         double ws = (double)tfrt_scale_at(w, w->nscales > 1 ? (uint32_t)ch : 0);
         double eff = (double)x->scale * ws / (double)y->scale;
         int sh = 0;
         if (tfrt_quantize_multiplier(eff, &mult[ch], &sh) != 0) return TFRT_E_UNSUPPORTED_TYPE;
-        shift[ch] = sh;
+        shift[ch] = (int8_t)sh; /* -31 .. 30 */
     }
     return TFRT_OK;
 }
@@ -153,7 +153,7 @@ static tfrt_conv_params conv_params(tfrt_model *m, const tfrt_op *op) {
     p.act_min = op->act_min;
     p.act_max = op->act_max;
     p.mult = (const int32_t *)(const void *)tfrt_persist_ptr(m, op->chan_offset);
-    p.shift = p.mult + p.out_c;
+    p.shift = (const int8_t *)(p.mult + p.out_c);
     p.bias = b ? b->cdata : NULL;
     p.scratch = tfrt_scratch(m);
     return p;
@@ -201,7 +201,7 @@ tfrt_status tfrt_fc_prepare(tfrt_model *m, tfrt_op *op, fb_ctx *c, const fb_tabl
     if (s != TFRT_OK) return s;
     tfrt_request_scratch(m, (uint32_t)depth * 2u);
     if (op->flags) {
-        op->chan_offset = tfrt_persist(m, (uint32_t)units * 8u);
+        op->chan_offset = tfrt_persist(m, (uint32_t)units * 5u);
     } else {
         double eff = (double)(x->scale * w->scale) / (double)y->scale;
         int sh = 0;
@@ -228,7 +228,7 @@ tfrt_status tfrt_fc_eval(tfrt_model *m, const tfrt_op *op) {
     p.shift = op->shift[0];
     p.mult_pc = op->flags ? (const int32_t *)(const void *)tfrt_persist_ptr(m, op->chan_offset)
                           : NULL;
-    p.shift_pc = p.mult_pc ? p.mult_pc + p.units : NULL;
+    p.shift_pc = p.mult_pc ? (const int8_t *)(p.mult_pc + p.units) : NULL;
     p.scratch = tfrt_scratch(m);
     p.act_min = op->act_min;
     p.act_max = op->act_max;

@@ -111,7 +111,8 @@ TFRT_HOT void tfrt_ref_conv(const tfrt_conv_params *pp, const int8_t *in, const 
     const tfrt_conv_params prm = *pp, *p = &prm;
     const int32_t fsize = p->f_h * p->f_w * p->in_c, full = fsize & ~3;
     const int32_t out_off = p->out_offset, lo = p->act_min, hi = p->act_max;
-    const int32_t *const mult = p->mult, *const shift = p->shift;
+    const int32_t *const mult = p->mult;
+    const int8_t *const shift = p->shift;
     int16_t *patch = p->scratch;
     for (int32_t b = 0; b < p->batches; b++) {
         for (int32_t oy = 0; oy < p->out_h; oy++) {
@@ -156,7 +157,8 @@ TFRT_HOT static void dwconv_x4(const tfrt_conv_params *pp, const int8_t *in, con
     const tfrt_conv_params prm = *pp, *p = &prm;
     const int32_t C = p->in_c, in_w = p->in_w, f_w = p->f_w, dil_w = p->dil_w;
     const int32_t out_off = p->out_offset, lo = p->act_min, hi = p->act_max;
-    const int32_t *const mult = p->mult, *const shift = p->shift;
+    const int32_t *const mult = p->mult;
+    const int8_t *const shift = p->shift;
     const int32_t in_offset = p->in_offset;
     for (int32_t b = 0; b < p->batches; b++) {
         for (int32_t oy = 0; oy < p->out_h; oy++) {

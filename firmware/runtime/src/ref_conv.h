@@ -14,7 +14,8 @@ typedef struct {
     int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c, f_h, f_w;
     int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w, depth_mult;
     int32_t in_offset, out_offset, act_min, act_max;
-    const int32_t *mult, *shift; /* per output channel */
+    const int32_t *mult;         /* per output channel */
+    const int8_t *shift;         /* per output channel */
     const uint8_t *bias;
     int16_t *scratch;            /* conv: f_h * f_w * in_c int16, 4-byte aligned */
 } tfrt_conv_params;
@@ -23,7 +24,8 @@ typedef struct {
     int32_t batches, units, depth;
     int32_t in_offset, w_offset, out_offset, act_min, act_max;
     int32_t mult, shift;                 /* per-tensor weights */
-    const int32_t *mult_pc, *shift_pc;   /* per-channel weights (per unit), else NULL */
+    const int32_t *mult_pc;              /* per-channel weights (per unit), else NULL */
+    const int8_t *shift_pc;
     const uint8_t *bias;
     int16_t *scratch;                    /* depth int16, 4-byte aligned */
 } tfrt_fc_params;
