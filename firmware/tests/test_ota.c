@@ -312,6 +312,19 @@ static void test_no_key(void)
     CHECK_EQ(tf_ota_begin(&rig.ota, FX_V1_BEGIN, &rig.resume), TF_E_NO_KEY);
 }
 
+/* A region too small for two slots: nothing boots, every OTA is refused, nothing is written. */
+static void test_bad_geometry(void)
+{
+    rig_init(&rig);
+    tf_flash_t small = rig.dev;
+    small.size = 5 * SIM_SECTOR;
+    long ops = rig.sim.ops;
+    CHECK_EQ(tf_ota_open(&rig.ota, &small, FX_PUBKEY), TF_E_FLASH);
+    CHECK_EQ(tf_ota_boot(&rig.ota, fake_start, &rig.runner), -1);
+    CHECK_EQ(tf_ota_begin(&rig.ota, FX_V1_BEGIN, &rig.resume), TF_E_FLASH);
+    CHECK_EQ(rig.sim.ops, ops);
+}
+
 /* Resume reports a sector boundary at or before what was written, and the result commits. */
 static void test_resume_offset(void)
 {
@@ -345,6 +358,7 @@ int main(void)
     test_record_codec();
     test_manifest_parse();
     test_no_key();
+    test_bad_geometry();
     test_resume_offset();
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) run_case(&CASES[i]);
     return core_report("test_ota");

@@ -115,6 +115,7 @@ typedef tf_status_t (*tf_ota_start_fn)(void *ctx, const tf_slot_view_t *view);
 
 typedef struct {
     const tf_flash_t *flash;
+    bool ready;            /* tf_ota_open() succeeded: the layout is valid */
     uint8_t pubkey[32];
     bool has_key;
     /* layout */

@@ -42,7 +42,9 @@ tf_status_t tf_ota_open(tf_ota_t *o, const tf_flash_t *flash, const uint8_t *pub
     o->slot_base[0] = 2u * s;
     o->slot_base[1] = 2u * s + o->slot_size;
     o->payload_off = s;
-    return tf_record_load(o);
+    tf_status_t st = tf_record_load(o);
+    o->ready = st == TF_OK;
+    return st;
 }
 
 /* sha256 of flash [at, at + len) */
@@ -118,6 +120,7 @@ int tf_ota_boot(tf_ota_t *o, tf_ota_start_fn start, void *ctx)
     o->selftest_passed = false;
     o->boot_events = 0;
     o->rx_slot = -1;
+    if (!o->ready) return -1;
     /* Each pass either starts a model or moves one slot to REJECTED: at most 4 passes. */
     for (int pass = 0; pass < 4; pass++) {
         tf_boot_decision_t d = tf_ota_decide(&o->rec);
@@ -195,6 +198,7 @@ tf_status_t tf_ota_begin(tf_ota_t *o, const uint8_t raw[TF_OTA_BEGIN_SIZE], uint
     const tf_flash_t *f = o->flash;
     tf_manifest_t m;
     *resume = 0;
+    if (!o->ready) return TF_E_FLASH;
     tf_status_t st = check_manifest(o, raw, &m);
     if (st != TF_OK) return st;
     int slot = target_slot(o);
