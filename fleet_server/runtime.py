@@ -46,7 +46,8 @@ class Runtime:
         self.ingest = Ingest(self.db, self.bus)
         self.mqtt_enabled = mqtt
         self.broker: BrokerSupervisor | None = None
-        self.link: MqttLink | None = None
+        self.link: MqttLink | None = None  # ingest
+        self.publisher: MqttLink | None = None  # desired states
         self.outbox: Outbox | None = None
         self.scheduler: object | None = None
         self._server_secret = self._load_server_secret() if settings.builtin_broker else ""
@@ -119,7 +120,10 @@ class Runtime:
         self.link = MqttLink(self._broker_url(), f"tinyfleet-server-{st.instance_id}", self.ingest.handle,
                              st.mqtt_max_inflight, ca_file=str(ca) if ca else None)
         self.link.start()
-        self.outbox = Outbox(self.db, self.link, self.bus)
+        self.publisher = MqttLink(self._broker_url(), f"tinyfleet-server-{st.instance_id}-pub", None,
+                                  st.mqtt_max_inflight, ca_file=str(ca) if ca else None)
+        self.publisher.start()
+        self.outbox = Outbox(self.db, self.publisher, self.bus)
         self.outbox.start()
         self._spawn(self._housekeeping, "housekeeping")
         from fleet_server.scheduler import Scheduler  # the scheduler needs the rollout engine
@@ -162,8 +166,9 @@ class Runtime:
             self.scheduler.stop()  # type: ignore[attr-defined]
         if self.outbox is not None:
             self.outbox.stop()
-        if self.link is not None:
-            self.link.stop()
+        for link in (self.link, self.publisher):
+            if link is not None:
+                link.stop()
         self.ingest.stop()
         if self.broker is not None:
             self.broker.stop()

@@ -33,7 +33,10 @@ Handler = Callable[[str, bytes, bool], None]  # topic, payload, retained
 
 
 class MqttLink:
-    def __init__(self, url: BrokerURL, client_id: str, on_message: Handler, max_inflight: int = 1000,
+    """``on_message=None``: a publish-only connection. The server keeps its desired-state publishing on
+    a connection of its own, so PUBACKs never queue behind a backlog of inbound device messages."""
+
+    def __init__(self, url: BrokerURL, client_id: str, on_message: Handler | None, max_inflight: int = 1000,
                  ca_file: str | None = None, bootstrap_seconds: float = 3.0) -> None:
         self.url = url
         self.on_message_cb = on_message
@@ -76,13 +79,15 @@ class MqttLink:
         if getattr(reason, "is_failure", False):
             log.error("MQTT connection refused: %s", reason)
             return
+        self.connected.set()
+        if self.on_message_cb is None:
+            return
         subs = [(f"$share/{SHARE_GROUP}/{wildcard(ch)}", SubscribeOptions(qos=1)) for ch in _INGEST]
         subs += [(wildcard(ch), SubscribeOptions(qos=1, noLocal=True)) for ch in _RETAINED]
         client.subscribe(subs)
         self._bootstrap_timer = threading.Timer(self.bootstrap_seconds, self._end_bootstrap)
         self._bootstrap_timer.daemon = True
         self._bootstrap_timer.start()
-        self.connected.set()
         log.info("MQTT connected to %s:%d", self.url.host, self.url.port)
 
     def _end_bootstrap(self) -> None:
@@ -93,6 +98,8 @@ class MqttLink:
         log.warning("MQTT disconnected: %s", reason)
 
     def _on_message(self, _c: mqtt.Client, _ud: object, msg: mqtt.MQTTMessage) -> None:
+        if self.on_message_cb is None:
+            return
         try:
             try:
                 topic = msg.topic
