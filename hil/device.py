@@ -1,14 +1,13 @@
 """A board running tinyfleet firmware, driven over its UART from Python (HIL tests, run-model).
 
-Speaks the binary frames of docs/serial-protocol.md (firmware/core: tf_proto.h, tf_app.h): on the
-wire ``0x00, COBS(body), 0x00``; body = marker 0xF1, type, request id (u16 LE), payload, CRC-32
-(zlib) of everything before it. A reply has type | 0x80 and starts with a status byte. Text the
-board prints between frames (boot banner, EEMBC lines, a fault report) is kept in ``self.text``.
-
-``install()`` is the whole model update as a gateway does it: OTA_BEGIN (device.bin + device.sig,
+Frames, replies and INFO come from the protocol module `tinyfleet/serialproto.py`
+(docs/serial-protocol.md); this module adds what a test bench needs on top: every text line the
+board prints (boot banner, a fault report) kept in ``lines``, OTA chunks pipelined a few at a time
+(the board's 4 KiB receive ring holds them), partial transfers for power-cut tests, and
+``install()``: the whole model update as a gateway does it — OTA_BEGIN (device.bin + device.sig,
 resumable), OTA_CHUNKs from where the board says it is, OTA_COMMIT (digests, signature, security
 counter), RESET into the trial (the firmware runs the golden self-test and reverts by itself when
-it fails), then CONFIRM.
+it fails), CONFIRM.
 """
 
 from __future__ import annotations
@@ -18,126 +17,34 @@ import json
 import struct
 import time
 import zipfile
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from tinyfleet.errors import DeviceError, PackageError
+from tinyfleet.serialproto import (
+    MAX_PAYLOAD,
+    REPLY,
+    DeviceStatusError,
+    Frame,
+    Info,
+    MsgType,
+    OtaBegin,
+    Status,
+    StreamSplitter,
+    encode_frame,
+)
 
-__all__ = ["BoardInfo", "BoardLink", "DeviceRefused", "OtaSession", "cobs_decode", "cobs_encode"]
-
-MARKER = 0xF1
-MSG_INFO, MSG_INFER, MSG_OTA_BEGIN, MSG_OTA_CHUNK, MSG_OTA_COMMIT, MSG_CONFIRM, MSG_TELEMETRY, MSG_RESET = range(1, 9)
-REPLY = 0x80
-MAX_PAYLOAD = 1024
-STATUS = {
-    0x01: "unknown type", 0x02: "bad length", 0x03: "no model", 0x04: "wrong state", 0x05: "bad manifest",
-    0x06: "bad offset", 0x07: "flash error", 0x08: "digest mismatch", 0x09: "bad signature",
-    0x0A: "security counter lower than the stored one", 0x0B: "no public key", 0x0C: "model refused by the runtime",
-    0x0D: "golden self-test failed", 0x0E: "no model on trial", 0x0F: "too large", 0x10: "inference failed",
-}
-SLOT_STATES = ("empty", "receiving", "pending", "trial", "confirmed", "inactive", "rejected")
-
-
-class DeviceRefused(DeviceError):
-    """The board answered with an error status."""
-
-    def __init__(self, what: str, status: int) -> None:
-        super().__init__(f"{what}: the board refused ({STATUS.get(status, f'status 0x{status:02x}')})")
-        self.status = status
+__all__ = ["BoardLink", "ModelReverted", "install_package_file"]
 
 
-def cobs_encode(data: bytes) -> bytes:
-    out = bytearray()
-    block = bytearray()
-    for b in data:
-        if b == 0:
-            out.append(len(block) + 1)
-            out += block
-            block.clear()
-        else:
-            block.append(b)
-            if len(block) == 254:
-                out.append(255)
-                out += block
-                block.clear()
-    out.append(len(block) + 1)
-    out += block
-    return bytes(out)
+class ModelReverted(DeviceStatusError):
+    """The trial boot did not run the new model: its load or golden self-test failed and the
+    firmware went back to the previous slot."""
 
-
-def cobs_decode(data: bytes) -> bytes | None:
-    out = bytearray()
-    i = 0
-    while i < len(data):
-        code = data[i]
-        if code == 0 or i + code > len(data) + (0 if code < 255 else 0):
-            return None
-        end = i + code
-        if end > len(data):
-            return None
-        out += data[i + 1:end]
-        i = end
-        if code < 255 and i < len(data):
-            out.append(0)
-    return bytes(out)
-
-
-@dataclass(frozen=True)
-class BoardInfo:
-    flags: int
-    running_slot: int
-    slot_states: tuple[str, str]
-    security_counter: int
-    slot_capacity: int
-    arena_size: int
-    arena_used: int
-    tick_hz: int
-    rx_pos: int
-    rx_total: int
-    device_id: str
-    firmware: str
-    model_name: str
-    model_version: str
-    model_security_counter: int
-    model_sha256: bytes
-    input_bytes: int
-    output_bytes: int
-
-    @property
-    def trial(self) -> bool:
-        return bool(self.flags & 0x02)
-
-    @classmethod
-    def parse(cls, p: bytes) -> BoardInfo:
-        if len(p) < 172 or p[0] != 1:
-            raise DeviceError(f"INFO reply of {len(p)} bytes, version {p[0] if p else '?'} is not understood")
-
-        def text(a: int, n: int) -> str:
-            return p[a:a + n].split(b"\0", 1)[0].decode("utf-8", "replace")
-
-        sc, cap, arena, used, hz, pos, total = struct.unpack_from("<7I", p, 8)
-        major, minor, patch = struct.unpack_from("<3H", p, 116)
-        msc = struct.unpack_from("<I", p, 124)[0]
-        name = text(84, 32)
-        return cls(
-            flags=p[1], running_slot=struct.unpack_from("b", p, 3)[0],
-            slot_states=(SLOT_STATES[p[4]] if p[4] < len(SLOT_STATES) else str(p[4]),
-                         SLOT_STATES[p[5]] if p[5] < len(SLOT_STATES) else str(p[5])),
-            security_counter=sc, slot_capacity=cap, arena_size=arena, arena_used=used, tick_hz=hz, rx_pos=pos,
-            rx_total=total, device_id=text(36, 32), firmware=text(68, 16), model_name=name,
-            model_version=f"{major}.{minor}.{patch}" if name else "", model_security_counter=msc,
-            model_sha256=bytes(p[128:160]) if name else b"", input_bytes=struct.unpack_from("<I", p, 160)[0],
-            output_bytes=struct.unpack_from("<I", p, 164)[0],
-        )
-
-
-@dataclass(frozen=True)
-class OtaSession:
-    offset: int  # payload bytes the board already holds for this header (resume point)
-    total: int  # payload bytes expected (model.tflite + golden.bin)
-    max_chunk: int
+    def __init__(self, info: Info) -> None:
+        super().__init__(MsgType.RESET, Status.SELFTEST)
+        self.info = info
+        self.args = (f"the board reverted the new model after its trial boot (boot events: {info.boot_events!r})",)
 
 
 class BoardLink:
@@ -145,9 +52,10 @@ class BoardLink:
 
     def __init__(self, ser: Any) -> None:
         self.ser = ser
-        self._buf = bytearray()
+        self._split = StreamSplitter()
+        self._frames: list[Frame] = []
         self._req = 0
-        self.text = bytearray()
+        self.lines: list[str] = []
 
     @classmethod
     def open(cls, url: str, timeout: float = 0.2) -> BoardLink:
@@ -169,103 +77,71 @@ class BoardLink:
 
     @property
     def panicked(self) -> bool:
-        return b"!panic" in self.text
+        """The port's fault handler printed `!panic ...` (then reset the board)."""
+        return any(line.startswith("!panic") for line in self.lines)
 
-    # ---- frames ----
-    def send(self, mtype: int, payload: bytes = b"") -> int:
-        self._req = (self._req + 1) & 0xFFFF
-        body = bytes([MARKER, mtype]) + struct.pack("<H", self._req) + payload
-        body += struct.pack("<I", zlib.crc32(body))
-        self.ser.write(b"\0" + cobs_encode(body) + b"\0")
-        self.ser.flush()
+    # ---- requests ----
+    def send(self, mtype: MsgType, payload: bytes = b"") -> int:
+        self._req = self._req % 0xFFFF + 1
+        self.ser.write(encode_frame(mtype, self._req, payload))
         return self._req
 
-    def _next_frame(self, deadline: float) -> tuple[int, int, bytes] | None:
-        while True:
-            while True:
-                end = self._buf.find(b"\0")
-                if end < 0:
-                    break
-                chunk = bytes(self._buf[:end])
-                del self._buf[:end + 1]
-                frame = self._parse(chunk)
-                if frame is not None:
-                    return frame
-                self.text += chunk
-            if time.monotonic() > deadline:
-                return None
-            data = self.ser.read(4096)
-            if data:
-                self._buf += data
-
-    @staticmethod
-    def _parse(chunk: bytes) -> tuple[int, int, bytes] | None:
-        if len(chunk) < 9:
-            return None
-        body = cobs_decode(chunk)
-        if body is None or len(body) < 8 or body[0] != MARKER:
-            return None
-        if zlib.crc32(body[:-4]) != struct.unpack_from("<I", body, len(body) - 4)[0]:
-            return None
-        return body[1], struct.unpack_from("<H", body, 2)[0], body[4:-4]
-
-    def request(self, mtype: int, payload: bytes = b"", timeout: float = 10.0, what: str = "") -> bytes:
-        """Send a request and return the reply payload after its status byte; raises on an error status."""
-        return self.wait_reply(mtype, self.send(mtype, payload), timeout, what)
-
-    def wait_reply(self, mtype: int, req: int, timeout: float = 10.0, what: str = "") -> bytes:
+    def wait_reply(self, mtype: MsgType, req: int, timeout: float = 10.0) -> bytes:
+        """The reply to request ``req``: its payload after the status byte; raises on an error status."""
         deadline = time.monotonic() + timeout
         while True:
-            frame = self._next_frame(deadline)
-            if frame is None:
-                raise DeviceError(f"{what or f'request 0x{mtype:02x}'}: no reply within {timeout:.0f} s")
-            rtype, rid, body = frame
-            if rtype == (mtype | REPLY) and rid == req and body:
-                if body[0] != 0:
-                    raise DeviceRefused(what or f"request 0x{mtype:02x}", body[0])
-                return body[1:]
+            for i, f in enumerate(self._frames):
+                if f.type == (mtype | REPLY) and f.req_id == req and f.payload:
+                    del self._frames[: i + 1]
+                    if f.payload[0] != Status.OK:
+                        raise DeviceStatusError(mtype, f.payload[0])
+                    return f.payload[1:]
+            if time.monotonic() > deadline:
+                raise DeviceError(f"no {mtype.name} reply from the board within {timeout:g} s")
+            data = self.ser.read(4096)
+            for item in self._split.feed(data):
+                if isinstance(item, Frame):
+                    self._frames.append(item)
+                else:
+                    self.lines.append(item)
+
+    def request(self, mtype: MsgType, payload: bytes = b"", timeout: float = 10.0) -> bytes:
+        return self.wait_reply(mtype, self.send(mtype, payload), timeout)
 
     # ---- messages ----
-    def info(self, timeout: float = 10.0) -> BoardInfo:
-        return BoardInfo.parse(self.request(MSG_INFO, timeout=timeout, what="INFO"))
+    def info(self, timeout: float = 10.0) -> Info:
+        return Info.parse(self.request(MsgType.INFO, timeout=timeout))
 
     def arena_used(self) -> int:
         return self.info().arena_used
 
-    def wait_ready(self, timeout: float = 30.0) -> BoardInfo:
+    def wait_ready(self, timeout: float = 30.0) -> Info:
         """INFO until the board answers (after a boot or a reset)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 return self.info(timeout=1.0)
-            except DeviceRefused:
+            except DeviceStatusError:
                 raise
             except DeviceError:
                 if time.monotonic() > deadline:
-                    raise DeviceError(f"the board did not answer INFO within {timeout:.0f} s") from None
+                    raise DeviceError(f"the board did not answer INFO within {timeout:g} s") from None
 
     def infer(self, x: bytes, timeout: float = 120.0) -> tuple[bytes, int]:
-        """One inference: the input in chunks, the last one runs it. Returns (int8 output, SysTick ticks)."""
+        """One inference: the input in pieces, the last one runs it. Returns (int8 output, SysTick ticks)."""
         step = MAX_PAYLOAD - 5
-        offset = 0
-        while True:
-            part = x[offset:offset + step]
-            last = offset + len(part) >= len(x)
-            reply = self.request(MSG_INFER, struct.pack("<IB", offset, 1 if last else 0) + part,
-                                 timeout=timeout if last else 10.0, what="INFER")
-            if last:
-                ticks, n = struct.unpack_from("<II", reply)
-                return bytes(reply[8:8 + n]), ticks
-            offset += len(part)
-
-    def telemetry(self, read: bool = True, groups: int = 0) -> bytes:
-        return self.request(MSG_TELEMETRY, bytes([1 if read else 0, groups]), what="TELEMETRY")
+        for off in range(0, len(x), step):
+            last = off + step >= len(x)
+            reply = self.request(MsgType.INFER, struct.pack("<IB", off, 1 if last else 0) + x[off:off + step],
+                                 timeout=timeout if last else 10.0)
+        ticks, n = struct.unpack_from("<II", reply)
+        return bytes(reply[8:8 + n]), ticks
 
     def reset(self) -> None:
-        self.request(MSG_RESET, what="RESET")
+        self.request(MsgType.RESET)
 
     def confirm(self) -> None:
-        self.request(MSG_CONFIRM, what="CONFIRM")
+        self.request(MsgType.CONFIRM)
 
     # ---- OTA ----
     # The host does not verify packages here: the board does, and the tests send it bad ones.
@@ -287,27 +163,24 @@ class BoardLink:
         m = cls.members(package)
         return m["model.tflite"] + m["golden.bin"]
 
-    def begin_raw(self, header: bytes) -> OtaSession:
-        r = self.request(MSG_OTA_BEGIN, header, timeout=60.0, what="OTA_BEGIN")
-        return OtaSession(*struct.unpack_from("<III", r))
+    def begin_raw(self, header: bytes) -> OtaBegin:
+        return OtaBegin(*struct.unpack_from("<III", self.request(MsgType.OTA_BEGIN, header, timeout=60.0)))
 
-    def begin(self, package: bytes) -> OtaSession:
+    def begin(self, package: bytes) -> OtaBegin:
         return self.begin_raw(self.header_of(package))
 
     def send_bytes(self, payload: bytes, start: int, stop: int, chunk: int = 1008,
                    on_progress: Callable[[int], None] | None = None, window: int = 3) -> int:
-        """OTA_CHUNKs of ``payload[start:stop]``, up to ``window`` in flight (they fit the board's
-        4 KiB receive ring, and replies come back in order); returns the offset the board expects next."""
+        """OTA_CHUNKs of ``payload[start:stop]``, up to ``window`` in flight (replies come back in
+        order); returns the offset the board expects next."""
         pending: list[int] = []
-        offset = start
-        expected = start
+        offset = expected = start
         while offset < stop or pending:
             while offset < stop and len(pending) < window:
                 part = payload[offset:min(offset + chunk, stop)]
-                pending.append(self.send(MSG_OTA_CHUNK, struct.pack("<I", offset) + part))
+                pending.append(self.send(MsgType.OTA_CHUNK, struct.pack("<I", offset) + part))
                 offset += len(part)
-            r = self.wait_reply(MSG_OTA_CHUNK, pending.pop(0), timeout=30.0, what="OTA_CHUNK")
-            expected = struct.unpack_from("<I", r)[0]
+            expected = struct.unpack_from("<I", self.wait_reply(MsgType.OTA_CHUNK, pending.pop(0), 30.0))[0]
             if on_progress is not None:
                 on_progress(expected)
         return expected
@@ -316,32 +189,44 @@ class BoardLink:
         return self.send_bytes(self.payload_of(package), start, stop)
 
     def commit(self) -> None:
-        self.request(MSG_OTA_COMMIT, timeout=120.0, what="OTA_COMMIT")
+        self.request(MsgType.OTA_COMMIT, timeout=120.0)
 
     def send_commit_no_wait(self) -> None:
-        self.send(MSG_OTA_COMMIT)
+        self.send(MsgType.OTA_COMMIT)
 
-    def commit_and_boot(self, expect: tuple[str, str] | None = None) -> BoardInfo:
-        """COMMIT, reset into the trial, check it runs the new model, CONFIRM."""
+    def commit_and_boot(self, expect: tuple[str, str] | None = None) -> Info:
+        """COMMIT, reset into the trial, check that it runs the new model, CONFIRM."""
         self.commit()
         self.reset()
         info = self.wait_ready()
-        if not info.trial or (expect is not None and (info.model_name, info.model_version) != expect):
-            raise DeviceRefused("trial boot", 0x0D)  # the firmware reverted: self-test or model load failed
+        if not info.on_trial or (expect is not None and (info.model_name, info.model_version_str) != expect):
+            raise ModelReverted(info)
         self.confirm()
         return self.info()
 
     def install(self, package: bytes, on_progress: Callable[[int], None] | None = None) -> int:
-        """The whole update; returns the payload bytes sent. Raises DeviceRefused when refused or reverted."""
+        """The whole update; returns the payload bytes sent. Raises DeviceStatusError when refused or reverted."""
         m = self.members(package)
         manifest = json.loads(m["manifest.json"])
         session = self.begin_raw(m["device.bin"] + m["device.sig"])
         payload = m["model.tflite"] + m["golden.bin"]
         if session.total != len(payload):
             raise DeviceError(f"the board expects {session.total} payload bytes, the package has {len(payload)}")
-        self.send_bytes(payload, session.offset, session.total, min(session.max_chunk, 1008), on_progress)
+        self.send_bytes(payload, session.resume_offset, session.total, min(session.max_chunk, 1008), on_progress)
         self.commit_and_boot(expect=(str(manifest.get("name")), str(manifest.get("version"))))
-        return len(payload) - session.offset
+        return len(payload) - session.resume_offset
 
-    def payload_size(self, package: bytes) -> int:
-        return len(self.payload_of(package))
+
+def install_package_file(url: str, path: Any) -> str:
+    """`tinyfleet firmware flash --model PKG`: install a package file on the board at ``url``."""
+    from pathlib import Path
+
+    try:
+        package = Path(path).read_bytes()
+    except OSError as exc:
+        raise PackageError(f"cannot read {path}: {exc.strerror}") from None
+    with BoardLink.open(url) as link:
+        link.wait_ready()
+        link.install(package)
+        info = link.info()
+    return f"{info.model_name} {info.model_version_str} (slot {'AB'[info.running_slot]}, confirmed)"

@@ -8,16 +8,17 @@ import time
 import numpy as np
 import pytest
 
-from hil.device import BoardLink, DeviceRefused
+from hil.device import BoardLink
 from hil.plugin import HilBoard
 from tinyfleet.package import read_package
+from tinyfleet.serialproto import DeviceStatusError, SlotState
 
 pytestmark = pytest.mark.qemu
 
 
 def _active(link: BoardLink) -> tuple[str, str] | None:
     info = link.info()
-    return (info.model_name, info.model_version) if info.model_name else None
+    return (info.model_name, info.model_version_str) if info.model_name else None
 
 
 def _check_digits(link: BoardLink, digits: dict, n: int | None = None) -> None:  # type: ignore[type-arg]
@@ -32,12 +33,13 @@ def test_boot_and_info(board: HilBoard, link: BoardLink) -> None:
     info = link.info()
     if board.emulated:
         assert info.device_id == "hil-board"
-        assert b"tinyfleet qemu-an386 id=hil-board flash=file" in link.text  # the port's boot banner
+        assert "tinyfleet qemu-an386 id=hil-board flash=file" in link.lines  # the port's boot banner
         assert 400_000 < info.slot_capacity <= 458752  # a 448 KiB slot minus its header sector
         assert info.arena_size == 196608  # boards.toml arena_budget
-    assert info.firmware
-    assert info.model_name == ""  # a fresh board has no model
-    assert info.slot_states == ("empty", "empty")
+    assert info.firmware_version
+    assert info.model_name == "" and not info.model_running  # a fresh board has no model
+    assert info.slot_states == (SlotState.EMPTY, SlotState.EMPTY)
+    assert info.has_key
 
 
 def test_digits_bitexact_after_ota(link: BoardLink, digits: dict) -> None:  # type: ignore[type-arg]
@@ -68,8 +70,8 @@ def test_power_cut_mid_transfer_keeps_old_model_and_resumes(board: HilBoard, lin
         assert _active(again) == ("digits", "1.0.0")  # the old model still serves
         _check_digits(again, digits, n=2)
         resume = again.begin(new)  # the same OTA_BEGIN resumes where the flash got to
-        assert 0 < resume.offset <= half
-        again.send_payload(new, resume.offset, total)
+        assert 0 < resume.resume_offset <= half
+        again.send_payload(new, resume.resume_offset, total)
         again.commit_and_boot(expect=("digits", "1.2.0"))
         assert _active(again) == ("digits", "1.2.0")
         _check_digits(again, digits, n=2)
@@ -91,17 +93,17 @@ def test_power_cut_mid_commit_leaves_a_working_model(board: HilBoard, link: Boar
     with BoardLink.open(board.url) as again:
         again.wait_ready()
         info = again.info()
-        active = (info.model_name, info.model_version)
+        active = (info.model_name, info.model_version_str)
         assert active in {("digits", "1.0.0"), ("digits", "1.3.0")}
         _check_digits(again, digits, n=2)
         # whatever the cut left, the update can be completed: a committed one boots as a trial
-        if info.trial:
+        if info.on_trial:
             assert active == ("digits", "1.3.0")
             again.confirm()
         else:
             again.install(new)
         assert _active(again) == ("digits", "1.3.0")
-        assert not again.info().trial
+        assert not again.info().on_trial
 
 
 def test_bad_signature_is_refused(link: BoardLink, digits: dict, digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
@@ -109,9 +111,9 @@ def test_bad_signature_is_refused(link: BoardLink, digits: dict, digits_release)
     new = bytearray(digits_release("1.4.0", 5))
     header = link.header_of(bytes(new))
     bad_header = header[:-1] + bytes([header[-1] ^ 0x01])  # last byte of device.sig
-    with pytest.raises(DeviceRefused):
+    with pytest.raises(DeviceStatusError):
         link.begin_raw(bad_header)
-        link.send_payload(bytes(new), 0, link.payload_size(bytes(new)))
+        link.send_payload(bytes(new), 0, len(link.payload_of(bytes(new))))
         link.commit_and_boot()
     assert _active(link) == ("digits", "1.0.0")
     _check_digits(link, digits, n=1)
@@ -124,7 +126,7 @@ def test_tampered_chunk_is_refused(link: BoardLink, digits: dict, digits_release
     payload = bytearray(link.payload_of(new))
     payload[len(payload) // 3] ^= 0x40
     link.send_bytes(bytes(payload), 0, total)
-    with pytest.raises(DeviceRefused):
+    with pytest.raises(DeviceStatusError):
         link.commit_and_boot()
     assert _active(link) == ("digits", "1.0.0")
     _check_digits(link, digits, n=1)
@@ -132,14 +134,14 @@ def test_tampered_chunk_is_refused(link: BoardLink, digits: dict, digits_release
 
 def test_lower_security_counter_is_refused(link: BoardLink, digits: dict, digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
     link.install(digits_release("2.0.0", 10))
-    with pytest.raises(DeviceRefused):
+    with pytest.raises(DeviceStatusError):
         link.install(digits_release("2.0.1", 9))
     assert _active(link) == ("digits", "2.0.0")
 
 
 def test_failing_selftest_reverts(link: BoardLink, digits: dict, digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
     link.install(digits["package"])
-    with pytest.raises(DeviceRefused):
+    with pytest.raises(DeviceStatusError):
         link.install(digits_release("1.6.0", 7, failing_selftest=True))
     assert _active(link) == ("digits", "1.0.0")
     _check_digits(link, digits, n=2)
@@ -168,11 +170,11 @@ def test_corrupt_models_never_crash_the_board(link: BoardLink, digits: dict, sig
                            name="digits", version=version, security_counter=1, describe_as=tflite)
         try:
             link.install(pkg)
-        except DeviceRefused:
+        except DeviceStatusError:
             refused += 1
         info = link.info()  # still answering
-        assert (info.model_name, info.model_version) in {("digits", "1.0.0"), ("digits", version)}
-        if info.model_version == version:  # accepted: then its self-test matched TFLM's outputs
+        assert (info.model_name, info.model_version_str) in {("digits", "1.0.0"), ("digits", version)}
+        if info.model_version_str == version:  # accepted: then its self-test matched TFLM's outputs
             _check_digits(link, digits, n=1)
         assert not link.panicked, "the board faulted and reset itself"
     assert refused >= 2  # at least the truncated model and the damaged root are refused
