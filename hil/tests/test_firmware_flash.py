@@ -71,3 +71,23 @@ def test_flash_without_image_is_a_clear_error(tmp_path: Path) -> None:
                         "--build-dir", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 2
     assert r.stderr.startswith("error: no firmware at") and "tinyfleet firmware build" in r.stderr
+
+
+def test_flash_with_model_installs_it_over_ota(hil_firmware: Path, tmp_path: Path, digits_package) -> None:  # type: ignore[no-untyped-def]
+    from hil.device import BoardLink
+
+    build_dir = _firmware_dir(hil_firmware, tmp_path)
+    pidfile = tmp_path / "qemu.pid"
+    r = subprocess.run([sys.executable, "-m", "tinyfleet.cli.main", "firmware", "flash", "--board", "qemu-an386",
+                        "--build-dir", str(build_dir), "--workdir", str(tmp_path / "board"),
+                        "--model", str(digits_package.package_path), "--detach", "--pidfile", str(pidfile)],
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "model installed: digits 1.0.0" in r.stdout
+    url = r.stdout.strip().splitlines()[-1]
+    try:
+        with BoardLink.open(url) as link:
+            info = link.wait_ready()
+            assert (info.model_name, info.model_version_str) == ("digits", "1.0.0") and not info.on_trial
+    finally:
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
