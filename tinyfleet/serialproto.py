@@ -42,6 +42,7 @@ __all__ = [
     "MsgType",
     "OTA_BEGIN_SIZE",
     "OtaBegin",
+    "REPLY",
     "SerialClient",
     "SerialLike",
     "SlotState",
@@ -57,7 +58,7 @@ __all__ = [
 MARKER = 0xF1
 MAX_PAYLOAD = 1024
 OTA_BEGIN_SIZE = 224  # device.bin (160) + device.sig (64)
-REPLY = 0x80
+REPLY = 0x80  # bit 7 of a reply's type
 _MAX_WIRE = MAX_PAYLOAD + 8 + (MAX_PAYLOAD + 8) // 254 + 3
 
 
