@@ -23,7 +23,7 @@ def link(board: HilBoard) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def digits(digits_package) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def digits(digits_package) -> dict[str, object]:
     """The digits package bytes, its model, and test inputs with TFLM's outputs."""
     from compiler.runtimes import tflm_run
 
@@ -38,7 +38,7 @@ def digits(digits_package) -> dict[str, object]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def digits_release(digits_package, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def digits_release(digits_package, tmp_path_factory: pytest.TempPathFactory):
     """``release(version, counter, failing_selftest=False) -> bytes``: re-signed digits packages."""
     out = tmp_path_factory.mktemp("digits-releases")
 

@@ -21,7 +21,7 @@ def _active(link: BoardLink) -> tuple[str, str] | None:
     return (info.model_name, info.model_version_str) if info.model_name else None
 
 
-def _check_digits(link: BoardLink, digits: dict, n: int | None = None) -> None:  # type: ignore[type-arg]
+def _check_digits(link: BoardLink, digits: dict, n: int | None = None) -> None:
     x, y = digits["x"], digits["y"]
     for i in range(len(x) if n is None else n):
         out, ticks = link.infer(x[i].tobytes())
@@ -42,13 +42,13 @@ def test_boot_and_info(board: HilBoard, link: BoardLink) -> None:
     assert info.has_key
 
 
-def test_digits_bitexact_after_ota(link: BoardLink, digits: dict) -> None:  # type: ignore[type-arg]
+def test_digits_bitexact_after_ota(link: BoardLink, digits: dict) -> None:
     link.install(digits["package"])
     assert _active(link) == ("digits", "1.0.0")
     _check_digits(link, digits)
 
 
-def test_ota_new_model_replaces_old(link: BoardLink, digits: dict, digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
+def test_ota_new_model_replaces_old(link: BoardLink, digits: dict, digits_release) -> None:
     link.install(digits["package"])
     link.install(digits_release("1.1.0", 2))
     assert _active(link) == ("digits", "1.1.0")
@@ -56,7 +56,7 @@ def test_ota_new_model_replaces_old(link: BoardLink, digits: dict, digits_releas
 
 
 def test_power_cut_mid_transfer_keeps_old_model_and_resumes(board: HilBoard, link: BoardLink, digits: dict,
-                                                            digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
+                                                            digits_release) -> None:
     board.require_power_control()
     link.install(digits["package"])
     new = digits_release("1.2.0", 3)
@@ -79,7 +79,7 @@ def test_power_cut_mid_transfer_keeps_old_model_and_resumes(board: HilBoard, lin
 
 @pytest.mark.parametrize("delay_ms", [0, 5, 20, 60])
 def test_power_cut_mid_commit_leaves_a_working_model(board: HilBoard, link: BoardLink, digits: dict,
-                                                    digits_release, delay_ms: int) -> None:  # type: ignore[no-untyped-def,type-arg]
+                                                    digits_release, delay_ms: int) -> None:
     board.require_power_control()
     link.install(digits["package"])
     new = digits_release("1.3.0", 4)
@@ -106,7 +106,7 @@ def test_power_cut_mid_commit_leaves_a_working_model(board: HilBoard, link: Boar
         assert not again.info().on_trial
 
 
-def test_bad_signature_is_refused(link: BoardLink, digits: dict, digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
+def test_bad_signature_is_refused(link: BoardLink, digits: dict, digits_release) -> None:
     link.install(digits["package"])
     new = bytearray(digits_release("1.4.0", 5))
     header = link.header_of(bytes(new))
@@ -119,7 +119,7 @@ def test_bad_signature_is_refused(link: BoardLink, digits: dict, digits_release)
     _check_digits(link, digits, n=1)
 
 
-def test_tampered_chunk_is_refused(link: BoardLink, digits: dict, digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
+def test_tampered_chunk_is_refused(link: BoardLink, digits: dict, digits_release) -> None:
     link.install(digits["package"])
     new = digits_release("1.5.0", 6)
     total = link.begin(new).total
@@ -132,14 +132,14 @@ def test_tampered_chunk_is_refused(link: BoardLink, digits: dict, digits_release
     _check_digits(link, digits, n=1)
 
 
-def test_lower_security_counter_is_refused(link: BoardLink, digits: dict, digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
+def test_lower_security_counter_is_refused(link: BoardLink, digits: dict, digits_release) -> None:
     link.install(digits_release("2.0.0", 10))
     with pytest.raises(DeviceStatusError):
         link.install(digits_release("2.0.1", 9))
     assert _active(link) == ("digits", "2.0.0")
 
 
-def test_failing_selftest_reverts(link: BoardLink, digits: dict, digits_release) -> None:  # type: ignore[no-untyped-def,type-arg]
+def test_failing_selftest_reverts(link: BoardLink, digits: dict, digits_release) -> None:
     link.install(digits["package"])
     with pytest.raises(DeviceStatusError):
         link.install(digits_release("1.6.0", 7, failing_selftest=True))
@@ -147,7 +147,7 @@ def test_failing_selftest_reverts(link: BoardLink, digits: dict, digits_release)
     _check_digits(link, digits, n=2)
 
 
-def test_corrupt_models_never_crash_the_board(link: BoardLink, digits: dict, signing_key) -> None:  # type: ignore[no-untyped-def,type-arg]
+def test_corrupt_models_never_crash_the_board(link: BoardLink, digits: dict, signing_key) -> None:
     """Validly signed but damaged models (the signature only proves who sent them): the board
     refuses them or, when the damage happens to leave a working model, runs it only after its
     golden self-test passed; it never faults, hangs or stops answering."""
@@ -156,13 +156,13 @@ def test_corrupt_models_never_crash_the_board(link: BoardLink, digits: dict, sig
     link.install(digits["package"])
     tflite = digits["tflite"]
     rng = np.random.default_rng(3)
-    damaged = []
+    damaged: list[bytes] = []
     for region in (64, 512, len(tflite)):  # flatbuffer root and vtables, tables, anywhere
-        bad = bytearray(tflite)
+        flipped = bytearray(tflite)
         for pos in rng.integers(0, region, size=12):
-            bad[int(pos)] = int(rng.integers(0, 256))
-        damaged.append(bytes(bad))
-    damaged.append(tflite[: len(tflite) // 2])  # truncated
+            flipped[int(pos)] = int(rng.integers(0, 256))
+        damaged.append(bytes(flipped))
+    damaged.append(bytes(tflite[: len(tflite) // 2]))  # truncated
     refused = 0
     for i, bad in enumerate(damaged):
         version = f"1.7.{i}"
@@ -181,7 +181,7 @@ def test_corrupt_models_never_crash_the_board(link: BoardLink, digits: dict, sig
     _check_digits(link, digits, n=1)
 
 
-def test_package_reader_agrees_with_board(link: BoardLink, digits: dict, digits_package) -> None:  # type: ignore[no-untyped-def,type-arg]
+def test_package_reader_agrees_with_board(link: BoardLink, digits: dict, digits_package) -> None:
     link.install(digits["package"])
     pkg = read_package(digits_package.package_path, digits_package.trusted_keys)
     assert link.info().model_sha256 == pkg.device_manifest.model_sha256

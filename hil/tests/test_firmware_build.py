@@ -40,7 +40,7 @@ def cached_build_dir(name: str) -> Path:
     return repo_root() / ".cache" / "tinyfleet-hil" / name
 
 
-def test_build_embeds_key_and_reports_budget(digits_package) -> None:  # type: ignore[no-untyped-def]
+def test_build_embeds_key_and_reports_budget(digits_package) -> None:
     build_dir = cached_build_dir("cli-build")
     r = tinyfleet("firmware", "build", "--board", "qemu-an386", "--pubkey", str(digits_package.public_key_path),
                   "--device-id", "lab-07", "--build-dir", str(build_dir))

@@ -73,7 +73,7 @@ def test_flash_without_image_is_a_clear_error(tmp_path: Path) -> None:
     assert r.stderr.startswith("error: no firmware at") and "tinyfleet firmware build" in r.stderr
 
 
-def test_flash_with_model_installs_it_over_ota(hil_firmware: Path, tmp_path: Path, digits_package) -> None:  # type: ignore[no-untyped-def]
+def test_flash_with_model_installs_it_over_ota(hil_firmware: Path, tmp_path: Path, digits_package) -> None:
     from hil.device import BoardLink
 
     build_dir = _firmware_dir(hil_firmware, tmp_path)

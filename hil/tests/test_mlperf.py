@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.qemu, pytest.mark.mlperf, pytest.mark.slow]
 
 @pytest.mark.parametrize("short", ["kws", "ad"])
 def test_mlperf_model_bitexact_on_board(short: str, mlperf_models: dict[str, Path], link: BoardLink,
-                                        hil_signing_key) -> None:  # type: ignore[no-untyped-def]
+                                        hil_signing_key) -> None:
     blob = mlperf_models[short].read_bytes()
     shape = read_tflite(blob).input.shape
     x = np.random.default_rng(11).integers(-128, 128, size=(3, *shape[1:]), dtype=np.int8)

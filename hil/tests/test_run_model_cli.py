@@ -16,7 +16,7 @@ from hil.macs import count_macs
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 
 
-def test_run_model_json_and_saved_outputs(tmp_path: Path, digits_package) -> None:  # type: ignore[no-untyped-def]
+def test_run_model_json_and_saved_outputs(tmp_path: Path, digits_package) -> None:
     tflite = digits_package.tflite_path
     x = np.random.default_rng(5).integers(-128, 128, size=(4, 8, 8, 1), dtype=np.int8)
     np.save(tmp_path / "x.npy", x)
@@ -33,7 +33,7 @@ def test_run_model_json_and_saved_outputs(tmp_path: Path, digits_package) -> Non
     assert y.dtype == np.int8 and np.array_equal(y, tflm_run(tflite.read_bytes(), x))
 
 
-def test_run_model_refuses_float_inputs(tmp_path: Path, digits_package) -> None:  # type: ignore[no-untyped-def]
+def test_run_model_refuses_float_inputs(tmp_path: Path, digits_package) -> None:
     np.save(tmp_path / "x.npy", np.zeros((2, 8, 8, 1), np.float32))
     r = subprocess.run([sys.executable, "-m", "tinyfleet.cli.main", "hil", "run-model", str(digits_package.tflite_path),
                         "--inputs", str(tmp_path / "x.npy")], capture_output=True, text=True, timeout=120, check=False)
