@@ -310,6 +310,20 @@ static void test_no_key(void)
     rig_init(&rig);
     CHECK_EQ(tf_ota_open(&rig.ota, &rig.dev, NULL), TF_OK);
     CHECK_EQ(tf_ota_begin(&rig.ota, FX_V1_BEGIN, &rig.resume), TF_E_NO_KEY);
+    /* a confirmed model is not run without a key, and not rejected either */
+    CHECK_EQ(tf_ota_begin(&rig.ota, FX_V1_BEGIN, &rig.resume), TF_E_NO_KEY);
+    reboot(&rig);
+    CHECK_EQ(tf_ota_begin(&rig.ota, FX_V1_BEGIN, &rig.resume), TF_OK);
+    CHECK_EQ(send(&rig, P_V1, PKG[P_V1].size, 0), TF_OK);
+    CHECK_EQ(tf_ota_commit(&rig.ota), TF_OK);
+    reboot(&rig);
+    CHECK_EQ(tf_ota_confirm(&rig.ota), TF_OK);
+    tf_ota_record_t before = rig.ota.rec;
+    CHECK_EQ(tf_ota_open(&rig.ota, &rig.dev, NULL), TF_OK);
+    CHECK_EQ(tf_ota_boot(&rig.ota, fake_start, &rig.runner), -1);
+    CHECK(before.seq == rig.ota.rec.seq && before.state[0] == rig.ota.rec.state[0] && before.state[1] == rig.ota.rec.state[1]);
+    reboot(&rig);
+    CHECK(rig.ota.running == 0 && rig.ota.rec.state[0] == CF);
 }
 
 /* A region too small for two slots: nothing boots, every OTA is refused, nothing is written. */

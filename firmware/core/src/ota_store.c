@@ -120,7 +120,9 @@ int tf_ota_boot(tf_ota_t *o, tf_ota_start_fn start, void *ctx)
     o->selftest_passed = false;
     o->boot_events = 0;
     o->rx_slot = -1;
-    if (!o->ready) return -1;
+    /* A board without a key or without memory-mapped flash cannot verify or run any model:
+     * it boots none and leaves the record alone (a later build with a key boots as before). */
+    if (!o->ready || !o->has_key || o->flash->map == NULL || o->flash->map(o->flash->ctx) == NULL) return -1;
     /* Each pass either starts a model or moves one slot to REJECTED: at most 4 passes. */
     for (int pass = 0; pass < 4; pass++) {
         tf_boot_decision_t d = tf_ota_decide(&o->rec);
