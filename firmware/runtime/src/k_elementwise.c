@@ -131,12 +131,20 @@ tfrt_status tfrt_mul_eval(tfrt_model *m, const tfrt_op *op) {
 
 /* ---- QUANTIZE (int8 -> int8), DEQUANTIZE (int8 -> float32) ---- */
 
+/* Element-wise unary op: int8 input; output int8 (per-tensor) or float32; same element count. */
+static tfrt_status unary_check(tfrt_model *m, const tfrt_op *op, int float_out) {
+    const tfrt_tensor *x = tfrt_in(m, op, 0), *y = tfrt_outt(m, op);
+    if (!tfrt_is_q8(x)) return TFRT_E_UNSUPPORTED_TYPE;
+    if (float_out ? y->type != TFRT_FLOAT32 : !tfrt_is_q8(y)) return TFRT_E_UNSUPPORTED_TYPE;
+    return tfrt_elems(x) == tfrt_elems(y) ? TFRT_OK : TFRT_E_SHAPE;
+}
+
 tfrt_status tfrt_quantize_prepare(tfrt_model *m, tfrt_op *op, fb_ctx *c, const fb_table *opts) {
     (void)c;
     (void)opts;
+    tfrt_status st = unary_check(m, op, 0);
+    if (st != TFRT_OK) return st;
     const tfrt_tensor *x = tfrt_in(m, op, 0), *y = tfrt_outt(m, op);
-    if (!tfrt_is_q8(x) || !tfrt_is_q8(y)) return TFRT_E_UNSUPPORTED_TYPE;
-    if (tfrt_elems(x) != tfrt_elems(y)) return TFRT_E_SHAPE;
     return quant((double)x->scale / (double)y->scale, op, 0);
 }
 
@@ -157,10 +165,7 @@ tfrt_status tfrt_quantize_eval(tfrt_model *m, const tfrt_op *op) {
 tfrt_status tfrt_dequantize_prepare(tfrt_model *m, tfrt_op *op, fb_ctx *c, const fb_table *opts) {
     (void)c;
     (void)opts;
-    const tfrt_tensor *x = tfrt_in(m, op, 0), *y = tfrt_outt(m, op);
-    if (!tfrt_is_q8(x) || y->type != TFRT_FLOAT32) return TFRT_E_UNSUPPORTED_TYPE;
-    if (tfrt_elems(x) != tfrt_elems(y)) return TFRT_E_SHAPE;
-    return TFRT_OK;
+    return unary_check(m, op, 1);
 }
 
 tfrt_status tfrt_dequantize_eval(tfrt_model *m, const tfrt_op *op) {
@@ -179,9 +184,9 @@ tfrt_status tfrt_dequantize_eval(tfrt_model *m, const tfrt_op *op) {
 tfrt_status tfrt_relu_prepare(tfrt_model *m, tfrt_op *op, fb_ctx *c, const fb_table *opts) {
     (void)c;
     (void)opts;
+    tfrt_status st = unary_check(m, op, 0);
+    if (st != TFRT_OK) return st;
     const tfrt_tensor *x = tfrt_in(m, op, 0), *y = tfrt_outt(m, op);
-    if (!tfrt_is_q8(x) || !tfrt_is_q8(y)) return TFRT_E_UNSUPPORTED_TYPE;
-    if (tfrt_elems(x) != tfrt_elems(y)) return TFRT_E_SHAPE;
     if (op->kind == K_RELU6) {
         int32_t six = y->zero_point + tfrt_round_f32(6.0f / y->scale);
         op->act_min = y->zero_point;
