@@ -1,4 +1,5 @@
 /* SHA-256 from FIPS 180-4, sections 4.1.2, 4.2.2, 5.1.1, 5.3.3 and 6.2. */
+#include "crypto_priv.h"
 #include "tf_crypto.h"
 
 #include <string.h>
@@ -51,30 +52,12 @@ void tf_sha256_init(tf_sha256_t *ctx)
     ctx->used = 0;
 }
 
+static void sha256_compress(void *state, const uint8_t *block) { sha256_block((uint32_t *)state, block); }
+
 void tf_sha256_update(tf_sha256_t *ctx, const void *data, size_t len)
 {
-    const uint8_t *p = (const uint8_t *)data;
     ctx->total += len;
-    if (ctx->used > 0) {
-        size_t take = 64u - ctx->used;
-        if (take > len) take = len;
-        memcpy(ctx->block + ctx->used, p, take);
-        ctx->used += (uint32_t)take;
-        p += take;
-        len -= take;
-        if (ctx->used < 64u) return;
-        sha256_block(ctx->h, ctx->block);
-        ctx->used = 0;
-    }
-    while (len >= 64u) {
-        sha256_block(ctx->h, p);
-        p += 64;
-        len -= 64;
-    }
-    if (len > 0) {
-        memcpy(ctx->block, p, len);
-        ctx->used = (uint32_t)len;
-    }
+    tf_md_update(ctx->h, sha256_compress, ctx->block, &ctx->used, 64u, (const uint8_t *)data, len);
 }
 
 void tf_sha256_final(tf_sha256_t *ctx, uint8_t out[32])
@@ -85,9 +68,7 @@ void tf_sha256_final(tf_sha256_t *ctx, uint8_t out[32])
     memset(pad, 0, sizeof pad);
     pad[0] = 0x80;
     for (int i = 0; i < 8; i++) pad[padlen + (size_t)i] = (uint8_t)(bits >> (56 - 8 * i));
-    uint64_t total = ctx->total;
     tf_sha256_update(ctx, pad, padlen + 8u);
-    ctx->total = total;
     for (int i = 0; i < 8; i++) {
         out[4 * i] = (uint8_t)(ctx->h[i] >> 24);
         out[4 * i + 1] = (uint8_t)(ctx->h[i] >> 16);
@@ -102,4 +83,29 @@ void tf_sha256(const void *data, size_t len, uint8_t out[32])
     tf_sha256_init(&ctx);
     tf_sha256_update(&ctx, data, len);
     tf_sha256_final(&ctx, out);
+}
+
+void tf_md_update(void *state, void (*compress)(void *state, const uint8_t *block), uint8_t *block,
+                  uint32_t *used, uint32_t block_size, const uint8_t *p, size_t len)
+{
+    if (*used > 0) {
+        size_t take = block_size - *used;
+        if (take > len) take = len;
+        memcpy(block + *used, p, take);
+        *used += (uint32_t)take;
+        p += take;
+        len -= take;
+        if (*used < block_size) return;
+        compress(state, block);
+        *used = 0;
+    }
+    while (len >= block_size) {
+        compress(state, p);
+        p += block_size;
+        len -= block_size;
+    }
+    if (len > 0) {
+        memcpy(block, p, len);
+        *used = (uint32_t)len;
+    }
 }

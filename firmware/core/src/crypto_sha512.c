@@ -1,4 +1,5 @@
 /* SHA-512 from FIPS 180-4, sections 4.1.3, 4.2.3, 5.1.2, 5.3.5 and 6.4. */
+#include "crypto_priv.h"
 #include "tf_crypto.h"
 
 #include <string.h>
@@ -65,30 +66,12 @@ void tf_sha512_init(tf_sha512_t *ctx)
     ctx->used = 0;
 }
 
+static void sha512_compress(void *state, const uint8_t *block) { sha512_block((uint64_t *)state, block); }
+
 void tf_sha512_update(tf_sha512_t *ctx, const void *data, size_t len)
 {
-    const uint8_t *p = (const uint8_t *)data;
     ctx->total += len;
-    if (ctx->used > 0) {
-        size_t take = 128u - ctx->used;
-        if (take > len) take = len;
-        memcpy(ctx->block + ctx->used, p, take);
-        ctx->used += (uint32_t)take;
-        p += take;
-        len -= take;
-        if (ctx->used < 128u) return;
-        sha512_block(ctx->h, ctx->block);
-        ctx->used = 0;
-    }
-    while (len >= 128u) {
-        sha512_block(ctx->h, p);
-        p += 128;
-        len -= 128;
-    }
-    if (len > 0) {
-        memcpy(ctx->block, p, len);
-        ctx->used = (uint32_t)len;
-    }
+    tf_md_update(ctx->h, sha512_compress, ctx->block, &ctx->used, 128u, (const uint8_t *)data, len);
 }
 
 void tf_sha512_final(tf_sha512_t *ctx, uint8_t out[64])
