@@ -20,7 +20,8 @@ FIRMWARE_BOARDS = [*pio.EMULATED_BOARDS, *pio.REAL_BOARDS]
 
 
 def default_build_dir() -> Path:
-    return pio.firmware_dir() / "build"
+    # inside the git-ignored firmware/build/, so the generated key header beside it is ignored too
+    return pio.firmware_dir() / "build" / "pio"
 
 
 def _public_key(pubkey: Path | None, no_pubkey: bool) -> bytes | None:
@@ -43,7 +44,7 @@ def firmware() -> None:
 _board_opt = click.option("--board", type=click.Choice(FIRMWARE_BOARDS), default="qemu-an386", show_default=True,
                           help="Target board.")
 _build_dir_opt = click.option("--build-dir", type=click.Path(path_type=Path), default=None,
-                              help="PlatformIO build directory (default: firmware/build).")
+                              help="PlatformIO build directory (default: firmware/build/pio).")
 
 
 @firmware.command("build")

@@ -58,14 +58,18 @@ def test_build_embeds_key_and_reports_budget(digits_package) -> None:
     assert store == [flash_layout("qemu-an386").store_base]
 
 
-def test_over_budget_fails_with_one_line() -> None:
-    # shrink the firmware region to 8 KiB at link time: the image no longer fits
+@pytest.mark.parametrize(("symbol", "region"), [("__tf_fw_size=2048", "flash"), ("__tf_ram_size=8192", "RAM")])
+def test_over_budget_fails_with_one_line(symbol: str, region: str) -> None:
+    # The board port alone (a few KiB, so the test builds in seconds) against a budget shrunk at
+    # link time: the linker script turns the budget into MEMORY regions, so the link must fail.
     r = tinyfleet("firmware", "build", "--board", "qemu-an386", "--no-pubkey",
-                  "--build-dir", str(cached_build_dir("overbudget-build")),
-                  env={"PLATFORMIO_BUILD_FLAGS": "-Wl,--defsym=__tf_fw_size=8192"})
+                  "--build-dir", str(cached_build_dir(f"overbudget-{region}")),
+                  env={"PLATFORMIO_BUILD_SRC_FILTER": "-<*> +<ports/qemu-an386/>",
+                       "PLATFORMIO_BUILD_FLAGS": f"-Wl,--defsym={symbol}"})
     assert r.returncode == 3, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: firmware for qemu-an386 does not fit: flash budget overflowed by")
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: firmware for qemu-an386 does not fit: {region} budget overflowed by")
     assert "Traceback" not in r.stderr
 
 
