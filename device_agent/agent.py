@@ -10,7 +10,6 @@ the on-disk spool) and sent when the session is back.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import threading
@@ -21,19 +20,18 @@ from typing import Any
 import numpy as np
 
 from device_agent.config import AgentConfig
+from device_agent.device import FleetDevice
 from device_agent.fetch import Fetcher
 from device_agent.hotswap import HotSwap, InferenceResult
 from device_agent.install import Slot, SlotStore
 from device_agent.mqtt_session import MqttSession, SessionConfig
 from device_agent.reconcile import (
     UPDATE_STATUS,
-    Action,
     Executor,
     FaultHook,
     Outcome,
     Step,
     StepResult,
-    decide,
 )
 from device_agent.runtimes import LoadedModel, load_model, self_test
 from device_agent.telemetry import Recorder, Spool
@@ -132,8 +130,9 @@ class LinuxSteps:
         return StepResult.ok(f"slot {prev_slot or '-'} serves")
 
 
-class Agent:
+class Agent(FleetDevice):
     def __init__(self, cfg: AgentConfig, fault: FaultHook | None = None) -> None:
+        super().__init__(cfg.device_id, cfg.max_attempts)
         self.cfg = cfg
         self.state_dir = Path(cfg.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -156,12 +155,6 @@ class Agent:
         self.active_ref: wire.ModelRef | None = None
         self.slot_refs: dict[str, wire.ModelRef] = {}  # what each slot holds, as far as this process knows
         self.bad_slots: set[str] = set()  # slots whose package did not verify or load at start-up
-        self.update_step = Step.IDLE
-        self.deployment_id: str | None = None
-        self.events: list[wire.DeviceEvent] = []  # every event this process produced (tests, CLI)
-        self._outbox: collections.deque[bytes] = collections.deque(maxlen=500)
-        self._seq = 0
-        self._desired: asyncio.Queue[wire.DesiredState] | None = None
         self.started = time.monotonic()
         self.endpoint: Any = None
         self.ready = threading.Event()  # set once boot is done and the endpoint listens
@@ -227,36 +220,14 @@ class Agent:
             else:
                 st = "empty"
             slots.append(wire.SlotInfo(slot=s, state=st, model=self.slot_refs.get(s)))  # type: ignore[arg-type]
-        self._seq += 1
         return wire.DeviceState(
             device_id=self.cfg.device_id, board=self.cfg.board, kind="linux", firmware="tinyfleet-agent",
             active=self.active_ref, slots=slots, runtimes=[self.cfg.runtime], deployment_id=self.deployment_id,
-            update=UPDATE_STATUS[self.update_step], ts=round(time.time(), 3), seq=self._seq,  # type: ignore[arg-type]
+            update=UPDATE_STATUS[self.update_step], ts=round(time.time(), 3), seq=self.next_seq(),  # type: ignore[arg-type]
         )
 
-    def publish_state(self) -> None:
-        self.session.publish(wire.Channel.STATE, wire.encode(self.state()), qos=1, retain=True)
-
-    async def _status(self, step: Step) -> None:
-        self.update_step = step
-        self.publish_state()
-
-    async def _emit(self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str,
-                    progress: float | None) -> None:
-        self.emit_nowait(etype, model, detail, progress)
-
-    def emit_nowait(self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str,
-                    progress: float | None) -> None:
-        self._seq += 1
-        ref = None if model is None else wire.ModelRef(name=model.name, version=model.version, sha256=model.sha256,
-                                                       security_counter=model.security_counter)
-        ev = wire.DeviceEvent(deployment_id=self.deployment_id or "", type=etype, model=ref, detail=detail[:200],
-                              progress=progress, ts=round(time.time(), 3), seq=self._seq)
-        self.events.append(ev)
-        log.info("%s: %s %s", self.cfg.device_id, etype.value, detail)
-        payload = wire.encode(ev)
-        if self._outbox or not self.session.publish(wire.Channel.EVENT, payload, qos=1):
-            self._outbox.append(payload)
+    def active_sha256(self) -> str | None:
+        return self.active_ref.sha256 if self.active_ref else None
 
     def flush_telemetry(self) -> None:
         msg = self.recorder.take()
@@ -266,8 +237,7 @@ class Agent:
                 self.spool.put(payload)
 
     def _drain(self) -> None:
-        while self._outbox and self.session.publish(wire.Channel.EVENT, self._outbox[0], qos=1):
-            self._outbox.popleft()
+        self.drain_events()
         for name, payload in self.spool.peek(32):
             if not self.session.publish(wire.Channel.TM, payload, qos=1):
                 break
@@ -278,46 +248,16 @@ class Agent:
         self.publish_state()
         self._drain()
 
-    async def _on_message(self, topic_name: str, payload: bytes) -> None:
-        try:
-            _dev, channel = wire.parse_topic(topic_name)
-            if channel is not wire.Channel.DESIRED or not payload:  # empty: the server cleared it
-                return
-            desired = wire.parse(channel, payload)
-        except wire.WireError as exc:
-            log.warning("%s: dropped a bad message: %s", self.cfg.device_id, exc)
-            return
-        if self._desired is not None:
-            while not self._desired.empty():  # only the newest desired state matters
-                self._desired.get_nowait()
-            self._desired.put_nowait(desired)
-
-    async def update(self, desired: wire.DesiredState) -> Step | None:
-        """Reconcile one desired state (also used directly by tests and the gateway)."""
-        active_sha = self.active_ref.sha256 if self.active_ref else None
-        action, reason = decide(desired, active_sha, self.executor.journal, self.cfg.max_attempts)
-        if action is Action.NOTHING:
-            log.info("%s: %s", self.cfg.device_id, reason)
-            if self.deployment_id != desired.deployment_id and desired.model is not None \
-                    and desired.model.sha256 == active_sha:
-                self.deployment_id = desired.deployment_id
-                self.update_step = Step.DONE
-                self.publish_state()
-            return None
-        self.deployment_id = desired.deployment_id
-        return await self.executor.run(desired)
-
     # -- main loop -------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         from device_agent.serve import Endpoint
 
-        self._desired = asyncio.Queue()
         await self.boot()
         endpoint = Endpoint(self, self.cfg.serve_http, self.cfg.serve_unix)
         endpoint.start()
         self.endpoint = endpoint
         self.ready.set()
-        tasks = [asyncio.create_task(self.session.run()), asyncio.create_task(self._reconcile_loop()),
+        tasks = [asyncio.create_task(self.session.run()), asyncio.create_task(self.reconcile_forever()),
                  asyncio.create_task(self._periodic())]
         if self.cfg.replay_file:
             from device_agent.replay import replay_forever
@@ -334,15 +274,6 @@ class Agent:
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
-
-    async def _reconcile_loop(self) -> None:
-        assert self._desired is not None
-        while True:
-            desired = await self._desired.get()
-            try:
-                await self.update(desired)
-            except Exception:  # noqa: BLE001 - keep serving; the journal recovers at the next boot
-                log.exception("%s: update failed unexpectedly", self.cfg.device_id)
 
     async def _periodic(self) -> None:
         next_hb = next_tm = time.monotonic()

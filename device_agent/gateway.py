@@ -36,11 +36,12 @@ import numpy as np
 
 from device_agent.backoff import Backoff
 from device_agent.config import AgentConfig, McuConfig
+from device_agent.device import FleetDevice
 from device_agent.fetch import Fetcher
 from device_agent.hotswap import InferenceResult, NoModel
 from device_agent.mcu_link import McuInfo, McuLink, McuRefused, stream_ota
 from device_agent.mqtt_session import MqttSession, SessionConfig
-from device_agent.reconcile import UPDATE_STATUS, Action, Executor, Outcome, Step, StepResult, decide
+from device_agent.reconcile import UPDATE_STATUS, Executor, Outcome, Step, StepResult
 from device_agent.runtimes import TensorSpec
 from tinyfleet import wire
 from tinyfleet.errors import DeviceError, UsageError
@@ -159,10 +160,11 @@ class _McuSteps:
         return StepResult.ok(f"MCU runs {info.active.version if info.active else 'no model'}")
 
 
-class GatewayDevice:
+class GatewayDevice(FleetDevice):
     """One MCU: link, MQTT session, journal, executor."""
 
     def __init__(self, cfg: AgentConfig, mcu: McuConfig, link_factory: LinkFactory, trusted_keys: dict[str, bytes]) -> None:
+        super().__init__(mcu.device_id, cfg.max_attempts)
         self.cfg = cfg
         self.mcu = mcu
         self._link_factory = link_factory
@@ -184,11 +186,6 @@ class GatewayDevice:
         self._known_path = self.state_dir / "packages.json"
         self.packages: dict[str, str] = _read_json(self._known_path)
         self.hotswap = _Holder()
-        self.update_step = Step.IDLE
-        self.deployment_id: str | None = None
-        self.events: list[wire.DeviceEvent] = []
-        self._seq = 0
-        self._desired: asyncio.Queue[wire.DesiredState] = asyncio.Queue()
         self.started = time.monotonic()
         self.endpoint: Any = None
         self.ready = threading.Event()  # set once booted and the endpoint listens
@@ -245,67 +242,21 @@ class GatewayDevice:
                 active = wire.ModelRef(name=a.name, version=a.version, sha256=sha, security_counter=a.security_counter)
         slots = [wire.SlotInfo(slot=s, state=st) for s, st in sorted((info.slots if info else {}).items())  # type: ignore[arg-type]
                  if s in ("a", "b") and st in ("empty", "writing", "pending", "trial", "confirmed", "failed")]
-        self._seq += 1
         return wire.DeviceState(
             device_id=self.mcu.device_id, board=self.mcu.board, kind="mcu",
             firmware=(info.firmware if info else "")[:32], active=active, slots=slots[:2],
             runtimes=["tinyfleet-mcu"], deployment_id=self.deployment_id,
-            update=UPDATE_STATUS[self.update_step], ts=round(time.time(), 3), seq=self._seq,  # type: ignore[arg-type]
+            update=UPDATE_STATUS[self.update_step], ts=round(time.time(), 3), seq=self.next_seq(),  # type: ignore[arg-type]
         )
 
-    def publish_state(self) -> None:
-        self.session.publish(wire.Channel.STATE, wire.encode(self.state()), qos=1, retain=True)
-
-    async def _status(self, step: Step) -> None:
-        self.update_step = step
-        self.publish_state()
-
-    async def _emit(self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str,
-                    progress: float | None) -> None:
-        self.emit_nowait(etype, model, detail, progress)
-
-    def emit_nowait(self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str,
-                    progress: float | None) -> None:
-        self._seq += 1
-        ref = None if model is None else wire.ModelRef(name=model.name, version=model.version, sha256=model.sha256,
-                                                       security_counter=model.security_counter)
-        ev = wire.DeviceEvent(deployment_id=self.deployment_id or "", type=etype, model=ref, detail=detail[:200],
-                              progress=progress, ts=round(time.time(), 3), seq=self._seq)
-        self.events.append(ev)
-        log.info("%s: %s %s", self.mcu.device_id, etype.value, detail)
-        self.session.publish(wire.Channel.EVENT, wire.encode(ev), qos=1)
+    def active_sha256(self) -> str | None:
+        a = self.info.active if self.info else None
+        return (a.sha256 or self.packages.get(a.version)) if a else None
 
     # -- MQTT ------------------------------------------------------------------------------------
     async def _on_connected(self) -> None:
         self.publish_state()
-
-    async def _on_message(self, topic_name: str, payload: bytes) -> None:
-        try:
-            _dev, channel = wire.parse_topic(topic_name)
-            if channel is not wire.Channel.DESIRED or not payload:  # empty: the server cleared it
-                return
-            desired = wire.parse(channel, payload)
-        except wire.WireError as exc:
-            log.warning("%s: dropped a bad message: %s", self.mcu.device_id, exc)
-            return
-        while not self._desired.empty():
-            self._desired.get_nowait()
-        self._desired.put_nowait(desired)
-
-    async def update(self, desired: wire.DesiredState) -> Step | None:
-        a = self.info.active if self.info else None
-        active_sha = (a.sha256 or self.packages.get(a.version)) if a else None
-        action, reason = decide(desired, active_sha, self.executor.journal, self.cfg.max_attempts)
-        if action is Action.NOTHING:
-            log.info("%s: %s", self.mcu.device_id, reason)
-            if desired.model is not None and desired.model.sha256 == active_sha and \
-                    self.deployment_id != desired.deployment_id:
-                self.deployment_id = desired.deployment_id
-                self.update_step = Step.DONE
-                self.publish_state()
-            return None
-        self.deployment_id = desired.deployment_id
-        return await self.executor.run(desired)
+        self.drain_events()
 
     async def boot(self) -> None:
         self.info = await self.acall(self.link.info)
@@ -328,7 +279,7 @@ class GatewayDevice:
             self.endpoint = Endpoint(self, self.mcu.serve_http, "")
             self.endpoint.start()
         self.ready.set()
-        tasks = [asyncio.create_task(self.session.run()), asyncio.create_task(self._reconcile()),
+        tasks = [asyncio.create_task(self.session.run()), asyncio.create_task(self.reconcile_forever()),
                  asyncio.create_task(self._periodic())]
         try:
             await stop.wait()
@@ -344,14 +295,6 @@ class GatewayDevice:
             with contextlib.suppress(DeviceError, OSError):
                 if self._link is not None:
                     self._link.close()
-
-    async def _reconcile(self) -> None:
-        while True:
-            desired = await self._desired.get()
-            try:
-                await self.update(desired)
-            except Exception:  # noqa: BLE001 - keep relaying; the journal recovers at the next start
-                log.exception("%s: update failed unexpectedly", self.mcu.device_id)
 
     async def _periodic(self) -> None:
         next_hb = next_tm = time.monotonic()

@@ -1,0 +1,117 @@
+"""What every real device kind shares (the Linux agent, each MCU behind a gateway): reporting
+events and state over its MQTT session, taking in desired states, and reconciling them through
+the update state machine.
+
+Events produced while offline wait in memory (up to 500, oldest dropped) and go out in order when
+the session is back. Only the newest desired state matters: an older one still queued is dropped.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import collections
+import logging
+import time
+
+from device_agent.mqtt_session import MqttSession
+from device_agent.reconcile import Action, Executor, Step, decide
+from tinyfleet import wire
+
+__all__ = ["FleetDevice"]
+
+log = logging.getLogger(__name__)
+
+
+class FleetDevice(abc.ABC):
+    session: MqttSession
+    executor: Executor
+
+    def __init__(self, device_id: str, max_attempts: int) -> None:
+        self.device_id = device_id
+        self.max_attempts = max_attempts
+        self.update_step = Step.IDLE
+        self.deployment_id: str | None = None
+        self.events: list[wire.DeviceEvent] = []  # every event this process produced (tests, CLI)
+        self._outbox: collections.deque[bytes] = collections.deque(maxlen=500)
+        self._seq = 0
+        self._desired: asyncio.Queue[wire.DesiredState] | None = None
+
+    # -- what a device kind supplies -------------------------------------------------------------
+    @abc.abstractmethod
+    def state(self) -> wire.DeviceState: ...
+
+    @abc.abstractmethod
+    def active_sha256(self) -> str | None:
+        """Digest of the package the device runs (None: none, or unknown)."""
+
+    # -- reporting -------------------------------------------------------------------------------
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def publish_state(self) -> None:
+        self.session.publish(wire.Channel.STATE, wire.encode(self.state()), qos=1, retain=True)
+
+    async def _status(self, step: Step) -> None:
+        self.update_step = step
+        self.publish_state()
+
+    async def _emit(self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str,
+                    progress: float | None) -> None:
+        self.emit_nowait(etype, model, detail, progress)
+
+    def emit_nowait(self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str,
+                    progress: float | None) -> None:
+        ref = None if model is None else wire.ModelRef(name=model.name, version=model.version, sha256=model.sha256,
+                                                       security_counter=model.security_counter)
+        ev = wire.DeviceEvent(deployment_id=self.deployment_id or "", type=etype, model=ref, detail=detail[:200],
+                              progress=progress, ts=round(time.time(), 3), seq=self.next_seq())
+        self.events.append(ev)
+        log.info("%s: %s %s", self.device_id, etype.value, detail)
+        payload = wire.encode(ev)
+        if self._outbox or not self.session.publish(wire.Channel.EVENT, payload, qos=1):
+            self._outbox.append(payload)
+
+    def drain_events(self) -> None:
+        while self._outbox and self.session.publish(wire.Channel.EVENT, self._outbox[0], qos=1):
+            self._outbox.popleft()
+
+    # -- desired state ---------------------------------------------------------------------------
+    async def _on_message(self, topic_name: str, payload: bytes) -> None:
+        try:
+            _dev, channel = wire.parse_topic(topic_name)
+            if channel is not wire.Channel.DESIRED or not payload:  # empty: the server cleared it
+                return
+            desired = wire.parse(channel, payload)
+        except wire.WireError as exc:
+            log.warning("%s: dropped a bad message: %s", self.device_id, exc)
+            return
+        if self._desired is not None:
+            while not self._desired.empty():  # only the newest desired state matters
+                self._desired.get_nowait()
+            self._desired.put_nowait(desired)
+
+    async def update(self, desired: wire.DesiredState) -> Step | None:
+        """Reconcile one desired state; returns the terminal step, or None when nothing was to do."""
+        active_sha = self.active_sha256()
+        action, reason = decide(desired, active_sha, self.executor.journal, self.max_attempts)
+        if action is Action.NOTHING:
+            log.info("%s: %s", self.device_id, reason)
+            if self.deployment_id != desired.deployment_id and desired.model is not None \
+                    and desired.model.sha256 == active_sha:
+                self.deployment_id = desired.deployment_id
+                self.update_step = Step.DONE
+                self.publish_state()
+            return None
+        self.deployment_id = desired.deployment_id
+        return await self.executor.run(desired)
+
+    async def reconcile_forever(self) -> None:
+        self._desired = asyncio.Queue()
+        while True:
+            desired = await self._desired.get()
+            try:
+                await self.update(desired)
+            except Exception:  # noqa: BLE001 - keep serving; the journal recovers at the next start
+                log.exception("%s: update failed unexpectedly", self.device_id)
