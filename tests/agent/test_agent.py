@@ -83,3 +83,43 @@ def test_endpoint_rejects_bad_input_without_a_model(make_config) -> None:
         assert httpx.get(f"{ra.url}/healthz").status_code == 503
         r = httpx.post(f"{ra.url}/v1/infer", json={"input": [0] * 64})
         assert r.status_code == 503 and "no model" in r.json()["error"]
+
+
+def test_telemetry_is_kept_on_disk_while_offline_and_sent_later(make_config, packages, files, tmp_path) -> None:
+    import asyncio
+
+    from fleet_stand_in import Observer, make_broker
+
+    from conftest import DEVICES
+    from device_agent.agent import Agent
+    from tinyfleet.wire import Channel
+
+    broker = make_broker(tmp_path / "late-broker", DEVICES)  # not started yet: the device is offline
+    cfg = make_config("edge-07", mqtt_port=broker.port)
+    agent = Agent(cfg)
+
+    async def install() -> None:
+        await agent.boot()
+        await agent.update(packages["v1"].desired(files.base, "offline-1"))
+
+    asyncio.run(install())
+    with RunningAgent(cfg, agent=agent) as ra:
+        for i in range(20):
+            assert httpx.post(f"{ra.url}/v1/infer", json={"input": [i] * 64}).status_code == 200
+        deadline = time.monotonic() + 10
+        while len(agent.spool) == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(agent.spool) >= 1  # offline: telemetry went to disk
+        broker.start()
+        try:
+            obs = Observer(broker.port)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and sum(
+                    json.loads(p)["n"] for d, p in list(obs.telemetry) if d == "edge-07") < 20:
+                time.sleep(0.2)
+            sent = [wire.parse(Channel.TM, p) for d, p in obs.telemetry if d == "edge-07"]
+            assert sum(t.n for t in sent) >= 20 and all(t.model == "1.0.0" for t in sent)
+            obs.close()
+        finally:
+            broker.stop()
+    assert len(agent.spool) == 0
