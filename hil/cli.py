@@ -101,7 +101,7 @@ def flash_cmd(board: str, model_pkg: Path | None, port: str | None, build_dir: P
         raise UsageError(f"no firmware at {elf}: run `tinyfleet firmware build --board {board}` first")
     ident = device_id or board
     qb = QemuBoard(elf, workdir or Path("runs") / "boards" / f"{board}-{ident}", board, device_id)
-    url = qb.start()
+    url = qb.start(survive_parent=detach)
     try:
         if model_pkg is not None:
             from hil.device import install_package_file

@@ -58,6 +58,14 @@ def _listening(port: int) -> bool:
     return False
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the parent dies (Linux PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+
+
 def qemu_binary() -> str:
     exe = shutil.which("qemu-system-arm")
     if exe is None:
@@ -129,9 +137,10 @@ class QemuBoard:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self, timeout: float = 10.0) -> str:
+    def start(self, timeout: float = 10.0, survive_parent: bool = False) -> str:
         """Start QEMU; returns the UART URL. The guest boots when the first client connects, so
-        that client sees everything from the boot banner on."""
+        that client sees everything from the boot banner on. Unless ``survive_parent`` (a detached
+        demo board), QEMU is killed when this process dies, so a killed test run leaves none behind."""
         if self.running:
             return self.url
         self.ensure_flash()
@@ -139,7 +148,8 @@ class QemuBoard:
         for _ in range(5):
             port = free_port()
             proc = subprocess.Popen(self.command(port), cwd=self.workdir, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                                    preexec_fn=None if survive_parent else _die_with_parent)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and proc.poll() is None and not _listening(port):
                 time.sleep(0.01)
