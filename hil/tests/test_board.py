@@ -185,3 +185,20 @@ def test_package_reader_agrees_with_board(link: BoardLink, digits: dict, digits_
     link.install(digits["package"])
     pkg = read_package(digits_package.package_path, digits_package.trusted_keys)
     assert link.info().model_sha256 == pkg.device_manifest.model_sha256
+
+
+def test_flash_file_holds_the_installed_model_after_a_power_cut(board: HilBoard, link: BoardLink,
+                                                                 digits: dict) -> None:
+    """The emulated flash is a host file written through on every program/erase (the port's
+    semihosting HAL): after a power cut the file holds the header and payload the OTA wrote."""
+    qemu = board.require_power_control()
+    link.install(digits["package"])
+    header, payload = link.header_of(digits["package"]), link.payload_of(digits["package"])
+    link.close()
+    board.power_cut()
+    flash = qemu.read_flash()
+    layout = qemu.layout
+    assert len(flash) == layout.store_bytes
+    slot_a = flash[layout.state_sectors * layout.sector_bytes:][: layout.slot_bytes]
+    assert slot_a.startswith(header)  # device.bin + device.sig in the slot's header sector
+    assert slot_a[layout.sector_bytes:layout.sector_bytes + len(payload)] == payload
