@@ -68,6 +68,7 @@ class Settings:
     offline_after: float = 60.0  # seconds without a heartbeat before a device counts as offline
     mqtt_max_inflight: int = 1000
     drift_interval: float = 30.0  # seconds between drift alert evaluations
+    resync_interval: float = 120.0  # seconds between re-reads of every retained device state
 
     @property
     def db_url(self) -> str:

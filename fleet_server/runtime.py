@@ -140,6 +140,7 @@ class Runtime:
         """Every 2 s: pick up devices enrolled by other server processes; mark devices silent for
         ``offline_after`` seconds offline; update gauges; every ``drift_interval``: drift alerts."""
         next_drift = time.monotonic() + 5.0
+        next_resync = time.monotonic() + self.settings.resync_interval
         while not self._stop.wait(2.0):
             try:
                 if self.broker is not None:
@@ -152,6 +153,9 @@ class Runtime:
                     stale = time.time() - self.settings.offline_after
                     s.execute(update(Device).where(Device.online, Device.last_seen < stale).values(online=False))
                     DEVICES_ONLINE.set(s.scalar(select(func.count()).select_from(Device).where(Device.online)) or 0)
+                if self.link is not None and time.monotonic() >= next_resync:
+                    next_resync = time.monotonic() + self.settings.resync_interval
+                    self.link.resync()
                 if time.monotonic() >= next_drift:
                     next_drift = time.monotonic() + self.settings.drift_interval
                     with self.db.session() as s:

@@ -99,7 +99,7 @@ def render_config(
         f"persistence_location {persistence_dir}/",
         "autosave_interval 10",
         "autosave_on_changes false",
-        "max_queued_messages 10000",
+        "max_queued_messages 100000",  # per client: the server's ingest connection may fall behind in bursts
         "max_inflight_messages 0",
         "log_dest stderr",
         "log_type error",

@@ -85,10 +85,23 @@ class MqttLink:
         subs = [(f"$share/{SHARE_GROUP}/{wildcard(ch)}", SubscribeOptions(qos=1)) for ch in _INGEST]
         subs += [(wildcard(ch), SubscribeOptions(qos=1, noLocal=True)) for ch in _RETAINED]
         client.subscribe(subs)
+        self._arm_bootstrap_end()
+        log.info("MQTT connected to %s:%d", self.url.host, self.url.port)
+
+    def _arm_bootstrap_end(self) -> None:
+        if self._bootstrap_timer is not None:
+            self._bootstrap_timer.cancel()
         self._bootstrap_timer = threading.Timer(self.bootstrap_seconds, self._end_bootstrap)
         self._bootstrap_timer.daemon = True
         self._bootstrap_timer.start()
-        log.info("MQTT connected to %s:%d", self.url.host, self.url.port)
+
+    def resync(self) -> None:
+        """Read every retained ``state``/``online`` again (a safety net for messages the broker
+        dropped while this connection lagged behind); the ingest keeps only newer states."""
+        if self.on_message_cb is None or not self.connected.is_set():
+            return
+        self._client.subscribe([(wildcard(ch), SubscribeOptions(qos=1, noLocal=True)) for ch in _RETAINED])
+        self._arm_bootstrap_end()
 
     def _end_bootstrap(self) -> None:
         self._client.unsubscribe([wildcard(ch) for ch in _RETAINED])
