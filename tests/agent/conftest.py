@@ -14,16 +14,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from agent_stand_in import DEVICES, Broker, FileServer, Observer, make_broker  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
-from fleet_stand_in import Broker, FileServer, Observer, make_broker  # noqa: E402
 
 from device_agent.config import AgentConfig  # noqa: E402
 from tinyfleet import drift, wire  # noqa: E402
 from tinyfleet.golden import GoldenSet  # noqa: E402
 from tinyfleet.package import build_package  # noqa: E402
 from tinyfleet.signing import init_keys, load_signing_key  # noqa: E402
-
-DEVICES = {f"edge-{i:02d}": f"secret-{i:02d}" for i in range(8)} | {f"mcu-{i:02d}": f"mcu-secret-{i:02d}" for i in range(4)}
 
 
 @dataclass
@@ -45,7 +43,7 @@ class Pkg:
 @pytest.fixture(scope="session")
 def tflite_models(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     out = tmp_path_factory.mktemp("models")
-    subprocess.run([sys.executable, str(Path(__file__).parent / "make_models.py"), str(out), "3"], check=True,
+    subprocess.run([sys.executable, str(Path(__file__).parent / "agent_make_models.py"), str(out), "3"], check=True,
                    capture_output=True, timeout=240)
     return [(out / f"model{i}.tflite").read_bytes() for i in range(3)]
 

@@ -10,7 +10,7 @@ import time
 
 import httpx
 import numpy as np
-from running import RunningAgent
+from agent_running import RunningAgent
 
 from tinyfleet import wire
 
@@ -88,9 +88,8 @@ def test_endpoint_rejects_bad_input_without_a_model(make_config) -> None:
 def test_telemetry_is_kept_on_disk_while_offline_and_sent_later(make_config, packages, files, tmp_path) -> None:
     import asyncio
 
-    from fleet_stand_in import Observer, make_broker
+    from agent_stand_in import DEVICES, Observer, make_broker
 
-    from conftest import DEVICES
     from device_agent.agent import Agent
     from tinyfleet.wire import Channel
 

@@ -1,5 +1,5 @@
 """Gateway mode against a real Mosquitto and the HTTP artifact server, with the MCU played by
-FakeMcuLink (tests/agent/fake_mcu.py: the firmware's OTA semantics in Python, no serial line).
+FakeMcuLink (tests/agent/agent_fake_mcu.py: the firmware's OTA semantics in Python, no serial line).
 
 The MCU is its own fleet device (own credentials, own state/events); it converges to the desired
 model, an OTA stream cut mid-way resumes where the MCU says, a package failing the golden
@@ -8,8 +8,8 @@ self-test on the MCU is reverted and reported, and inference requests reach the 
 from __future__ import annotations
 
 import httpx
-from fake_mcu import FakeMcuLink
-from running import RunningAgent
+from agent_fake_mcu import FakeMcuLink
+from agent_running import RunningAgent
 
 from device_agent.config import McuConfig
 from device_agent.gateway import GatewayDevice, plan_mcus

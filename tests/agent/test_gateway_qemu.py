@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from running import RunningAgent
+from agent_running import RunningAgent
 
 from device_agent.config import McuConfig
 from device_agent.gateway import GatewayDevice

@@ -8,7 +8,7 @@ import time
 
 import httpx
 import numpy as np
-from running import RunningAgent
+from agent_running import RunningAgent
 
 from device_agent.hotswap import HotSwap, NoModel
 from device_agent.runtimes import load_model

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fleet_stand_in import Observer
+from agent_stand_in import Observer
 
 from device_agent.sim.behaviour import Baseline, Behaviour, picked, synth_telemetry
 from device_agent.sim.broker import running_broker

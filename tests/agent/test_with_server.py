@@ -2,7 +2,7 @@
 Linux agent and a gateway with one MCU converge to a published model through staged rollouts; a
 package failing its self-test is rolled back on the device and the server sees the failure.
 
-The MCU here is FakeMcuLink (tests/agent/fake_mcu.py, no serial line); the emulated board over
+The MCU here is FakeMcuLink (tests/agent/agent_fake_mcu.py, no serial line); the emulated board over
 serial is exercised by the demo test (tests/demo)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_mcu import FakeMcuLink
-from running import RunningAgent
+from agent_fake_mcu import FakeMcuLink
+from agent_running import RunningAgent
 
 from device_agent.config import AgentConfig, McuConfig
 from device_agent.gateway import GatewayDevice

@@ -21,6 +21,7 @@ from device_agent.sim.broker import SERVER_USER, LocalBroker
 from tinyfleet import wire
 
 SERVER_PASSWORD = "server-secret"
+DEVICES = {f"edge-{i:02d}": f"secret-{i:02d}" for i in range(8)} | {f"mcu-{i:02d}": f"mcu-secret-{i:02d}" for i in range(4)}
 Broker = LocalBroker
 
 
