@@ -40,16 +40,17 @@ def cached_build_dir(name: str) -> Path:
     return repo_root() / ".cache" / "tinyfleet-hil" / name
 
 
-def test_build_embeds_key_and_reports_budget(digits_package) -> None:
-    build_dir = cached_build_dir("cli-build")
+def test_build_embeds_key_and_reports_budget(digits_package, hil_firmware: Path) -> None:
+    # the same key, device id and folder as the session's HIL firmware: PlatformIO has nothing to redo
+    build_dir = cached_build_dir("session-build")
     r = tinyfleet("firmware", "build", "--board", "qemu-an386", "--pubkey", str(digits_package.public_key_path),
-                  "--device-id", "lab-07", "--build-dir", str(build_dir))
+                  "--device-id", "hil-board", "--build-dir", str(build_dir))
     assert r.returncode == 0, r.stderr
     assert "Flash:" in r.stdout and "/ 122880 bytes" in r.stdout
     assert "RAM:" in r.stdout and "/ 262144 bytes" in r.stdout
     image = (build_dir / "qemu-an386" / "firmware.bin").read_bytes()
     assert read_public_key_file(digits_package.public_key_path) in image
-    assert b"lab-07" in image
+    assert b"hil-board\0" in image
     assert len(image) <= flash_layout("qemu-an386").firmware_bytes
     # the linker placed the model store where the flash file is loaded
     nm = subprocess.run(["arm-none-eabi-nm", str(build_dir / "qemu-an386" / "firmware.elf")],
