@@ -140,3 +140,26 @@ def test_sigkill_mid_rollout_resumes_without_double_assignment(fleet_server_proc
     finally:
         api.close()
         fleet.stop()
+
+
+def test_lost_states_are_repaired_from_retained_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from fleet_server.testing import running_server
+
+    monkeypatch.setenv("TINYFLEET_RESYNC_INTERVAL", "1")
+    with running_server() as srv:
+        v1 = srv.publish_model(srv.make_package("kws", "1.0.0", 1))
+        fleet = _fleet(srv, 1, v1)
+        try:
+            with srv.api as api:
+                _wait(lambda: (api.get("/api/v1/devices/e00").json()["model"] or {}).get("version") == "1.0.0", 15, "state")
+                db = sqlite3.connect(srv.directory / "data" / "tinyfleet.db")
+                with db:  # as if the broker had dropped the state message while ingest lagged
+                    db.execute("UPDATE devices SET model_version = NULL, model_name = NULL, state_ts = NULL WHERE id = 'e00'")
+                db.close()
+                assert api.get("/api/v1/devices/e00").json()["model"] is None
+                _wait(lambda: (api.get("/api/v1/devices/e00").json()["model"] or {}).get("version") == "1.0.0", 20,
+                      "the periodic re-read to restore the state")
+        finally:
+            fleet.stop()
