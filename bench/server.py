@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -53,7 +54,7 @@ def _broker_pid(srv: FleetServer) -> int | None:
         return None
 
 
-def _wait(pred, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+def _wait(pred: Callable[[], object], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():
@@ -184,8 +185,8 @@ def run() -> None:
     table = Table(title=f"fleet server, {n} simulated devices, SQLite, one process, {os.cpu_count()} cores")
     for c in ("figure", "value", "detail"):
         table.add_column(c)
-    for r in rows:
-        table.add_row(*r)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     console.print("targets: ingest >= 20,000 msg/s per process; 10,000-device rollout < 60 s; RSS < 500 MB")
     console.print(f"load average at the end: {os.getloadavg()[0]:.1f} (the simulator shares these cores)")
