@@ -47,6 +47,7 @@ class RunReport:
     outputs: np.ndarray = field(repr=False)
     ota_bytes: int = 0  # package payload sent over the UART
     ota_seconds: float = 0.0  # wall time of the OTA (transfer, commit, reboot, self-test, confirm)
+    latency_us: list[float] = field(default_factory=list)  # real boards: measured with their tick counter
 
     @property
     def bitexact(self) -> bool:
@@ -57,18 +58,21 @@ class RunReport:
         return [i for i, ok in enumerate(self.matches) if not ok]
 
     @property
-    def instructions_per_inference(self) -> float:
-        return float(np.median(self.instructions)) if self.instructions else 0.0
+    def instructions_per_inference(self) -> float | None:
+        """Median instructions (emulated board only: a real board's ticks measure time, not instructions)."""
+        return float(np.median(self.instructions)) if self.instructions else None
 
     def as_json(self) -> dict[str, Any]:
+        ipi = self.instructions_per_inference
         return {
             "model": self.model,
             "board": self.board,
             "inputs": len(self.matches),
             "bitexact": self.bitexact,
             "mismatches": self.mismatches,
-            "instructions_per_inference": round(self.instructions_per_inference),
-            "instructions_per_mac": round(self.instructions_per_inference / self.macs, 3) if self.macs else None,
+            "instructions_per_inference": round(ipi) if ipi is not None else None,
+            "instructions_per_mac": round(ipi / self.macs, 3) if ipi is not None and self.macs else None,
+            "latency_us": round(float(np.median(self.latency_us)), 1) if self.latency_us else None,
             "arena_bytes": self.arena_bytes,
             "tflm_arena_bytes": self.tflm_arena_bytes,
             "macs": self.macs,
@@ -81,8 +85,11 @@ class RunReport:
             lines.append(f"  input {i}: {'bit-exact' if ok else 'DIFFERS from TFLM'}  {instr}")
         j = self.as_json()
         lines.append(f"bit-exact: {'yes' if self.bitexact else 'no'} ({len(self.mismatches)} mismatches)")
-        lines.append(f"instructions per inference: {j['instructions_per_inference']:,}"
-                     + (f" ({j['instructions_per_mac']} per MAC)" if self.macs else ""))
+        if j["instructions_per_inference"] is not None:
+            lines.append(f"instructions per inference: {j['instructions_per_inference']:,}"
+                         + (f" ({j['instructions_per_mac']} per MAC)" if self.macs else ""))
+        if j["latency_us"] is not None:
+            lines.append(f"latency: {j['latency_us']:,} us (median)")
         lines.append(f"MACs: {self.macs:,}; arena: {self.arena_bytes:,} bytes (TFLM: {self.tflm_arena_bytes:,})")
         return "\n".join(lines)
 
@@ -158,11 +165,16 @@ def run_model(model: Path, inputs_path: Path, board: str = "qemu-an386", port: s
                 ota_seconds = time.perf_counter() - t0
                 arena = link.arena_used()
                 task = bar.add_task("inference", total=len(x))
-                outputs, instructions = [], []
+                outputs: list[np.ndarray] = []
+                instructions: list[float] = []
+                latency: list[float] = []
                 for row in x:
                     out, ticks = link.infer(row.tobytes())
                     outputs.append(np.frombuffer(out, dtype=np.int8))
-                    instructions.append(instructions_from_ticks(ticks) if qb is not None else float(ticks))
+                    if qb is not None:
+                        instructions.append(instructions_from_ticks(ticks))
+                    else:
+                        latency.append(ticks * 1e6 / link.info().tick_hz)
                     bar.advance(task)
         finally:
             if qb is not None:
@@ -176,7 +188,7 @@ def run_model(model: Path, inputs_path: Path, board: str = "qemu-an386", port: s
         atomic_write_bytes(save_outputs, buf.getvalue())
     matches = [bool(np.array_equal(a, b)) for a, b in zip(got, expected, strict=True)]
     return RunReport(str(model), board, matches, instructions, arena, tflm_arena, count_macs(blob), got,
-                     ota_bytes, ota_seconds)
+                     ota_bytes, ota_seconds, latency)
 
 
 def _model_name(model: Path) -> str:
