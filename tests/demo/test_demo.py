@@ -7,6 +7,7 @@ the session's digits build (the same pipeline `make demo` runs).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ def test_demo_runs_every_step(digits_package, tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "tinyfleet.demo", "--duration", "0", "--sim-devices", "20", "--mcus", "1",
          "--workdir", str(work), "--prebuilt", str(digits_package.out_dir), str(digits_package.keys_dir)],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
+        cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"},
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]

@@ -17,7 +17,7 @@ def print_summary(console: Console, fleet: FleetClient, outcomes: list[dict[str,
                   drift_alerts: list[dict[str, Any]], canary_v3: list[str]) -> None:
     versions = fleet.versions()
     all_versions = sorted({v for c in versions.values() for v in c})
-    t = Table(title="model versions per device class")
+    t = Table(title="model versions per device class", min_width=48)
     t.add_column("class")
     for v in all_versions:
         t.add_column(v, justify="right")
@@ -25,7 +25,7 @@ def print_summary(console: Console, fleet: FleetClient, outcomes: list[dict[str,
         t.add_row(cls, *[str(counts.get(v, 0)) for v in all_versions])
     console.print(t)
 
-    r = Table(title="rollouts")
+    r = Table(title="rollouts", min_width=48)
     for c in ("id", "name", "version", "outcome", "devices by status"):
         r.add_column(c)
     for o in outcomes:
