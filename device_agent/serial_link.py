@@ -41,23 +41,29 @@ _SLOT_STATE = {
 BOOT_TIMEOUT_S = 30.0
 
 
+def _open_port(url: str) -> Any:
+    import serial
+
+    try:
+        port = serial.serial_for_url(url, timeout=0.05, baudrate=115200)
+    except (serial.SerialException, ValueError, OSError) as exc:
+        raise DeviceError(f"cannot open {url}: {exc}") from None
+    sock = getattr(port, "_socket", None)
+    if sock is not None:  # the emulated board: without this every round trip waits ~40 ms
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return port
+
+
 class SerialLink:
-    def __init__(self, port: Any, client: SerialClient) -> None:
+    def __init__(self, port: Any, client: SerialClient, url: str = "") -> None:
         self.port = port
         self.client = client
+        self.url = url
 
     @classmethod
     def open(cls, url: str, timeout: float = 5.0) -> SerialLink:
-        import serial
-
-        try:
-            port = serial.serial_for_url(url, timeout=0.05, baudrate=115200)
-        except (serial.SerialException, ValueError, OSError) as exc:
-            raise DeviceError(f"cannot open {url}: {exc}") from None
-        sock = getattr(port, "_socket", None)
-        if sock is not None:  # the emulated board: without this every round trip waits ~40 ms
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        link = cls(port, SerialClient(port, timeout=timeout))
+        port = _open_port(url)
+        link = cls(port, SerialClient(port, timeout=timeout), url)
         try:
             link.client.info()  # the first request also lets a freshly started QEMU boot the guest
         except DeviceError:
@@ -138,7 +144,19 @@ class SerialLink:
             except DeviceError as exc:  # still booting
                 last = exc
                 time.sleep(0.1)
+            except OSError as exc:  # a USB board re-enumerates when it resets: open the port again
+                last = exc
+                self._reopen()
+                time.sleep(0.2)
         raise DeviceError(f"the MCU did not answer after RESET within {BOOT_TIMEOUT_S:g} s: {last}")
+
+    def _reopen(self) -> None:
+        self.close()
+        try:
+            self.port = _open_port(self.url)
+        except DeviceError:
+            return
+        self.client = SerialClient(self.port, timeout=self.client.timeout)
 
 
 def _info(i: Info) -> McuInfo:
