@@ -16,6 +16,7 @@ compare-and-set on ``devices.rollout_id`` refuse any double step or double assig
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 from fleet_server.db import Database, ModelRow, Rollout, RolloutEvent
 from fleet_server.rollout.compat import package_info
 from fleet_server.rollout.engine import Command, Decision, command, step, summary
-from fleet_server.rollout.events import Event, RolloutState, create, replay
+from fleet_server.rollout.events import Event, RolloutState, apply, create, replay
 from fleet_server.rollout.machine import ACTIVE
 from fleet_server.rollout.model import RolloutSpec
 from fleet_server.scheduler.executor import apply_decision
@@ -67,9 +68,36 @@ def _claim(s: Session, db: Database, rollout_id: int, me: str, ttl: float) -> Ro
     return s.scalar(select(Rollout).where(Rollout.id == rollout_id).with_for_update(skip_locked=True))
 
 
+# per process: the last state built per (database, rollout), so a step reads only the new events
+_STATES: dict[tuple[str, int], RolloutState] = {}
+_STATES_LOCK = threading.Lock()
+
+
 def load_state(s: Session, rollout_id: int) -> RolloutState:
-    rows = s.scalars(select(RolloutEvent.data).where(RolloutEvent.rollout_id == rollout_id).order_by(RolloutEvent.seq))
-    return replay(Event.from_json(d) for d in rows)
+    """The rollout's state from its event log: the cached state of this process plus the events
+    after it (other processes may have appended some), or a full replay."""
+    key = (str(s.get_bind().url), rollout_id)
+    with _STATES_LOCK:
+        cached = _STATES.get(key)
+    if cached is not None:  # the same log? (a database recreated under the same URL is not)
+        first = s.scalar(select(RolloutEvent.ts).where(RolloutEvent.rollout_id == rollout_id, RolloutEvent.seq == 1))
+        if first != cached.created_at:
+            cached = None
+    after = cached.seq if cached is not None else 0
+    rows = list(s.scalars(select(RolloutEvent.data)
+                          .where(RolloutEvent.rollout_id == rollout_id, RolloutEvent.seq > after)
+                          .order_by(RolloutEvent.seq)))
+    if cached is None:
+        state = replay(Event.from_json(d) for d in rows)
+    else:
+        state = cached
+        for d in rows:
+            state = apply(state, Event.from_json(d))
+    with _STATES_LOCK:
+        if len(_STATES) > 1000:
+            _STATES.clear()
+        _STATES[key] = state
+    return state
 
 
 def _release_claim(row: Rollout) -> None:
