@@ -53,12 +53,14 @@ def _frac_at(text: str | None, what: str) -> tuple[float, float, float | None]:
 @click.option("--fail-infer", type=float, default=0.0, help="fraction of devices where 20% of inferences fail")
 @click.option("--cut-downloads", type=float, default=0.0, help="fraction of devices whose first download is cut")
 @click.option("--offline", help="FRACTION@T:SECONDS: that share goes offline at T for SECONDS")
+@click.option("--local-broker", is_flag=True,
+              help="start a private Mosquitto for these devices (needs --seed): a standalone simulation")
 @click.option("--duration", type=float, default=0.0, help="seconds to run (0: until Ctrl-C)")
 @click.option("--stats-every", type=float, default=5.0, show_default=True, help="print JSON stats this often")
 def sim(devices: int, broker: str, http_base: str, prefix: str, seed: str, credentials: Path | None,
         write_credentials: Path | None, pubkey: tuple[Path, ...], board: str, heartbeat: float, telemetry: float,
         download: str, drift: str | None, fail_selftest: tuple[str, ...], slow: float, fail_infer: float,
-        cut_downloads: float, offline: str | None, duration: float, stats_every: float) -> None:
+        cut_downloads: float, offline: str | None, local_broker: bool, duration: float, stats_every: float) -> None:
     """Simulate a fleet: N devices, each a real MQTT client with its own credentials."""
     from device_agent.sim import credentials as cred
 
@@ -94,7 +96,21 @@ def sim(devices: int, broker: str, http_base: str, prefix: str, seed: str, crede
                     credentials=load_credentials(credentials) if credentials else None, board=board,
                     http_base=http_base.rstrip("/"), trusted_keys=list(pubkey) or None, heartbeat_s=heartbeat,
                     telemetry_s=telemetry, download=download, behaviour=behaviour)
-    asyncio.run(_run(Fleet(cfg), duration, stats_every))
+    if not local_broker:
+        asyncio.run(_run(Fleet(cfg), duration, stats_every))
+        return
+    if not seed:
+        raise UsageError("--local-broker needs --seed")
+    import tempfile
+
+    from device_agent.sim.broker import running_broker
+
+    with tempfile.TemporaryDirectory(prefix="tinyfleet-sim-broker-") as tmp:
+        users = {d: cred.device_secret(seed, d) for d in cred.device_ids(devices, prefix)}
+        with running_broker(Path(tmp), users) as b:
+            click.echo(f"local broker: mqtt://127.0.0.1:{b.port}", err=True)
+            cfg.host, cfg.port = "127.0.0.1", b.port
+            asyncio.run(_run(Fleet(cfg), duration, stats_every))
 
 
 async def _run(fleet, duration: float, stats_every: float) -> None:  # noqa: ANN001 - Fleet, imported lazily

@@ -123,3 +123,16 @@ def test_cli_writes_bulk_credentials(tmp_path: Path) -> None:
     assert secret == device_secret("abc", dev)
     assert (tmp_path / "passwd").read_text().startswith(f"{dev}:$7$101$")
     assert main(["sim", "--devices", "5", "--drift", "2@x"]) == 2
+
+
+def test_cli_standalone_with_a_local_broker() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "tinyfleet.cli.main", "sim", "--devices", "6", "--seed", "s",
+                          "--local-broker", "--duration", "3", "--stats-every", "1", "--heartbeat", "0.5"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    last = json.loads(out.stdout.strip().splitlines()[-1])
+    assert last["connected"] == 6 and last["sent"]["hb"] > 6
+    assert "local broker: mqtt://127.0.0.1:" in out.stderr
