@@ -106,8 +106,8 @@ def sim(devices: int, broker: str, http_base: str, prefix: str, seed: str, crede
     from device_agent.sim.broker import running_broker
 
     with tempfile.TemporaryDirectory(prefix="tinyfleet-sim-broker-") as tmp:
-        users = {d: cred.device_secret(seed, d) for d in cred.device_ids(devices, prefix)}
-        with running_broker(Path(tmp), users) as b:
+        secrets = {d: cred.device_secret(seed, d) for d in cred.device_ids(devices, prefix)}
+        with running_broker(Path(tmp), secrets) as b:
             click.echo(f"local broker: mqtt://127.0.0.1:{b.port}", err=True)
             cfg.host, cfg.port = "127.0.0.1", b.port
             asyncio.run(_run(Fleet(cfg), duration, stats_every))
