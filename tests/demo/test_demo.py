@@ -30,7 +30,7 @@ def test_demo_runs_every_step(digits_package, tmp_path: Path) -> None:
     assert proc.returncode == 0, out[-4000:]
     for step in range(1, 8):
         assert f"{step}/7" in out
-    assert "22 devices online" in out  # 20 simulated + the Linux agent + one MCU
+    assert "23 devices online" in out  # 20 simulated + the Linux agent + the gateway + one MCU
     assert "drift alert" in out
     assert "v3 never reached a device outside the canary" in out
     assert "model versions per device class" in out

@@ -95,7 +95,8 @@ class Demo:
             firmware = self._start_firmware_build()
             pkgs = self.step("1/7 train and package digits v1, v2 (and a v3 with a failing self-test)", self.build_models)
             self.step("2/7 start the fleet server, its broker and the dashboard", self.start_server)
-            self.step("3/7 boot two emulated MCUs behind a gateway, a Linux agent and 200 simulated devices",
+            self.step(f"3/7 boot {self.cfg.mcus} emulated MCU(s) behind a gateway, a Linux agent and "
+                      f"{self.cfg.sim_devices} simulated devices",
                       lambda: self.start_devices(firmware))
             self.step("4/7 roll out v1 to all, then v2 in stages (canary → 25 % → 100 %)", lambda: self.rollouts_v1_v2(pkgs))
             self.step("5/7 inject input drift on part of the fleet", self.inject_drift)
@@ -231,7 +232,7 @@ class Demo:
         self._start_linux_agent()
         self._start_sim()
         self._start_mcus(firmware)
-        total = self.cfg.sim_devices + 1 + self.cfg.mcus
+        total = self.cfg.sim_devices + 1 + (self.cfg.mcus + 1 if self.cfg.mcus else 0)  # + edge-01, gateway
         self.fleet.wait(f"{total} devices online", lambda: sum(d["online"] for d in self.fleet.devices()) >= total, 120)
         self.console.print(f"   {total} devices online")
 
@@ -296,10 +297,10 @@ class Demo:
             extra += (f'[[gateway.devices]]\nid = "{dev}"\nsecret = "{secret}"\nserial = "{url}"\n'
                       f'board = "qemu-an386"\n\n')
             self.console.print(f"   {dev}: QEMU mps2-an386 on {url}")
-        # In gateway mode only the MCUs connect, each with its own credentials; the gateway's own
-        # [device] entry is not used to connect, so it is not enrolled.
-        cfg = self._agent_config("gateway-01", "unused-in-gateway-mode", "linux-x86_64",
-                                 self.cfg.workdir / "agents" / "gateway-01", extra)
+        # The gateway is a Linux board too: it runs the model as its own device, and each MCU behind it
+        # connects with the MCU's own credentials.
+        secret = self._credentials("gateway-01", "linux-x86_64", "gateway")
+        cfg = self._agent_config("gateway-01", secret, "linux-x86_64", self.cfg.workdir / "agents" / "gateway-01", extra)
         args = ["agent", "run", "--config", str(cfg)]
         for url in ports:
             args += ["--serial", url]
@@ -363,6 +364,17 @@ class Demo:
             return bool(rows)
 
         self.fleet.wait("a drift alert", alert, 180, poll=2)
+        settle = time.monotonic() + 35  # alerts are evaluated every 30 s: let the next round raise the rest
+        while time.monotonic() < settle:
+            time.sleep(3)
+            alert()
+        for model in self.fleet.drift(name="digits"):
+            if model.get("input") is not None:
+                self.console.print(f"   fleet on {model['model']}: input PSI {model['input']:.3f}, output PSI "
+                                   f"{model['output']:.3f}, mean confidence {model['mean_confidence']:.3f} over "
+                                   f"{model['n']} inferences from {model['reporting']} devices")
+        devices = [r for r in self.drift_report if "(" in r["subject"]]
+        self.console.print(f"   {len(devices)} device(s) in drift alert")
         for row in self.drift_report[:8]:
             self.console.print(f"   [yellow]drift alert[/yellow] {row['subject']}: input PSI {row['input_psi']:.2f}, "
                                f"output PSI {row['output_psi']:.2f} over {row['n']} inferences")
