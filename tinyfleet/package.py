@@ -296,7 +296,12 @@ def _decode(raw: bytes) -> dict[str, bytes]:
             return members
     except PackageError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, KeyError, OSError) as exc:
+    except zipfile.BadZipFile as exc:
+        if str(exc).startswith("Bad CRC-32"):
+            raise PackageError(f"package is damaged or was modified: {str(exc)[len('Bad CRC-32 for file '):]}"
+                               " fails its checksum") from None
+        raise PackageError(f"not a valid model package ({exc})") from None
+    except (zipfile.LargeZipFile, EOFError, ValueError, KeyError, OSError) as exc:
         raise PackageError(f"not a valid model package ({type(exc).__name__}: {exc})") from None
     except Exception as exc:  # zipfile raises assorted errors on hostile input
         raise PackageError(f"not a valid model package ({type(exc).__name__})") from None
