@@ -37,6 +37,7 @@ import numpy as np
 import pytest
 
 from tinyfleet.golden import GoldenSet
+from tinyfleet.netutil import free_port
 from tinyfleet.package import build_package
 from tinyfleet.signing import init_keys, load_signing_key
 
@@ -51,12 +52,6 @@ __all__ = [
 ]
 
 ADMIN_TOKEN = "tf_test_admin_token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_package(key_dir: Path, name: str = "tiny", version: str = "1.0.0", security_counter: int = 1,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from hil.layout import FlashLayout, flash_layout
 from tinyfleet.errors import DeviceError, UsageError
+from tinyfleet.netutil import free_port
 
 __all__ = ["FLASH_FILE", "ICOUNT_SHIFT", "QemuBoard", "free_port", "instructions_from_ticks"]
 
@@ -33,12 +34,6 @@ SYSTICK_NS = 40  # MPS2 SysTick runs at 25 MHz
 
 def instructions_from_ticks(ticks: int, shift: int = ICOUNT_SHIFT) -> float:
     return ticks * SYSTICK_NS / (1 << shift)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _listening(port: int) -> bool:

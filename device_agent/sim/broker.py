@@ -20,16 +20,11 @@ from pathlib import Path
 
 from device_agent.sim.credentials import write_password_file
 from tinyfleet.errors import UsageError
+from tinyfleet.netutil import free_port
 
 __all__ = ["SERVER_USER", "LocalBroker", "free_port", "running_broker"]
 
 SERVER_USER = "fleet-server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

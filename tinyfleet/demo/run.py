@@ -12,7 +12,6 @@ import json
 import re
 import secrets
 import shutil
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,17 +25,12 @@ from tinyfleet.demo.fleet import FleetClient
 from tinyfleet.demo.procs import Proc, ProcessGroup, tinyfleet_cmd
 from tinyfleet.demo.summary import print_summary
 from tinyfleet.errors import DeviceError, ServerError
+from tinyfleet.netutil import free_port
 from tinyfleet.signing import PUBLIC_NAME, init_keys, load_signing_key
 
 __all__ = ["Demo", "DemoConfig"]
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
