@@ -13,17 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tinyfleet.fsutil import atomic_write_bytes
-from tinyfleet.golden import GoldenSet
-from tinyfleet.package import build_package, read_package
+from tinyfleet.package import read_package, resign
 from tinyfleet.signing import init_keys, load_signing_key, load_trusted_keys
 
 __all__ = ["DigitsPackage", "build_digits_package", "repo_root"]
-
-_HEAD = ("manifest.json", "manifest.sig", "device.bin", "device.sig")
 
 
 def repo_root() -> Path:
@@ -52,18 +48,10 @@ class DigitsPackage:
                 out: Path | None = None, name: str | None = None) -> Path:
         """The same model re-signed as ``version`` / ``security_counter``; returns the package path."""
         pkg = read_package(self.package_path, self.trusted_keys)
-        manifest = {k: v for k, v in pkg.manifest.items() if k not in ("schema", "key_id", "artifacts")}
-        manifest.update(version=version, security_counter=security_counter)
-        if name:
-            manifest["name"] = name
-        artifacts = {k: v for k, v in pkg.members.items() if k not in _HEAD}
-        if failing_selftest:
-            g = pkg.golden
-            wrong = np.roll(g.outputs, 1, axis=1)  # every arg-max moves to another class
-            artifacts["golden.bin"] = GoldenSet(inputs=g.inputs, outputs=wrong.astype(np.int8)).pack()
-        blob = build_package(manifest, artifacts, self.signing_key)
+        blob = resign(pkg, self.signing_key, version=version, security_counter=security_counter, name=name,
+                      golden=pkg.golden.shifted() if failing_selftest else None)
         suffix = "-badgolden" if failing_selftest else ""
-        dest = out or self.out_dir / "variants" / f"{manifest['name']}-{version}-{security_counter}{suffix}.tfpkg"
+        dest = out or self.out_dir / "variants" / f"{name or pkg.name}-{version}-{security_counter}{suffix}.tfpkg"
         return atomic_write_bytes(dest, blob)
 
 

@@ -64,6 +64,13 @@ class GoldenSet:
         body = np.frombuffer(data, dtype=np.int8, offset=HEADER.size).reshape(count, nin + nout)
         return cls(inputs=body[:, :nin].copy(), outputs=body[:, nin:].copy())
 
+    def shifted(self) -> GoldenSet:
+        """The same inputs with every expected output rotated by one class, so every arg-max moves.
+
+        Fault injection: a release carrying these vectors fails its self-test on every device.
+        """
+        return GoldenSet(inputs=self.inputs, outputs=np.roll(self.outputs, 1, axis=1).astype(np.int8))
+
     def check(self, actual: np.ndarray, tolerance: int) -> tuple[bool, int]:
         """Compare a runtime's outputs (count, output_bytes) with the expected ones.
 

@@ -43,6 +43,7 @@ __all__ = [
     "build_package",
     "canonical_json",
     "read_package",
+    "resign",
     "write_package",
 ]
 
@@ -183,6 +184,19 @@ def build_package(manifest: Mapping[str, Any], artifacts: Mapping[str, bytes], s
     manifest_bytes = canonical_json(m)
     members = {"manifest.json": manifest_bytes, "manifest.sig": sign(signing_key, manifest_bytes), **members}
     return _encode(members)
+
+
+def resign(pkg: ModelPackage, signing_key: Ed25519PrivateKey, *, version: str, security_counter: int,
+           name: str | None = None, golden: GoldenSet | None = None) -> bytes:
+    """The same model as another release: a new version / counter (and name or golden vectors), signed anew."""
+    manifest = {k: v for k, v in pkg.manifest.items() if k not in ("schema", "key_id", "artifacts")}
+    manifest.update(version=version, security_counter=security_counter)
+    if name:
+        manifest["name"] = name
+    artifacts = {k: v for k, v in pkg.members.items() if k not in _HEAD}
+    if golden is not None:
+        artifacts["golden.bin"] = golden.pack()
+    return build_package(manifest, artifacts, signing_key)
 
 
 def write_package(path: str | Path, manifest: Mapping[str, Any], artifacts: Mapping[str, bytes],

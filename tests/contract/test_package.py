@@ -105,3 +105,17 @@ def test_golden_check() -> None:
     assert g.check(np.array([[9, -5, 4]]), 0) == (False, 1)
     assert g.check(np.array([[3, 10, 3]]), 127)[0] is False  # arg-max changed
     assert GoldenSet.unpack(g.pack()).outputs.tolist() == [[10, -5, 3]]
+
+
+def test_resign_makes_another_release_of_the_same_model(keys) -> None:
+    from tinyfleet.package import resign
+
+    key, trusted = keys
+    base = read_package(build_package(manifest(), artifacts(), key), trusted)
+    again = read_package(resign(base, key, version="2.0.0", security_counter=9, name="tiny2"), trusted)
+    assert (again.name, again.version, again.security_counter) == ("tiny2", "2.0.0", 9)
+    assert again.artifact("model.tflite") == base.artifact("model.tflite")
+    assert again.device_manifest.version == (2, 0, 0)
+    bad = read_package(resign(base, key, version="3.0.0", security_counter=9, golden=base.golden.shifted()), trusted)
+    assert bad.golden.check(base.golden.outputs, 127)[0] is False  # every arg-max moved
+    assert bad.golden.inputs.tolist() == base.golden.inputs.tolist()

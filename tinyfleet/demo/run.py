@@ -26,6 +26,7 @@ from tinyfleet.demo.procs import Proc, ProcessGroup, tinyfleet_cmd
 from tinyfleet.demo.summary import print_summary
 from tinyfleet.errors import DeviceError, ServerError
 from tinyfleet.netutil import free_port
+from tinyfleet.package import ModelPackage
 from tinyfleet.signing import PUBLIC_NAME, init_keys, load_signing_key
 
 __all__ = ["Demo", "DemoConfig"]
@@ -155,33 +156,29 @@ class Demo:
         return self._variants(v1, v2_path, trusted)
 
     def _variants(self, v1: Any, v2_path: Path | None, trusted: dict[str, bytes]) -> Packages:
-        from compiler.testing import DigitsPackage
-        from tinyfleet.package import read_package
+        from tinyfleet.fsutil import atomic_write_bytes
+        from tinyfleet.package import read_package, resign
 
         out = self.cfg.workdir / "models"
-        base = DigitsPackage(package_path=v1.package_path, out_dir=v1.out_dir,
-                             public_key_path=self.keys_dir / PUBLIC_NAME,
-                             private_key_path=self.keys_dir / "tinyfleet-signing.key", keys_dir=self.keys_dir,
-                             trusted_keys=trusted, manifest=read_package(v1.package_path, trusted).manifest)
+        key = load_signing_key(self.keys_dir / "tinyfleet-signing.key")
+        base = read_package(v1.package_path, trusted)
         if v2_path is None:
-            v2_path = base.variant("2.0.0", 2, out=out / "digits-2.0.0.tfpkg")
-        v3 = base.variant("3.0.0", 3, failing_selftest=True, out=out / "digits-3.0.0-bad-golden.tfpkg")
+            v2_path = atomic_write_bytes(out / "digits-2.0.0.tfpkg",
+                                         resign(base, key, version="2.0.0", security_counter=2))
+        v3 = atomic_write_bytes(out / "digits-3.0.0-bad-golden.tfpkg",
+                                resign(base, key, version="3.0.0", security_counter=3, golden=base.golden.shifted()))
         for label, path in (("v1", v1.package_path), ("v2", v2_path), ("v3", v3)):
             m = read_package(path, trusted).manifest
-            acc = m.get("metrics", {}).get("accuracy_int8", m.get("metrics", {}).get("int8_accuracy"))
+            acc = m.get("metrics", {}).get("accuracy_int8")
             self.console.print(f"   {label}: {path.name}  ({path.stat().st_size} bytes, int8 accuracy {acc})")
-        self.replay_file = self._replay_inputs(v1.out_dir)
+        self.replay_file = self._replay_inputs(base)
         return Packages(v1.package_path, v2_path, v3)
 
-    def _replay_inputs(self, build_dir: Path) -> Path:
+    def _replay_inputs(self, pkg: ModelPackage) -> Path:
         """Digits inputs quantized for the model (int8), for the Linux agent's replay source."""
         import numpy as np
         from sklearn.datasets import load_digits
 
-        from tinyfleet.package import read_package
-        from tinyfleet.signing import load_trusted_keys
-
-        pkg = read_package(next(build_dir.glob("*.tfpkg")), load_trusted_keys([self.keys_dir / PUBLIC_NAME]))
         spec = pkg.manifest["input"]
         x = load_digits().data.astype(np.float32) / 16.0
         q = np.clip(np.round(x / float(spec["scale"])) + int(spec["zero_point"]), -128, 127).astype(np.int8)
