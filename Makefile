@@ -11,15 +11,28 @@ export TINYFLEET_MLPERF_DIR
 DEMO_DURATION ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-c test-py lint typecheck bench demo lock clean
+.PHONY: setup check test test-fast test-c test-py lint typecheck bench demo lock clean
 
 setup:
 	@bash scripts/setup.sh
 
-## test: the whole suite (C host tests + fuzzing, then Python, HIL on the emulated board, browser).
+## check: the static gates (ruff, ruff format, mypy, import-linter); `make test` runs it first.
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy -p tinyfleet
+	$(VENV)/bin/lint-imports
+
+## test: the whole suite (checks, C host tests + fuzzing, then Python, HIL on the emulated board, browser).
 test: setup
+	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory test-c
 	@$(MAKE) --no-print-directory test-py
+
+## test-fast: the inner loop: checks and the Python tests not marked slow, qemu, browser or postgres.
+test-fast: setup
+	@$(MAKE) --no-print-directory check
+	$(PY) -m pytest -q -m "not slow and not qemu and not browser and not postgres" $(PYTEST_ARGS)
 
 test-c:
 	@if [ -f firmware/Makefile ]; then $(MAKE) --no-print-directory -C firmware host-test; fi
@@ -27,9 +40,7 @@ test-c:
 test-py:
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: setup
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy tinyfleet compiler fleet_server device_agent hil
+lint: check
 
 bench: setup
 	$(PY) -m bench

@@ -9,7 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent
 # The HIL plugin: the `board` fixture (emulated or real) and the --hil-* options (hil/plugin.py).
-pytest_plugins = ["hil.plugin"]
+pytest_plugins = ["tinyfleet.hil.plugin"]
 MLPERF_MODELS = {
     "kws": "kws_ref_model.tflite",
     "vww": "vww_96_int8.tflite",
@@ -47,13 +47,13 @@ def mlperf_models(mlperf_dir: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def digits_package(tmp_path_factory: pytest.TempPathFactory):  # -> compiler.testing.DigitsPackage
+def digits_package(tmp_path_factory: pytest.TempPathFactory):  # -> testkit.compiler.DigitsPackage
     """The digits example built once per session by the real pipeline, signed with a throwaway key.
 
     Fields: package_path, out_dir (model.tflite, model.c/.h, ONNX, report.json), public_key_path,
     private_key_path, keys_dir, trusted_keys (key id -> raw key), manifest. ``.variant(version,
     security_counter, failing_selftest=False)`` re-signs the same model as another release (no retraining).
     """
-    from compiler.testing import build_digits_package
+    from testkit.compiler import build_digits_package
 
     return build_digits_package(tmp_path_factory.mktemp("digits-package"))

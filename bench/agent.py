@@ -45,9 +45,9 @@ def _cpu_s() -> float:
 def bench_simulator(n: int, folder: Path) -> list[tuple[str, str]]:
     import paho.mqtt.client as paho
 
-    from device_agent.sim.broker import SERVER_USER, LocalBroker
-    from device_agent.sim.credentials import device_ids, device_secret
-    from device_agent.sim.fleet import Fleet, SimConfig
+    from tinyfleet.agent.sim.broker import SERVER_USER, LocalBroker
+    from tinyfleet.agent.sim.credentials import device_ids, device_secret
+    from tinyfleet.agent.sim.fleet import Fleet, SimConfig
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, n + 1024)), hard))
@@ -100,9 +100,9 @@ _RSS_SCRIPT = textwrap.dedent("""
     import asyncio, sys, json
     from pathlib import Path
     import numpy as np
-    from device_agent.config import AgentConfig
-    from device_agent.agent import Agent
-    from device_agent.serve import Endpoint
+    from tinyfleet.agent.config import AgentConfig
+    from tinyfleet.agent.agent import Agent
+    from tinyfleet.agent.serve import Endpoint
     state, pub = Path(sys.argv[1]), Path(sys.argv[2])
     cfg = AgentConfig(device_id="bench-agent", secret="x", state_dir=state, trusted_keys=[pub], serve_http="127.0.0.1:0")
     agent = Agent(cfg)
@@ -121,14 +121,14 @@ _RSS_SCRIPT = textwrap.dedent("""
 def bench_agent(folder: Path) -> list[tuple[str, str]]:
     import json
 
-    from compiler.testing import build_digits_package
-    from device_agent.agent import Agent
-    from device_agent.config import AgentConfig
-    from device_agent.hotswap import HotSwap
-    from device_agent.install import SlotStore
-    from device_agent.runtimes import load_model
-    from device_agent.telemetry import Recorder
+    from testkit.compiler import build_digits_package
     from tinyfleet import wire
+    from tinyfleet.agent.agent import Agent
+    from tinyfleet.agent.config import AgentConfig
+    from tinyfleet.agent.hotswap import HotSwap
+    from tinyfleet.agent.install import SlotStore
+    from tinyfleet.agent.runtimes import load_model
+    from tinyfleet.agent.telemetry import Recorder
     from tinyfleet.package import read_package
 
     console.print("building the digits package (real pipeline)…")
@@ -148,8 +148,8 @@ def bench_agent(folder: Path) -> list[tuple[str, str]]:
     rows.append(("  onnxruntime / tensorflow imported", f"{info['onnxruntime_loaded']} / {info['tensorflow_loaded']}"))
     for label, code in (("  of which: python + numpy", "import numpy"),
                         ("  of which: + tinyfleet.wire (pydantic models)", "import numpy, tinyfleet.wire"),
-                        ("  of which: + package/signing, gmqtt, agent", "import device_agent.agent, device_agent.serve"),
-                        ("  of which: + ai_edge_litert", "import device_agent.agent, device_agent.serve, ai_edge_litert.interpreter")):
+                        ("  of which: + package/signing, gmqtt, agent", "import tinyfleet.agent.agent, tinyfleet.agent.serve"),
+                        ("  of which: + ai_edge_litert", "import tinyfleet.agent.agent, tinyfleet.agent.serve, ai_edge_litert.interpreter")):
         probe = code + "; print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])"
         kb = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True).stdout
         rows.append((label, f"{int(kb.split()[-1]) / 1024:.1f} MB"))

@@ -27,8 +27,8 @@ def _mlperf_dir() -> Path:
 
 
 def _digits(console: Console) -> None:
-    from compiler.build import build
-    from compiler.spec import load_spec
+    from tinyfleet.compiler.build import build
+    from tinyfleet.compiler.spec import load_spec
     from tinyfleet.signing import init_keys, load_signing_key
 
     spec = load_spec(Path(__file__).resolve().parent.parent / "examples" / "digits.toml")
@@ -56,8 +56,8 @@ def _digits(console: Console) -> None:
 
 
 def _mlperf(console: Console) -> None:
-    from compiler.verify import board_check, evaluate
     from tinyfleet.boards import get_board
+    from tinyfleet.compiler.verify import board_check, evaluate
 
     d = _mlperf_dir()
     board = get_board("qemu-an386")

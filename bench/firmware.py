@@ -45,8 +45,8 @@ def runtime_text_bytes() -> str:
 
 
 def run() -> None:
-    from compiler.flatbuffer import read_tflite
-    from hil.run_model import run_model
+    from tinyfleet.compiler.flatbuffer import read_tflite
+    from tinyfleet.hil.run_model import run_model
 
     console = Console(width=150)
     d = _mlperf_dir()

@@ -16,7 +16,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from hil.host_runtime import FIRMWARE, HostModel, m4_check, tflm_min_arena, tflm_outputs
+from tinyfleet.hil.host_runtime import FIRMWARE, HostModel, m4_check, tflm_min_arena, tflm_outputs
 
 MODELS = {
     "kws": "kws_ref_model.tflite",

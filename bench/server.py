@@ -1,4 +1,4 @@
-"""Fleet server benchmark: N simulated devices (device_agent.sim, default 10,000) against one server
+"""Fleet server benchmark: N simulated devices (tinyfleet.agent.sim, default 10,000) against one server
 process with its own Mosquitto: steady-state CPU/RSS and ingest rate with heartbeats every 10 s and
 telemetry every 60 s, the peak ingest rate of a message burst, and the time a 4-stage rollout with
 zero soak takes to reach every device. Figures are printed, never asserted.
@@ -22,7 +22,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from fleet_server.testing import FleetServer, running_server
+from testkit.server import FleetServer, running_server
 
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -120,9 +120,9 @@ def _burst(srv: FleetServer, creds: list[tuple[str, str]], publishers: int = 4, 
 def run() -> None:
     console = Console()
     try:
-        import device_agent.sim.fleet  # noqa: F401
+        import tinyfleet.agent.sim.fleet  # noqa: F401
     except ImportError:
-        console.print("[yellow]bench server: device_agent.sim is not available; skipped[/yellow]")
+        console.print("[yellow]bench server: tinyfleet.agent.sim is not available; skipped[/yellow]")
         return
     n = int(os.environ.get("TINYFLEET_BENCH_DEVICES", "10000"))
     steady_s = float(os.environ.get("TINYFLEET_BENCH_STEADY_S", "30"))

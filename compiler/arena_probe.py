@@ -1,4 +1,4 @@
-"""Child process for the TFLM arena bisection (``python -m compiler.arena_probe MODEL LO HI``).
+"""Child process for the TFLM arena bisection (``python -m tinyfleet.compiler.arena_probe MODEL LO HI``).
 
 TFLM's Python interpreter can crash (segfault) on some allocation-failure paths when the arena is
 too small, so the parent runs the probes here: each probe prints ``try N`` before and ``ok N`` or

@@ -16,13 +16,19 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from compiler.datasets import load_dataset
-from compiler.packaging import assemble, package_bytes
-from compiler.pipeline import ONNX_ARTIFACTS, convert_stage, quantize_stage, validation_data, verify_stage
-from compiler.report import confusion, write_confusion_plot, write_report
-from compiler.spec import Spec
-from compiler.train import Run, train, write_run
 from tinyfleet.boards import get_board
+from tinyfleet.compiler.datasets import load_dataset
+from tinyfleet.compiler.packaging import assemble, package_bytes
+from tinyfleet.compiler.pipeline import (
+    ONNX_ARTIFACTS,
+    convert_stage,
+    quantize_stage,
+    validation_data,
+    verify_stage,
+)
+from tinyfleet.compiler.report import confusion, write_confusion_plot, write_report
+from tinyfleet.compiler.spec import Spec
+from tinyfleet.compiler.train import Run, train, write_run
 from tinyfleet.fsutil import atomic_dir, atomic_write_bytes, atomic_write_text
 
 

@@ -41,9 +41,9 @@ def _run_dir(path: Path) -> Path:
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder to write (default: runs/NAME).")
 def train(spec_path: Path, out: Path | None) -> None:
     """Train the float model a SPEC describes, into a run folder."""
-    from compiler.spec import load_spec
-    from compiler.train import train as do_train
-    from compiler.train import write_run
+    from tinyfleet.compiler.spec import load_spec
+    from tinyfleet.compiler.train import train as do_train
+    from tinyfleet.compiler.train import write_run
     from tinyfleet.fsutil import atomic_dir
 
     spec = load_spec(spec_path)
@@ -63,8 +63,8 @@ def train(spec_path: Path, out: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def quantize(run_dir: Path, samples: int | None, as_json: bool) -> None:
     """Full-integer int8 quantization of a trained RUN folder (writes RUN/model.tflite)."""
-    from compiler.pipeline import quantize_stage, run_spec
-    from compiler.train import load_run
+    from tinyfleet.compiler.pipeline import quantize_stage, run_spec
+    from tinyfleet.compiler.train import load_run
 
     run = load_run(_run_dir(run_dir))
     spec = run_spec(run)
@@ -86,9 +86,9 @@ def quantize(run_dir: Path, samples: int | None, as_json: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Folder for model.c/model.h when SOURCE is a .tflite.")
 def convert(source: Path, name: str | None, out: Path | None) -> None:
     """Write model.c/model.h (aligned C array), and for a RUN folder also ONNX float and int8 QDQ."""
-    from compiler.flatbuffer import read_tflite
-    from compiler.pipeline import c_files, convert_stage, load_model_file, run_spec
-    from compiler.train import load_run
+    from tinyfleet.compiler.flatbuffer import read_tflite
+    from tinyfleet.compiler.pipeline import c_files, convert_stage, load_model_file, run_spec
+    from tinyfleet.compiler.train import load_run
     from tinyfleet.fsutil import atomic_write_bytes
 
     if source.is_dir():
@@ -118,9 +118,9 @@ def _safe_name(stem: str) -> str:
 
 def _model_and_data(source: Path, data: Path | None) -> tuple[bytes, Any, dict[str, bytes], Any]:
     """(tflite bytes, VerifyData or None, ONNX models, Run or None) for a .tflite or a run folder."""
-    from compiler.flatbuffer import read_tflite
-    from compiler.pipeline import ONNX_ARTIFACTS, load_model_file, load_npz_data, validation_data
-    from compiler.train import load_run
+    from tinyfleet.compiler.flatbuffer import read_tflite
+    from tinyfleet.compiler.pipeline import ONNX_ARTIFACTS, load_model_file, load_npz_data, validation_data
+    from tinyfleet.compiler.train import load_run
 
     if source.is_dir():
         run = load_run(source, with_model=False)
@@ -144,10 +144,10 @@ def _model_and_data(source: Path, data: Path | None) -> tuple[bytes, Any, dict[s
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def verify(model: Path, board: str, data: Path | None, as_json: bool) -> None:
     """Run MODEL (.tflite or run folder) in TFLM, LiteRT-REF (and onnxruntime) and check a board budget."""
-    from compiler.baseline import golden_bytes, golden_count
-    from compiler.spec import PackageSpec
-    from compiler.verify import board_check, evaluate
     from tinyfleet.boards import get_board
+    from tinyfleet.compiler.baseline import golden_bytes, golden_count
+    from tinyfleet.compiler.spec import PackageSpec
+    from tinyfleet.compiler.verify import board_check, evaluate
 
     b = get_board(board)
     blob, vdata, onnx, _ = _model_and_data(model, data)
@@ -205,12 +205,12 @@ def package(source: Path, name: str | None, version: str | None, security_counte
             boards: tuple[str, ...], key: Path | None, data: Path | None, golden_count: int | None,
             drift_groups: int | None, out: Path | None) -> None:
     """Verify SOURCE and pack it with golden vectors and a drift baseline into one signed package."""
-    from compiler.build import metrics_of, training_of
-    from compiler.packaging import assemble, package_bytes
-    from compiler.pipeline import C_ARTIFACTS, c_files, run_spec
-    from compiler.spec import PackageSpec
-    from compiler.verify import evaluate
     from tinyfleet.boards import get_board
+    from tinyfleet.compiler.build import metrics_of, training_of
+    from tinyfleet.compiler.packaging import assemble, package_bytes
+    from tinyfleet.compiler.pipeline import C_ARTIFACTS, c_files, run_spec
+    from tinyfleet.compiler.spec import PackageSpec
+    from tinyfleet.compiler.verify import evaluate
     from tinyfleet.device_manifest import parse_semver
     from tinyfleet.fsutil import atomic_write_bytes
     from tinyfleet.signing import load_signing_key
@@ -256,9 +256,9 @@ def build(spec_path: Path, out: Path, key: Path | None) -> None:
     """The whole pipeline: train → quantize → convert → verify → package, with a report."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from compiler.build import STAGES
-    from compiler.build import build as do_build
-    from compiler.spec import load_spec
+    from tinyfleet.compiler.build import STAGES
+    from tinyfleet.compiler.build import build as do_build
+    from tinyfleet.compiler.spec import load_spec
     from tinyfleet.signing import PRIVATE_NAME, default_keys_dir, init_keys, load_signing_key
 
     spec = load_spec(spec_path)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.spec import DataSpec
+from tinyfleet.compiler.spec import DataSpec
 from tinyfleet.errors import DataError
 
 __all__ = ["Dataset", "Split", "load_dataset", "split_dataset"]

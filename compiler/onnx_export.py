@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from compiler.runtimes import quiet_native
+from tinyfleet.compiler.runtimes import quiet_native
 from tinyfleet.errors import DataError
 
 __all__ = ["ONNX_OPSET", "onnx_float", "onnx_int8_qdq"]

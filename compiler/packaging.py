@@ -7,9 +7,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from compiler.baseline import drift_baseline, golden_count, golden_set, tolerances
-from compiler.verify import Evaluation, board_check
 from tinyfleet.boards import Board
+from tinyfleet.compiler.baseline import drift_baseline, golden_count, golden_set, tolerances
+from tinyfleet.compiler.verify import Evaluation, board_check
 from tinyfleet.errors import BudgetError
 from tinyfleet.package import build_package
 

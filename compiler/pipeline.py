@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from compiler.carray import model_c, model_h
-from compiler.flatbuffer import read_tflite
-from compiler.spec import Spec, parse_spec
-from compiler.train import Run
-from compiler.verify import Evaluation, VerifyData, data_from_arrays, evaluate
+from tinyfleet.compiler.carray import model_c, model_h
+from tinyfleet.compiler.flatbuffer import read_tflite
+from tinyfleet.compiler.spec import Spec, parse_spec
+from tinyfleet.compiler.train import Run
+from tinyfleet.compiler.verify import Evaluation, VerifyData, data_from_arrays, evaluate
 from tinyfleet.errors import DataError, UsageError
 from tinyfleet.fsutil import atomic_write_bytes, atomic_write_text
 
@@ -38,8 +38,8 @@ def run_spec(run: Run) -> Spec | None:
 
 
 def quantize_stage(run: Run, folder: Path, samples: int, seed: int) -> tuple[bytes, dict[str, Any]]:
-    from compiler.quantize import quantize_inputs, quantize_model, representative_samples
-    from compiler.runtimes import tflm_run
+    from tinyfleet.compiler.quantize import quantize_inputs, quantize_model, representative_samples
+    from tinyfleet.compiler.runtimes import tflm_run
 
     rep = representative_samples(run.split.x_train, samples, seed)
     blob = quantize_model(run.model, rep)
@@ -62,8 +62,8 @@ def quantize_stage(run: Run, folder: Path, samples: int, seed: int) -> tuple[byt
 
 
 def convert_stage(run: Run, blob: bytes, folder: Path, name: str, samples: int, seed: int) -> dict[str, bytes]:
-    from compiler.onnx_export import onnx_float, onnx_int8_qdq
-    from compiler.quantize import representative_samples
+    from tinyfleet.compiler.onnx_export import onnx_float, onnx_int8_qdq
+    from tinyfleet.compiler.quantize import representative_samples
 
     files = c_files(name, blob)
     fl = onnx_float(run.model)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from compiler.flatbuffer import read_tflite
-from compiler.runtimes import quiet_native
+from tinyfleet.compiler.flatbuffer import read_tflite
+from tinyfleet.compiler.runtimes import quiet_native
 from tinyfleet.errors import DataError
 
 __all__ = ["dequantize", "quantize_inputs", "quantize_model", "representative_samples"]

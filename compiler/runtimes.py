@@ -17,13 +17,15 @@ from typing import Any
 
 import numpy as np
 
+import tinyfleet
 from tinyfleet.errors import DataError
 
 __all__ = ["litert_ref_run", "onnx_run", "quiet_native", "quiet_stderr", "tflm_arena_bytes", "tflm_run"]
 
 ARENA_LIMIT = 64 * 1024 * 1024
 ARENA_ALIGN = 16
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The folder that holds the `tinyfleet` package (the repository, or site-packages when installed).
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(tinyfleet.__file__)))
 
 
 @contextlib.contextmanager
@@ -61,7 +63,8 @@ def _tflm(blob: bytes, arena: int) -> Any:
 def _probe(path: str, lo: int, hi: int, check_hi: bool) -> tuple[str, int, int, int]:
     """Run the probe child once: (kind, N, lo, hi) with kind "done", "ok"/"fail" (--check-hi) or
     "crash" (it crashed probing N); lo and hi are the bounds the child narrowed before it ended."""
-    cmd = [sys.executable, "-m", "compiler.arena_probe", path, str(lo), str(hi)] + (["--check-hi"] if check_hi else [])
+    cmd = [sys.executable, "-m", "tinyfleet.compiler.arena_probe", path, str(lo), str(hi)]
+    cmd += ["--check-hi"] if check_hi else []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")]))}
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     last_try = None

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from compiler.architectures import make_model
-from compiler.datasets import Dataset, Split, load_dataset, split_dataset
-from compiler.spec import Spec
+from tinyfleet.compiler.architectures import make_model
+from tinyfleet.compiler.datasets import Dataset, Split, load_dataset, split_dataset
+from tinyfleet.compiler.spec import Spec
 from tinyfleet.errors import DataError, UsageError
 from tinyfleet.fsutil import atomic_write_bytes, atomic_write_text
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from compiler.flatbuffer import TfliteInfo, read_tflite
-from compiler.ops import unsupported_ops
-from compiler.quantize import dequantize, quantize_inputs
-from compiler.runtimes import litert_ref_run, onnx_run, tflm_arena_bytes, tflm_run
 from tinyfleet.boards import Board
+from tinyfleet.compiler.flatbuffer import TfliteInfo, read_tflite
+from tinyfleet.compiler.ops import unsupported_ops
+from tinyfleet.compiler.quantize import dequantize, quantize_inputs
+from tinyfleet.compiler.runtimes import litert_ref_run, onnx_run, tflm_arena_bytes, tflm_run
 from tinyfleet.errors import DataError
 
 __all__ = ["Evaluation", "VerifyData", "board_check", "evaluate", "random_inputs"]

@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from device_agent.config import AgentConfig
-from device_agent.device import FleetDevice
-from device_agent.fetch import Fetcher
-from device_agent.hotswap import HotSwap, InferenceResult
-from device_agent.install import Slot, SlotStore
-from device_agent.mqtt_session import MqttSession, SessionConfig
-from device_agent.reconcile import (
+from tinyfleet import wire
+from tinyfleet.agent.config import AgentConfig
+from tinyfleet.agent.device import FleetDevice
+from tinyfleet.agent.fetch import Fetcher
+from tinyfleet.agent.hotswap import HotSwap, InferenceResult
+from tinyfleet.agent.install import Slot, SlotStore
+from tinyfleet.agent.mqtt_session import MqttSession, SessionConfig
+from tinyfleet.agent.reconcile import (
     UPDATE_STATUS,
     Executor,
     FaultHook,
@@ -33,9 +34,8 @@ from device_agent.reconcile import (
     Step,
     StepResult,
 )
-from device_agent.runtimes import LoadedModel, load_model, self_test
-from device_agent.telemetry import Recorder, Spool
-from tinyfleet import wire
+from tinyfleet.agent.runtimes import LoadedModel, load_model, self_test
+from tinyfleet.agent.telemetry import Recorder, Spool
 from tinyfleet.errors import TinyfleetError
 from tinyfleet.package import ModelPackage, read_package
 from tinyfleet.signing import load_trusted_keys
@@ -250,7 +250,7 @@ class Agent(FleetDevice):
 
     # -- main loop -------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        from device_agent.serve import Endpoint
+        from tinyfleet.agent.serve import Endpoint
 
         await self.boot()
         endpoint = Endpoint(self, self.cfg.serve_http, self.cfg.serve_unix)
@@ -260,7 +260,7 @@ class Agent(FleetDevice):
         tasks = [asyncio.create_task(self.session.run()), asyncio.create_task(self.reconcile_forever()),
                  asyncio.create_task(self._periodic())]
         if self.cfg.replay_file:
-            from device_agent.replay import replay_forever
+            from tinyfleet.agent.replay import replay_forever
 
             tasks.append(asyncio.create_task(replay_forever(self, Path(self.cfg.replay_file), self.cfg.replay_rate_hz, stop)))
         try:

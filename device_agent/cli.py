@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from device_agent.config import load_config
+from tinyfleet.agent.config import load_config
 
 __all__ = ["agent"]
 
@@ -33,7 +33,7 @@ def run(config_path: Path, serial: tuple[str, ...], log_level: str) -> None:
 
 
 async def _main(cfg) -> None:  # noqa: ANN001 - AgentConfig; kept untyped to import lazily
-    from device_agent.agent import Agent
+    from tinyfleet.agent.agent import Agent
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -41,7 +41,7 @@ async def _main(cfg) -> None:  # noqa: ANN001 - AgentConfig; kept untyped to imp
         loop.add_signal_handler(sig, stop.set)
     tasks = []
     if cfg.serial or cfg.mcus:  # gateway mode: the MCUs behind this board, each its own device
-        from device_agent.gateway import plan_mcus, run_gateway
+        from tinyfleet.agent.gateway import plan_mcus, run_gateway
 
         plan_mcus(cfg)  # a bad [[gateway.devices]] / --serial combination fails before anything starts
         tasks.append(asyncio.create_task(run_gateway(cfg, stop)))

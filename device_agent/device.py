@@ -14,9 +14,9 @@ import collections
 import logging
 import time
 
-from device_agent.mqtt_session import MqttSession
-from device_agent.reconcile import Action, Executor, Step, decide
 from tinyfleet import wire
+from tinyfleet.agent.mqtt_session import MqttSession
+from tinyfleet.agent.reconcile import Action, Executor, Step, decide
 
 __all__ = ["FleetDevice"]
 

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from device_agent.download import DigestMismatch, DownloadError, download, sha256_file
-from device_agent.reconcile import Outcome, StepResult
 from tinyfleet import wire
+from tinyfleet.agent.download import DigestMismatch, DownloadError, download, sha256_file
+from tinyfleet.agent.reconcile import Outcome, StepResult
 from tinyfleet.errors import PackageError
 from tinyfleet.package import ModelPackage, read_package
 

@@ -34,16 +34,16 @@ from typing import Any
 
 import numpy as np
 
-from device_agent.backoff import Backoff
-from device_agent.config import AgentConfig, McuConfig
-from device_agent.device import FleetDevice
-from device_agent.fetch import Fetcher
-from device_agent.hotswap import InferenceResult, NoModel
-from device_agent.mcu_link import McuInfo, McuLink, McuRefused, stream_ota
-from device_agent.mqtt_session import MqttSession, SessionConfig
-from device_agent.reconcile import UPDATE_STATUS, Executor, Outcome, Step, StepResult
-from device_agent.runtimes import TensorSpec
 from tinyfleet import wire
+from tinyfleet.agent.backoff import Backoff
+from tinyfleet.agent.config import AgentConfig, McuConfig
+from tinyfleet.agent.device import FleetDevice
+from tinyfleet.agent.fetch import Fetcher
+from tinyfleet.agent.hotswap import InferenceResult, NoModel
+from tinyfleet.agent.mcu_link import McuInfo, McuLink, McuRefused, stream_ota
+from tinyfleet.agent.mqtt_session import MqttSession, SessionConfig
+from tinyfleet.agent.reconcile import UPDATE_STATUS, Executor, Outcome, Step, StepResult
+from tinyfleet.agent.runtimes import TensorSpec
 from tinyfleet.errors import DeviceError, UsageError
 from tinyfleet.fsutil import atomic_write_text
 from tinyfleet.package import ModelPackage
@@ -274,7 +274,7 @@ class GatewayDevice(FleetDevice):
             return
         await self.boot()
         if self.mcu.serve_http:
-            from device_agent.serve import Endpoint
+            from tinyfleet.agent.serve import Endpoint
 
             self.endpoint = Endpoint(self, self.mcu.serve_http, "")
             self.endpoint.start()
@@ -338,7 +338,7 @@ def _read_json(path: Path) -> dict[str, str]:
 
 
 def _serial_factory(mcu: McuConfig) -> McuLink:
-    from device_agent.serial_link import SerialLink
+    from tinyfleet.agent.serial_link import SerialLink
 
     return SerialLink.open(mcu.serial)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from device_agent.runtimes import LoadedModel, ModelClosed
+from tinyfleet.agent.runtimes import LoadedModel, ModelClosed
 from tinyfleet.errors import DeviceError
 
 __all__ = ["HotSwap", "InferenceResult", "NoModel"]

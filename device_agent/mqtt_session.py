@@ -24,7 +24,7 @@ import gmqtt
 from gmqtt.mqtt.constants import MQTTv50
 from gmqtt.mqtt.handler import MQTTConnectError
 
-from device_agent.backoff import Backoff
+from tinyfleet.agent.backoff import Backoff
 from tinyfleet.wire import Channel, topic
 
 __all__ = ["MqttSession", "SessionConfig"]

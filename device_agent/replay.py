@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from device_agent.hotswap import NoModel
+from tinyfleet.agent.hotswap import NoModel
 from tinyfleet.errors import DataError
 
 __all__ = ["load_inputs", "replay_forever"]

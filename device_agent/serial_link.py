@@ -19,7 +19,7 @@ import struct
 import time
 from typing import Any
 
-from device_agent.mcu_link import McuInfo, McuModel, McuRefused, McuTelemetry
+from tinyfleet.agent.mcu_link import McuInfo, McuModel, McuRefused, McuTelemetry
 from tinyfleet.errors import DeviceError
 from tinyfleet.serialproto import (
     BootEvent,

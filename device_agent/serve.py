@@ -24,9 +24,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from device_agent.config import parse_hostport
-from device_agent.hotswap import InferenceResult, NoModel
-from device_agent.runtimes import LoadedModel
+from tinyfleet.agent.config import parse_hostport
+from tinyfleet.agent.hotswap import InferenceResult, NoModel
+from tinyfleet.agent.runtimes import LoadedModel
 from tinyfleet.errors import DataError, UsageError
 
 __all__ = ["Endpoint", "Inferer"]

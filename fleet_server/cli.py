@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from fleet_server.config import Settings
+from tinyfleet.server.config import Settings
 
 __all__ = ["server"]
 
@@ -34,8 +34,8 @@ def server(log_level: str, **flags: object) -> None:
     """Run the fleet server until interrupted (SIGINT/SIGTERM stop it cleanly)."""
     import uvicorn
 
-    from fleet_server.api import create_app
-    from fleet_server.runtime import Runtime
+    from tinyfleet.server.api import create_app
+    from tinyfleet.server.runtime import Runtime
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env().with_overrides(**flags)

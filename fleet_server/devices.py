@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from fleet_server.broker.conf import hash_secret
-from fleet_server.db import Device, EnrollmentToken, Group, GroupMember
 from tinyfleet.boards import all_boards
 from tinyfleet.errors import UsageError
+from tinyfleet.server.broker.conf import hash_secret
+from tinyfleet.server.db import Device, EnrollmentToken, Group, GroupMember
 from tinyfleet.wire import DEVICE_ID_RE
 
 __all__ = [

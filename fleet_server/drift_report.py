@@ -1,7 +1,7 @@
 """Drift of the fleet against package baselines: per model version (fleet cohort) and per device,
 with alerts (hysteresis) kept in the database so every server process sees the same alert state.
 
-The math is :mod:`fleet_server.drift` (windows, cohort scores, alert rule); this module only loads
+The math is :mod:`tinyfleet.server.drift` (windows, cohort scores, alert rule); this module only loads
 telemetry and stores alert states.
 """
 
@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fleet_server.db import Device, DriftState, ModelRow, TelemetryRow
-from fleet_server.drift.alerts import AlertRule, AlertState, update
-from fleet_server.drift.baseline import Baseline
-from fleet_server.drift.cohort import drift_scores
-from fleet_server.drift.window import merge, merge_windows
 from tinyfleet.drift import PSI_MODERATE, PSI_SIGNIFICANT
 from tinyfleet.errors import TinyfleetError
+from tinyfleet.server.db import Device, DriftState, ModelRow, TelemetryRow
+from tinyfleet.server.drift.alerts import AlertRule, AlertState, update
+from tinyfleet.server.drift.baseline import Baseline
+from tinyfleet.server.drift.cohort import drift_scores
+from tinyfleet.server.drift.window import merge, merge_windows
 
 __all__ = ["DEFAULT_RULE", "drift_report", "evaluate_alerts"]
 

@@ -15,18 +15,18 @@ from collections.abc import Iterable
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from fleet_server.broker import SERVER_USER, BrokerSupervisor, hash_secret
-from fleet_server.broker.conf import ListenerTLS
-from fleet_server.bus import Bus
-from fleet_server.config import BrokerURL, Settings, parse_broker_url
-from fleet_server.db import Database, Device, migrate
-from fleet_server.drift_report import evaluate_alerts
-from fleet_server.metrics import BROKER_RESTARTS, DEVICES_ONLINE
-from fleet_server.mqtt import Ingest, MqttLink
-from fleet_server.mqtt.outbox import Outbox
-from fleet_server.registry import ArtifactStore
-from fleet_server.tokens import ensure_admin_token
 from tinyfleet.fsutil import atomic_write_text
+from tinyfleet.server.broker import SERVER_USER, BrokerSupervisor, hash_secret
+from tinyfleet.server.broker.conf import ListenerTLS
+from tinyfleet.server.bus import Bus
+from tinyfleet.server.config import BrokerURL, Settings, parse_broker_url
+from tinyfleet.server.db import Database, Device, migrate
+from tinyfleet.server.drift_report import evaluate_alerts
+from tinyfleet.server.metrics import BROKER_RESTARTS, DEVICES_ONLINE
+from tinyfleet.server.mqtt import Ingest, MqttLink
+from tinyfleet.server.mqtt.outbox import Outbox
+from tinyfleet.server.registry import ArtifactStore
+from tinyfleet.server.tokens import ensure_admin_token
 from tinyfleet.signing import load_trusted_keys
 
 __all__ = ["Runtime"]
@@ -126,7 +126,7 @@ class Runtime:
         self.outbox = Outbox(self.db, self.publisher, self.bus)
         self.outbox.start()
         self._spawn(self._housekeeping, "housekeeping")
-        from fleet_server.scheduler import Scheduler  # the scheduler needs the rollout engine
+        from tinyfleet.server.scheduler import Scheduler  # the scheduler needs the rollout engine
 
         self.scheduler = Scheduler(self)
         self.scheduler.start()

@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fleet_server.db import ApiToken
 from tinyfleet.errors import UsageError
 from tinyfleet.fsutil import atomic_write_text
+from tinyfleet.server.db import ApiToken
 
 __all__ = ["Role", "create_token", "ensure_admin_token", "hash_token", "lookup_token"]
 

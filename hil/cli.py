@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from hil import pio
 from tinyfleet.errors import UsageError
 from tinyfleet.fsutil import atomic_write_text
+from tinyfleet.hil import pio
 from tinyfleet.signing import PUBLIC_NAME, default_keys_dir, key_id, read_public_key_file
 
 __all__ = ["firmware", "hil"]
@@ -88,13 +88,13 @@ def flash_cmd(board: str, model_pkg: Path | None, port: str | None, build_dir: P
             raise UsageError(f"--port is required for {board} (e.g. /dev/ttyACM0)")
         click.echo(pio.upload(board, port, build_dir))
         if model_pkg is not None:
-            from hil.device import install_package_file
+            from tinyfleet.hil.device import install_package_file
 
             install_package_file(port, model_pkg)
         return
     if port is not None:
         raise UsageError(f"{board} is emulated: it has no --port (its UART address is printed)")
-    from hil.qemu import QemuBoard
+    from tinyfleet.hil.qemu import QemuBoard
 
     elf = build_dir / board / "firmware.elf"
     if not elf.is_file():
@@ -104,7 +104,7 @@ def flash_cmd(board: str, model_pkg: Path | None, port: str | None, build_dir: P
     url = qb.start(survive_parent=detach)
     try:
         if model_pkg is not None:
-            from hil.device import install_package_file
+            from tinyfleet.hil.device import install_package_file
 
             click.echo(f"model installed: {install_package_file(url, model_pkg)}")
         if pidfile is not None and qb.proc is not None:
@@ -143,7 +143,7 @@ def hil() -> None:
 def run_model_cmd(model: Path, inputs_path: Path, board: str, port: str | None, as_json: bool,
                   save_outputs: Path | None) -> None:
     """Run a .tflite on the board for every input and compare with TFLM bit for bit."""
-    from hil.run_model import run_model
+    from tinyfleet.hil.run_model import run_model
 
     report = run_model(model, inputs_path, board=board, port=port, save_outputs=save_outputs,
                        progress=not as_json)

@@ -59,7 +59,7 @@ class BoardLink:
 
     @classmethod
     def open(cls, url: str, timeout: float = 0.2) -> BoardLink:
-        from hil.plugin import open_serial
+        from tinyfleet.hil.plugin import open_serial
 
         try:
             return cls(open_serial(url, timeout=timeout))

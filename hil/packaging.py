@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from compiler.flatbuffer import read_tflite
-from compiler.runtimes import tflm_run
+from tinyfleet.compiler.flatbuffer import read_tflite
+from tinyfleet.compiler.runtimes import tflm_run
 from tinyfleet.golden import GoldenSet
 from tinyfleet.package import build_package
 

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hil.qemu import QemuBoard
+from tinyfleet.hil.qemu import QemuBoard
 from tinyfleet.signing import load_signing_key, public_key_raw
 
 __all__ = ["HilBoard", "open_serial"]
@@ -115,7 +115,7 @@ def hil_firmware(pytestconfig: pytest.Config, hil_signing_key: Ed25519PrivateKey
                  tmp_path_factory: pytest.TempPathFactory) -> Path:
     if pytestconfig.getoption("--hil-port"):
         pytest.skip("a real board runs the firmware it was flashed with")
-    from hil.pio import build
+    from tinyfleet.hil.pio import build
 
     # one shared, incremental build folder (only the generated key header changes between sessions);
     # the image is copied into this session's folder under the build lock
@@ -125,7 +125,7 @@ def hil_firmware(pytestconfig: pytest.Config, hil_signing_key: Ed25519PrivateKey
 
 
 def hil_build_dir() -> Path:
-    from hil.pio import repo_root
+    from tinyfleet.hil.pio import repo_root
 
     return repo_root() / ".cache" / "tinyfleet-hil" / "session-build"
 

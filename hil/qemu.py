@@ -21,8 +21,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from hil.layout import FlashLayout, flash_layout
 from tinyfleet.errors import DeviceError, UsageError
+from tinyfleet.hil.layout import FlashLayout, flash_layout
 from tinyfleet.netutil import free_port
 
 __all__ = ["FLASH_FILE", "ICOUNT_SHIFT", "QemuBoard", "free_port", "instructions_from_ticks"]

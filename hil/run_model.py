@@ -20,14 +20,14 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.progress import Progress
 
-from compiler.flatbuffer import read_tflite
-from compiler.runtimes import tflm_arena_bytes, tflm_run
-from hil import pio
-from hil.macs import count_macs
-from hil.packaging import make_package
-from hil.qemu import QemuBoard, instructions_from_ticks
+from tinyfleet.compiler.flatbuffer import read_tflite
+from tinyfleet.compiler.runtimes import tflm_arena_bytes, tflm_run
 from tinyfleet.errors import DataError, UsageError
 from tinyfleet.fsutil import atomic_write_bytes
+from tinyfleet.hil import pio
+from tinyfleet.hil.macs import count_macs
+from tinyfleet.hil.packaging import make_package
+from tinyfleet.hil.qemu import QemuBoard, instructions_from_ticks
 from tinyfleet.signing import init_keys, load_signing_key, public_key_raw
 
 __all__ = ["RunReport", "hil_firmware", "hil_key", "load_inputs", "run_model"]
@@ -133,7 +133,7 @@ def hil_firmware(board: str, key: Ed25519PrivateKey, keep: Path) -> Path:
 
 def run_model(model: Path, inputs_path: Path, board: str = "qemu-an386", port: str | None = None,
               save_outputs: Path | None = None, progress: bool = True) -> RunReport:
-    from hil.device import BoardLink
+    from tinyfleet.hil.device import BoardLink
 
     blob = Path(model).read_bytes()
     info = read_tflite(blob, what=str(model))

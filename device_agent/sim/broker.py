@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device_agent.sim.credentials import write_password_file
+from tinyfleet.agent.sim.credentials import write_password_file
 from tinyfleet.errors import UsageError
 from tinyfleet.netutil import free_port
 

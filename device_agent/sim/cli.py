@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from device_agent.config import parse_hostport
+from tinyfleet.agent.config import parse_hostport
 from tinyfleet.errors import UsageError
 
 __all__ = ["sim"]
@@ -62,7 +62,7 @@ def sim(devices: int, broker: str, http_base: str, prefix: str, seed: str, crede
         download: str, drift: str | None, fail_selftest: tuple[str, ...], slow: float, fail_infer: float,
         cut_downloads: float, offline: str | None, local_broker: bool, duration: float, stats_every: float) -> None:
     """Simulate a fleet: N devices, each a real MQTT client with its own credentials."""
-    from device_agent.sim import credentials as cred
+    from tinyfleet.agent.sim import credentials as cred
 
     if write_credentials is not None:
         if not seed:
@@ -72,8 +72,8 @@ def sim(devices: int, broker: str, http_base: str, prefix: str, seed: str, crede
         cred.write_csv(write_credentials / "devices.csv", users)
         click.echo(f"wrote {len(users)} credentials to {write_credentials}/passwd and devices.csv")
         return
-    from device_agent.sim.behaviour import Behaviour
-    from device_agent.sim.fleet import Fleet, SimConfig, load_credentials
+    from tinyfleet.agent.sim.behaviour import Behaviour
+    from tinyfleet.agent.sim.fleet import Fleet, SimConfig, load_credentials
 
     drift_flag = ""
     if drift and "@file:" in drift:  # FRACTION@file:PATH[:SHIFT is not allowed here]: starts when PATH exists
@@ -103,7 +103,7 @@ def sim(devices: int, broker: str, http_base: str, prefix: str, seed: str, crede
         raise UsageError("--local-broker needs --seed")
     import tempfile
 
-    from device_agent.sim.broker import running_broker
+    from tinyfleet.agent.sim.broker import running_broker
 
     with tempfile.TemporaryDirectory(prefix="tinyfleet-sim-broker-") as tmp:
         secrets = {d: cred.device_secret(seed, d) for d in cred.device_ids(devices, prefix)}

@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 
-from device_agent.backoff import Backoff
-from device_agent.mqtt_session import MqttSession, SessionConfig
-from device_agent.reconcile import UPDATE_STATUS, Action, Executor, Outcome, Step, StepResult, decide
-from device_agent.sim.behaviour import Baseline, synth_telemetry
 from tinyfleet import wire
+from tinyfleet.agent.backoff import Backoff
+from tinyfleet.agent.mqtt_session import MqttSession, SessionConfig
+from tinyfleet.agent.reconcile import UPDATE_STATUS, Action, Executor, Outcome, Step, StepResult, decide
+from tinyfleet.agent.sim.behaviour import Baseline, synth_telemetry
 from tinyfleet.errors import PackageError
 
 if TYPE_CHECKING:
-    from device_agent.sim.fleet import Fleet
+    from tinyfleet.agent.sim.fleet import Fleet
 
 __all__ = ["SimDevice"]
 

@@ -2,8 +2,8 @@
 
 Python API (used by ``tinyfleet sim``, the demo and the server benchmark)::
 
-    from device_agent.sim.fleet import Fleet, SimConfig
-    from device_agent.sim.behaviour import Behaviour
+    from tinyfleet.agent.sim.fleet import Fleet, SimConfig
+    from tinyfleet.agent.sim.behaviour import Behaviour
 
     cfg = SimConfig(devices=1000, host="127.0.0.1", port=1883, seed="fleet-seed",
                     http_base="http://127.0.0.1:8000", trusted_keys=[Path("tinyfleet-signing.pub")],
@@ -30,10 +30,10 @@ from typing import Any
 
 import httpx
 
-from device_agent.sim.behaviour import Behaviour
-from device_agent.sim.credentials import device_ids, device_secret
-from device_agent.sim.device import SimDevice
 from tinyfleet import wire
+from tinyfleet.agent.sim.behaviour import Behaviour
+from tinyfleet.agent.sim.credentials import device_ids, device_secret
+from tinyfleet.agent.sim.device import SimDevice
 from tinyfleet.errors import PackageError, UsageError
 from tinyfleet.package import read_package
 from tinyfleet.signing import load_trusted_keys

@@ -1,5 +1,5 @@
 """REST API (FastAPI): OpenAPI at ``/docs``, Prometheus at ``/metrics``, routes under ``/api/v1``."""
 
-from fleet_server.api.app import create_app
+from tinyfleet.server.api.app import create_app
 
 __all__ = ["create_app"]

@@ -11,9 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from fleet_server.runtime import Runtime
 from tinyfleet import __version__
 from tinyfleet.errors import TinyfleetError
+from tinyfleet.server.runtime import Runtime
 
 __all__ = ["create_app"]
 
@@ -64,12 +64,12 @@ def create_app(rt: Runtime, *, start: bool = True) -> FastAPI:
         """Prometheus text format."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    from fleet_server.api import devices, drift, models, rollouts, stream, tokens
+    from tinyfleet.server.api import devices, drift, models, rollouts, stream, tokens
 
     for module in (devices, models, rollouts, drift, tokens, stream):
         app.include_router(module.router)
 
-    from fleet_server.dashboard import (
+    from tinyfleet.server.dashboard import (
         mount as mount_dashboard,  # the web dashboard at /ui/ (docs/dashboard.md)
     )
 

@@ -11,10 +11,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from fleet_server.broker.conf import verify_secret
-from fleet_server.db import Device
-from fleet_server.runtime import Runtime
-from fleet_server.tokens import Role, lookup_token
+from tinyfleet.server.broker.conf import verify_secret
+from tinyfleet.server.db import Device
+from tinyfleet.server.runtime import Runtime
+from tinyfleet.server.tokens import Role, lookup_token
 
 __all__ = ["DB", "RT", "Admin", "Caller", "DeviceOrToken", "Operator", "Viewer", "db_session", "device_or_token", "require", "runtime"]
 

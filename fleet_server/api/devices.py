@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
 
-from fleet_server import devices as svc
-from fleet_server.api.deps import DB, RT, Admin, Operator, Viewer
-from fleet_server.api.schemas import (
+from tinyfleet.server import devices as svc
+from tinyfleet.server.api.deps import DB, RT, Admin, Operator, Viewer
+from tinyfleet.server.api.schemas import (
     Credentials,
     DeviceIn,
     DeviceOut,
@@ -21,8 +21,8 @@ from fleet_server.api.schemas import (
     MqttInfo,
     device_out,
 )
-from fleet_server.db import Device, DeviceEventRow, Group, GroupMember
-from fleet_server.runtime import Runtime
+from tinyfleet.server.db import Device, DeviceEventRow, Group, GroupMember
+from tinyfleet.server.runtime import Runtime
 from tinyfleet.wire import TOPIC_PREFIX
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])

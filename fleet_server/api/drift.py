@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from fleet_server.api.deps import DB, Viewer
-from fleet_server.drift_report import drift_report
+from tinyfleet.server.api.deps import DB, Viewer
+from tinyfleet.server.drift_report import drift_report
 
 router = APIRouter(prefix="/api/v1", tags=["drift"])
 

@@ -7,12 +7,12 @@ from fastapi.responses import FileResponse
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from fleet_server.api.deps import DB, RT, DeviceOrToken, Operator, Viewer
-from fleet_server.api.schemas import ModelOut, model_out
-from fleet_server.db import Assignment, Device, ModelRow
-from fleet_server.metrics import ARTIFACT_BYTES
-from fleet_server.registry import PublishError, publish_package
 from tinyfleet.package import MAX_PACKAGE_BYTES
+from tinyfleet.server.api.deps import DB, RT, DeviceOrToken, Operator, Viewer
+from tinyfleet.server.api.schemas import ModelOut, model_out
+from tinyfleet.server.db import Assignment, Device, ModelRow
+from tinyfleet.server.metrics import ARTIFACT_BYTES
+from tinyfleet.server.registry import PublishError, publish_package
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
 

@@ -9,12 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fleet_server.api.deps import DB, RT, Caller, Operator, Viewer
-from fleet_server.db import Assignment, Rollout, RolloutEvent
-from fleet_server.rollout.engine import Command
-from fleet_server.runtime import Runtime
-from fleet_server.scheduler.handler import NotFound, create_rollout, load_state, rollout_summary, run_command
 from tinyfleet.errors import UsageError
+from tinyfleet.server.api.deps import DB, RT, Caller, Operator, Viewer
+from tinyfleet.server.db import Assignment, Rollout, RolloutEvent
+from tinyfleet.server.rollout.engine import Command
+from tinyfleet.server.runtime import Runtime
+from tinyfleet.server.scheduler.handler import (
+    NotFound,
+    create_rollout,
+    load_state,
+    rollout_summary,
+    run_command,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["rollouts"])
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleet_server.db import Device, ModelRow
+from tinyfleet.server.db import Device, ModelRow
 
 __all__ = [
     "Credentials",

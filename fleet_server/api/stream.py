@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from fleet_server.api.deps import RT, Viewer
+from tinyfleet.server.api.deps import RT, Viewer
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
 

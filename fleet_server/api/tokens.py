@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from sqlalchemy import select
 
-from fleet_server.api.deps import DB, Admin
-from fleet_server.api.schemas import TokenIn, TokenOut
-from fleet_server.db import ApiToken
-from fleet_server.tokens import Role, create_token
+from tinyfleet.server.api.deps import DB, Admin
+from tinyfleet.server.api.schemas import TokenIn, TokenOut
+from tinyfleet.server.db import ApiToken
+from tinyfleet.server.tokens import Role, create_token
 
 router = APIRouter(prefix="/api/v1", tags=["tokens"])
 

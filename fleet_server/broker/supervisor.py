@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from fleet_server.broker.conf import ListenerTLS, render_acl, render_config
 from tinyfleet.errors import ServerError
 from tinyfleet.fsutil import atomic_write_text
+from tinyfleet.server.broker.conf import ListenerTLS, render_acl, render_config
 
 __all__ = ["BrokerSupervisor"]
 

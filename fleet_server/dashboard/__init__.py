@@ -52,7 +52,7 @@ class _UiHeaders:
 
 def mount(app: FastAPI) -> None:
     """Serve the dashboard at ``/ui/`` and its helper API at ``/api/v1/ui/`` on ``app``."""
-    from fleet_server.dashboard.routes import router
+    from tinyfleet.server.dashboard.routes import router
 
     index = STATIC_DIR / "index.html"
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet_server.drift.cohort import CohortStats
-from fleet_server.rollout import engine
-from fleet_server.rollout.events import DeviceStatus, RolloutState
-from fleet_server.rollout.gates import Verdict
-from fleet_server.rollout.machine import Status
-from fleet_server.rollout.model import FleetSnapshot, GateKind
-from fleet_server.rollout.planner import stage_cap
 from tinyfleet.errors import UsageError
+from tinyfleet.server.drift.cohort import CohortStats
+from tinyfleet.server.rollout import engine
+from tinyfleet.server.rollout.events import DeviceStatus, RolloutState
+from tinyfleet.server.rollout.gates import Verdict
+from tinyfleet.server.rollout.machine import Status
+from tinyfleet.server.rollout.model import FleetSnapshot, GateKind
+from tinyfleet.server.rollout.planner import stage_cap
 
 __all__ = ["allowed_actions", "gate_view", "stages_view"]
 

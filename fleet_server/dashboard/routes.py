@@ -12,14 +12,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
 
-from fleet_server.api.deps import DB, Viewer
-from fleet_server.dashboard.rollout_view import allowed_actions, gate_view, stages_view
-from fleet_server.dashboard.views import Report, audit_entry, drift_view, telemetry_points
-from fleet_server.db import Device, ModelRow, Rollout, RolloutEvent, TelemetryRow
-from fleet_server.drift.baseline import Baseline
-from fleet_server.drift.cohort import Signal
-from fleet_server.scheduler.handler import load_state
-from fleet_server.scheduler.snapshot import build_snapshot
+from tinyfleet.server.api.deps import DB, Viewer
+from tinyfleet.server.dashboard.rollout_view import allowed_actions, gate_view, stages_view
+from tinyfleet.server.dashboard.views import Report, audit_entry, drift_view, telemetry_points
+from tinyfleet.server.db import Device, ModelRow, Rollout, RolloutEvent, TelemetryRow
+from tinyfleet.server.drift.baseline import Baseline
+from tinyfleet.server.drift.cohort import Signal
+from tinyfleet.server.scheduler.handler import load_state
+from tinyfleet.server.scheduler.snapshot import build_snapshot
 
 __all__ = ["router"]
 

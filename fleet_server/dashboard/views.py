@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fleet_server.drift.baseline import Baseline
-from fleet_server.drift.cohort import Signal, drift_scores
-from fleet_server.drift.window import Window, merge, merge_windows
+from tinyfleet.server.drift.baseline import Baseline
+from tinyfleet.server.drift.cohort import Signal, drift_scores
+from tinyfleet.server.drift.window import Window, merge, merge_windows
 
 __all__ = ["Report", "audit_entry", "drift_view", "telemetry_points"]
 

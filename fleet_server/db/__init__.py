@@ -1,6 +1,6 @@
 """Persistence: SQLAlchemy 2 models, engine/session set-up, alembic migrations run at start-up."""
 
-from fleet_server.db.models import (
+from tinyfleet.server.db.models import (
     ApiToken,
     Assignment,
     Base,
@@ -15,7 +15,7 @@ from fleet_server.db.models import (
     RolloutEvent,
     TelemetryRow,
 )
-from fleet_server.db.session import Database, migrate
+from tinyfleet.server.db.session import Database, migrate
 
 __all__ = [
     "ApiToken",

@@ -209,7 +209,7 @@ class TelemetryRow(Base):
 
     @property
     def model(self) -> str:
-        """The version the counts belong to (the name ``fleet_server.drift.window`` reads)."""
+        """The version the counts belong to (the name ``tinyfleet.server.drift.window`` reads)."""
         return self.model_version
 
 

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from fleet_server.drift.baseline import Baseline
-from fleet_server.drift.window import Window, merge_windows
 from tinyfleet import drift as math_
+from tinyfleet.server.drift.baseline import Baseline
+from tinyfleet.server.drift.window import Window, merge_windows
 
 __all__ = ["CohortStats", "DriftScores", "Signal", "cohort_stats", "drift_scores"]
 

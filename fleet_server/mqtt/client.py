@@ -19,8 +19,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from fleet_server.config import BrokerURL
 from tinyfleet.errors import ServerError
+from tinyfleet.server.config import BrokerURL
 from tinyfleet.wire import Channel, wildcard
 
 __all__ = ["SHARE_GROUP", "MqttLink"]

@@ -16,10 +16,10 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 
-from fleet_server.bus import Bus
-from fleet_server.db import Database, Device, DeviceEventRow, TelemetryRow
-from fleet_server.metrics import INGEST_BATCH_SECONDS, MQTT_DROPPED, MQTT_RECEIVED
 from tinyfleet import wire
+from tinyfleet.server.bus import Bus
+from tinyfleet.server.db import Database, Device, DeviceEventRow, TelemetryRow
+from tinyfleet.server.metrics import INGEST_BATCH_SECONDS, MQTT_DROPPED, MQTT_RECEIVED
 from tinyfleet.wire import Channel
 
 __all__ = ["Ingest"]

@@ -10,11 +10,11 @@ import threading
 
 from sqlalchemy import select, update
 
-from fleet_server.bus import Bus
-from fleet_server.db import Database, Device
-from fleet_server.metrics import DESIRED_PUBLISHED
-from fleet_server.mqtt.client import MqttLink, wait_published
 from tinyfleet import wire
+from tinyfleet.server.bus import Bus
+from tinyfleet.server.db import Database, Device
+from tinyfleet.server.metrics import DESIRED_PUBLISHED
+from tinyfleet.server.mqtt.client import MqttLink, wait_published
 from tinyfleet.wire import Channel
 
 __all__ = ["Outbox"]

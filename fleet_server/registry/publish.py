@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fleet_server.db import ModelRow
-from fleet_server.registry.store import ArtifactStore
 from tinyfleet.device_manifest import parse_semver
 from tinyfleet.errors import PackageError, TinyfleetError
 from tinyfleet.package import read_package
+from tinyfleet.server.db import ModelRow
+from tinyfleet.server.registry.store import ArtifactStore
 
 __all__ = ["PublishError", "publish_package"]
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fleet_server.rollout.model import DeviceView, PackageInfo
 from tinyfleet.boards import Board, all_boards
 from tinyfleet.errors import UsageError
+from tinyfleet.server.rollout.model import DeviceView, PackageInfo
 
 __all__ = ["MCU_OPS", "RUNTIME_OPS", "TFLM_OPS", "check", "package_info"]
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from fleet_server.drift.cohort import CohortStats, cohort_stats
-from fleet_server.rollout import compat, planner
-from fleet_server.rollout.codec import to_json
-from fleet_server.rollout.events import DONE, DeviceStatus, Event, EventKind, RolloutState, apply
-from fleet_server.rollout.gates import (
+from tinyfleet.errors import UsageError
+from tinyfleet.server.drift.cohort import CohortStats, cohort_stats
+from tinyfleet.server.rollout import compat, planner
+from tinyfleet.server.rollout.codec import to_json
+from tinyfleet.server.rollout.events import DONE, DeviceStatus, Event, EventKind, RolloutState, apply
+from tinyfleet.server.rollout.gates import (
     Outcome,
     StageStats,
     Verdict,
@@ -25,9 +26,8 @@ from fleet_server.rollout.gates import (
     health_verdicts,
     success_share,
 )
-from fleet_server.rollout.machine import Status, Trigger, lookup
-from fleet_server.rollout.model import DeviceOutcome, FleetSnapshot, GateAction, VersionRef
-from tinyfleet.errors import UsageError
+from tinyfleet.server.rollout.machine import Status, Trigger, lookup
+from tinyfleet.server.rollout.model import DeviceOutcome, FleetSnapshot, GateAction, VersionRef
 
 __all__ = ["Assignment", "Command", "Decision", "Rollback", "cohort_figures", "cohorts", "command", "step", "summary"]
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from fleet_server.rollout.codec import from_json, to_json
-from fleet_server.rollout.gates import Verdict
-from fleet_server.rollout.machine import Status, Trigger, lookup
-from fleet_server.rollout.model import RolloutSpec, VersionRef
 from tinyfleet.errors import UsageError
+from tinyfleet.server.rollout.codec import from_json, to_json
+from tinyfleet.server.rollout.gates import Verdict
+from tinyfleet.server.rollout.machine import Status, Trigger, lookup
+from tinyfleet.server.rollout.model import RolloutSpec, VersionRef
 
 __all__ = [
     "DONE",

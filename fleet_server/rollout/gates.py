@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from fleet_server.drift.cohort import CohortStats
-from fleet_server.rollout.model import ErrorThreshold, GateKind, HealthGate
+from tinyfleet.server.drift.cohort import CohortStats
+from tinyfleet.server.rollout.model import ErrorThreshold, GateKind, HealthGate
 
 __all__ = [
     "HEALTH_EVALUATORS",

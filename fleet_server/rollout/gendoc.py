@@ -1,6 +1,6 @@
 """Regenerate the state and transition tables of docs/rollouts.md from ``machine.TRANSITIONS``.
 
-    python -m fleet_server.rollout.gendoc [docs/rollouts.md]
+    python -m tinyfleet.server.rollout.gendoc [docs/rollouts.md]
 
 The tables sit between the markers below; ``tests/rollout/test_docs.py`` fails when they are stale.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fleet_server.rollout.machine import markdown_table
 from tinyfleet.errors import UsageError
 from tinyfleet.fsutil import atomic_write_text
+from tinyfleet.server.rollout.machine import markdown_table
 
 __all__ = [
     "BEGIN",
@@ -21,7 +21,7 @@ __all__ = [
     "render",
 ]
 
-BEGIN = "<!-- generated: fleet_server.rollout.gendoc (do not edit by hand) -->"
+BEGIN = "<!-- generated: tinyfleet.server.rollout.gendoc (do not edit by hand) -->"
 END = "<!-- end generated -->"
 
 

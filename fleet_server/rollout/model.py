@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from fleet_server.drift.baseline import Baseline
-from fleet_server.drift.cohort import Signal as DriftSignal
-from fleet_server.drift.window import Window
-from fleet_server.rollout.codec import from_json, to_json
 from tinyfleet.errors import UsageError
+from tinyfleet.server.drift.baseline import Baseline
+from tinyfleet.server.drift.cohort import Signal as DriftSignal
+from tinyfleet.server.drift.window import Window
+from tinyfleet.server.rollout.codec import from_json, to_json
 from tinyfleet.wire import DEVICE_ID_RE
 
 __all__ = [

@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from fleet_server.rollout import compat
-from fleet_server.rollout.events import RolloutState
-from fleet_server.rollout.model import FleetSnapshot, Stage, VersionRef
+from tinyfleet.server.rollout import compat
+from tinyfleet.server.rollout.events import RolloutState
+from tinyfleet.server.rollout.model import FleetSnapshot, Stage, VersionRef
 
 __all__ = ["Plan", "plan", "rank", "stage_cap"]
 

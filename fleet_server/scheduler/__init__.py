@@ -1,6 +1,6 @@
 """Drives the pure rollout engine: scheduler (loop) → handler (claim + transaction) → executor (writes)."""
 
-from fleet_server.scheduler.handler import create_rollout, run_command, step_rollout
-from fleet_server.scheduler.loop import Scheduler
+from tinyfleet.server.scheduler.handler import create_rollout, run_command, step_rollout
+from tinyfleet.server.scheduler.loop import Scheduler
 
 __all__ = ["Scheduler", "create_rollout", "run_command", "step_rollout"]

@@ -18,12 +18,12 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from fleet_server.db import Assignment, Device, ModelRow, Rollout, RolloutEvent
-from fleet_server.rollout.codec import to_json
-from fleet_server.rollout.engine import Decision, summary
-from fleet_server.rollout.events import RolloutState
-from fleet_server.rollout.model import VersionRef
 from tinyfleet import wire
+from tinyfleet.server.db import Assignment, Device, ModelRow, Rollout, RolloutEvent
+from tinyfleet.server.rollout.codec import to_json
+from tinyfleet.server.rollout.engine import Decision, summary
+from tinyfleet.server.rollout.events import RolloutState
+from tinyfleet.server.rollout.model import VersionRef
 
 __all__ = ["ConflictError", "apply_decision", "desired_for"]
 

@@ -24,15 +24,15 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from fleet_server.db import Database, ModelRow, Rollout, RolloutEvent
-from fleet_server.rollout.compat import package_info
-from fleet_server.rollout.engine import Command, Decision, command, step, summary
-from fleet_server.rollout.events import Event, RolloutState, apply, create, replay
-from fleet_server.rollout.machine import ACTIVE
-from fleet_server.rollout.model import RolloutSpec
-from fleet_server.scheduler.executor import apply_decision
-from fleet_server.scheduler.snapshot import build_snapshot
 from tinyfleet.errors import UsageError
+from tinyfleet.server.db import Database, ModelRow, Rollout, RolloutEvent
+from tinyfleet.server.rollout.compat import package_info
+from tinyfleet.server.rollout.engine import Command, Decision, command, step, summary
+from tinyfleet.server.rollout.events import Event, RolloutState, apply, create, replay
+from tinyfleet.server.rollout.machine import ACTIVE
+from tinyfleet.server.rollout.model import RolloutSpec
+from tinyfleet.server.scheduler.executor import apply_decision
+from tinyfleet.server.scheduler.snapshot import build_snapshot
 
 __all__ = ["NotFound", "StepResult", "active_rollouts", "create_rollout", "load_state", "run_command", "step_rollout"]
 
@@ -76,7 +76,7 @@ _STATES_LOCK = threading.Lock()
 def load_state(s: Session, rollout_id: int) -> RolloutState:
     """The rollout's state from its event log: the cached state of this process plus the events
     after it (other processes may have appended some), or a full replay."""
-    key = (str(s.get_bind().url), rollout_id)
+    key = (str(s.get_bind().engine.url), rollout_id)
     with _STATES_LOCK:
         cached = _STATES.get(key)
     if cached is not None:  # the same log? (a database recreated under the same URL is not)
@@ -164,7 +164,7 @@ def create_rollout(s: Session, name: str, model_name: str, model_version: str, t
 
 
 def _package_json(m: ModelRow) -> dict[str, Any]:
-    from fleet_server.rollout.codec import to_json
+    from tinyfleet.server.rollout.codec import to_json
 
     return dict(to_json(package_info(m.manifest, m.sha256)))
 

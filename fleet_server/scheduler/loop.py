@@ -1,5 +1,5 @@
 """The scheduler thread: every ``scheduler_interval`` seconds (sooner when devices report), step
-each active rollout through :mod:`fleet_server.scheduler.handler`, then wake the outbox."""
+each active rollout through :mod:`tinyfleet.server.scheduler.handler`, then wake the outbox."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from fleet_server.metrics import ROLLOUT_STEPS
-from fleet_server.scheduler.executor import ConflictError
-from fleet_server.scheduler.handler import active_rollouts, step_rollout
+from tinyfleet.server.metrics import ROLLOUT_STEPS
+from tinyfleet.server.scheduler.executor import ConflictError
+from tinyfleet.server.scheduler.handler import active_rollouts, step_rollout
 
 if TYPE_CHECKING:
-    from fleet_server.runtime import Runtime
+    from tinyfleet.server.runtime import Runtime
 
 __all__ = ["Scheduler"]
 

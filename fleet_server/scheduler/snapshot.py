@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fleet_server.db import Assignment, Device, DeviceEventRow, ModelRow, Rollout, TelemetryRow
-from fleet_server.devices import resolve_target
-from fleet_server.drift.baseline import Baseline
-from fleet_server.drift.window import Window, merge
-from fleet_server.rollout.events import RolloutState
-from fleet_server.rollout.model import DeviceOutcome, DeviceView, FleetSnapshot, VersionRef
 from tinyfleet.errors import TinyfleetError
+from tinyfleet.server.db import Assignment, Device, DeviceEventRow, ModelRow, Rollout, TelemetryRow
+from tinyfleet.server.devices import resolve_target
+from tinyfleet.server.drift.baseline import Baseline
+from tinyfleet.server.drift.window import Window, merge
+from tinyfleet.server.rollout.events import RolloutState
+from tinyfleet.server.rollout.model import DeviceOutcome, DeviceView, FleetSnapshot, VersionRef
 
 __all__ = ["build_snapshot", "device_outcome", "version_ref"]
 

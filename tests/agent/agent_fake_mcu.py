@@ -1,5 +1,5 @@
 """FakeMcuLink: an in-process stand-in for a microcontroller's OTA semantics, NOT the firmware and
-NOT the serial protocol. It implements device_agent.mcu_link.McuLink the way firmware/docs/ota.md
+NOT the serial protocol. It implements tinyfleet.agent.mcu_link.McuLink the way firmware/docs/ota.md
 describes the board (signed device.bin checked at OTA_BEGIN, digests at OTA_COMMIT, trial boot with
 the golden self-test, revert, anti-rollback counter), running the model with LiteRT in place of
 the micro runtime. It tests the gateway's logic; the serial path is tested against the emulated
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from device_agent.mcu_link import McuInfo, McuModel, McuRefused, McuTelemetry
 from tinyfleet import drift
+from tinyfleet.agent.mcu_link import McuInfo, McuModel, McuRefused, McuTelemetry
 from tinyfleet.device_manifest import DeviceManifest
 from tinyfleet.errors import DeviceError, PackageError, SignatureError
 from tinyfleet.golden import GoldenSet

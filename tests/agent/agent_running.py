@@ -6,8 +6,8 @@ import asyncio
 import threading
 from typing import Any
 
-from device_agent.agent import Agent
-from device_agent.config import AgentConfig
+from tinyfleet.agent.agent import Agent
+from tinyfleet.agent.config import AgentConfig
 
 
 class RunningAgent:

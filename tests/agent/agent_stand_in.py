@@ -1,5 +1,5 @@
 """Real infrastructure for the agent tests: a Mosquitto broker on a free port (password file + ACL,
-``device_agent.sim.broker``) and a small HTTP file server with Range support and Basic auth (what the fleet server's artifact
+``tinyfleet.agent.sim.broker``) and a small HTTP file server with Range support and Basic auth (what the fleet server's artifact
 endpoint does), plus an MQTT observer that plays the server's side of the wire contract.
 
 The fleet server's own fixture replaces the stand-in where it is used (tests/server)."""
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 
-from device_agent.sim.broker import SERVER_USER, LocalBroker
 from tinyfleet import wire
+from tinyfleet.agent.sim.broker import SERVER_USER, LocalBroker
 
 SERVER_PASSWORD = "server-secret"
 DEVICES = {f"edge-{i:02d}": f"secret-{i:02d}" for i in range(8)} | {f"mcu-{i:02d}": f"mcu-secret-{i:02d}" for i in range(4)}

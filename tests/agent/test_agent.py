@@ -90,7 +90,7 @@ def test_telemetry_is_kept_on_disk_while_offline_and_sent_later(make_config, pac
 
     from agent_stand_in import DEVICES, Observer, make_broker
 
-    from device_agent.agent import Agent
+    from tinyfleet.agent.agent import Agent
     from tinyfleet.wire import Channel
 
     broker = make_broker(tmp_path / "late-broker", DEVICES)  # not started yet: the device is offline

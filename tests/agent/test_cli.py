@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from device_agent.sim.broker import free_port
+from tinyfleet.agent.sim.broker import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from device_agent.backoff import Backoff
-from device_agent.config import load_config
+from tinyfleet.agent.backoff import Backoff
+from tinyfleet.agent.config import load_config
 from tinyfleet.errors import UsageError
 
 GOOD = """

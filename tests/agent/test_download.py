@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from device_agent.download import DigestMismatch, DownloadError, download
+from tinyfleet.agent.download import DigestMismatch, DownloadError, download
 
 
 def test_resumes_after_cut_and_verifies(files, tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ import httpx
 from agent_fake_mcu import FakeMcuLink
 from agent_running import RunningAgent
 
-from device_agent.config import McuConfig
-from device_agent.gateway import GatewayDevice, plan_mcus
 from tinyfleet import wire
+from tinyfleet.agent.config import McuConfig
+from tinyfleet.agent.gateway import GatewayDevice, plan_mcus
 from tinyfleet.errors import UsageError
 from tinyfleet.signing import load_trusted_keys
 
@@ -82,7 +82,7 @@ def test_plan_mcus_matches_serial_ports(make_config) -> None:
 def test_stream_ota_resumes_link_errors_but_not_refusals(packages, keys_dir) -> None:
     import pytest
 
-    from device_agent.mcu_link import McuRefused, stream_ota
+    from tinyfleet.agent.mcu_link import McuRefused, stream_ota
     from tinyfleet.errors import DeviceError
     from tinyfleet.package import read_package
 

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from agent_running import RunningAgent
 
-from device_agent.config import McuConfig
-from device_agent.gateway import GatewayDevice
-from device_agent.serial_link import SerialLink
 from tinyfleet import wire
+from tinyfleet.agent.config import McuConfig
+from tinyfleet.agent.gateway import GatewayDevice
+from tinyfleet.agent.serial_link import SerialLink
 from tinyfleet.signing import load_trusted_keys
 
 E = wire.EventType

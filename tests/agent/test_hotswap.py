@@ -10,9 +10,9 @@ import httpx
 import numpy as np
 from agent_running import RunningAgent
 
-from device_agent.hotswap import HotSwap, NoModel
-from device_agent.runtimes import load_model
 from tinyfleet import wire
+from tinyfleet.agent.hotswap import HotSwap, NoModel
+from tinyfleet.agent.runtimes import load_model
 from tinyfleet.package import read_package
 
 RATE = 200

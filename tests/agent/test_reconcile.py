@@ -12,9 +12,9 @@ import asyncio
 import numpy as np
 import pytest
 
-from device_agent.agent import Agent
-from device_agent.reconcile import TRANSITIONS, Journal, Outcome, PowerCut, Step, decide, next_step
 from tinyfleet import wire
+from tinyfleet.agent.agent import Agent
+from tinyfleet.agent.reconcile import TRANSITIONS, Journal, Outcome, PowerCut, Step, decide, next_step
 
 STEPS = [Step.DOWNLOAD, Step.VERIFY, Step.INSTALL, Step.LOAD, Step.SELF_TEST, Step.SWAP, Step.CONFIRM]
 
@@ -112,7 +112,7 @@ def test_power_cut_at_every_step_keeps_previous_model(make_config, packages, fil
 
 
 def test_docs_show_the_table(repo_root) -> None:
-    from device_agent.reconcile import transition_table_markdown
+    from tinyfleet.agent.reconcile import transition_table_markdown
 
     assert transition_table_markdown() in (repo_root / "docs" / "agent.md").read_text()
 

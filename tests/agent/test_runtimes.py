@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device_agent.runtimes import load_model, self_test
-from device_agent.telemetry import Recorder, Spool
 from tinyfleet import wire
+from tinyfleet.agent.runtimes import load_model, self_test
+from tinyfleet.agent.telemetry import Recorder, Spool
 from tinyfleet.package import read_package
 
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from agent_stand_in import Observer
 
-from device_agent.sim.behaviour import Baseline, Behaviour, picked, synth_telemetry
-from device_agent.sim.broker import running_broker
-from device_agent.sim.credentials import device_ids, device_secret
-from device_agent.sim.fleet import Fleet, SimConfig
 from tinyfleet import drift, wire
+from tinyfleet.agent.sim.behaviour import Baseline, Behaviour, picked, synth_telemetry
+from tinyfleet.agent.sim.broker import running_broker
+from tinyfleet.agent.sim.credentials import device_ids, device_secret
+from tinyfleet.agent.sim.fleet import Fleet, SimConfig
 
 
 def test_picked_is_stable_and_proportional() -> None:

@@ -1,4 +1,4 @@
-"""Against the real fleet server (its own Mosquitto, registry, rollouts; fleet_server.testing): a
+"""Against the real fleet server (its own Mosquitto, registry, rollouts; testkit.server): a
 Linux agent and a gateway with one MCU converge to a published model through staged rollouts; a
 package failing its self-test is rolled back on the device and the server sees the failure.
 
@@ -17,9 +17,9 @@ import pytest
 from agent_fake_mcu import FakeMcuLink
 from agent_running import RunningAgent
 
-from device_agent.config import AgentConfig, McuConfig
-from device_agent.gateway import GatewayDevice
-from fleet_server.testing import running_server
+from testkit.server import running_server
+from tinyfleet.agent.config import AgentConfig, McuConfig
+from tinyfleet.agent.gateway import GatewayDevice
 from tinyfleet.signing import load_trusted_keys
 
 

@@ -44,9 +44,9 @@ def odd_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """Small .tflite files that must be refused or flagged: float, an op the MCU runtime lacks, too big."""
     import numpy as np
 
-    from compiler.quantize import quantize_model
-    from compiler.runtimes import quiet_native
-    from compiler.train import prepare_tensorflow
+    from tinyfleet.compiler.quantize import quantize_model
+    from tinyfleet.compiler.runtimes import quiet_native
+    from tinyfleet.compiler.train import prepare_tensorflow
 
     tf = prepare_tensorflow(0)
     import keras

@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.architectures import make_model
-from compiler.flatbuffer import read_tflite
-from compiler.ops import TINYFLEET_MCU_OPS
-from compiler.quantize import quantize_model
-from compiler.runtimes import litert_ref_run, tflm_run
-from compiler.train import prepare_tensorflow
+from tinyfleet.compiler.architectures import make_model
+from tinyfleet.compiler.flatbuffer import read_tflite
+from tinyfleet.compiler.ops import TINYFLEET_MCU_OPS
+from tinyfleet.compiler.quantize import quantize_model
+from tinyfleet.compiler.runtimes import litert_ref_run, tflm_run
+from tinyfleet.compiler.train import prepare_tensorflow
 from tinyfleet.errors import DataError, UsageError
 
 

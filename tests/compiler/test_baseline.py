@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.baseline import drift_baseline, golden_set, tolerances
+from tinyfleet.compiler.baseline import drift_baseline, golden_set, tolerances
 
 
 def test_golden_takes_correct_agreeing_inputs_across_classes() -> None:
@@ -35,7 +35,7 @@ def test_drift_baseline_uses_the_contract_bins() -> None:
 
 
 def test_golden_count_caps_by_size_and_slot() -> None:
-    from compiler.baseline import GOLDEN_MAX_BYTES, golden_bytes, golden_count
+    from tinyfleet.compiler.baseline import GOLDEN_MAX_BYTES, golden_bytes, golden_count
 
     assert golden_count(8, 8000, 74, [458752]) == 8  # digits: 64 + 10 bytes a record
     vww = 96 * 96 * 3 + 2

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.carray import c_identifier, model_c, model_h
+from tinyfleet.compiler.carray import c_identifier, model_c, model_h
 
 MAIN = r"""
 #include <stdint.h>

@@ -93,7 +93,7 @@ def test_bad_input_through_the_cli(tmp_path: Path, cli, one_error, monkeypatch: 
 def test_build_over_budget_leaves_nothing_and_makes_a_key(tmp_path: Path, cli, one_error,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A user .keras model too big for the board: the build fails at packaging, DIR never appears."""
-    from compiler.train import prepare_tensorflow
+    from tinyfleet.compiler.train import prepare_tensorflow
 
     prepare_tensorflow(0)
     import keras

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.datasets import load_dataset, split_dataset
-from compiler.spec import DataSpec
+from tinyfleet.compiler.datasets import load_dataset, split_dataset
+from tinyfleet.compiler.spec import DataSpec
 from tinyfleet.errors import DataError
 
 

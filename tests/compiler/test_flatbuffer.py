@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.flatbuffer import read_tflite
+from tinyfleet.compiler.flatbuffer import read_tflite
 from tinyfleet.errors import DataError
 
 

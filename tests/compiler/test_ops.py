@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compiler.ops import _MCU_OPS_COPY, OPS_TXT, TINYFLEET_MCU_OPS, read_ops_txt, unsupported_ops
+from tinyfleet.compiler.ops import _MCU_OPS_COPY, OPS_TXT, TINYFLEET_MCU_OPS, read_ops_txt, unsupported_ops
 
 
 def test_mcu_ops_follow_the_firmware_list() -> None:

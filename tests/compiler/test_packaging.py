@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.runtimes import tflm_run
+from tinyfleet.compiler.runtimes import tflm_run
 from tinyfleet.package import read_package
 from tinyfleet.signing import init_keys, load_trusted_keys
 

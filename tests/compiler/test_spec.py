@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.spec import load_spec, parse_spec
+from tinyfleet.compiler.spec import load_spec, parse_spec
 from tinyfleet.errors import UsageError
 
 
@@ -48,7 +48,7 @@ def test_missing_spec_file(tmp_path: Path) -> None:
 
 
 def test_every_example_spec_parses_and_its_data_loads(repo_root: Path) -> None:
-    from compiler.datasets import load_dataset
+    from tinyfleet.compiler.datasets import load_dataset
 
     specs = sorted((repo_root / "examples").glob("*.toml"))
     assert len(specs) >= 2
@@ -61,9 +61,9 @@ def test_every_example_spec_parses_and_its_data_loads(repo_root: Path) -> None:
 def test_docs_list_every_spec_key(repo_root: Path) -> None:
     import re
 
-    from compiler.spec import _SECTIONS, _TOP
+    from tinyfleet.compiler.spec import _SECTIONS, _TOP
 
-    doc = (repo_root / "docs" / "compiler.md").read_text()
+    doc = (repo_root / "docs" / "tinyfleet.compiler.md").read_text()
     rows = set(re.findall(r"^\| `(?:\[(\w+)\] )?(\w+)` \|", doc, flags=re.M))
     documented = {f"{sec}.{key}" if sec else key for sec, key in rows}
     expected = {k for k in _TOP if k not in _SECTIONS} | {f"{s}.{k}" for s, keys in _SECTIONS.items() for k in keys}

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.flatbuffer import read_tflite
-from compiler.runtimes import tflm_arena_bytes, tflm_run
-from compiler.verify import board_check, evaluate
 from tinyfleet.boards import get_board
+from tinyfleet.compiler.flatbuffer import read_tflite
+from tinyfleet.compiler.runtimes import tflm_arena_bytes, tflm_run
+from tinyfleet.compiler.verify import board_check, evaluate
 from tinyfleet.errors import DataError
 
 KEYS = {"ops", "unsupported_ops", "tflm_arena_bytes", "model_bytes", "fits", "accuracy", "bitexact", "max_abs_diff"}
@@ -34,7 +34,7 @@ def test_verify_mlperf_models_on_qemu(mlperf_models: dict[str, Path], cli) -> No
 
 
 def test_arena_is_the_smallest_that_works(mlperf_models: dict[str, Path]) -> None:
-    from compiler.runtimes import _probe
+    from tinyfleet.compiler.runtimes import _probe
 
     path = mlperf_models["kws"]
     arena = tflm_arena_bytes(path.read_bytes())

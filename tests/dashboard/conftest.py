@@ -72,9 +72,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     from dashboard_sim import SimThread
     from dashboard_vdevices import start_fleet
 
-    from device_agent.sim.behaviour import Behaviour
-    from device_agent.sim.credentials import device_ids
-    from fleet_server.testing import start_server
+    from testkit.server import start_server
+    from tinyfleet.agent.sim.behaviour import Behaviour
+    from tinyfleet.agent.sim.credentials import device_ids
 
     srv = start_server(tmp_path_factory.mktemp("dash-server"))
     devices: list[Any] = []

@@ -17,7 +17,7 @@ PHONE = {"width": 390, "height": 844}
 class Fleet:
     """A running server with tokens per role, two model versions and devices on the first one."""
 
-    srv: Any  # fleet_server.testing.FleetServer
+    srv: Any  # testkit.server.FleetServer
     tokens: dict[str, str]  # role -> token
     v1: dict[str, Any]  # the model every device starts on
     v2: dict[str, Any]  # the model rollouts send

@@ -1,4 +1,4 @@
-"""The fleet simulator (``device_agent.sim``) running in a background thread for the browser tests:
+"""The fleet simulator (``tinyfleet.agent.sim``) running in a background thread for the browser tests:
 N simulated devices, each a real MQTT client of the server's broker that downloads, verifies and
 installs the packages its desired state names, and reports events, state and telemetry."""
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from device_agent.sim.behaviour import Behaviour
-from device_agent.sim.fleet import Fleet, SimConfig
+from tinyfleet.agent.sim.behaviour import Behaviour
+from tinyfleet.agent.sim.fleet import Fleet, SimConfig
 
 
 class SimThread:

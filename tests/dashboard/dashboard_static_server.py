@@ -12,7 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from fleet_server.dashboard import STATIC_DIR
+from tinyfleet.server.dashboard import STATIC_DIR
 
 
 def free_port() -> int:

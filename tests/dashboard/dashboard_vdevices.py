@@ -135,7 +135,7 @@ class VirtualDevice:
 
 def start_fleet(srv: Any, count: int, model: dict[str, Any] | None, prefix: str = "dev",
                 boards: tuple[str, ...] = ("linux-x86_64", "rpi4"), tags: dict[str, str] | None = None) -> list[VirtualDevice]:
-    """Enroll ``count`` devices on ``srv`` (a ``fleet_server.testing.FleetServer``) and connect them."""
+    """Enroll ``count`` devices on ``srv`` (a ``testkit.server.FleetServer``) and connect them."""
     devices = []
     for i in range(count):
         board = boards[i % len(boards)]

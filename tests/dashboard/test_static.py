@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fleet_server.dashboard import CSP, STATIC_DIR
+from tinyfleet.server.dashboard import CSP, STATIC_DIR
 
 URL_RE = re.compile(r"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s\"'`)]*", re.IGNORECASE)
 # XML namespace names are identifiers that are never fetched; the SVG one is needed by createElementNS.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from fleet_server.dashboard.rollout_view import allowed_actions, stages_view
-from fleet_server.dashboard.views import Report, audit_entry, drift_view
-from fleet_server.drift.baseline import Baseline
-from fleet_server.drift.cohort import Signal
-from fleet_server.rollout.engine import Command, command
-from fleet_server.rollout.events import apply, create
-from fleet_server.rollout.model import PackageInfo, RolloutSpec, Stage, Target
+from tinyfleet.server.dashboard.rollout_view import allowed_actions, stages_view
+from tinyfleet.server.dashboard.views import Report, audit_entry, drift_view
+from tinyfleet.server.drift.baseline import Baseline
+from tinyfleet.server.drift.cohort import Signal
+from tinyfleet.server.rollout.engine import Command, command
+from tinyfleet.server.rollout.events import apply, create
+from tinyfleet.server.rollout.model import PackageInfo, RolloutSpec, Stage, Target
 
 PKG = PackageInfo("digits", "1.1.0", "a" * 64, ("rpi4",), ("FULLY_CONNECTED",), 4096, 50_000)
 

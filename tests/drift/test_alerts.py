@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleet_server.drift.alerts import AlertChange, AlertRule, AlertState, run, update
 from tinyfleet.errors import UsageError
+from tinyfleet.server.drift.alerts import AlertChange, AlertRule, AlertState, run, update
 
 RULE = AlertRule(high=0.25, low=0.1, min_samples=100)
 

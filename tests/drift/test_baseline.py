@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from fleet_server.drift.baseline import Baseline
 from tinyfleet.errors import DataError
+from tinyfleet.server.drift.baseline import Baseline
 
 
 def test_baseline_from_manifest() -> None:

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from fleet_server.drift.baseline import Baseline
-from fleet_server.drift.cohort import cohort_stats, drift_scores
-from fleet_server.drift.window import Window
 from tinyfleet import drift
+from tinyfleet.server.drift.baseline import Baseline
+from tinyfleet.server.drift.cohort import cohort_stats, drift_scores
+from tinyfleet.server.drift.window import Window
 
 BASE = Baseline(100, ((10,) * 16, (5,) * 16), (50, 50), (0,) * 8 + (10,) * 8)
 

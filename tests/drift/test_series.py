@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from fleet_server.drift.series import Bucket, downsample
 from tinyfleet.errors import UsageError
+from tinyfleet.server.drift.series import Bucket, downsample
 
 
 def test_fixed_buckets_with_min_mean_max_and_gaps() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleet_server.drift.window import Window, merge, merge_windows
+from tinyfleet.server.drift.window import Window, merge, merge_windows
 from tinyfleet.wire import Telemetry
 
 

@@ -15,7 +15,7 @@ sys.path.insert(0, str(HERE.parent.parent / "firmware" / "runtime" / "tools"))
 @pytest.fixture(scope="session")
 def host_lib() -> Path:
     """Build firmware/build/host/libtfrt.so (make skips it when up to date)."""
-    from hil.host_runtime import build_library
+    from tinyfleet.hil.host_runtime import build_library
 
     return build_library()
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import synth_tflite as synth
 
-from hil.host_runtime import HostModel, HostRuntimeError, supported_ops
 from tinyfleet.errors import DataError
+from tinyfleet.hil.host_runtime import HostModel, HostRuntimeError, supported_ops
 
 REPO = Path(__file__).resolve().parents[2]
 TFRT_E_FORMAT, TFRT_E_UNSUPPORTED_OP, TFRT_E_ARENA_TOO_SMALL = 1, 2, 4
@@ -72,7 +72,7 @@ def test_runtime_never_calls_the_heap(host_lib: Path) -> None:
 _CORRUPTOR = r"""
 import json, sys
 import numpy as np
-from hil.host_runtime import HostModel, HostRuntimeError
+from tinyfleet.hil.host_runtime import HostModel, HostRuntimeError
 blob = bytes.fromhex(sys.stdin.read())
 rng = np.random.default_rng(int(sys.argv[1]))
 counts = {}

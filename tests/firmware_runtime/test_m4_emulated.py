@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import synth_tflite as synth
 
-from hil.host_runtime import HostModel, m4_check, tflm_outputs
+from tinyfleet.hil.host_runtime import HostModel, m4_check, tflm_outputs
 
 pytestmark = [
     pytest.mark.qemu,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hil.host_runtime import HostModel, tflm_outputs
+from tinyfleet.hil.host_runtime import HostModel, tflm_outputs
 
 pytestmark = pytest.mark.mlperf
 

@@ -9,7 +9,7 @@ import pytest
 import synth_tflite as synth
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from hil.host_runtime import HostModel, supported_ops, tflm_outputs
+from tinyfleet.hil.host_runtime import HostModel, supported_ops, tflm_outputs
 
 OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 KERAS_MODELS = [

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from fleet_server.drift.baseline import Baseline
-from fleet_server.drift.window import Window
-from fleet_server.rollout.engine import Command, Decision, command, step
-from fleet_server.rollout.events import Event, RolloutState, create, replay
-from fleet_server.rollout.model import (
+from tinyfleet.server.drift.baseline import Baseline
+from tinyfleet.server.drift.window import Window
+from tinyfleet.server.rollout.engine import Command, Decision, command, step
+from tinyfleet.server.rollout.events import Event, RolloutState, create, replay
+from tinyfleet.server.rollout.model import (
     DeviceOutcome,
     DeviceView,
     FleetSnapshot,

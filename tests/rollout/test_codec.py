@@ -6,8 +6,8 @@ from enum import StrEnum
 
 import pytest
 
-from fleet_server.rollout.codec import from_json, to_json
 from tinyfleet.errors import UsageError
+from tinyfleet.server.rollout.codec import from_json, to_json
 
 
 class Color(StrEnum):

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from rollout_kit import PKG
 
-from fleet_server.rollout.compat import MCU_OPS, TFLM_OPS, check, package_info
-from fleet_server.rollout.model import DeviceView
 from tinyfleet.boards import get_board
 from tinyfleet.errors import UsageError
+from tinyfleet.server.rollout.compat import MCU_OPS, TFLM_OPS, check, package_info
+from tinyfleet.server.rollout.model import DeviceView
 
 QEMU = get_board("qemu-an386")
 

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleet_server.rollout import gendoc
+from tinyfleet.server.rollout import gendoc
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "rollouts.md"
 
 
 def test_docs_tables_match_the_transition_table() -> None:
     text = DOC.read_text("utf-8")
-    assert gendoc.render(text) == text, "run: python -m fleet_server.rollout.gendoc"
+    assert gendoc.render(text) == text, "run: python -m tinyfleet.server.rollout.gendoc"
 
 
 def test_gendoc_rewrites_a_stale_table(tmp_path: Path) -> None:
@@ -21,8 +21,8 @@ def test_gendoc_rewrites_a_stale_table(tmp_path: Path) -> None:
 
 
 def test_docs_list_every_device_status_and_gate() -> None:
-    from fleet_server.rollout.events import DeviceStatus
-    from fleet_server.rollout.model import GateKind
+    from tinyfleet.server.rollout.events import DeviceStatus
+    from tinyfleet.server.rollout.model import GateKind
 
     text = DOC.read_text("utf-8")
     for status in DeviceStatus:

@@ -5,13 +5,14 @@ from dataclasses import replace
 import pytest
 from rollout_kit import NEW, OLD, Fleet, Run, spec
 
-from fleet_server.drift.baseline import Baseline
-from fleet_server.drift.window import Window
-from fleet_server.rollout.engine import Command, command, step, summary
-from fleet_server.rollout.events import DeviceStatus
-from fleet_server.rollout.gates import Outcome
-from fleet_server.rollout.machine import Status
-from fleet_server.rollout.model import (
+from tinyfleet.errors import UsageError
+from tinyfleet.server.drift.baseline import Baseline
+from tinyfleet.server.drift.window import Window
+from tinyfleet.server.rollout.engine import Command, command, step, summary
+from tinyfleet.server.rollout.events import DeviceStatus
+from tinyfleet.server.rollout.gates import Outcome
+from tinyfleet.server.rollout.machine import Status
+from tinyfleet.server.rollout.model import (
     ErrorThreshold,
     GateAction,
     GateKind,
@@ -19,7 +20,6 @@ from fleet_server.rollout.model import (
     HealthGate,
     Stage,
 )
-from tinyfleet.errors import UsageError
 
 CANARY_10_50_100 = (
     Stage("canary", devices=("d001", "d002")),
@@ -315,7 +315,7 @@ def test_abort_of_devices_without_a_previous_model_ends_and_says_so() -> None:
 
 
 def test_cohort_figures_are_what_the_gates_compare() -> None:
-    from fleet_server.rollout.engine import cohort_figures, cohorts
+    from tinyfleet.server.rollout.engine import cohort_figures, cohorts
 
     fleet = _health_fleet(**{**HEALTHY, "canary_err": 0.3})  # type: ignore[arg-type]
     fleet.holder["d019"] = "other"

@@ -5,10 +5,10 @@ from dataclasses import replace
 import pytest
 from rollout_kit import Fleet, Run, spec
 
-from fleet_server.rollout.events import Event, EventKind, apply, create, replay
-from fleet_server.rollout.machine import Status, Trigger
-from fleet_server.rollout.model import Stage
 from tinyfleet.errors import UsageError
+from tinyfleet.server.rollout.events import Event, EventKind, apply, create, replay
+from tinyfleet.server.rollout.machine import Status, Trigger
+from tinyfleet.server.rollout.model import Stage
 
 
 def log() -> list[Event]:

@@ -7,10 +7,10 @@ import pkgutil
 
 import pytest
 
-import fleet_server.drift
-import fleet_server.rollout
+import tinyfleet.server.drift
+import tinyfleet.server.rollout
 
-MODULES = [f"{pkg.__name__}.{m.name}" for pkg in (fleet_server.rollout, fleet_server.drift)
+MODULES = [f"{pkg.__name__}.{m.name}" for pkg in (tinyfleet.server.rollout, tinyfleet.server.drift)
            for m in pkgutil.iter_modules(pkg.__path__)]
 
 

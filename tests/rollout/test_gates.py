@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleet_server.drift.cohort import CohortStats
-from fleet_server.rollout.gates import (
+from tinyfleet.server.drift.cohort import CohortStats
+from tinyfleet.server.rollout.gates import (
     HEALTH_EVALUATORS,
     Outcome,
     StageStats,
@@ -14,7 +14,7 @@ from fleet_server.rollout.gates import (
     health_verdicts,
     success_share,
 )
-from fleet_server.rollout.model import HEALTH_GATES, GateKind, HealthBound, HealthGate
+from tinyfleet.server.rollout.model import HEALTH_GATES, GateKind, HealthBound, HealthGate
 
 
 def test_every_health_gate_has_an_evaluator() -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fleet_server.rollout.machine import (
+from tinyfleet.server.rollout.machine import (
     ACTIVE,
     STATUS_MEANING,
     TERMINAL,

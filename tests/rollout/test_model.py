@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from rollout_kit import PKG
 
-from fleet_server.rollout.model import RolloutSpec
 from tinyfleet.errors import UsageError
+from tinyfleet.server.rollout.model import RolloutSpec
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "rollouts.md"
 

@@ -5,10 +5,10 @@ from dataclasses import replace
 import pytest
 from rollout_kit import NEW, Fleet, spec
 
-from fleet_server.rollout.events import RolloutState, create
-from fleet_server.rollout.machine import Status
-from fleet_server.rollout.model import Stage
-from fleet_server.rollout.planner import plan, stage_cap
+from tinyfleet.server.rollout.events import RolloutState, create
+from tinyfleet.server.rollout.machine import Status
+from tinyfleet.server.rollout.model import Stage
+from tinyfleet.server.rollout.planner import plan, stage_cap
 
 
 def started(s, rollout_id: str = "r1") -> RolloutState:  # type: ignore[no-untyped-def]

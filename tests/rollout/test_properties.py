@@ -13,12 +13,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from rollout_kit import NEW, OLD, PKG, Fleet, Run
 
-from fleet_server.drift.baseline import Baseline
-from fleet_server.drift.window import Window
-from fleet_server.rollout.engine import Command
-from fleet_server.rollout.events import DeviceStatus, Event, RolloutState, replay
-from fleet_server.rollout.machine import Status, Trigger
-from fleet_server.rollout.model import (
+from tinyfleet import drift as tinyfleet_drift
+from tinyfleet.errors import UsageError
+from tinyfleet.server.drift.baseline import Baseline
+from tinyfleet.server.drift.window import Window
+from tinyfleet.server.rollout.engine import Command
+from tinyfleet.server.rollout.events import DeviceStatus, Event, RolloutState, replay
+from tinyfleet.server.rollout.machine import Status, Trigger
+from tinyfleet.server.rollout.model import (
     DeviceView,
     ErrorThreshold,
     GateAction,
@@ -29,8 +31,6 @@ from fleet_server.rollout.model import (
     Stage,
     Target,
 )
-from tinyfleet import drift as tinyfleet_drift
-from tinyfleet.errors import UsageError
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BOARDS = ["qemu-an386", "rpi4", "esp32dev", "nano33ble", "mystery"]

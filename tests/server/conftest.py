@@ -1,5 +1,5 @@
 """Fixtures of the server tests: an in-process app (no MQTT) on SQLite or PostgreSQL, and the
-subprocess fixtures from ``fleet_server.testing``."""
+subprocess fixtures from ``testkit.server``."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from fleet_server.api import create_app
-from fleet_server.config import Settings
-from fleet_server.runtime import Runtime
-from fleet_server.testing import fleet_keys, fleet_server_proc, postgres_url  # noqa: F401  (fixtures)
+from testkit.server import fleet_keys, fleet_server_proc, postgres_url  # noqa: F401  (fixtures)
+from tinyfleet.server.api import create_app
+from tinyfleet.server.config import Settings
+from tinyfleet.server.runtime import Runtime
 
 ADMIN = "tf_admin_for_tests"
 sys.path.insert(0, str(Path(__file__).parent))  # tests_server_helpers

@@ -1,7 +1,7 @@
 """Server fixtures for other test folders: ``from tests.server.fixtures import *`` works when the repo
-root is importable; the stable import path is ``fleet_server.testing`` (installed with the package)."""
+root is importable; the stable import path is ``testkit.server`` (installed with the package)."""
 
-from fleet_server.testing import (  # noqa: F401
+from testkit.server import (  # noqa: F401
     FleetServer,
     fleet_keys,
     fleet_server_proc,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from fleet_server.broker.conf import verify_secret
-from fleet_server.db import Device
-from fleet_server.runtime import Runtime
+from tinyfleet.server.broker.conf import verify_secret
+from tinyfleet.server.db import Device
+from tinyfleet.server.runtime import Runtime
 
 
 def _token(client: TestClient, role: str) -> str:

@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
-from fleet_server.broker import SERVER_USER, BrokerSupervisor, hash_secret, verify_secret
-from fleet_server.broker.conf import ListenerTLS
-from fleet_server.testing import free_port
+from testkit.server import free_port
+from tinyfleet.server.broker import SERVER_USER, BrokerSupervisor, hash_secret, verify_secret
+from tinyfleet.server.broker.conf import ListenerTLS
 
 SECRETS = {SERVER_USER: "server-secret", "dev-a": "secret-a", "dev-b": "secret-b"}
 

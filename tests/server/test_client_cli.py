@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet_server.client_cli import parse_gate, parse_stage
-from fleet_server.testing import FleetServer
+from testkit.server import FleetServer
+from tinyfleet.cli.fleet import parse_gate, parse_stage
 from tinyfleet.cli.main import main
 from tinyfleet.errors import UsageError
 

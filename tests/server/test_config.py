@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet_server.config import Settings, parse_broker_url
 from tinyfleet.errors import UsageError
+from tinyfleet.server.config import Settings, parse_broker_url
 
 
 def test_environment_overrides_defaults() -> None:

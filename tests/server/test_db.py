@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from fleet_server.db import Base, Database, migrate
+from tinyfleet.server.db import Base, Database, migrate
 
 
 def test_migrations_match_models(database_url: str) -> None:

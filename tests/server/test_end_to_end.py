@@ -15,7 +15,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from tests_server_helpers import VirtualDevice, VirtualFleet
 
-from fleet_server.testing import FleetServer
+from testkit.server import FleetServer
 
 
 def _wait(pred: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -145,7 +145,7 @@ def test_sigkill_mid_rollout_resumes_without_double_assignment(fleet_server_proc
 def test_lost_states_are_repaired_from_retained_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
 
-    from fleet_server.testing import running_server
+    from testkit.server import running_server
 
     monkeypatch.setenv("TINYFLEET_RESYNC_INTERVAL", "1")
     with running_server() as srv:

@@ -7,8 +7,8 @@ import json
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from fleet_server.db import Device, DeviceEventRow, TelemetryRow
-from fleet_server.runtime import Runtime
+from tinyfleet.server.db import Device, DeviceEventRow, TelemetryRow
+from tinyfleet.server.runtime import Runtime
 
 
 def _state(device_id: str, ts: float, seq: int, version: str = "1.0.0") -> bytes:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from tests_server_helpers import VirtualDevice, VirtualFleet
 
-from fleet_server.testing import FleetServer, running_server
+from testkit.server import FleetServer, running_server
 from tinyfleet import wire
 from tinyfleet.wire import Channel
 

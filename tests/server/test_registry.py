@@ -8,9 +8,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from fleet_server.db import Device
-from fleet_server.runtime import Runtime
-from fleet_server.testing import make_package
+from testkit.server import make_package
+from tinyfleet.server.db import Device
+from tinyfleet.server.runtime import Runtime
 from tinyfleet.signing import init_keys
 
 OCTETS = {"content-type": "application/octet-stream"}

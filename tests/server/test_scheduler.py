@@ -9,10 +9,10 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from fleet_server.db import Assignment, Database, Device
-from fleet_server.runtime import Runtime
-from fleet_server.scheduler import step_rollout
-from fleet_server.testing import make_package
+from testkit.server import make_package
+from tinyfleet.server.db import Assignment, Database, Device
+from tinyfleet.server.runtime import Runtime
+from tinyfleet.server.scheduler import step_rollout
 
 OCTETS = {"content-type": "application/octet-stream"}
 STAGES = [

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from fleet_server.client_cli import Api
+from tinyfleet.cli.fleet import Api
 from tinyfleet.errors import ServerError
 
 __all__ = ["FleetClient", "TERMINAL"]

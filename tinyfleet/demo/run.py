@@ -121,8 +121,8 @@ class Demo:
     def build_models(self) -> Packages:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from compiler.build import build
-        from compiler.spec import load_spec
+        from tinyfleet.compiler.build import build
+        from tinyfleet.compiler.spec import load_spec
         from tinyfleet.signing import load_trusted_keys
 
         key = load_signing_key(self.keys_dir / "tinyfleet-signing.key")
@@ -130,8 +130,8 @@ class Demo:
         spec = load_spec(self.cfg.spec)
         out = self.cfg.workdir / "models"
         if self.cfg.prebuilt:
-            v1 = _Prebuilt(self.cfg.prebuilt[0], next(self.cfg.prebuilt[0].glob("*.tfpkg")))
-            return self._variants(v1, None, trusted)
+            pre = _Prebuilt(self.cfg.prebuilt[0], next(self.cfg.prebuilt[0].glob("*.tfpkg")))
+            return self._variants(pre, None, trusted)
         stages = ("data", "train", "quantize", "convert", "verify", "package", "report")
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=self.console) as p:
 

@@ -2,7 +2,7 @@
 
 Use from any test folder's ``conftest.py``::
 
-    from fleet_server.testing import fleet_server_proc, fleet_keys, postgres_url  # noqa: F401  (fixtures)
+    from testkit.server import fleet_server_proc, fleet_keys, postgres_url  # noqa: F401  (fixtures)
 
     def test_x(fleet_server_proc):
         srv = fleet_server_proc                     # a FleetServer

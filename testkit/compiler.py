@@ -57,8 +57,8 @@ class DigitsPackage:
 
 def build_digits_package(folder: Path, spec_path: Path | None = None) -> DigitsPackage:
     """Build the digits example into ``folder/build`` with a new key pair in ``folder/keys``."""
-    from compiler.build import build
-    from compiler.spec import load_spec
+    from tinyfleet.compiler.build import build
+    from tinyfleet.compiler.spec import load_spec
 
     folder = Path(folder)
     priv, pub = init_keys(folder / "keys", force=True)

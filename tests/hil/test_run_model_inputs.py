@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hil.macs import count_macs
-from hil.run_model import load_inputs
 from tinyfleet.errors import DataError
+from tinyfleet.hil.macs import count_macs
+from tinyfleet.hil.run_model import load_inputs
 
 
 def test_macs_of_the_anomaly_detection_autoencoder(mlperf_models: dict[str, Path]) -> None:

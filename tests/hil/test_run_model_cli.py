@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.runtimes import tflm_run
-from hil.macs import count_macs
+from tinyfleet.compiler.runtimes import tflm_run
+from tinyfleet.hil.macs import count_macs
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.plugin import open_serial
+from tinyfleet.hil.plugin import open_serial
 
 pytestmark = pytest.mark.qemu
 
@@ -74,7 +74,7 @@ def test_flash_without_image_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_flash_with_model_installs_it_over_ota(hil_firmware: Path, tmp_path: Path, digits_package) -> None:
-    from hil.device import BoardLink
+    from tinyfleet.hil.device import BoardLink
 
     build_dir = _firmware_dir(hil_firmware, tmp_path)
     pidfile = tmp_path / "qemu.pid"

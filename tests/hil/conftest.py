@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hil.plugin import HilBoard
+from tinyfleet.hil.plugin import HilBoard
 from tinyfleet.package import read_package
 
 
 @pytest.fixture
 def link(board: HilBoard) -> Iterator[object]:
-    from hil.device import BoardLink
+    from tinyfleet.hil.device import BoardLink
 
     with BoardLink.open(board.url) as lk:
         lk.wait_ready()
@@ -25,7 +25,7 @@ def link(board: HilBoard) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def digits(digits_package) -> dict[str, object]:
     """The digits package bytes, its model, and test inputs with TFLM's outputs."""
-    from compiler.runtimes import tflm_run
+    from tinyfleet.compiler.runtimes import tflm_run
 
     pkg = read_package(digits_package.package_path, digits_package.trusted_keys)
     tflite = pkg.artifact("model.tflite")

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.flatbuffer import read_tflite
-from compiler.runtimes import tflm_run
-from hil.device import BoardLink
-from hil.packaging import make_package
+from tinyfleet.compiler.flatbuffer import read_tflite
+from tinyfleet.compiler.runtimes import tflm_run
+from tinyfleet.hil.device import BoardLink
+from tinyfleet.hil.packaging import make_package
 
 pytestmark = [pytest.mark.qemu, pytest.mark.mlperf, pytest.mark.slow]
 

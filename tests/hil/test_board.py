@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from hil.device import BoardLink
-from hil.plugin import HilBoard
+from tinyfleet.hil.device import BoardLink
+from tinyfleet.hil.plugin import HilBoard
 from tinyfleet.package import read_package
 from tinyfleet.serialproto import DeviceStatusError, SlotState
 
@@ -151,7 +151,7 @@ def test_corrupt_models_never_crash_the_board(link: BoardLink, digits: dict, sig
     """Validly signed but damaged models (the signature only proves who sent them): the board
     refuses them or, when the damage happens to leave a working model, runs it only after its
     golden self-test passed; it never faults, hangs or stops answering."""
-    from hil.packaging import make_package
+    from tinyfleet.hil.packaging import make_package
 
     link.install(digits["package"])
     tflite = digits["tflite"]

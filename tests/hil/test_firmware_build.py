@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.layout import flash_layout
 from tinyfleet.boards import get_board
+from tinyfleet.hil.layout import flash_layout
 from tinyfleet.signing import read_public_key_file
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def test_layout_matches_board_catalogue() -> None:
 def cached_build_dir(name: str) -> Path:
     """A persistent build folder under .cache/, so later runs rebuild incrementally (PlatformIO
     full builds are the slow part of these tests)."""
-    from hil.pio import repo_root
+    from tinyfleet.hil.pio import repo_root
 
     return repo_root() / ".cache" / "tinyfleet-hil" / name
 

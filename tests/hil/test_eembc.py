@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hil.device import BoardLink
+from tinyfleet.hil.device import BoardLink
 from tinyfleet.serialproto import SerialClient
 
 pytestmark = pytest.mark.qemu
