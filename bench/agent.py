@@ -65,8 +65,15 @@ def bench_simulator(n: int, folder: Path) -> list[tuple[str, str]]:
     obs.loop_start()
     rows: list[tuple[str, str]] = []
     try:
-        cfg = SimConfig(devices=n, port=broker.port, prefix="bench-", seed=seed, heartbeat_s=hb_period,
-                        telemetry_s=3600, connect_rate=3000)
+        cfg = SimConfig(
+            devices=n,
+            port=broker.port,
+            prefix="bench-",
+            seed=seed,
+            heartbeat_s=hb_period,
+            telemetry_s=3600,
+            connect_rate=3000,
+        )
 
         async def go() -> None:
             rss0 = _rss_mb()
@@ -74,7 +81,12 @@ def bench_simulator(n: int, folder: Path) -> list[tuple[str, str]]:
             async with Fleet(cfg) as fleet:
                 ok = await fleet.wait_connected(timeout=120)
                 t_conn = time.monotonic() - t0
-                rows.append(("simulator devices connected", f"{fleet.connected()} / {n}" + ("" if ok else " (timeout)")))
+                rows.append(
+                    (
+                        "simulator devices connected",
+                        f"{fleet.connected()} / {n}" + ("" if ok else " (timeout)"),
+                    )
+                )
                 rows.append(("time to connect all", f"{t_conn:.1f} s"))
                 await asyncio.sleep(2)
                 r0, c0, w0 = received[0], _cpu_s(), time.monotonic()
@@ -82,9 +94,13 @@ def bench_simulator(n: int, folder: Path) -> list[tuple[str, str]]:
                 r1, c1, w1 = received[0], _cpu_s(), time.monotonic()
                 rate = (r1 - r0) / (w1 - w0)
                 rows.append(("heartbeats/s received (expected)", f"{rate:,.0f} ({n / hb_period:,.0f})"))
-                rows.append(("simulator CPU while heartbeating", f"{100 * (c1 - c0) / (w1 - w0):.0f} % of one core"))
+                rows.append(
+                    ("simulator CPU while heartbeating", f"{100 * (c1 - c0) / (w1 - w0):.0f} % of one core")
+                )
                 rss = _rss_mb()
-                rows.append(("simulator RSS", f"{rss:.0f} MB ({1024 * (rss - rss0) / max(1, n):.1f} KB per device)"))
+                rows.append(
+                    ("simulator RSS", f"{rss:.0f} MB ({1024 * (rss - rss0) / max(1, n):.1f} KB per device)")
+                )
                 if broker.proc is not None:
                     rows.append(("mosquitto RSS", f"{_rss_mb(broker.proc.pid):.0f} MB"))
 
@@ -141,17 +157,38 @@ def bench_agent(folder: Path) -> list[tuple[str, str]]:
     slots = SlotStore(state)
     slots.install("a", raw)
     slots.switch("a")
-    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(state), str(digits.public_key_path)],
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, str(state), str(digits.public_key_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     info = json.loads(out.stdout.strip().splitlines()[-1])
-    rows.append(("agent RSS, LiteRT + digits loaded, endpoint up", f"{info['rss_kb'] / 1024:.1f} MB (target < 60)"))
-    rows.append(("  onnxruntime / tensorflow imported", f"{info['onnxruntime_loaded']} / {info['tensorflow_loaded']}"))
-    for label, code in (("  of which: python + numpy", "import numpy"),
-                        ("  of which: + tinyfleet.wire (pydantic models)", "import numpy, tinyfleet.wire"),
-                        ("  of which: + package/signing, gmqtt, agent", "import tinyfleet.agent.agent, tinyfleet.agent.serve"),
-                        ("  of which: + ai_edge_litert", "import tinyfleet.agent.agent, tinyfleet.agent.serve, ai_edge_litert.interpreter")):
-        probe = code + "; print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])"
-        kb = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True).stdout
+    rows.append(
+        ("agent RSS, LiteRT + digits loaded, endpoint up", f"{info['rss_kb'] / 1024:.1f} MB (target < 60)")
+    )
+    rows.append(
+        ("  onnxruntime / tensorflow imported", f"{info['onnxruntime_loaded']} / {info['tensorflow_loaded']}")
+    )
+    for label, code in (
+        ("  of which: python + numpy", "import numpy"),
+        ("  of which: + tinyfleet.wire (pydantic models)", "import numpy, tinyfleet.wire"),
+        (
+            "  of which: + package/signing, gmqtt, agent",
+            "import tinyfleet.agent.agent, tinyfleet.agent.serve",
+        ),
+        (
+            "  of which: + ai_edge_litert",
+            "import tinyfleet.agent.agent, tinyfleet.agent.serve, ai_edge_litert.interpreter",
+        ),
+    ):
+        probe = (
+            code + "; print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])"
+        )
+        kb = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+        ).stdout
         rows.append((label, f"{int(kb.split()[-1]) / 1024:.1f} MB"))
 
     # swap latency: the reference switch
@@ -165,19 +202,37 @@ def bench_agent(folder: Path) -> list[tuple[str, str]]:
         hs.swap(a if i % 2 else b)
         times.append(time.perf_counter() - t0)
     us = np.array(times) * 1e6
-    rows.append(("swap (reference switch)", f"median {np.median(us):.1f} µs, p99 {np.percentile(us, 99):.1f} µs"))
+    rows.append(
+        ("swap (reference switch)", f"median {np.median(us):.1f} µs, p99 {np.percentile(us, 99):.1f} µs")
+    )
 
     # the whole verified update, from a downloaded file
-    agent = Agent(AgentConfig(device_id="bench-upd", secret="x", state_dir=folder / "upd",
-                              trusted_keys=[digits.public_key_path], serve_http=""))
+    agent = Agent(
+        AgentConfig(
+            device_id="bench-upd",
+            secret="x",
+            state_dir=folder / "upd",
+            trusted_keys=[digits.public_key_path],
+            serve_http="",
+        )
+    )
     v2 = digits.variant("1.0.1", 2)
     sha = hashlib.sha256(v2.read_bytes()).hexdigest()
     dl = folder / "upd" / "downloads" / f"{sha}.tfpkg"
     dl.parent.mkdir(parents=True, exist_ok=True)
     dl.write_bytes(v2.read_bytes())
-    desired = wire.DesiredState(deployment_id="bench", issued_at=0, model=wire.DesiredModel(
-        name=pkg.name, version="1.0.1", sha256=sha, size=dl.stat().st_size, security_counter=2,
-        url="file-already-downloaded"))
+    desired = wire.DesiredState(
+        deployment_id="bench",
+        issued_at=0,
+        model=wire.DesiredModel(
+            name=pkg.name,
+            version="1.0.1",
+            sha256=sha,
+            size=dl.stat().st_size,
+            security_counter=2,
+            url="file-already-downloaded",
+        ),
+    )
 
     async def update() -> float:
         await agent.boot()
@@ -186,7 +241,9 @@ def bench_agent(folder: Path) -> list[tuple[str, str]]:
         assert step is not None and step.value == "done", step
         return time.perf_counter() - t0
 
-    rows.append(("verified update of digits (file already downloaded)", f"{asyncio.run(update()) * 1e3:.0f} ms"))
+    rows.append(
+        ("verified update of digits (file already downloaded)", f"{asyncio.run(update()) * 1e3:.0f} ms")
+    )
 
     # telemetry bytes per message for the digits model
     x = np.load(digits.out_dir / "data.npz")["x_val"]
@@ -207,7 +264,9 @@ def bench_agent(folder: Path) -> list[tuple[str, str]]:
     rec._conf *= 1000
     m2 = rec.take()
     assert m2 is not None
-    rows.append((f"telemetry bytes per message (digits, {m2.n:,} inferences)", f"{len(wire.encode(m2))} (limit 512)"))
+    rows.append(
+        (f"telemetry bytes per message (digits, {m2.n:,} inferences)", f"{len(wire.encode(m2))} (limit 512)")
+    )
     return rows
 
 

@@ -23,7 +23,11 @@ MODELS = {
 
 def _mlperf_dir() -> Path:
     env = os.environ.get("TINYFLEET_MLPERF_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "mlperf_tiny"
+    return (
+        Path(env)
+        if env
+        else Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "mlperf_tiny"
+    )
 
 
 def _digits(console: Console) -> None:
@@ -45,13 +49,28 @@ def _digits(console: Console) -> None:
         t.add_row(stage, f"{secs:.2f}")
     console.print(t)
     a = Table(title="digits: accuracy on validation data and size")
-    for col in ("float", "int8 TFLM", "int8 LiteRT-REF", "ONNX int8", "TFLM = LiteRT-REF", "model B", "TFLM arena B", "package B"):
+    for col in (
+        "float",
+        "int8 TFLM",
+        "int8 LiteRT-REF",
+        "ONNX int8",
+        "TFLM = LiteRT-REF",
+        "model B",
+        "TFLM arena B",
+        "package B",
+    ):
         a.add_column(col, justify="right")
     acc = r["accuracy"]["runtimes"]
-    a.add_row(f"{r['accuracy']['float']:.4f}", f"{acc['tflm']:.4f}", f"{acc['litert_ref']:.4f}",
-              f"{acc.get('model_int8.onnx', float('nan')):.4f}", "bit-exact" if r["verify"]["bitexact"] else
-              f"max diff {r['verify']['max_abs_diff']}", str(r["verify"]["model_bytes"]),
-              str(r["verify"]["tflm_arena_bytes"]), str(r["package"]["bytes"]))
+    a.add_row(
+        f"{r['accuracy']['float']:.4f}",
+        f"{acc['tflm']:.4f}",
+        f"{acc['litert_ref']:.4f}",
+        f"{acc.get('model_int8.onnx', float('nan')):.4f}",
+        "bit-exact" if r["verify"]["bitexact"] else f"max diff {r['verify']['max_abs_diff']}",
+        str(r["verify"]["model_bytes"]),
+        str(r["verify"]["tflm_arena_bytes"]),
+        str(r["package"]["bytes"]),
+    )
     console.print(a)
 
 
@@ -74,9 +93,17 @@ def _mlperf(console: Console) -> None:
         secs = time.perf_counter() - t0
         check = board_check(ev, board)
         ag = ev.report["agreement"]["litert_ref"]
-        t.add_row(short, ", ".join(ev.info.ops), str(ev.info.size), str(ev.arena_bytes), "yes" if check["fits"] else "no",
-                  "bit-exact" if ag["bitexact"] else f"max {ag['max_abs_diff']} LSB, {ag['mismatches']}/{ag['values']}",
-                  f"{secs:.2f}")
+        t.add_row(
+            short,
+            ", ".join(ev.info.ops),
+            str(ev.info.size),
+            str(ev.arena_bytes),
+            "yes" if check["fits"] else "no",
+            "bit-exact"
+            if ag["bitexact"]
+            else f"max {ag['max_abs_diff']} LSB, {ag['mismatches']}/{ag['values']}",
+            f"{secs:.2f}",
+        )
     console.print(t)
 
 

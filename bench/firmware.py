@@ -30,14 +30,22 @@ TARGET_TEXT_BYTES = 32 * 1024
 
 def _mlperf_dir() -> Path:
     env = os.environ.get("TINYFLEET_MLPERF_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "mlperf_tiny"
+    return (
+        Path(env)
+        if env
+        else Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "mlperf_tiny"
+    )
 
 
 def runtime_text_bytes() -> str:
     """`.text` of runtime + kernels for Cortex-M4 -Os, from the firmware Makefile's size target."""
     fw = Path(__file__).resolve().parent.parent / "firmware"
-    r = subprocess.run(["make", "--no-print-directory", "-C", str(fw), "size-m4"], capture_output=True, text=True,
-                       check=False)
+    r = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(fw), "size-m4"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if r.returncode != 0:
         return f"n/a (make size-m4 failed: {(r.stderr.strip().splitlines() or ['?'])[-1]})"
     lines = [ln.strip() for ln in r.stdout.splitlines() if ".text" in ln]
@@ -51,7 +59,16 @@ def run() -> None:
     console = Console(width=150)
     d = _mlperf_dir()
     table = Table(title="MLPerf Tiny on qemu-an386 (instructions via SysTick, -icount shift=6)")
-    for col in ("model", "bit-exact", "instructions/inference", "MACs", "instr/MAC", "arena", "TFLM arena", "OTA KB/s"):
+    for col in (
+        "model",
+        "bit-exact",
+        "instructions/inference",
+        "MACs",
+        "instr/MAC",
+        "arena",
+        "TFLM arena",
+        "OTA KB/s",
+    ):
         table.add_column(col, justify="right")
     rng = np.random.default_rng(0)
     for short, fname in MODELS.items():
@@ -69,9 +86,16 @@ def run() -> None:
             elapsed = time.perf_counter() - t0
         j = report.as_json()
         ota = report.ota_bytes / report.ota_seconds / 1024 if report.ota_seconds else 0.0
-        table.add_row(short, "yes" if report.bitexact else "NO", f"{j['instructions_per_inference']:,}",
-                      f"{report.macs:,}", f"{j['instructions_per_mac']}", f"{report.arena_bytes:,}",
-                      f"{report.tflm_arena_bytes:,}", f"{ota:.1f}")
+        table.add_row(
+            short,
+            "yes" if report.bitexact else "NO",
+            f"{j['instructions_per_inference']:,}",
+            f"{report.macs:,}",
+            f"{j['instructions_per_mac']}",
+            f"{report.arena_bytes:,}",
+            f"{report.tflm_arena_bytes:,}",
+            f"{ota:.1f}",
+        )
         console.print(f"[dim]{short}: {elapsed:.1f} s[/dim]")
     console.print(table)
     console.print(f"targets: <= {TARGET_INSTR_PER_MAC} instructions/MAC on KWS, VWW, IC; arena <= TFLM's")

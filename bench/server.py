@@ -67,8 +67,12 @@ def _enroll(srv: FleetServer, n: int) -> list[tuple[str, str]]:
     creds: list[tuple[str, str]] = []
     with srv.api as api:
         for start in range(0, n, 2000):
-            body = {"devices": [{"id": f"sim-{i:05d}", "board": "rpi4", "tags": {"bench": "1"}}
-                                for i in range(start, min(n, start + 2000))]}
+            body = {
+                "devices": [
+                    {"id": f"sim-{i:05d}", "board": "rpi4", "tags": {"bench": "1"}}
+                    for i in range(start, min(n, start + 2000))
+                ]
+            }
             r = api.post("/api/v1/devices/bulk", json=body, timeout=300)
             r.raise_for_status()
             creds += [(c["device_id"], c["secret"]) for c in r.json()]
@@ -76,7 +80,9 @@ def _enroll(srv: FleetServer, n: int) -> list[tuple[str, str]]:
     return creds
 
 
-def _burst(srv: FleetServer, creds: list[tuple[str, str]], publishers: int = 4, per: int = 25_000) -> tuple[int, float]:
+def _burst(
+    srv: FleetServer, creds: list[tuple[str, str]], publishers: int = 4, per: int = 25_000
+) -> tuple[int, float]:
     """Publish heartbeats as fast as possible from a few devices; returns (messages, seconds to ingest)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
@@ -138,16 +144,46 @@ def run() -> None:
             csv.writer(fh).writerows([("device_id", "secret"), *creds])
         srv.publish_model(srv.make_package("bench", "1.0.0", 1, boards=("rpi4",)))
         sim = subprocess.Popen(
-            [sys.executable, "-m", "tinyfleet.cli.main", "sim", "--devices", str(n),
-             "--broker", f"{srv.broker_host}:{srv.broker_port}", "--http", srv.url, "--credentials", str(csv_path),
-             "--pubkey", str(srv.key_dir / "tinyfleet-signing.pub"), "--board", "rpi4", "--heartbeat", "10",
-             "--telemetry", "60", "--download", "shared", "--stats-every", "30"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=srv.cli_env)
+            [
+                sys.executable,
+                "-m",
+                "tinyfleet.cli.main",
+                "sim",
+                "--devices",
+                str(n),
+                "--broker",
+                f"{srv.broker_host}:{srv.broker_port}",
+                "--http",
+                srv.url,
+                "--credentials",
+                str(csv_path),
+                "--pubkey",
+                str(srv.key_dir / "tinyfleet-signing.pub"),
+                "--board",
+                "rpi4",
+                "--heartbeat",
+                "10",
+                "--telemetry",
+                "60",
+                "--download",
+                "shared",
+                "--stats-every",
+                "30",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=srv.cli_env,
+        )
         try:
             t0 = time.monotonic()
             online = _wait(lambda: _metric(srv, "tinyfleet_devices_online") >= n, 300)
-            rows.append(("devices online", f"{int(_metric(srv, 'tinyfleet_devices_online'))}/{n}",
-                         f"{time.monotonic() - t0:.1f} s" + ("" if online else " (timed out)")))
+            rows.append(
+                (
+                    "devices online",
+                    f"{int(_metric(srv, 'tinyfleet_devices_online'))}/{n}",
+                    f"{time.monotonic() - t0:.1f} s" + ("" if online else " (timed out)"),
+                )
+            )
             cpu0, m0, w0 = _cpu_s(pid), _metric(srv, "tinyfleet_mqtt_received_total"), time.monotonic()
             bpid = _broker_pid(srv)
             b0 = _cpu_s(bpid) if bpid else 0.0
@@ -155,27 +191,64 @@ def run() -> None:
             wall = time.monotonic() - w0
             rate = (_metric(srv, "tinyfleet_mqtt_received_total") - m0) / wall
             rows.append(("steady ingest (hb 10 s, tm 60 s)", f"{rate:,.0f} msg/s", f"over {wall:.0f} s"))
-            rows.append(("server CPU / RSS", f"{100 * (_cpu_s(pid) - cpu0) / wall:.0f} % of a core",
-                         f"{_rss_mb(pid):.0f} MB"))
+            rows.append(
+                (
+                    "server CPU / RSS",
+                    f"{100 * (_cpu_s(pid) - cpu0) / wall:.0f} % of a core",
+                    f"{_rss_mb(pid):.0f} MB",
+                )
+            )
             if bpid:
-                rows.append(("mosquitto CPU / RSS", f"{100 * (_cpu_s(bpid) - b0) / wall:.0f} % of a core",
-                             f"{_rss_mb(bpid):.0f} MB"))
-            stages = [{"name": "s1", "percent": 1}, {"name": "s10", "percent": 10}, {"name": "s50", "percent": 50},
-                      {"name": "all", "percent": 100}]
+                rows.append(
+                    (
+                        "mosquitto CPU / RSS",
+                        f"{100 * (_cpu_s(bpid) - b0) / wall:.0f} % of a core",
+                        f"{_rss_mb(bpid):.0f} MB",
+                    )
+                )
+            stages = [
+                {"name": "s1", "percent": 1},
+                {"name": "s10", "percent": 10},
+                {"name": "s50", "percent": 50},
+                {"name": "all", "percent": 100},
+            ]
             with srv.api as api:
                 t0 = time.monotonic()
-                r = api.post("/api/v1/rollouts", json={"model": "bench", "version": "1.0.0", "target": {"group": "bench"},
-                                                       "stages": stages})
+                r = api.post(
+                    "/api/v1/rollouts",
+                    json={
+                        "model": "bench",
+                        "version": "1.0.0",
+                        "target": {"group": "bench"},
+                        "stages": stages,
+                    },
+                )
                 r.raise_for_status()
                 rid = r.json()["id"]
-                done = _wait(lambda: api.get(f"/api/v1/rollouts/{rid}", timeout=60).json()["status"] in
-                             ("succeeded", "rolled_back", "aborted"), 600)
+                done = _wait(
+                    lambda: (
+                        api.get(f"/api/v1/rollouts/{rid}", timeout=60).json()["status"]
+                        in ("succeeded", "rolled_back", "aborted")
+                    ),
+                    600,
+                )
                 st = api.get(f"/api/v1/rollouts/{rid}", timeout=60).json()
-            rows.append(("4-stage rollout, zero soak", f"{st['status']}, {st['devices']['confirmed']} confirmed",
-                         f"{time.monotonic() - t0:.1f} s" + ("" if done else " (timed out)")))
+            rows.append(
+                (
+                    "4-stage rollout, zero soak",
+                    f"{st['status']}, {st['devices']['confirmed']} confirmed",
+                    f"{time.monotonic() - t0:.1f} s" + ("" if done else " (timed out)"),
+                )
+            )
             rows.append(("server RSS after the rollout", f"{_rss_mb(pid):.0f} MB", ""))
             got, secs = _burst(srv, creds)
-            rows.append(("burst ingest (4 publishers, QoS 0 hb)", f"{got / secs:,.0f} msg/s", f"{got:,} msgs in {secs:.1f} s"))
+            rows.append(
+                (
+                    "burst ingest (4 publishers, QoS 0 hb)",
+                    f"{got / secs:,.0f} msg/s",
+                    f"{got:,} msgs in {secs:.1f} s",
+                )
+            )
         finally:
             sim.send_signal(signal.SIGTERM)
             try:

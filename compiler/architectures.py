@@ -23,8 +23,10 @@ def make_model(architecture: str, input_shape: tuple[int, ...], n_classes: int) 
         return _dense(keras, input_shape, n_classes)
     if architecture in ("cnn", "ds_cnn"):
         if len(input_shape) != 3:
-            raise UsageError(f"architecture {architecture} needs (height, width, channels) inputs, "
-                             f"got {list(input_shape)}; set [data] input_shape")
+            raise UsageError(
+                f"architecture {architecture} needs (height, width, channels) inputs, "
+                f"got {list(input_shape)}; set [data] input_shape"
+            )
         return (_cnn if architecture == "cnn" else _ds_cnn)(keras, input_shape, n_classes)
     return _user_model(keras, Path(architecture), input_shape, n_classes)
 
@@ -34,10 +36,16 @@ def _dense(keras: Any, shape: tuple[int, ...], n: int) -> Any:
     features = 1
     for d in shape:
         features *= d
-    return keras.Sequential([
-        keras.Input(shape), L.Reshape((features,)),
-        L.Dense(32, activation="relu"), L.Dense(n), L.Softmax(),
-    ], name="dense")
+    return keras.Sequential(
+        [
+            keras.Input(shape),
+            L.Reshape((features,)),
+            L.Dense(32, activation="relu"),
+            L.Dense(n),
+            L.Softmax(),
+        ],
+        name="dense",
+    )
 
 
 def _pool(keras: Any, h: int, w: int) -> tuple[list[Any], int, int]:
@@ -50,32 +58,40 @@ def _cnn(keras: Any, shape: tuple[int, ...], n: int) -> Any:
     L = keras.layers
     h, w, _ = shape
     pool, h, w = _pool(keras, h, w)
-    return keras.Sequential([
-        keras.Input(shape),
-        L.Conv2D(8, 3, padding="same", activation="relu"),
-        *pool,
-        L.Conv2D(16, 3, padding="same", activation="relu"),
-        L.Conv2D(n, (h, w), padding="valid"),  # the classifier: one window over the whole map
-        L.Reshape((n,)), L.Softmax(),
-    ], name="cnn")
+    return keras.Sequential(
+        [
+            keras.Input(shape),
+            L.Conv2D(8, 3, padding="same", activation="relu"),
+            *pool,
+            L.Conv2D(16, 3, padding="same", activation="relu"),
+            L.Conv2D(n, (h, w), padding="valid"),  # the classifier: one window over the whole map
+            L.Reshape((n,)),
+            L.Softmax(),
+        ],
+        name="cnn",
+    )
 
 
 def _ds_cnn(keras: Any, shape: tuple[int, ...], n: int) -> Any:
     L = keras.layers
     h, w, _ = shape
     pool, h2, w2 = _pool(keras, h, w)
-    return keras.Sequential([
-        keras.Input(shape),
-        L.Conv2D(16, 3, padding="same", activation="relu"),
-        L.DepthwiseConv2D(3, padding="same", activation="relu"),
-        L.Conv2D(16, 1, activation="relu"),
-        *pool,
-        L.DepthwiseConv2D(3, padding="same", activation="relu"),
-        L.Conv2D(24, 1, activation="relu"),
-        L.AveragePooling2D((h2, w2)),
-        L.Conv2D(n, 1),
-        L.Reshape((n,)), L.Softmax(),
-    ], name="ds_cnn")
+    return keras.Sequential(
+        [
+            keras.Input(shape),
+            L.Conv2D(16, 3, padding="same", activation="relu"),
+            L.DepthwiseConv2D(3, padding="same", activation="relu"),
+            L.Conv2D(16, 1, activation="relu"),
+            *pool,
+            L.DepthwiseConv2D(3, padding="same", activation="relu"),
+            L.Conv2D(24, 1, activation="relu"),
+            L.AveragePooling2D((h2, w2)),
+            L.Conv2D(n, 1),
+            L.Reshape((n,)),
+            L.Softmax(),
+        ],
+        name="ds_cnn",
+    )
 
 
 def _user_model(keras: Any, path: Path, shape: tuple[int, ...], n: int) -> Any:

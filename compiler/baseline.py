@@ -57,8 +57,10 @@ def golden_set(x: np.ndarray, outputs: dict[str, np.ndarray], y: np.ndarray | No
     if not chosen:
         raise DataError("no input on which the runtimes agree; cannot make golden vectors")
     idx = np.asarray(chosen)
-    return GoldenSet(inputs=x[idx].reshape(len(idx), -1).astype(np.int8),
-                     outputs=tflm[idx].reshape(len(idx), -1).astype(np.int8))
+    return GoldenSet(
+        inputs=x[idx].reshape(len(idx), -1).astype(np.int8),
+        outputs=tflm[idx].reshape(len(idx), -1).astype(np.int8),
+    )
 
 
 def tolerances(agreement: dict[str, dict[str, Any]]) -> dict[str, int]:

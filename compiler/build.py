@@ -55,7 +55,16 @@ class BuildResult:
 
 
 def training_of(record: dict[str, Any]) -> dict[str, Any]:
-    keys = ("architecture", "seeds", "epochs", "batch_size", "learning_rate", "dataset", "parameters", "libraries")
+    keys = (
+        "architecture",
+        "seeds",
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "dataset",
+        "parameters",
+        "libraries",
+    )
     return {k: record[k] for k in keys if k in record}
 
 
@@ -66,8 +75,10 @@ def metrics_of(record: dict[str, Any] | None, ev_report: dict[str, Any]) -> dict
     if ev_report.get("accuracy"):
         m["accuracy_int8"] = ev_report["accuracy"]["tflm"]
         m["accuracy"] = ev_report["accuracy"]
-    m["agreement"] = {k: {"bitexact": v["bitexact"], "max_abs_diff": v["max_abs_diff"]}
-                      for k, v in ev_report["agreement"].items()}
+    m["agreement"] = {
+        k: {"bitexact": v["bitexact"], "max_abs_diff": v["max_abs_diff"]}
+        for k, v in ev_report["agreement"].items()
+    }
     m["eval_samples"] = ev_report["samples"]
     return m
 
@@ -84,8 +95,13 @@ def _timed(stages: dict[str, float], name: str, progress: Progress | None) -> It
     stages[name] = round(time.perf_counter() - t0, 3)
 
 
-def build(spec: Spec, out: Path, key: Ed25519PrivateKey, progress: Progress | None = None,
-          on_epoch: Callable[[int, int, float], None] | None = None) -> BuildResult:
+def build(
+    spec: Spec,
+    out: Path,
+    key: Ed25519PrivateKey,
+    progress: Progress | None = None,
+    on_epoch: Callable[[int, int, float], None] | None = None,
+) -> BuildResult:
     """Run every stage into ``out``; ``progress(stage)`` before each stage, ``on_epoch`` while training."""
     boards = [get_board(b) for b in spec.package.boards]
     stages: dict[str, float] = {}
@@ -103,23 +119,40 @@ def build(spec: Spec, out: Path, key: Ed25519PrivateKey, progress: Progress | No
         with _timed(stages, "convert", progress):
             files = convert_stage(run, blob, tmp, spec.name, n_rep, seed)
         with _timed(stages, "verify", progress):
-            ev = verify_stage(blob, validation_data(run, blob), {k: files[k] for k in ONNX_ARTIFACTS}, "model.tflite")
+            ev = verify_stage(
+                blob, validation_data(run, blob), {k: files[k] for k in ONNX_ARTIFACTS}, "model.tflite"
+            )
         with _timed(stages, "package", progress):
             manifest, artifacts, checks = assemble(
-                name=spec.name, version=spec.version, security_counter=spec.security_counter, boards=boards,
-                blob=blob, ev=ev, extra_artifacts=files, labels=run.labels,
-                metrics=metrics_of(run.record, ev.report), training=training_of(run.record),
-                golden_count_wanted=spec.package.golden_count, drift_groups=spec.package.drift_groups)
+                name=spec.name,
+                version=spec.version,
+                security_counter=spec.security_counter,
+                boards=boards,
+                blob=blob,
+                ev=ev,
+                extra_artifacts=files,
+                labels=run.labels,
+                metrics=metrics_of(run.record, ev.report),
+                training=training_of(run.record),
+                golden_count_wanted=spec.package.golden_count,
+                drift_groups=spec.package.drift_groups,
+            )
             pkg = package_bytes(manifest, artifacts, key)
             pkg_name = f"{spec.name}-{spec.version}.tfpkg"
             atomic_write_bytes(tmp / pkg_name, pkg)
         with _timed(stages, "report", progress):
-            report = _report(spec, run, ev.report, checks, qrec, manifest, pkg, pkg_name, stages, ev.outputs["tflm"])
+            report = _report(
+                spec, run, ev.report, checks, qrec, manifest, pkg, pkg_name, stages, ev.outputs["tflm"]
+            )
             float_pred = np.argmax(run.model.predict(run.split.x_val, batch_size=256, verbose=0), axis=1)
             n = len(run.labels)
-            write_confusion_plot(tmp / "confusion.png", confusion(run.split.y_val, float_pred, n),
-                                 confusion(run.split.y_val, np.argmax(ev.outputs["tflm"], 1), n), list(run.labels),
-                                 f"{spec.name} {spec.version}: float vs int8 on {len(run.split.y_val)} validation samples")
+            write_confusion_plot(
+                tmp / "confusion.png",
+                confusion(run.split.y_val, float_pred, n),
+                confusion(run.split.y_val, np.argmax(ev.outputs["tflm"], 1), n),
+                list(run.labels),
+                f"{spec.name} {spec.version}: float vs int8 on {len(run.split.y_val)} validation samples",
+            )
         stages["total"] = round(time.perf_counter() - t_all, 3)
         table = write_report(tmp, report)
         import json
@@ -128,23 +161,44 @@ def build(spec: Spec, out: Path, key: Ed25519PrivateKey, progress: Progress | No
     return BuildResult(out_dir=out, package_path=out / pkg_name, report=report, table=table)
 
 
-def _report(spec: Spec, run: Run, ev: dict[str, Any], checks: list[dict[str, Any]], qrec: dict[str, Any],
-            manifest: dict[str, Any], pkg: bytes, pkg_name: str, stages: dict[str, float],
-            tflm_out: np.ndarray) -> dict[str, Any]:
+def _report(
+    spec: Spec,
+    run: Run,
+    ev: dict[str, Any],
+    checks: list[dict[str, Any]],
+    qrec: dict[str, Any],
+    manifest: dict[str, Any],
+    pkg: bytes,
+    pkg_name: str,
+    stages: dict[str, float],
+    tflm_out: np.ndarray,
+) -> dict[str, Any]:
     import hashlib
 
     return {
-        "model": {"name": spec.name, "version": spec.version, "security_counter": spec.security_counter,
-                  "labels": list(run.labels), "parameters": run.record.get("parameters")},
+        "model": {
+            "name": spec.name,
+            "version": spec.version,
+            "security_counter": spec.security_counter,
+            "labels": list(run.labels),
+            "parameters": run.record.get("parameters"),
+        },
         "stages": stages,
-        "accuracy": {"float": run.record["accuracy_float"], "int8": ev["accuracy"]["tflm"],
-                     "runtimes": ev["accuracy"]},
+        "accuracy": {
+            "float": run.record["accuracy_float"],
+            "int8": ev["accuracy"]["tflm"],
+            "runtimes": ev["accuracy"],
+        },
         "verify": ev,
         "boards": checks,
         "quantize": qrec,
         "golden": manifest["golden"],
         "drift_baseline": manifest["drift_baseline"],
         "training": training_of(run.record),
-        "package": {"file": pkg_name, "sha256": hashlib.sha256(pkg).hexdigest(), "bytes": len(pkg),
-                    "key_id": manifest_key_id(pkg)},
+        "package": {
+            "file": pkg_name,
+            "sha256": hashlib.sha256(pkg).hexdigest(),
+            "bytes": len(pkg),
+            "key_id": manifest_key_id(pkg),
+        },
     }

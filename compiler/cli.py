@@ -25,8 +25,10 @@ def _replaceable(out: Path) -> Path:
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise UsageError(f"--out {out} exists and is not a folder; choose another path")
     if out.is_dir() and any(out.iterdir()) and not (out / "train.json").is_file():
-        raise UsageError(f"--out {out} is a folder that tinyfleet did not make; choose another path "
-                         "(an earlier run or build folder is replaced)")
+        raise UsageError(
+            f"--out {out} is a folder that tinyfleet did not make; choose another path "
+            "(an earlier run or build folder is replaced)"
+        )
     return out
 
 
@@ -48,18 +50,28 @@ def train(spec_path: Path, out: Path | None) -> None:
 
     spec = load_spec(spec_path)
     out = _replaceable(out or Path("runs") / spec.name)
-    with _err.status(f"training {spec.name} ({spec.train.architecture}, {spec.train.epochs} epochs)") as status:
-        run = do_train(spec, on_epoch=lambda n, total, acc: status.update(
-            f"training {spec.name}: epoch {n}/{total} (accuracy {acc:.3f})"))
+    with _err.status(
+        f"training {spec.name} ({spec.train.architecture}, {spec.train.epochs} epochs)"
+    ) as status:
+        run = do_train(
+            spec,
+            on_epoch=lambda n, total, acc: status.update(
+                f"training {spec.name}: epoch {n}/{total} (accuracy {acc:.3f})"
+            ),
+        )
         with atomic_dir(out) as tmp:
             write_run(run, tmp)
-    click.echo(f"trained {spec.name}: float accuracy {run.record['accuracy_float']:.4f} on "
-               f"{run.record['dataset']['n_val']} validation samples → {out}")
+    click.echo(
+        f"trained {spec.name}: float accuracy {run.record['accuracy_float']:.4f} on "
+        f"{run.record['dataset']['n_val']} validation samples → {out}"
+    )
 
 
 @click.command()
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
-@click.option("--samples", type=click.IntRange(1, 100000), help="Representative samples (default: the spec's).")
+@click.option(
+    "--samples", type=click.IntRange(1, 100000), help="Representative samples (default: the spec's)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def quantize(run_dir: Path, samples: int | None, as_json: bool) -> None:
     """Full-integer int8 quantization of a trained RUN folder (writes RUN/model.tflite)."""
@@ -75,15 +87,19 @@ def quantize(run_dir: Path, samples: int | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rec))
         return
-    click.echo(f"int8 model {run_dir / 'model.tflite'} ({rec['model_bytes']} bytes); accuracy float "
-               f"{rec['accuracy_float']:.4f} → int8 {rec['accuracy_int8']:.4f} (TFLM, "
-               f"{rec['representative_samples']} representative samples)")
+    click.echo(
+        f"int8 model {run_dir / 'model.tflite'} ({rec['model_bytes']} bytes); accuracy float "
+        f"{rec['accuracy_float']:.4f} → int8 {rec['accuracy_int8']:.4f} (TFLM, "
+        f"{rec['representative_samples']} representative samples)"
+    )
 
 
 @click.command()
 @click.argument("source", metavar="RUN|MODEL.tflite", type=click.Path(path_type=Path))
 @click.option("--name", help="C identifier prefix (default: the model name).")
-@click.option("--out", type=click.Path(path_type=Path), help="Folder for model.c/model.h when SOURCE is a .tflite.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Folder for model.c/model.h when SOURCE is a .tflite."
+)
 def convert(source: Path, name: str | None, out: Path | None) -> None:
     """Write model.c/model.h (aligned C array), and for a RUN folder also ONNX float and int8 QDQ."""
     from tinyfleet.compiler.flatbuffer import read_tflite
@@ -130,8 +146,10 @@ def _model_and_data(source: Path, data: Path | None) -> tuple[bytes, Any, dict[s
         vdata = load_npz_data(data, blob) if data else validation_data(run, blob)
         return blob, vdata, onnx, run
     if source.suffix == ".onnx":
-        raise UsageError(f"{source}: give the int8 .tflite or the run folder; ONNX models are verified from "
-                         "their run folder, against the TFLite model they were made from")
+        raise UsageError(
+            f"{source}: give the int8 .tflite or the run folder; ONNX models are verified from "
+            "their run folder, against the TFLite model they were made from"
+        )
     blob = load_model_file(source)
     read_tflite(blob, str(source)).require_int8(str(source))
     return blob, (load_npz_data(data, blob) if data else None), {}, None
@@ -140,7 +158,9 @@ def _model_and_data(source: Path, data: Path | None) -> tuple[bytes, Any, dict[s
 @click.command()
 @click.argument("model", metavar="MODEL", type=click.Path(path_type=Path))
 @click.option("--board", required=True, help="Board from the catalogue (tinyfleet/boards.toml).")
-@click.option("--data", type=click.Path(path_type=Path), help=".npz with x (int8 or float) and optional y labels.")
+@click.option(
+    "--data", type=click.Path(path_type=Path), help=".npz with x (int8 or float) and optional y labels."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def verify(model: Path, board: str, data: Path | None, as_json: bool) -> None:
     """Run MODEL (.tflite or run folder) in TFLM, LiteRT-REF (and onnxruntime) and check a board budget."""
@@ -168,23 +188,43 @@ def _print_verify(r: dict[str, Any]) -> None:
     from rich.table import Table
 
     con = Console()
-    con.print(f"[bold]{r['model']}[/bold] on {r['board']}: {'[green]fits[/green]' if r['fits'] else '[red]does not fit[/red]'}")
-    con.print(f"ops: {', '.join(r['ops'])} ({r['op_count']} operators); "
-              f"unsupported: {', '.join(r['unsupported_ops']) or 'none'}")
-    con.print(f"model {r['model_bytes']} B + golden {r['golden_bytes']} B = {r['flash_bytes']} B (slot "
-              f"{r['model_slot_bytes']} B); TFLM arena {r['tflm_arena_bytes']} B "
-              f"(budget {r['arena_budget']} B)")
-    t = Table("runtime vs TFLM", "bit-exact", "max |diff|", "mismatches", "accuracy",
-              title=f"{r['samples']} {r['data']} inputs", title_justify="left")
+    con.print(
+        f"[bold]{r['model']}[/bold] on {r['board']}: {'[green]fits[/green]' if r['fits'] else '[red]does not fit[/red]'}"
+    )
+    con.print(
+        f"ops: {', '.join(r['ops'])} ({r['op_count']} operators); "
+        f"unsupported: {', '.join(r['unsupported_ops']) or 'none'}"
+    )
+    con.print(
+        f"model {r['model_bytes']} B + golden {r['golden_bytes']} B = {r['flash_bytes']} B (slot "
+        f"{r['model_slot_bytes']} B); TFLM arena {r['tflm_arena_bytes']} B "
+        f"(budget {r['arena_budget']} B)"
+    )
+    t = Table(
+        "runtime vs TFLM",
+        "bit-exact",
+        "max |diff|",
+        "mismatches",
+        "accuracy",
+        title=f"{r['samples']} {r['data']} inputs",
+        title_justify="left",
+    )
     acc = r["accuracy"] or {}
     t.add_row("tflm", "-", "-", "-", f"{acc['tflm']:.4f}" if "tflm" in acc else "-")
     for rt, a in r["agreement"].items():
-        t.add_row(rt, "yes" if a["bitexact"] else "no", str(a["max_abs_diff"]), f"{a['mismatches']}/{a['values']}",
-                  f"{acc[rt]:.4f}" if rt in acc else "-")
+        t.add_row(
+            rt,
+            "yes" if a["bitexact"] else "no",
+            str(a["max_abs_diff"]),
+            f"{a['mismatches']}/{a['values']}",
+            f"{acc[rt]:.4f}" if rt in acc else "-",
+        )
     con.print(t)
     if not r["bitexact"]:
-        con.print("LiteRT-REF rounds some requantizations once where TFLM rounds twice; TFLM is the reference "
-                  "(the difference becomes the package's litert tolerance)")
+        con.print(
+            "LiteRT-REF rounds some requantizations once where TFLM rounds twice; TFLM is the reference "
+            "(the difference becomes the package's litert tolerance)"
+        )
     for reason in r["reasons"]:
         con.print(f"[red]- {reason}[/red]")
 
@@ -193,17 +233,43 @@ def _print_verify(r: dict[str, Any]) -> None:
 @click.argument("source", metavar="RUN|MODEL.tflite", type=click.Path(path_type=Path))
 @click.option("--name", help="Model name (default: the spec's, or the file name).")
 @click.option("--version", "version", help="Semantic version (default: the spec's, or 1.0.0).")
-@click.option("--security-counter", type=click.IntRange(1, 0xFFFFFFFF), help="Anti-rollback counter (default: the spec's, or 1).")
-@click.option("--board", "boards", multiple=True, help="Board the model must fit (repeatable; default: the spec's).")
-@click.option("--key", type=click.Path(path_type=Path), help="Ed25519 private key (default: the keys folder's).")
-@click.option("--data", type=click.Path(path_type=Path), help=".npz for golden vectors and the drift baseline.")
+@click.option(
+    "--security-counter",
+    type=click.IntRange(1, 0xFFFFFFFF),
+    help="Anti-rollback counter (default: the spec's, or 1).",
+)
+@click.option(
+    "--board", "boards", multiple=True, help="Board the model must fit (repeatable; default: the spec's)."
+)
+@click.option(
+    "--key", type=click.Path(path_type=Path), help="Ed25519 private key (default: the keys folder's)."
+)
+@click.option(
+    "--data", type=click.Path(path_type=Path), help=".npz for golden vectors and the drift baseline."
+)
 @click.option("--golden-count", type=click.IntRange(1, 1000), help="Golden vectors (default 8).")
-@click.option("--drift-groups", type=click.IntRange(1, 4096), help="Feature groups of the input drift histogram (default 1).")
-@click.option("--out", type=click.Path(path_type=Path),
-              help="Package file, or a folder for NAME-VERSION.tfpkg (default: beside SOURCE).")
-def package(source: Path, name: str | None, version: str | None, security_counter: int | None,
-            boards: tuple[str, ...], key: Path | None, data: Path | None, golden_count: int | None,
-            drift_groups: int | None, out: Path | None) -> None:
+@click.option(
+    "--drift-groups",
+    type=click.IntRange(1, 4096),
+    help="Feature groups of the input drift histogram (default 1).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Package file, or a folder for NAME-VERSION.tfpkg (default: beside SOURCE).",
+)
+def package(
+    source: Path,
+    name: str | None,
+    version: str | None,
+    security_counter: int | None,
+    boards: tuple[str, ...],
+    key: Path | None,
+    data: Path | None,
+    golden_count: int | None,
+    drift_groups: int | None,
+    out: Path | None,
+) -> None:
     """Verify SOURCE and pack it with golden vectors and a drift baseline into one signed package."""
     from tinyfleet.boards import get_board
     from tinyfleet.compiler.build import metrics_of, training_of
@@ -235,23 +301,43 @@ def package(source: Path, name: str | None, version: str | None, security_counte
         extra.update(c_files(name, blob))
     ev = evaluate(blob, vdata, onnx, str(source))
     manifest, artifacts, checks = assemble(
-        name=name, version=version, security_counter=counter, boards=board_list, blob=blob, ev=ev,
-        extra_artifacts=extra, labels=run.labels if run else None,
+        name=name,
+        version=version,
+        security_counter=counter,
+        boards=board_list,
+        blob=blob,
+        ev=ev,
+        extra_artifacts=extra,
+        labels=run.labels if run else None,
         metrics=metrics_of(run.record if run else None, ev.report),
         training=training_of(run.record) if run else {"source": source.name},
-        golden_count_wanted=golden_count or pspec.golden_count, drift_groups=drift_groups or pspec.drift_groups)
+        golden_count_wanted=golden_count or pspec.golden_count,
+        drift_groups=drift_groups or pspec.drift_groups,
+    )
     pkg = package_bytes(manifest, artifacts, signing_key)
     fname = f"{name}-{version}.tfpkg"
-    dest = (out / fname if out.is_dir() else out) if out else (source if source.is_dir() else source.parent) / fname
+    dest = (
+        (out / fname if out.is_dir() else out)
+        if out
+        else (source if source.is_dir() else source.parent) / fname
+    )
     atomic_write_bytes(dest, pkg)
-    click.echo(f"wrote {dest} ({len(pkg)} bytes; {name} {version}, security counter {counter}; "
-               f"boards {', '.join(c['board'] for c in checks)}; arena {ev.arena_bytes} B)")
+    click.echo(
+        f"wrote {dest} ({len(pkg)} bytes; {name} {version}, security counter {counter}; "
+        f"boards {', '.join(c['board'] for c in checks)}; arena {ev.arena_bytes} B)"
+    )
 
 
 @click.command()
 @click.argument("spec_path", metavar="SPEC.toml", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (replaced on success).")
-@click.option("--key", type=click.Path(path_type=Path), help="Ed25519 private key (default: the keys folder's; made when absent).")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Output folder (replaced on success)."
+)
+@click.option(
+    "--key",
+    type=click.Path(path_type=Path),
+    help="Ed25519 private key (default: the keys folder's; made when absent).",
+)
 def build(spec_path: Path, out: Path, key: Path | None) -> None:
     """The whole pipeline: train → quantize → convert → verify → package, with a report."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -267,8 +353,15 @@ def build(spec_path: Path, out: Path, key: Path | None) -> None:
         priv, _ = init_keys()
         _err.print(f"no signing key yet: made one at {priv} (`tinyfleet keys init`)")
     signing_key = load_signing_key(key)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=_err, transient=False) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=_err,
+        transient=False,
+    ) as bar:
         task = bar.add_task(f"building {spec.name}", total=len(STAGES))
         seen: list[str] = []
 
@@ -284,4 +377,6 @@ def build(spec_path: Path, out: Path, key: Path | None) -> None:
         result = do_build(spec, out, signing_key, progress, epoch)
         bar.update(task, completed=len(STAGES), description=f"{spec.name}: done")
     click.echo(result.table, nl=False)
-    click.echo(f"wrote {result.out_dir} (package {result.package_path}, report.json, report.txt, confusion.png)")
+    click.echo(
+        f"wrote {result.out_dir} (package {result.package_path}, report.json, report.txt, confusion.png)"
+    )

@@ -56,7 +56,9 @@ def load_dataset(spec: DataSpec) -> Dataset:
     shape = spec.input_shape or default_shape
     n = x.shape[0]
     if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
-        raise DataError(f"dataset samples have {int(np.prod(x.shape[1:]))} values, input_shape {list(shape)} needs {int(np.prod(shape))}")
+        raise DataError(
+            f"dataset samples have {int(np.prod(x.shape[1:]))} values, input_shape {list(shape)} needs {int(np.prod(shape))}"
+        )
     scale = spec.scale if spec.scale is not None else default_scale
     xf = (x.reshape((n, *shape)).astype(np.float64) / scale).astype(np.float32)
     if not np.all(np.isfinite(xf)):
@@ -88,7 +90,9 @@ def _check_labels(y: np.ndarray, origin: str) -> np.ndarray:
     y = y.reshape(-1)
     if y.size == 0:
         raise DataError(f"{origin} has no samples")
-    bad_float = not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y)) or np.any(y != np.round(y))
+    bad_float = (
+        not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y)) or np.any(y != np.round(y))
+    )
     if not np.issubdtype(y.dtype, np.integer) and bad_float:
         raise DataError(f"{origin}: labels must be integer class indices")
     y = y.astype(np.int64)
@@ -123,13 +127,17 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             if "x" not in z.files or "y" not in z.files:
-                raise DataError(f"{path} must hold arrays named 'x' and 'y' (has: {', '.join(z.files) or 'none'})")
+                raise DataError(
+                    f"{path} must hold arrays named 'x' and 'y' (has: {', '.join(z.files) or 'none'})"
+                )
             x, y = np.asarray(z["x"]), np.asarray(z["y"])
     except DataError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise DataError(f"{path} is not a readable .npz file ({type(exc).__name__})") from None
-    if x.ndim < 2 or not (np.issubdtype(x.dtype, np.number) and not np.issubdtype(x.dtype, np.complexfloating)):
+    if x.ndim < 2 or not (
+        np.issubdtype(x.dtype, np.number) and not np.issubdtype(x.dtype, np.complexfloating)
+    ):
         raise DataError(f"{path}: x must be a numeric array of shape (N, ...)")
     y = _check_labels(y, str(path))
     if len(y) != x.shape[0]:
@@ -159,7 +167,7 @@ def _csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray, str]:
         except ValueError:
             raise DataError(f"{path}:{lineno}: every field must be a number") from None
         ys.append(values[li])
-        xs.append(values[:li] + values[li + 1:])
+        xs.append(values[:li] + values[li + 1 :])
     x = np.asarray(xs, dtype=np.float64)
     if x.shape[1] == 0:
         raise DataError(f"{path}: no feature columns besides {label_column!r}")

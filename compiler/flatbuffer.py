@@ -32,7 +32,12 @@ class TensorInfo:
         return n
 
     def as_dict(self) -> dict[str, Any]:
-        return {"shape": list(self.shape), "dtype": self.dtype, "scale": self.scale, "zero_point": self.zero_point}
+        return {
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "scale": self.scale,
+            "zero_point": self.zero_point,
+        }
 
 
 @dataclass(frozen=True)
@@ -56,15 +61,25 @@ class TfliteInfo:
     def require_int8(self, what: str = "model") -> None:
         """Refuse anything but a full-integer int8 model with one int8 input and one int8 output."""
         if len(self.inputs) != 1 or len(self.outputs) != 1:
-            raise DataError(f"{what} has {len(self.inputs)} inputs and {len(self.outputs)} outputs; "
-                            "tinyfleet handles models with one input and one output")
-        bad = [f"{k} is {t.dtype}" for k, t in (("input", self.input), ("output", self.output)) if t.dtype != "int8"]
+            raise DataError(
+                f"{what} has {len(self.inputs)} inputs and {len(self.outputs)} outputs; "
+                "tinyfleet handles models with one input and one output"
+            )
+        bad = [
+            f"{k} is {t.dtype}"
+            for k, t in (("input", self.input), ("output", self.output))
+            if t.dtype != "int8"
+        ]
         if bad:
-            raise DataError(f"{what} is not a full-integer int8 model ({', '.join(bad)}); quantize it with "
-                            "`tinyfleet model quantize` (int8 input and output, representative data)")
+            raise DataError(
+                f"{what} is not a full-integer int8 model ({', '.join(bad)}); quantize it with "
+                "`tinyfleet model quantize` (int8 input and output, representative data)"
+            )
         if self.float_tensors:
-            raise DataError(f"{what} still computes in float ({self.float_tensors} float32 tensors): it is not "
-                            "full-integer int8 (dynamic-range quantization?)")
+            raise DataError(
+                f"{what} still computes in float ({self.float_tensors} float32 tensors): it is not "
+                "full-integer int8 (dynamic-range quantization?)"
+            )
         for t in (self.input, self.output):
             if t.scale is None or not t.scale > 0:
                 raise DataError(f"{what}: {t.name} has no int8 quantization parameters")
@@ -81,6 +96,8 @@ def _count(n: int, what: str) -> int:
     if not 0 <= n <= _BLOB_LEN[0] // 4:
         raise DataError(f"damaged {what} vector (length {n})")
     return n
+
+
 _OP_NAMES: dict[int, str] = {}
 
 
@@ -174,5 +191,12 @@ def _parse(s: Any, blob: bytes) -> TfliteInfo:
     outputs = tuple(_tensor(s, sg0, sg0.Outputs(i)) for i in range(_count(sg0.OutputsLength(), "outputs")))
     if not inputs or not outputs:
         raise DataError("model has no input or no output tensor")
-    return TfliteInfo(ops=tuple(ops), op_count=count, inputs=inputs, outputs=outputs,
-                      subgraphs=model.SubgraphsLength(), float_tensors=len(float_tensors), size=len(blob))
+    return TfliteInfo(
+        ops=tuple(ops),
+        op_count=count,
+        inputs=inputs,
+        outputs=outputs,
+        subgraphs=model.SubgraphsLength(),
+        float_tensors=len(float_tensors),
+        size=len(blob),
+    )

@@ -20,10 +20,21 @@ class BoardMismatch(BudgetError):
     """The model does not fit one of the boards it is packaged for."""
 
 
-def assemble(*, name: str, version: str, security_counter: int, boards: Sequence[Board], blob: bytes,
-             ev: Evaluation, extra_artifacts: Mapping[str, bytes], labels: Sequence[str] | None,
-             metrics: Mapping[str, Any], training: Mapping[str, Any], golden_count_wanted: int,
-             drift_groups: int) -> tuple[dict[str, Any], dict[str, bytes], list[dict[str, Any]]]:
+def assemble(
+    *,
+    name: str,
+    version: str,
+    security_counter: int,
+    boards: Sequence[Board],
+    blob: bytes,
+    ev: Evaluation,
+    extra_artifacts: Mapping[str, bytes],
+    labels: Sequence[str] | None,
+    metrics: Mapping[str, Any],
+    training: Mapping[str, Any],
+    golden_count_wanted: int,
+    drift_groups: int,
+) -> tuple[dict[str, Any], dict[str, bytes], list[dict[str, Any]]]:
     """Manifest, artifacts and per-board checks; raises BoardMismatch when a board cannot hold it."""
     record = ev.info.input.size + ev.info.output.size
     n = golden_count(golden_count_wanted, ev.info.size, record, [b.model_slot_bytes for b in boards])
@@ -42,9 +53,15 @@ def assemble(*, name: str, version: str, security_counter: int, boards: Sequence
         "output": {**ev.info.output.as_dict(), "dtype": "int8"},
         "golden": {"count": golden.count, "tolerance": tolerances(ev.report["agreement"])},
         "metrics": dict(metrics),
-        "requirements": {"ops": list(ev.info.ops), "arena_bytes": ev.arena_bytes,
-                         "flash_bytes": ev.info.size + len(golden_bytes)},
-        "drift_baseline": {**drift_baseline(ev.data.x, ev.outputs["tflm"], drift_groups), "source": ev.data.source},
+        "requirements": {
+            "ops": list(ev.info.ops),
+            "arena_bytes": ev.arena_bytes,
+            "flash_bytes": ev.info.size + len(golden_bytes),
+        },
+        "drift_baseline": {
+            **drift_baseline(ev.data.x, ev.outputs["tflm"], drift_groups),
+            "source": ev.data.source,
+        },
         "training": dict(training),
     }
     if labels is not None:
@@ -53,5 +70,7 @@ def assemble(*, name: str, version: str, security_counter: int, boards: Sequence
     return manifest, artifacts, checks
 
 
-def package_bytes(manifest: Mapping[str, Any], artifacts: Mapping[str, bytes], key: Ed25519PrivateKey) -> bytes:
+def package_bytes(
+    manifest: Mapping[str, Any], artifacts: Mapping[str, bytes], key: Ed25519PrivateKey
+) -> bytes:
     return build_package(manifest, artifacts, key)

@@ -1,10 +1,10 @@
 """The pipeline stages over a run folder; the CLI commands and `build` are made of these.
 
-    train     SPEC            → model.keras, data.npz, train.json, spec.toml
-    quantize  run folder      → model.tflite, quantize.json
-    convert   run folder      → model.c, model.h, model_float.onnx, model_int8.onnx
-    verify    model.tflite    → Evaluation (+ per-board checks)
-    package   run folder      → NAME-VERSION.tfpkg
+train     SPEC            → model.keras, data.npz, train.json, spec.toml
+quantize  run folder      → model.tflite, quantize.json
+convert   run folder      → model.c, model.h, model_float.onnx, model_int8.onnx
+verify    model.tflite    → Evaluation (+ per-board checks)
+package   run folder      → NAME-VERSION.tfpkg
 """
 
 from __future__ import annotations
@@ -23,8 +23,18 @@ from tinyfleet.compiler.verify import Evaluation, VerifyData, data_from_arrays, 
 from tinyfleet.errors import DataError, UsageError
 from tinyfleet.fsutil import atomic_write_bytes, atomic_write_text
 
-__all__ = ["C_ARTIFACTS", "ONNX_ARTIFACTS", "c_files", "convert_stage", "load_model_file", "load_npz_data",
-           "quantize_stage", "run_spec", "validation_data", "verify_stage"]
+__all__ = [
+    "C_ARTIFACTS",
+    "ONNX_ARTIFACTS",
+    "c_files",
+    "convert_stage",
+    "load_model_file",
+    "load_npz_data",
+    "quantize_stage",
+    "run_spec",
+    "validation_data",
+    "verify_stage",
+]
 
 ONNX_ARTIFACTS = ("model_float.onnx", "model_int8.onnx")
 C_ARTIFACTS = ("model.c", "model.h")
@@ -61,7 +71,9 @@ def quantize_stage(run: Run, folder: Path, samples: int, seed: int) -> tuple[byt
     return blob, record
 
 
-def convert_stage(run: Run, blob: bytes, folder: Path, name: str, samples: int, seed: int) -> dict[str, bytes]:
+def convert_stage(
+    run: Run, blob: bytes, folder: Path, name: str, samples: int, seed: int
+) -> dict[str, bytes]:
     from tinyfleet.compiler.onnx_export import onnx_float, onnx_int8_qdq
     from tinyfleet.compiler.quantize import representative_samples
 
@@ -83,7 +95,9 @@ def validation_data(run: Run, blob: bytes) -> VerifyData:
     return data_from_arrays(info, run.split.x_val, run.split.y_val, "validation")
 
 
-def verify_stage(blob: bytes, data: VerifyData | None, onnx: dict[str, bytes] | None, what: str) -> Evaluation:
+def verify_stage(
+    blob: bytes, data: VerifyData | None, onnx: dict[str, bytes] | None, what: str
+) -> Evaluation:
     return evaluate(blob, data, onnx, what)
 
 

@@ -27,8 +27,10 @@ def render_table(report: dict[str, Any]) -> str:
     buf = io.StringIO()
     console = Console(file=buf, width=100, force_terminal=False, color_system=None)
     m = report["model"]
-    console.print(f"{m['name']} {m['version']} (security counter {m['security_counter']})  "
-                  f"package {report['package']['file']}  sha256 {report['package']['sha256'][:16]}…")
+    console.print(
+        f"{m['name']} {m['version']} (security counter {m['security_counter']})  "
+        f"package {report['package']['file']}  sha256 {report['package']['sha256'][:16]}…"
+    )
     t = Table(title="stages", title_justify="left")
     t.add_column("stage")
     t.add_column("seconds", justify="right")
@@ -46,23 +48,37 @@ def render_table(report: dict[str, Any]) -> str:
     for col in ("runtime", "bit-exact", "max |diff|", "mismatches", "arg-max agree"):
         ag.add_column(col)
     for rt, a in report["verify"]["agreement"].items():
-        ag.add_row(rt, "yes" if a["bitexact"] else "no", str(a["max_abs_diff"]),
-                   f"{a['mismatches']}/{a['values']}", f"{a['argmax_agree']:.4f}")
+        ag.add_row(
+            rt,
+            "yes" if a["bitexact"] else "no",
+            str(a["max_abs_diff"]),
+            f"{a['mismatches']}/{a['values']}",
+            f"{a['argmax_agree']:.4f}",
+        )
     console.print(ag)
-    b = Table(title=f"boards (model {report['verify']['model_bytes']} B, TFLM arena "
-                    f"{report['verify']['tflm_arena_bytes']} B, ops {', '.join(report['verify']['ops'])})",
-              title_justify="left")
+    b = Table(
+        title=f"boards (model {report['verify']['model_bytes']} B, TFLM arena "
+        f"{report['verify']['tflm_arena_bytes']} B, ops {', '.join(report['verify']['ops'])})",
+        title_justify="left",
+    )
     for col in ("board", "flash B", "slot B", "arena budget B", "unsupported ops", "fits"):
         b.add_column(col)
     for c in report["boards"]:
-        b.add_row(c["board"], str(c["flash_bytes"]), str(c["model_slot_bytes"]), str(c["arena_budget"]),
-                  ", ".join(c["unsupported_ops"]) or "-", "yes" if c["fits"] else "no")
+        b.add_row(
+            c["board"],
+            str(c["flash_bytes"]),
+            str(c["model_slot_bytes"]),
+            str(c["arena_budget"]),
+            ", ".join(c["unsupported_ops"]) or "-",
+            "yes" if c["fits"] else "no",
+        )
     console.print(b)
     return buf.getvalue()
 
 
-def write_confusion_plot(path: Path, float_cm: np.ndarray, int8_cm: np.ndarray, labels: list[str],
-                         title: str) -> None:
+def write_confusion_plot(
+    path: Path, float_cm: np.ndarray, int8_cm: np.ndarray, labels: list[str], title: str
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,8 +98,15 @@ def write_confusion_plot(path: Path, float_cm: np.ndarray, int8_cm: np.ndarray, 
             for i in range(cm.shape[0]):
                 for j in range(cm.shape[1]):
                     if cm[i, j]:
-                        ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                                color="white" if cm[i, j] > vmax / 2 else "black")
+                        ax.text(
+                            j,
+                            i,
+                            str(cm[i, j]),
+                            ha="center",
+                            va="center",
+                            fontsize=7,
+                            color="white" if cm[i, j] > vmax / 2 else "black",
+                        )
     fig.suptitle(title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)

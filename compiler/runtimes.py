@@ -143,7 +143,9 @@ def tflm_run(blob: bytes, x: np.ndarray, arena: int | None = None) -> np.ndarray
                 it.invoke()
                 outs.append(np.array(it.get_output(0), dtype=np.int8).reshape(-1))
     except (RuntimeError, ValueError, IndexError, UnicodeDecodeError) as exc:
-        raise DataError(f"TFLM cannot run the model ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})") from None
+        raise DataError(
+            f"TFLM cannot run the model ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})"
+        ) from None
     return np.stack(outs)
 
 
@@ -158,7 +160,9 @@ def litert_ref_run(blob: bytes, x: np.ndarray) -> np.ndarray:
             it.invoke()
             outs.append(np.array(it.get_tensor(outd["index"])).reshape(-1))
     except (RuntimeError, ValueError, IndexError, UnicodeDecodeError) as exc:
-        raise DataError(f"LiteRT cannot run the model ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})") from None
+        raise DataError(
+            f"LiteRT cannot run the model ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})"
+        ) from None
     return np.stack(outs)
 
 
@@ -168,8 +172,11 @@ def litert_interpreter(blob: bytes) -> Any:
 
     try:
         with quiet_stderr():
-            it = Interpreter(model_content=bytes(blob), num_threads=1,
-                             experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+            it = Interpreter(
+                model_content=bytes(blob),
+                num_threads=1,
+                experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+            )
             it.allocate_tensors()
     except (RuntimeError, ValueError) as exc:
         raise DataError(f"LiteRT refuses the model: {' '.join(str(exc).split())[:200]}") from None

@@ -15,8 +15,17 @@ from tinyfleet.boards import get_board
 from tinyfleet.device_manifest import parse_semver
 from tinyfleet.errors import PackageError, UsageError
 
-__all__ = ["BUILTIN_ARCHITECTURES", "BUILTIN_DATASETS", "DataSpec", "PackageSpec", "QuantizeSpec",
-           "Spec", "TrainSpec", "load_spec", "parse_spec"]
+__all__ = [
+    "BUILTIN_ARCHITECTURES",
+    "BUILTIN_DATASETS",
+    "DataSpec",
+    "PackageSpec",
+    "QuantizeSpec",
+    "Spec",
+    "TrainSpec",
+    "load_spec",
+    "parse_spec",
+]
 
 BUILTIN_DATASETS = ("digits",)
 BUILTIN_ARCHITECTURES = ("dense", "cnn", "ds_cnn")
@@ -128,14 +137,18 @@ def parse_spec(text: str, base_dir: Path, origin: str = "spec") -> Spec:
 def _check_name(name: str, origin: str) -> str:
     ok = 0 < len(name) <= 31 and name[0].isalnum() and all(c.isalnum() or c in "._-" for c in name)
     if not ok or not name.isascii():
-        raise UsageError(f"{origin}: name {name!r} must be 1..31 characters of letters, digits, '.', '_' or '-'")
+        raise UsageError(
+            f"{origin}: name {name!r} must be 1..31 characters of letters, digits, '.', '_' or '-'"
+        )
     return name
 
 
 def _no_unknown(table: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+        raise UsageError(
+            f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )
 
 
 def _get(table: dict[str, Any], key: str, typ: type, where: str, default: Any) -> Any:
@@ -159,7 +172,9 @@ def _data(t: dict[str, Any], base_dir: Path, origin: str) -> DataSpec:
     source = _get(t, "source", str, where, "digits")
     if source not in BUILTIN_DATASETS:
         if not source.endswith((".npz", ".csv")):
-            raise UsageError(f"{where}: source must be one of {', '.join(BUILTIN_DATASETS)} or a .npz/.csv file")
+            raise UsageError(
+                f"{where}: source must be one of {', '.join(BUILTIN_DATASETS)} or a .npz/.csv file"
+            )
         source = _resolve(source, base_dir)
     shape = t.get("input_shape")
     if shape is not None:
@@ -177,8 +192,14 @@ def _data(t: dict[str, Any], base_dir: Path, origin: str) -> DataSpec:
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise UsageError(f"{where}: labels must be a list of strings")
         labels = tuple(labels)
-    return DataSpec(source=source, label_column=_get(t, "label_column", str, where, "label"),
-                    input_shape=shape, scale=scale, validation_split=split, labels=labels)
+    return DataSpec(
+        source=source,
+        label_column=_get(t, "label_column", str, where, "label"),
+        input_shape=shape,
+        scale=scale,
+        validation_split=split,
+        labels=labels,
+    )
 
 
 def _train(t: dict[str, Any], base_dir: Path, origin: str) -> TrainSpec:
@@ -186,7 +207,9 @@ def _train(t: dict[str, Any], base_dir: Path, origin: str) -> TrainSpec:
     arch = _get(t, "architecture", str, where, "cnn")
     if arch not in BUILTIN_ARCHITECTURES:
         if not arch.endswith(".keras"):
-            raise UsageError(f"{where}: architecture must be one of {', '.join(BUILTIN_ARCHITECTURES)} or a .keras file")
+            raise UsageError(
+                f"{where}: architecture must be one of {', '.join(BUILTIN_ARCHITECTURES)} or a .keras file"
+            )
         arch = _resolve(arch, base_dir)
     spec = TrainSpec(
         architecture=arch,

@@ -63,8 +63,17 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for dist in ("tensorflow-cpu", "keras", "numpy", "scikit-learn", "tflite-micro", "ai-edge-litert",
-                 "onnx", "onnxruntime", "tf2onnx"):
+    for dist in (
+        "tensorflow-cpu",
+        "keras",
+        "numpy",
+        "scikit-learn",
+        "tflite-micro",
+        "ai-edge-litert",
+        "onnx",
+        "onnxruntime",
+        "tf2onnx",
+    ):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
@@ -72,8 +81,12 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def train(spec: Spec, dataset: Dataset | None = None, verbose: int = 0,
-          on_epoch: Callable[[int, int, float], None] | None = None) -> Run:
+def train(
+    spec: Spec,
+    dataset: Dataset | None = None,
+    verbose: int = 0,
+    on_epoch: Callable[[int, int, float], None] | None = None,
+) -> Run:
     """Train the spec's model; ``on_epoch(epoch, epochs, accuracy)`` is called after every epoch."""
     ts = spec.train
     t0 = time.perf_counter()
@@ -87,14 +100,29 @@ def train(spec: Spec, dataset: Dataset | None = None, verbose: int = 0,
     keras.utils.set_random_seed(ts.seed)
     model = make_model(ts.architecture, tuple(ds.x.shape[1:]), n_classes)
     if ts.epochs > 0:
-        model.compile(optimizer=keras.optimizers.Adam(ts.learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(ts.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         callbacks = []
         if on_epoch is not None:
-            callbacks.append(keras.callbacks.LambdaCallback(
-                on_epoch_end=lambda e, logs: on_epoch(e + 1, ts.epochs, float((logs or {}).get("accuracy", 0.0)))))
-        model.fit(split.x_train, split.y_train, epochs=ts.epochs, batch_size=ts.batch_size,
-                  shuffle=True, verbose=verbose, callbacks=callbacks)
+            callbacks.append(
+                keras.callbacks.LambdaCallback(
+                    on_epoch_end=lambda e, logs: on_epoch(
+                        e + 1, ts.epochs, float((logs or {}).get("accuracy", 0.0))
+                    )
+                )
+            )
+        model.fit(
+            split.x_train,
+            split.y_train,
+            epochs=ts.epochs,
+            batch_size=ts.batch_size,
+            shuffle=True,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
     probs = model.predict(split.x_val, batch_size=256, verbose=0)
     if probs.ndim != 2 or probs.shape[1] != n_classes:
         raise DataError(f"model output shape {list(probs.shape[1:])} does not match {n_classes} classes")
@@ -106,8 +134,14 @@ def train(spec: Spec, dataset: Dataset | None = None, verbose: int = 0,
         "epochs": ts.epochs,
         "batch_size": ts.batch_size,
         "learning_rate": ts.learning_rate,
-        "dataset": {"source": Path(ds.source).name, "sha256": ds.sha256, "n": int(len(ds.y)),
-                    "n_train": int(len(split.y_train)), "n_val": int(len(split.y_val)), "scale": ds.scale},
+        "dataset": {
+            "source": Path(ds.source).name,
+            "sha256": ds.sha256,
+            "n": int(len(ds.y)),
+            "n_train": int(len(split.y_train)),
+            "n_val": int(len(split.y_val)),
+            "scale": ds.scale,
+        },
         "input_shape": list(ds.x.shape[1:]),
         "labels": list(ds.labels),
         "parameters": int(model.count_params()),
@@ -126,8 +160,9 @@ def write_run(run: Run, out: Path) -> None:
     run.model.save(out / "model.keras")
     buf = io.BytesIO()
     s = run.split
-    np.savez(buf, x_train=s.x_train, y_train=s.y_train, x_val=s.x_val, y_val=s.y_val,
-             labels=np.asarray(run.labels))
+    np.savez(
+        buf, x_train=s.x_train, y_train=s.y_train, x_val=s.x_val, y_val=s.y_val, labels=np.asarray(run.labels)
+    )
     atomic_write_bytes(out / "data.npz", buf.getvalue())
     atomic_write_text(out / "train.json", json.dumps(run.record, indent=2) + "\n")
     if run.spec_text:
@@ -140,7 +175,9 @@ def load_run(folder: Path, with_model: bool = True) -> Run:
     needed = ["data.npz", "train.json"] + (["model.keras"] if with_model else [])
     missing = [n for n in needed if not (folder / n).is_file()]
     if missing:
-        raise UsageError(f"{folder} is not a run folder from `tinyfleet model train` (missing {', '.join(missing)})")
+        raise UsageError(
+            f"{folder} is not a run folder from `tinyfleet model train` (missing {', '.join(missing)})"
+        )
     try:
         record = json.loads((folder / "train.json").read_text("utf-8"))
         with np.load(folder / "data.npz", allow_pickle=False) as z:

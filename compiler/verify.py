@@ -54,7 +54,9 @@ def data_from_arrays(info: TfliteInfo, x: np.ndarray, y: np.ndarray | None, sour
     """Inputs from a user array: int8 as they are, float quantized with the model's input parameters."""
     want = int(np.prod(info.input.shape[1:]))
     if x.ndim < 1 or x.shape[0] == 0 or x[0].size != want:
-        raise DataError(f"{source}: each sample must have {want} values for input shape {list(info.input.shape)}")
+        raise DataError(
+            f"{source}: each sample must have {want} values for input shape {list(info.input.shape)}"
+        )
     if x.dtype == np.int8:
         q = x.reshape((len(x), *info.input.shape[1:]))
     elif np.issubdtype(x.dtype, np.number):
@@ -83,8 +85,9 @@ def _agreement(ref: np.ndarray, other: np.ndarray) -> dict[str, Any]:
     }
 
 
-def evaluate(blob: bytes, data: VerifyData | None = None, onnx: dict[str, bytes] | None = None,
-             what: str = "model") -> Evaluation:
+def evaluate(
+    blob: bytes, data: VerifyData | None = None, onnx: dict[str, bytes] | None = None, what: str = "model"
+) -> Evaluation:
     """Run ``blob`` (an int8 .tflite) in TFLM and LiteRT-REF, and any ONNX models, on ``data``."""
     info = read_tflite(blob, what)
     info.require_int8(what)
@@ -100,7 +103,9 @@ def evaluate(blob: bytes, data: VerifyData | None = None, onnx: dict[str, bytes]
     for name, model in sorted((onnx or {}).items()):
         y = onnx_run(model, x_float)
         if y.shape != tflm.shape:
-            raise DataError(f"{name} gives outputs of shape {list(y.shape[1:])}, the TFLite model {list(tflm.shape[1:])}")
+            raise DataError(
+                f"{name} gives outputs of shape {list(y.shape[1:])}, the TFLite model {list(tflm.shape[1:])}"
+            )
         outputs[name] = quantize_inputs(y, out.scale, out.zero_point)
     agreement = {k: _agreement(tflm, v) for k, v in outputs.items() if k != "tflm"}
     report: dict[str, Any] = {
@@ -129,7 +134,9 @@ def board_check(ev: Evaluation, board: Board, golden_bytes: int = 0) -> dict[str
     missing = sorted({op for ops in per_runtime.values() for op in ops})
     reasons = []
     if flash > board.model_slot_bytes:
-        reasons.append(f"model{' + golden' if golden_bytes else ''} is {flash} bytes, a model slot holds {board.model_slot_bytes}")
+        reasons.append(
+            f"model{' + golden' if golden_bytes else ''} is {flash} bytes, a model slot holds {board.model_slot_bytes}"
+        )
     if ev.arena_bytes > board.arena_budget:
         reasons.append(f"TFLM arena needs {ev.arena_bytes} bytes, the board's budget is {board.arena_budget}")
     if missing:

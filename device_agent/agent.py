@@ -47,7 +47,9 @@ RUNTIME_ARTIFACTS = {"litert": ("model.tflite",), "onnxruntime": ("model_int8.on
 
 
 def model_ref(pkg: ModelPackage) -> wire.ModelRef:
-    return wire.ModelRef(name=pkg.name, version=pkg.version, sha256=pkg.sha256, security_counter=pkg.security_counter)
+    return wire.ModelRef(
+        name=pkg.name, version=pkg.version, sha256=pkg.sha256, security_counter=pkg.security_counter
+    )
 
 
 class LinuxSteps:
@@ -141,14 +143,28 @@ class Agent(FleetDevice):
         self.hotswap = HotSwap()
         self.recorder = Recorder()
         self.spool = Spool(self.state_dir / "telemetry", cfg.spool_max_messages)
-        self.fetcher = Fetcher(self.state_dir / "downloads", cfg.http_base, (cfg.device_id, cfg.secret),
-                               self.trusted_keys, RUNTIME_ARTIFACTS[cfg.runtime], progress=self.emit_nowait)
+        self.fetcher = Fetcher(
+            self.state_dir / "downloads",
+            cfg.http_base,
+            (cfg.device_id, cfg.secret),
+            self.trusted_keys,
+            RUNTIME_ARTIFACTS[cfg.runtime],
+            progress=self.emit_nowait,
+        )
         self.steps = LinuxSteps(self)
-        self.executor = Executor(self.state_dir / "update.json", self.steps, self._emit, self._status,
-                                 max_attempts=cfg.max_attempts, retries=cfg.download_retries, fault=fault)
+        self.executor = Executor(
+            self.state_dir / "update.json",
+            self.steps,
+            self._emit,
+            self._status,
+            max_attempts=cfg.max_attempts,
+            retries=cfg.download_retries,
+            fault=fault,
+        )
         self.session = MqttSession(
-            SessionConfig(cfg.device_id, cfg.secret, cfg.mqtt_host, cfg.mqtt_port, cfg.keepalive_s,
-                          cfg.session_expiry_s),
+            SessionConfig(
+                cfg.device_id, cfg.secret, cfg.mqtt_host, cfg.mqtt_port, cfg.keepalive_s, cfg.session_expiry_s
+            ),
             on_message=self._on_message,
             on_connected=self._on_connected,
         )
@@ -181,7 +197,9 @@ class Agent(FleetDevice):
                 self.bad_slots.add(slot)
                 continue
             if slot != act:
-                log.warning("%s: serving slot %s instead of the broken slot %s", self.cfg.device_id, slot, act)
+                log.warning(
+                    "%s: serving slot %s instead of the broken slot %s", self.cfg.device_id, slot, act
+                )
                 self.slots.switch(slot)
             self.hotswap.swap(model)
             self.configure_recorder(pkg)
@@ -221,9 +239,17 @@ class Agent(FleetDevice):
                 st = "empty"
             slots.append(wire.SlotInfo(slot=s, state=st, model=self.slot_refs.get(s)))  # type: ignore[arg-type]
         return wire.DeviceState(
-            device_id=self.cfg.device_id, board=self.cfg.board, kind="linux", firmware="tinyfleet-agent",
-            active=self.active_ref, slots=slots, runtimes=[self.cfg.runtime], deployment_id=self.deployment_id,
-            update=UPDATE_STATUS[self.update_step], ts=round(time.time(), 3), seq=self.next_seq(),  # type: ignore[arg-type]
+            device_id=self.cfg.device_id,
+            board=self.cfg.board,
+            kind="linux",
+            firmware="tinyfleet-agent",
+            active=self.active_ref,
+            slots=slots,
+            runtimes=[self.cfg.runtime],
+            deployment_id=self.deployment_id,
+            update=UPDATE_STATUS[self.update_step],
+            ts=round(time.time(), 3),
+            seq=self.next_seq(),  # type: ignore[arg-type]
         )
 
     def active_sha256(self) -> str | None:
@@ -257,12 +283,19 @@ class Agent(FleetDevice):
         endpoint.start()
         self.endpoint = endpoint
         self.ready.set()
-        tasks = [asyncio.create_task(self.session.run()), asyncio.create_task(self.reconcile_forever()),
-                 asyncio.create_task(self._periodic())]
+        tasks = [
+            asyncio.create_task(self.session.run()),
+            asyncio.create_task(self.reconcile_forever()),
+            asyncio.create_task(self._periodic()),
+        ]
         if self.cfg.replay_file:
             from tinyfleet.agent.replay import replay_forever
 
-            tasks.append(asyncio.create_task(replay_forever(self, Path(self.cfg.replay_file), self.cfg.replay_rate_hz, stop)))
+            tasks.append(
+                asyncio.create_task(
+                    replay_forever(self, Path(self.cfg.replay_file), self.cfg.replay_rate_hz, stop)
+                )
+            )
         try:
             await stop.wait()
         finally:
@@ -281,8 +314,11 @@ class Agent(FleetDevice):
             now = time.monotonic()
             if now >= next_hb:
                 next_hb = now + self.cfg.heartbeat_period_s
-                hb = wire.Heartbeat(ts=round(time.time(), 3), uptime_s=round(now - self.started, 1),
-                                    model_version=self.active_ref.version if self.active_ref else None)
+                hb = wire.Heartbeat(
+                    ts=round(time.time(), 3),
+                    uptime_s=round(now - self.started, 1),
+                    model_version=self.active_ref.version if self.active_ref else None,
+                )
                 self.session.publish(wire.Channel.HB, wire.encode(hb))
             if now >= next_tm:
                 next_tm = now + self.cfg.telemetry_period_s

@@ -21,12 +21,17 @@ def agent() -> None:
 
 @agent.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True, help="agent.toml")
-@click.option("--serial", multiple=True,
-              help="MCU behind this agent: socket://127.0.0.1:PORT (emulated board) or /dev/ttyACM0; repeatable.")
+@click.option(
+    "--serial",
+    multiple=True,
+    help="MCU behind this agent: socket://127.0.0.1:PORT (emulated board) or /dev/ttyACM0; repeatable.",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 def run(config_path: Path, serial: tuple[str, ...], log_level: str) -> None:
     """Connect to the fleet, keep the desired model running, serve local inference."""
-    logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     cfg = load_config(config_path)
     cfg.serial = list(serial) or cfg.serial
     asyncio.run(_main(cfg))

@@ -176,7 +176,10 @@ def config_from_dict(data: dict[str, Any], base: Path, where: str = "agent.toml"
         replay_file=str(base / f) if (f := _get(rp, "file", str, "", f"{where} [replay]")) else "",
         replay_rate_hz=float(_get(rp, "rate_hz", (int, float), 10.0, f"{where} [replay]")),
         serial=list(_get(gw, "serial", list, [], f"{where} [gateway]")),
-        mcus=[_mcu(m, f"{where} [[gateway.devices]]") for m in _get(gw, "devices", list, [], f"{where} [gateway]")],
+        mcus=[
+            _mcu(m, f"{where} [[gateway.devices]]")
+            for m in _get(gw, "devices", list, [], f"{where} [gateway]")
+        ],
     )
     if cfg.telemetry_period_s <= 0 or cfg.heartbeat_period_s <= 0 or cfg.replay_rate_hz <= 0:
         raise UsageError(f"{where}: periods and rates must be positive")
@@ -195,5 +198,10 @@ def _mcu(table: Any, where: str) -> McuConfig:
     serial = _get(table, "serial", str, "", where)
     if not secret or not serial:
         raise UsageError(f"{where}: {dev} needs a secret and a serial port")
-    return McuConfig(dev, secret, serial, _get(table, "board", str, "qemu-an386", where),
-                     _get(table, "serve_http", str, "", where))
+    return McuConfig(
+        dev,
+        secret,
+        serial,
+        _get(table, "board", str, "qemu-an386", where),
+        _get(table, "serve_http", str, "", where),
+    )

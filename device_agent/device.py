@@ -57,16 +57,33 @@ class FleetDevice(abc.ABC):
         self.update_step = step
         self.publish_state()
 
-    async def _emit(self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str,
-                    progress: float | None) -> None:
+    async def _emit(
+        self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str, progress: float | None
+    ) -> None:
         self.emit_nowait(etype, model, detail, progress)
 
-    def emit_nowait(self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str,
-                    progress: float | None) -> None:
-        ref = None if model is None else wire.ModelRef(name=model.name, version=model.version, sha256=model.sha256,
-                                                       security_counter=model.security_counter)
-        ev = wire.DeviceEvent(deployment_id=self.deployment_id or "", type=etype, model=ref, detail=detail[:200],
-                              progress=progress, ts=round(time.time(), 3), seq=self.next_seq())
+    def emit_nowait(
+        self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str, progress: float | None
+    ) -> None:
+        ref = (
+            None
+            if model is None
+            else wire.ModelRef(
+                name=model.name,
+                version=model.version,
+                sha256=model.sha256,
+                security_counter=model.security_counter,
+            )
+        )
+        ev = wire.DeviceEvent(
+            deployment_id=self.deployment_id or "",
+            type=etype,
+            model=ref,
+            detail=detail[:200],
+            progress=progress,
+            ts=round(time.time(), 3),
+            seq=self.next_seq(),
+        )
         self.events.append(ev)
         log.info("%s: %s %s", self.device_id, etype.value, detail)
         payload = wire.encode(ev)
@@ -98,8 +115,11 @@ class FleetDevice(abc.ABC):
         action, reason = decide(desired, active_sha, self.executor.journal, self.max_attempts)
         if action is Action.NOTHING:
             log.info("%s: %s", self.device_id, reason)
-            if self.deployment_id != desired.deployment_id and desired.model is not None \
-                    and desired.model.sha256 == active_sha:
+            if (
+                self.deployment_id != desired.deployment_id
+                and desired.model is not None
+                and desired.model.sha256 == active_sha
+            ):
                 self.deployment_id = desired.deployment_id
                 self.update_step = Step.DONE
                 self.publish_state()

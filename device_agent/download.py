@@ -86,8 +86,15 @@ def download_blocking(
     return dest
 
 
-def _fetch(url: str, part: Path, have: int, size: int, auth: tuple[str, str] | None,
-           progress: Callable[[int, int], None] | None, timeout_s: float) -> int:
+def _fetch(
+    url: str,
+    part: Path,
+    have: int,
+    size: int,
+    auth: tuple[str, str] | None,
+    progress: Callable[[int, int], None] | None,
+    timeout_s: float,
+) -> int:
     u = urllib.parse.urlsplit(url)
     if u.scheme not in ("http", "https") or not u.hostname:
         raise DownloadError(f"cannot download {url[:120]!r}: not an http(s) URL")

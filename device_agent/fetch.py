@@ -27,8 +27,16 @@ ProgressSink = Callable[[wire.EventType, wire.DesiredModel, str, float], None]
 
 
 class Fetcher:
-    def __init__(self, folder: Path, http_base: str, auth: tuple[str, str], trusted_keys: Mapping[str, bytes],
-                 needs_any: tuple[str, ...], board: str | None = None, progress: ProgressSink | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        http_base: str,
+        auth: tuple[str, str],
+        trusted_keys: Mapping[str, bytes],
+        needs_any: tuple[str, ...],
+        board: str | None = None,
+        progress: ProgressSink | None = None,
+    ) -> None:
         self.folder = folder
         self.http_base = http_base
         self.auth = auth
@@ -55,7 +63,9 @@ class Fetcher:
             now = time.monotonic()
             if sink is not None and now - last[0] >= 1.0:
                 last[0] = now
-                loop.call_soon_threadsafe(sink, wire.EventType.DOWNLOAD_PROGRESS, model, "", round(have / total, 3))
+                loop.call_soon_threadsafe(
+                    sink, wire.EventType.DOWNLOAD_PROGRESS, model, "", round(have / total, 3)
+                )
 
         try:
             await download(url, self.path(model), model.size, model.sha256, auth=self.auth, progress=progress)
@@ -69,17 +79,29 @@ class Fetcher:
         path = self.path(model)
         if not path.exists() or sha256_file(path) != model.sha256:
             path.unlink(missing_ok=True)
-            detail, self.last_corrupt = self.last_corrupt or "package digest does not match the desired sha256", ""
+            detail, self.last_corrupt = (
+                self.last_corrupt or "package digest does not match the desired sha256",
+                "",
+            )
             return StepResult(Outcome.RETRY, detail), None
         try:
             pkg = await asyncio.to_thread(read_package, path, self.trusted_keys)
         except PackageError as exc:
             return StepResult(Outcome.FAIL, str(exc)), None
-        if (pkg.name, pkg.version, pkg.security_counter) != (model.name, model.version, model.security_counter):
-            return StepResult(Outcome.FAIL, f"package is {pkg.name} {pkg.version} #{pkg.security_counter}, "
-                                            f"desired {model.name} {model.version} #{model.security_counter}"), None
+        if (pkg.name, pkg.version, pkg.security_counter) != (
+            model.name,
+            model.version,
+            model.security_counter,
+        ):
+            return StepResult(
+                Outcome.FAIL,
+                f"package is {pkg.name} {pkg.version} #{pkg.security_counter}, "
+                f"desired {model.name} {model.version} #{model.security_counter}",
+            ), None
         if pkg.security_counter < floor:
-            return StepResult(Outcome.FAIL, f"anti-rollback: security counter {pkg.security_counter} < {floor}"), None
+            return StepResult(
+                Outcome.FAIL, f"anti-rollback: security counter {pkg.security_counter} < {floor}"
+            ), None
         if not any(n in pkg.members for n in self.needs_any):
             return StepResult(Outcome.INCOMPATIBLE, f"package has none of {', '.join(self.needs_any)}"), None
         if self.board is not None and self.board not in pkg.boards:

@@ -65,11 +65,17 @@ class _McuModel:
         self.sha256 = info.active.sha256 if info.active else ""
         self.runtime = "tinyfleet-mcu"
         spec = pkg.manifest if pkg is not None else None
-        self.input = TensorSpec.from_manifest(spec["input"]) if spec else TensorSpec((info.input_bytes,), 1.0, 0)
-        self.output = TensorSpec.from_manifest(spec["output"]) if spec else TensorSpec((info.output_bytes,), 1.0, 0)
+        self.input = (
+            TensorSpec.from_manifest(spec["input"]) if spec else TensorSpec((info.input_bytes,), 1.0, 0)
+        )
+        self.output = (
+            TensorSpec.from_manifest(spec["output"]) if spec else TensorSpec((info.output_bytes,), 1.0, 0)
+        )
 
     def infer(self, x: np.ndarray) -> np.ndarray:
-        return np.frombuffer(self.dev.call(self.dev.link.infer, np.asarray(x, np.int8).tobytes()), dtype=np.int8)
+        return np.frombuffer(
+            self.dev.call(self.dev.link.infer, np.asarray(x, np.int8).tobytes()), dtype=np.int8
+        )
 
 
 class _Holder:
@@ -106,8 +112,13 @@ class _McuSteps:
             now = time.monotonic()
             if now - last[0] >= 1.0:
                 last[0] = now
-                loop.call_soon_threadsafe(self.d.emit_nowait, wire.EventType.DOWNLOAD_PROGRESS, model,
-                                          "streaming to the MCU", round(have / total, 3))
+                loop.call_soon_threadsafe(
+                    self.d.emit_nowait,
+                    wire.EventType.DOWNLOAD_PROGRESS,
+                    model,
+                    "streaming to the MCU",
+                    round(have / total, 3),
+                )
 
         try:
             resumes = await self.d.acall(stream_ota, self.d.link, header, payload, 768, progress)
@@ -149,7 +160,12 @@ class _McuSteps:
     async def rollback(self, model: wire.DesiredModel | None, previous: dict[str, Any]) -> StepResult:
         try:
             info = await self.d.acall(self.d.link.info)
-            if model is not None and info.active is not None and info.active.version == model.version and info.trial:
+            if (
+                model is not None
+                and info.active is not None
+                and info.active.version == model.version
+                and info.trial
+            ):
                 info = await self.d.acall(self.d.link.revert)
             self.d.info = info
         except DeviceError as exc:
@@ -163,7 +179,9 @@ class _McuSteps:
 class GatewayDevice(FleetDevice):
     """One MCU: link, MQTT session, journal, executor."""
 
-    def __init__(self, cfg: AgentConfig, mcu: McuConfig, link_factory: LinkFactory, trusted_keys: dict[str, bytes]) -> None:
+    def __init__(
+        self, cfg: AgentConfig, mcu: McuConfig, link_factory: LinkFactory, trusted_keys: dict[str, bytes]
+    ) -> None:
         super().__init__(mcu.device_id, cfg.max_attempts)
         self.cfg = cfg
         self.mcu = mcu
@@ -173,14 +191,31 @@ class GatewayDevice(FleetDevice):
         self.state_dir = Path(cfg.state_dir) / "mcu" / mcu.device_id
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.trusted_keys = trusted_keys
-        self.fetcher = Fetcher(self.state_dir / "downloads", cfg.http_base, (mcu.device_id, mcu.secret), trusted_keys,
-                               ("model.tflite",), board=mcu.board, progress=self.emit_nowait)
+        self.fetcher = Fetcher(
+            self.state_dir / "downloads",
+            cfg.http_base,
+            (mcu.device_id, mcu.secret),
+            trusted_keys,
+            ("model.tflite",),
+            board=mcu.board,
+            progress=self.emit_nowait,
+        )
         self.steps = _McuSteps(self)
-        self.executor = Executor(self.state_dir / "update.json", self.steps, self._emit, self._status,
-                                 max_attempts=cfg.max_attempts, retries=cfg.download_retries)
-        self.session = MqttSession(SessionConfig(mcu.device_id, mcu.secret, cfg.mqtt_host, cfg.mqtt_port,
-                                                 cfg.keepalive_s, cfg.session_expiry_s),
-                                   on_message=self._on_message, on_connected=self._on_connected)
+        self.executor = Executor(
+            self.state_dir / "update.json",
+            self.steps,
+            self._emit,
+            self._status,
+            max_attempts=cfg.max_attempts,
+            retries=cfg.download_retries,
+        )
+        self.session = MqttSession(
+            SessionConfig(
+                mcu.device_id, mcu.secret, cfg.mqtt_host, cfg.mqtt_port, cfg.keepalive_s, cfg.session_expiry_s
+            ),
+            on_message=self._on_message,
+            on_connected=self._on_connected,
+        )
         self.info: McuInfo | None = None
         # version -> package sha256: the MCU reports name/version/counter, the server knows packages by digest
         self._known_path = self.state_dir / "packages.json"
@@ -206,8 +241,13 @@ class GatewayDevice(FleetDevice):
                 return True
             except DeviceError as exc:
                 delay = backoff.next_delay()
-                log.warning("%s: cannot open %s (%s); retrying in %.1f s", self.mcu.device_id, self.mcu.serial,
-                            exc, delay)
+                log.warning(
+                    "%s: cannot open %s (%s); retrying in %.1f s",
+                    self.mcu.device_id,
+                    self.mcu.serial,
+                    exc,
+                    delay,
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
         return False
@@ -229,7 +269,9 @@ class GatewayDevice(FleetDevice):
 
     def refresh_model(self, pkg: ModelPackage | None) -> None:
         info = self.info
-        self.hotswap.active = _McuModel(self, info, pkg) if info is not None and info.active is not None else None
+        self.hotswap.active = (
+            _McuModel(self, info, pkg) if info is not None and info.active is not None else None
+        )
 
     # -- reporting -------------------------------------------------------------------------------
     def state(self) -> wire.DeviceState:
@@ -239,14 +281,26 @@ class GatewayDevice(FleetDevice):
             a = info.active
             sha = a.sha256 or self.packages.get(a.version)
             if sha is not None:  # a model installed by other means has no known package digest
-                active = wire.ModelRef(name=a.name, version=a.version, sha256=sha, security_counter=a.security_counter)
-        slots = [wire.SlotInfo(slot=s, state=st) for s, st in sorted((info.slots if info else {}).items())  # type: ignore[arg-type]
-                 if s in ("a", "b") and st in ("empty", "writing", "pending", "trial", "confirmed", "failed")]
+                active = wire.ModelRef(
+                    name=a.name, version=a.version, sha256=sha, security_counter=a.security_counter
+                )
+        slots = [
+            wire.SlotInfo(slot=s, state=st)
+            for s, st in sorted((info.slots if info else {}).items())  # type: ignore[arg-type]
+            if s in ("a", "b") and st in ("empty", "writing", "pending", "trial", "confirmed", "failed")
+        ]
         return wire.DeviceState(
-            device_id=self.mcu.device_id, board=self.mcu.board, kind="mcu",
-            firmware=(info.firmware if info else "")[:32], active=active, slots=slots[:2],
-            runtimes=["tinyfleet-mcu"], deployment_id=self.deployment_id,
-            update=UPDATE_STATUS[self.update_step], ts=round(time.time(), 3), seq=self.next_seq(),  # type: ignore[arg-type]
+            device_id=self.mcu.device_id,
+            board=self.mcu.board,
+            kind="mcu",
+            firmware=(info.firmware if info else "")[:32],
+            active=active,
+            slots=slots[:2],
+            runtimes=["tinyfleet-mcu"],
+            deployment_id=self.deployment_id,
+            update=UPDATE_STATUS[self.update_step],
+            ts=round(time.time(), 3),
+            seq=self.next_seq(),  # type: ignore[arg-type]
         )
 
     def active_sha256(self) -> str | None:
@@ -279,8 +333,11 @@ class GatewayDevice(FleetDevice):
             self.endpoint = Endpoint(self, self.mcu.serve_http, "")
             self.endpoint.start()
         self.ready.set()
-        tasks = [asyncio.create_task(self.session.run()), asyncio.create_task(self.reconcile_forever()),
-                 asyncio.create_task(self._periodic())]
+        tasks = [
+            asyncio.create_task(self.session.run()),
+            asyncio.create_task(self.reconcile_forever()),
+            asyncio.create_task(self._periodic()),
+        ]
         try:
             await stop.wait()
         finally:
@@ -304,10 +361,18 @@ class GatewayDevice(FleetDevice):
             if now >= next_hb:
                 next_hb = now + self.cfg.heartbeat_period_s
                 a = self.info.active if self.info else None
-                hb = wire.Heartbeat(ts=round(time.time(), 3), uptime_s=round(now - self.started, 1),
-                                    model_version=a.version if a else None)
+                hb = wire.Heartbeat(
+                    ts=round(time.time(), 3),
+                    uptime_s=round(now - self.started, 1),
+                    model_version=a.version if a else None,
+                )
                 self.session.publish(wire.Channel.HB, wire.encode(hb))
-            if now >= next_tm and self.update_step not in (Step.DOWNLOAD, Step.VERIFY, Step.INSTALL, Step.LOAD):
+            if now >= next_tm and self.update_step not in (
+                Step.DOWNLOAD,
+                Step.VERIFY,
+                Step.INSTALL,
+                Step.LOAD,
+            ):
                 next_tm = now + self.cfg.telemetry_period_s
                 await self._relay_telemetry(last_tm)
                 last_tm = time.time()
@@ -323,9 +388,18 @@ class GatewayDevice(FleetDevice):
         if tm is None or a is None or tm.n == 0:
             return
         now = time.time()
-        msg = wire.Telemetry(ts=round(now, 3), period_s=max(0.001, round(now - since, 3)), model=a.version, n=tm.n,  # type: ignore[call-arg]  # populated by name (alias "in")
-                             err=tm.err, lat_p50_us=tm.lat_p50_us, lat_p95_us=tm.lat_p95_us,
-                             input_hist=tm.input_hist, cls=tm.cls, conf=tm.conf)
+        msg = wire.Telemetry(
+            ts=round(now, 3),
+            period_s=max(0.001, round(now - since, 3)),
+            model=a.version,
+            n=tm.n,  # type: ignore[call-arg]  # populated by name (alias "in")
+            err=tm.err,
+            lat_p50_us=tm.lat_p50_us,
+            lat_p95_us=tm.lat_p95_us,
+            input_hist=tm.input_hist,
+            cls=tm.cls,
+            conf=tm.conf,
+        )
         self.session.publish(wire.Channel.TM, wire.encode(msg), qos=1)
 
 
@@ -362,4 +436,3 @@ async def run_gateway(cfg: AgentConfig, stop: asyncio.Event, link_factory: LinkF
     factory = link_factory or _serial_factory
     devices = [GatewayDevice(cfg, m, factory, keys) for m in plan_mcus(cfg)]
     await asyncio.gather(*(d.run(stop) for d in devices))
-

@@ -45,7 +45,9 @@ class McuInfo:
     security_counter: int  # the MCU's anti-rollback floor
     input_bytes: int = 0
     output_bytes: int = 0
-    slots: dict[str, str] = field(default_factory=dict)  # "a"/"b" -> empty|writing|pending|trial|confirmed|failed
+    slots: dict[str, str] = field(
+        default_factory=dict
+    )  # "a"/"b" -> empty|writing|pending|trial|confirmed|failed
     last_selftest: str = ""  # what the firmware says about the last golden self-test
     selftest_ok: bool = True  # the running model passed its golden self-test (meaningful on trial)
 
@@ -74,8 +76,14 @@ class McuLink(Protocol):
     def close(self) -> None: ...
 
 
-def stream_ota(link: McuLink, header: bytes, payload: bytes, chunk: int = 768,
-               progress: Callable[[int, int], None] | None = None, resumes: int = 5) -> int:
+def stream_ota(
+    link: McuLink,
+    header: bytes,
+    payload: bytes,
+    chunk: int = 768,
+    progress: Callable[[int, int], None] | None = None,
+    resumes: int = 5,
+) -> int:
     """Write ``payload`` into the MCU's inactive slot, resuming after link errors; returns resumes used.
 
     After an error the session is opened again with the same header and the MCU says where to go on
@@ -88,7 +96,7 @@ def stream_ota(link: McuLink, header: bytes, payload: bytes, chunk: int = 768,
             if not 0 <= offset <= len(payload):
                 raise DeviceError(f"MCU resumed at {offset}, beyond the payload of {len(payload)} bytes")
             while offset < len(payload):
-                part = payload[offset:offset + chunk]
+                part = payload[offset : offset + chunk]
                 link.ota_chunk(offset, part)
                 offset += len(part)
                 if progress is not None:

@@ -114,7 +114,9 @@ class MqttSession:
             self._lost.clear()
             try:
                 await asyncio.wait_for(
-                    self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s, version=MQTTv50),
+                    self.client.connect(
+                        self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s, version=MQTTv50
+                    ),
                     timeout=self.cfg.connect_timeout_s,
                 )
             except (OSError, TimeoutError, MQTTConnectError) as exc:

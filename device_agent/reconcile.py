@@ -110,9 +110,18 @@ _TABLE: dict[tuple[Step, Outcome], Transition] = {(t.source, t.outcome): t for t
 
 # What DeviceState.update says while a step runs (wire contract values).
 UPDATE_STATUS: dict[Step, str] = {
-    Step.IDLE: "idle", Step.DOWNLOAD: "downloading", Step.VERIFY: "verifying", Step.INSTALL: "installing",
-    Step.LOAD: "installing", Step.SELF_TEST: "testing", Step.SWAP: "testing", Step.CONFIRM: "testing",
-    Step.ROLLBACK: "testing", Step.DONE: "confirmed", Step.ROLLED_BACK: "rolled_back", Step.FAILED: "failed",
+    Step.IDLE: "idle",
+    Step.DOWNLOAD: "downloading",
+    Step.VERIFY: "verifying",
+    Step.INSTALL: "installing",
+    Step.LOAD: "installing",
+    Step.SELF_TEST: "testing",
+    Step.SWAP: "testing",
+    Step.CONFIRM: "testing",
+    Step.ROLLBACK: "testing",
+    Step.DONE: "confirmed",
+    Step.ROLLED_BACK: "rolled_back",
+    Step.FAILED: "failed",
 }
 
 
@@ -178,15 +187,20 @@ class Action(StrEnum):
     START = "start"
 
 
-def decide(desired: DesiredState, active_sha256: str | None, journal: Journal, max_attempts: int) -> tuple[Action, str]:
+def decide(
+    desired: DesiredState, active_sha256: str | None, journal: Journal, max_attempts: int
+) -> tuple[Action, str]:
     """Pure: should this desired state start an update? (action, reason)"""
     model = desired.model
     if model is None:
         return Action.NOTHING, "desired state names no model"
     if model.sha256 == active_sha256:
         return Action.NOTHING, "already running the desired model"
-    same = journal.deployment_id == desired.deployment_id and journal.target is not None \
+    same = (
+        journal.deployment_id == desired.deployment_id
+        and journal.target is not None
         and journal.target.get("sha256") == model.sha256
+    )
     if same and journal.step in (Step.FAILED, Step.ROLLED_BACK) and journal.attempts >= max_attempts:
         return Action.NOTHING, f"deployment {desired.deployment_id} already failed {journal.attempts} time(s)"
     if same and journal.step in (Step.FAILED, Step.ROLLED_BACK) and journal.detail.startswith("final:"):
@@ -297,7 +311,9 @@ class Executor:
             step = t.target
             if step in (Step.FAILED, Step.ROLLED_BACK):
                 j.attempts += 1
-            self._enter(step, f"final:{final_reason}" if final_reason and step in TERMINAL else res.detail[:150])
+            self._enter(
+                step, f"final:{final_reason}" if final_reason and step in TERMINAL else res.detail[:150]
+            )
             await self.status(step)
         return step
 
@@ -330,5 +346,7 @@ def transition_table_markdown() -> str:
     """The transition table as a Markdown table (docs/agent.md embeds it; a test keeps them equal)."""
     lines = ["| from | outcome | to | event reported |", "|---|---|---|---|"]
     for t in TRANSITIONS:
-        lines.append(f"| {t.source.value} | {t.outcome.value} | {t.target.value} | {t.event.value if t.event else '—'} |")
+        lines.append(
+            f"| {t.source.value} | {t.outcome.value} | {t.target.value} | {t.event.value if t.event else '—'} |"
+        )
     return "\n".join(lines)

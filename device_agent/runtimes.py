@@ -41,7 +41,11 @@ class TensorSpec:
 
     @classmethod
     def from_manifest(cls, spec: dict[str, Any]) -> TensorSpec:
-        return cls(tuple(int(d) for d in spec["shape"]), float(spec.get("scale", 1.0)), int(spec.get("zero_point", 0)))
+        return cls(
+            tuple(int(d) for d in spec["shape"]),
+            float(spec.get("scale", 1.0)),
+            int(spec.get("zero_point", 0)),
+        )
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
         q = np.round(np.asarray(x, dtype=np.float64) / self.scale) + self.zero_point
@@ -86,7 +90,9 @@ class LoadedModel:
         # costs memory, and the built-in kernels round like TFLM (the golden vectors' reference).
         resolver = litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            interp = litert.Interpreter(model_content=model, num_threads=1, experimental_op_resolver_type=resolver)
+            interp = litert.Interpreter(
+                model_content=model, num_threads=1, experimental_op_resolver_type=resolver
+            )
             interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise DeviceError(f"LiteRT cannot load {self.name} {self.version}: {exc}") from None

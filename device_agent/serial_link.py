@@ -34,8 +34,12 @@ from tinyfleet.serialproto import (
 __all__ = ["SerialLink"]
 
 _SLOT_STATE = {
-    SlotState.EMPTY: "empty", SlotState.RECEIVING: "writing", SlotState.PENDING: "pending",
-    SlotState.TRIAL: "trial", SlotState.CONFIRMED: "confirmed", SlotState.INACTIVE: "confirmed",
+    SlotState.EMPTY: "empty",
+    SlotState.RECEIVING: "writing",
+    SlotState.PENDING: "pending",
+    SlotState.TRIAL: "trial",
+    SlotState.CONFIRMED: "confirmed",
+    SlotState.INACTIVE: "confirmed",
     SlotState.REJECTED: "failed",
 }
 BOOT_TIMEOUT_S = 30.0
@@ -92,7 +96,9 @@ class SerialLink:
         if status == Status.OFFSET:
             # the device holds a different amount (e.g. after a reset): a link-level event; the
             # stream opens the session again and continues from the device's offset
-            raise DeviceError(f"device expects offset {struct.unpack('<I', reply)[0] if len(reply) == 4 else '?'}")
+            raise DeviceError(
+                f"device expects offset {struct.unpack('<I', reply)[0] if len(reply) == 4 else '?'}"
+            )
         if status != Status.OK:
             raise McuRefused(str(DeviceStatusError(MsgType.OTA_CHUNK, status)))
 
@@ -121,9 +127,13 @@ class SerialLink:
         tm = self.client.telemetry(new_period=True)
         hz = tm.tick_hz or 1
         return McuTelemetry(
-            n=tm.inferences, err=tm.errors, lat_p50_us=round(tm.latency_mean * 1e6 / hz, 1),
-            lat_p95_us=round(tm.latency_max * 1e6 / hz, 1), input_hist=[list(g) for g in tm.input_hist],
-            cls=list(tm.class_counts), conf=list(tm.confidence_hist),
+            n=tm.inferences,
+            err=tm.errors,
+            lat_p50_us=round(tm.latency_mean * 1e6 / hz, 1),
+            lat_p95_us=round(tm.latency_max * 1e6 / hz, 1),
+            input_hist=[list(g) for g in tm.input_hist],
+            cls=list(tm.class_counts),
+            conf=list(tm.confidence_hist),
         )
 
     def close(self) -> None:
@@ -169,8 +179,17 @@ def _info(i: Info) -> McuInfo:
     if i.boot_events & BootEvent.INVALID:
         notes.append("a slot failed verification")
     return McuInfo(
-        board="", firmware=i.firmware_version, active=model, trial=i.on_trial, security_counter=i.security_counter,
-        input_bytes=i.input_bytes, output_bytes=i.output_bytes, selftest_ok=i.selftest_passed,
-        slots={"a": _SLOT_STATE.get(i.slot_states[0], "empty"), "b": _SLOT_STATE.get(i.slot_states[1], "empty")},
+        board="",
+        firmware=i.firmware_version,
+        active=model,
+        trial=i.on_trial,
+        security_counter=i.security_counter,
+        input_bytes=i.input_bytes,
+        output_bytes=i.output_bytes,
+        selftest_ok=i.selftest_passed,
+        slots={
+            "a": _SLOT_STATE.get(i.slot_states[0], "empty"),
+            "b": _SLOT_STATE.get(i.slot_states[1], "empty"),
+        },
         last_selftest="; ".join(notes),
     )

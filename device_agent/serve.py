@@ -53,7 +53,9 @@ def _parse_input(body: bytes, content_type: str, model: LoadedModel) -> np.ndarr
     if req.get("float"):
         return model.input.quantize(arr)
     if arr.size and (arr.min() < -128 or arr.max() > 127 or np.any(arr != np.round(arr))):
-        raise DataError('int8 input values must be integers in -128..127 (send "float": true for real values)')
+        raise DataError(
+            'int8 input values must be integers in -128..127 (send "float": true for real values)'
+        )
     return arr.astype(np.int8)
 
 
@@ -89,12 +91,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if model is None:
                 self._send(503, {"error": "no model is active yet"})
                 return
-            self._send(200, {"name": model.name, "version": model.version, "sha256": model.sha256,
-                             "runtime": model.runtime,
-                             "input": {"shape": list(model.input.shape), "scale": model.input.scale,
-                                       "zero_point": model.input.zero_point},
-                             "output": {"shape": list(model.output.shape), "scale": model.output.scale,
-                                        "zero_point": model.output.zero_point}})
+            self._send(
+                200,
+                {
+                    "name": model.name,
+                    "version": model.version,
+                    "sha256": model.sha256,
+                    "runtime": model.runtime,
+                    "input": {
+                        "shape": list(model.input.shape),
+                        "scale": model.input.scale,
+                        "zero_point": model.input.zero_point,
+                    },
+                    "output": {
+                        "shape": list(model.output.shape),
+                        "scale": model.output.scale,
+                        "zero_point": model.output.zero_point,
+                    },
+                },
+            )
         else:
             self._send(404, {"error": f"no such path {self.path}"})
 
@@ -127,8 +142,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         y = res.output
         top = int(np.argmax(y))
         conf = float((int(y[top]) - res.model.output.zero_point) * res.model.output.scale)
-        self._send(200, {"output": y.tolist(), "class": top, "confidence": round(conf, 5), "model": res.model.name,
-                         "version": res.model.version, "latency_us": round(res.latency_us, 1)})
+        self._send(
+            200,
+            {
+                "output": y.tolist(),
+                "class": top,
+                "confidence": round(conf, 5),
+                "model": res.model.name,
+                "version": res.model.version,
+                "latency_us": round(res.latency_us, 1),
+            },
+        )
 
 
 class _TCPServer(http.server.ThreadingHTTPServer):

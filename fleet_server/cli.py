@@ -13,23 +13,54 @@ __all__ = ["server"]
 
 
 @click.command("server")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="State folder (SQLite file, artifacts, broker). [TINYFLEET_DATA_DIR]")
-@click.option("--database-url", help="SQLAlchemy URL, e.g. postgresql://user@host/db; default: SQLite in the data folder.")
-@click.option("--artifact-dir", type=click.Path(path_type=Path), help="Artifact store (default DATA_DIR/artifacts; shared by server processes).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="State folder (SQLite file, artifacts, broker). [TINYFLEET_DATA_DIR]",
+)
+@click.option(
+    "--database-url",
+    help="SQLAlchemy URL, e.g. postgresql://user@host/db; default: SQLite in the data folder.",
+)
+@click.option(
+    "--artifact-dir",
+    type=click.Path(path_type=Path),
+    help="Artifact store (default DATA_DIR/artifacts; shared by server processes).",
+)
 @click.option("--host", help="HTTP listen address (default 127.0.0.1).")
 @click.option("--port", type=int, help="HTTP port (default 8080).")
 @click.option("--public-url", help="URL devices use for artifact downloads (default http://HOST:PORT).")
-@click.option("--broker", help="'builtin' (start our own mosquitto, the default) or mqtt[s]://user:pass@host:port.")
+@click.option(
+    "--broker", help="'builtin' (start our own mosquitto, the default) or mqtt[s]://user:pass@host:port."
+)
 @click.option("--broker-host", help="Built-in broker listen address (default 127.0.0.1).")
 @click.option("--broker-port", type=int, help="Built-in broker port (default 1883).")
-@click.option("--tls-cert", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Broker TLS certificate (PEM).")
-@click.option("--tls-key", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Broker TLS key (PEM).")
-@click.option("--tls-ca", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="CA for the broker's certificate (default: the certificate itself).")
-@click.option("--trusted-key", "trusted_keys", multiple=True, type=click.Path(path_type=Path),
-              help="Public key(s) packages must be signed with (default: *.pub in $TINYFLEET_KEYS).")
-@click.option("--admin-token", help="Use this admin token (default: make one at first start, in DATA_DIR/admin.token).")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--tls-cert",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Broker TLS certificate (PEM).",
+)
+@click.option(
+    "--tls-key", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Broker TLS key (PEM)."
+)
+@click.option(
+    "--tls-ca",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="CA for the broker's certificate (default: the certificate itself).",
+)
+@click.option(
+    "--trusted-key",
+    "trusted_keys",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Public key(s) packages must be signed with (default: *.pub in $TINYFLEET_KEYS).",
+)
+@click.option(
+    "--admin-token", help="Use this admin token (default: make one at first start, in DATA_DIR/admin.token)."
+)
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
 def server(log_level: str, **flags: object) -> None:
     """Run the fleet server until interrupted (SIGINT/SIGTERM stop it cleanly)."""
     import uvicorn
@@ -43,5 +74,10 @@ def server(log_level: str, **flags: object) -> None:
     if rt.admin_token and not settings.admin_token:
         click.echo(f"admin token (also in {settings.data_dir / 'admin.token'}): {rt.admin_token}", err=True)
     app = create_app(rt)
-    click.echo(f"tinyfleet server on {settings.http_url} (broker {settings.broker}, port {settings.broker_port})", err=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, access_log=log_level == "debug")
+    click.echo(
+        f"tinyfleet server on {settings.http_url} (broker {settings.broker}, port {settings.broker_port})",
+        err=True,
+    )
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=log_level, access_log=log_level == "debug"
+    )

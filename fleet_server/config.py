@@ -58,7 +58,9 @@ class Settings:
     broker_public_host: str = ""  # what devices are told to connect to; empty: broker_host
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    tls_ca: Path | None = None  # CA the server checks the broker's certificate with (default: tls_cert itself)
+    tls_ca: Path | None = (
+        None  # CA the server checks the broker's certificate with (default: tls_cert itself)
+    )
     mosquitto: str = "/usr/sbin/mosquitto"
     trusted_keys: tuple[Path, ...] = ()  # empty: every *.pub in $TINYFLEET_KEYS
     admin_token: str = ""  # empty: generated once and written to data_dir/admin.token

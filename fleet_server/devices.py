@@ -57,12 +57,16 @@ def _check_board(board: str, known: Mapping[str, Any] | None = None) -> None:
         raise UsageError(f"unknown board {board!r} (known: {', '.join(sorted(known))})")
 
 
-def enroll(s: Session, device_id: str, board: str, tags: Mapping[str, Any] | None = None) -> tuple[Device, str]:
+def enroll(
+    s: Session, device_id: str, board: str, tags: Mapping[str, Any] | None = None
+) -> tuple[Device, str]:
     """Register a device; returns it and its secret (shown once, stored only as a hash)."""
     return enroll_many(s, [(device_id, board, tags or {})])[0]
 
 
-def enroll_many(s: Session, devices: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[tuple[Device, str]]:
+def enroll_many(
+    s: Session, devices: Sequence[tuple[str, str, Mapping[str, Any]]]
+) -> list[tuple[Device, str]]:
     """Register devices (id, board, tags) in the caller's transaction: all or none."""
     ids = [d for d, _, _ in devices]
     if len(set(ids)) != len(ids):
@@ -70,17 +74,25 @@ def enroll_many(s: Session, devices: Sequence[tuple[str, str, Mapping[str, Any]]
     boards = all_boards()
     for device_id, board, _ in devices:
         if not DEVICE_ID_RE.match(device_id):
-            raise UsageError(f"invalid device id {device_id!r}: 1-63 of a-z, 0-9, '_', '-', starting with a letter or digit")
+            raise UsageError(
+                f"invalid device id {device_id!r}: 1-63 of a-z, 0-9, '_', '-', starting with a letter or digit"
+            )
         _check_board(board, boards)
     for i in range(0, len(ids), 5000):
-        taken = s.scalars(select(Device.id).where(Device.id.in_(ids[i:i + 5000]))).first()
+        taken = s.scalars(select(Device.id).where(Device.id.in_(ids[i : i + 5000]))).first()
         if taken is not None:
             raise DeviceConflict(f"device {taken} is already enrolled")
     out = []
     now = time.time()
     for device_id, board, tags in devices:
         secret = secrets.token_urlsafe(24)
-        dev = Device(id=device_id, board=board, tags=validate_tags(tags), secret_hash=hash_secret(secret), enrolled_at=now)
+        dev = Device(
+            id=device_id,
+            board=board,
+            tags=validate_tags(tags),
+            secret_hash=hash_secret(secret),
+            enrolled_at=now,
+        )
         s.add(dev)
         out.append((dev, secret))
     s.flush()
@@ -98,13 +110,22 @@ def create_enrollment_token(s: Session, tags: Mapping[str, Any], uses: int, ttl_
         raise UsageError("ttl must be between 1 s and 365 days")
     token = "tfe_" + secrets.token_urlsafe(24)
     now = time.time()
-    s.add(EnrollmentToken(token_hash=token_hash(token), tags=validate_tags(tags), expires_at=now + ttl_s,
-                          uses_left=uses, created_at=now))
+    s.add(
+        EnrollmentToken(
+            token_hash=token_hash(token),
+            tags=validate_tags(tags),
+            expires_at=now + ttl_s,
+            uses_left=uses,
+            created_at=now,
+        )
+    )
     return token
 
 
 def enroll_with_token(s: Session, token: str, device_id: str, board: str) -> tuple[Device, str]:
-    row = s.scalar(select(EnrollmentToken).where(EnrollmentToken.token_hash == token_hash(token)).with_for_update())
+    row = s.scalar(
+        select(EnrollmentToken).where(EnrollmentToken.token_hash == token_hash(token)).with_for_update()
+    )
     if row is None or row.uses_left <= 0 or row.expires_at < time.time():
         raise PermissionError("enrollment token is unknown, used up or expired")
     row.uses_left -= 1
@@ -116,7 +137,9 @@ def matches(tags: Mapping[str, str], selector: Mapping[str, str]) -> bool:
     return all(k in tags and (v == "*" or tags[k] == v) for k, v in selector.items())
 
 
-def save_group(s: Session, name: str, devices: Sequence[str] | None, selector: Mapping[str, Any] | None) -> Group:
+def save_group(
+    s: Session, name: str, devices: Sequence[str] | None, selector: Mapping[str, Any] | None
+) -> Group:
     if not _GROUP.match(name):
         raise UsageError(f"invalid group name {name!r}")
     if (devices is None) == (selector is None):
@@ -146,7 +169,9 @@ def resolve_target(s: Session, target: Mapping[str, Any]) -> list[str]:
         if group is None:
             raise UsageError(f"no group named {target['group']!r}")
         if group.selector is None:
-            return sorted(s.scalars(select(GroupMember.device_id).where(GroupMember.group_name == group.name)))
+            return sorted(
+                s.scalars(select(GroupMember.device_id).where(GroupMember.group_name == group.name))
+            )
         return _select(s, group.selector)
     if target.get("selector"):
         return _select(s, validate_tags(target["selector"]))

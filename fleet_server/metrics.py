@@ -21,9 +21,15 @@ MQTT_DROPPED = Counter(
     "Inbound MQTT messages refused (malformed, oversized, spoofed, unknown device, overload)",
     ["reason"],
 )
-INGEST_BATCH_SECONDS = Histogram("tinyfleet_ingest_batch_seconds", "Time to write one ingest batch to the database")
+INGEST_BATCH_SECONDS = Histogram(
+    "tinyfleet_ingest_batch_seconds", "Time to write one ingest batch to the database"
+)
 DESIRED_PUBLISHED = Counter("tinyfleet_desired_published_total", "Desired states published to devices")
-ROLLOUT_STEPS = Counter("tinyfleet_rollout_steps_total", "Rollout engine steps taken by this process", ["outcome"])
+ROLLOUT_STEPS = Counter(
+    "tinyfleet_rollout_steps_total", "Rollout engine steps taken by this process", ["outcome"]
+)
 DEVICES_ONLINE = Gauge("tinyfleet_devices_online", "Devices whose online flag is set")
 BROKER_RESTARTS = Gauge("tinyfleet_broker_restarts", "Times the supervised broker was restarted")
-ARTIFACT_BYTES = Counter("tinyfleet_artifact_bytes_total", "Artifact download requests by outcome", ["outcome"])
+ARTIFACT_BYTES = Counter(
+    "tinyfleet_artifact_bytes_total", "Artifact download requests by outcome", ["outcome"]
+)

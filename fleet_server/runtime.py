@@ -101,7 +101,9 @@ class Runtime:
     def _broker_url(self) -> BrokerURL:
         st = self.settings
         if st.builtin_broker:
-            return BrokerURL(st.broker_host, st.broker_port, SERVER_USER, self._server_secret, tls=st.tls_cert is not None)
+            return BrokerURL(
+                st.broker_host, st.broker_port, SERVER_USER, self._server_secret, tls=st.tls_cert is not None
+            )
         return parse_broker_url(st.broker)
 
     # ---- life cycle ----------------------------------------------------------------------------
@@ -111,17 +113,28 @@ class Runtime:
             return
         if st.builtin_broker:
             tls = ListenerTLS(st.tls_cert, st.tls_key) if st.tls_cert and st.tls_key else None
-            self.broker = BrokerSupervisor(st.data_dir / "broker", st.broker_host, st.broker_port, self._credentials,
-                                           st.mosquitto, tls)
+            self.broker = BrokerSupervisor(
+                st.data_dir / "broker", st.broker_host, st.broker_port, self._credentials, st.mosquitto, tls
+            )
             self.broker.start()
             self._cred_fingerprint = self._fingerprint()
         self.ingest.start()
         ca = st.tls_ca or st.tls_cert
-        self.link = MqttLink(self._broker_url(), f"tinyfleet-server-{st.instance_id}", self.ingest.handle,
-                             st.mqtt_max_inflight, ca_file=str(ca) if ca else None)
+        self.link = MqttLink(
+            self._broker_url(),
+            f"tinyfleet-server-{st.instance_id}",
+            self.ingest.handle,
+            st.mqtt_max_inflight,
+            ca_file=str(ca) if ca else None,
+        )
         self.link.start()
-        self.publisher = MqttLink(self._broker_url(), f"tinyfleet-server-{st.instance_id}-pub", None,
-                                  st.mqtt_max_inflight, ca_file=str(ca) if ca else None)
+        self.publisher = MqttLink(
+            self._broker_url(),
+            f"tinyfleet-server-{st.instance_id}-pub",
+            None,
+            st.mqtt_max_inflight,
+            ca_file=str(ca) if ca else None,
+        )
         self.publisher.start()
         self.outbox = Outbox(self.db, self.publisher, self.bus)
         self.outbox.start()
@@ -151,8 +164,12 @@ class Runtime:
                 with self.db.session() as s:
                     # silent for longer than offline_after (a half-open connection the last will missed)
                     stale = time.time() - self.settings.offline_after
-                    s.execute(update(Device).where(Device.online, Device.last_seen < stale).values(online=False))
-                    DEVICES_ONLINE.set(s.scalar(select(func.count()).select_from(Device).where(Device.online)) or 0)
+                    s.execute(
+                        update(Device).where(Device.online, Device.last_seen < stale).values(online=False)
+                    )
+                    DEVICES_ONLINE.set(
+                        s.scalar(select(func.count()).select_from(Device).where(Device.online)) or 0
+                    )
                 if self.link is not None and time.monotonic() >= next_resync:
                     next_resync = time.monotonic() + self.settings.resync_interval
                     self.link.resync()

@@ -31,8 +31,10 @@ def _public_key(pubkey: Path | None, no_pubkey: bool) -> bytes | None:
         return None
     path = pubkey or default_keys_dir() / PUBLIC_NAME
     if pubkey is None and not path.is_file():
-        raise UsageError(f"no public key at {path}: run `tinyfleet keys init`, pass --pubkey FILE, "
-                         "or --no-pubkey for a board that refuses every model update")
+        raise UsageError(
+            f"no public key at {path}: run `tinyfleet keys init`, pass --pubkey FILE, "
+            "or --no-pubkey for a board that refuses every model update"
+        )
     return read_public_key_file(path)
 
 
@@ -41,22 +43,41 @@ def firmware() -> None:
     """Build and flash the MCU firmware (PlatformIO; the emulated board works offline)."""
 
 
-_board_opt = click.option("--board", type=click.Choice(FIRMWARE_BOARDS), default="qemu-an386", show_default=True,
-                          help="Target board.")
-_build_dir_opt = click.option("--build-dir", type=click.Path(path_type=Path), default=None,
-                              help="PlatformIO build directory (default: firmware/build/pio).")
+_board_opt = click.option(
+    "--board",
+    type=click.Choice(FIRMWARE_BOARDS),
+    default="qemu-an386",
+    show_default=True,
+    help="Target board.",
+)
+_build_dir_opt = click.option(
+    "--build-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="PlatformIO build directory (default: firmware/build/pio).",
+)
 
 
 @firmware.command("build")
 @_board_opt
-@click.option("--pubkey", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Public key the firmware trusts for model updates (default: $TINYFLEET_KEYS/tinyfleet-signing.pub).")
+@click.option(
+    "--pubkey",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Public key the firmware trusts for model updates (default: $TINYFLEET_KEYS/tinyfleet-signing.pub).",
+)
 @click.option("--no-pubkey", is_flag=True, help="Build without a key: the board refuses every model update.")
 @click.option("--device-id", default=None, help="Device id compiled in (default: the board name).")
 @_build_dir_opt
 @click.option("-v", "--verbose", is_flag=True, help="Show PlatformIO's output.")
-def build_cmd(board: str, pubkey: Path | None, no_pubkey: bool, device_id: str | None,
-              build_dir: Path | None, verbose: bool) -> None:
+def build_cmd(
+    board: str,
+    pubkey: Path | None,
+    no_pubkey: bool,
+    device_id: str | None,
+    build_dir: Path | None,
+    verbose: bool,
+) -> None:
     """Build the firmware and print its flash and RAM use against the board budget."""
     key = _public_key(pubkey, no_pubkey)
     result = pio.build(board, build_dir or default_build_dir(), key, device_id, verbose=verbose)
@@ -69,18 +90,39 @@ def build_cmd(board: str, pubkey: Path | None, no_pubkey: bool, device_id: str |
 
 @firmware.command("flash")
 @_board_opt
-@click.option("--model", "model_pkg", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-              help="Model package to install (over the serial OTA) right after boot.")
+@click.option(
+    "--model",
+    "model_pkg",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Model package to install (over the serial OTA) right after boot.",
+)
 @click.option("--port", default=None, help="Serial port of a real board (e.g. /dev/ttyACM0).")
 @_build_dir_opt
-@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Emulated board: folder holding its flash file (default: runs/boards/BOARD-ID).")
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Emulated board: folder holding its flash file (default: runs/boards/BOARD-ID).",
+)
 @click.option("--device-id", default=None, help="Emulated board: device id (overrides the compiled-in one).")
 @click.option("--detach", is_flag=True, help="Emulated board: leave QEMU running in the background and exit.")
-@click.option("--pidfile", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Emulated board: write QEMU's process id here (with --detach: stop it with kill PID).")
-def flash_cmd(board: str, model_pkg: Path | None, port: str | None, build_dir: Path | None, workdir: Path | None,
-              device_id: str | None, detach: bool, pidfile: Path | None) -> None:
+@click.option(
+    "--pidfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Emulated board: write QEMU's process id here (with --detach: stop it with kill PID).",
+)
+def flash_cmd(
+    board: str,
+    model_pkg: Path | None,
+    port: str | None,
+    build_dir: Path | None,
+    workdir: Path | None,
+    device_id: str | None,
+    detach: bool,
+    pidfile: Path | None,
+) -> None:
     """Put the firmware on a board: boot it in QEMU (emulated) or upload it with PlatformIO (real)."""
     build_dir = build_dir or default_build_dir()
     if board in pio.REAL_BOARDS:
@@ -133,20 +175,31 @@ def hil() -> None:
 
 @hil.command("run-model")
 @click.argument("model", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--inputs", "inputs_path", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True,
-              help="int8 inputs (.npy), one per row, each shaped like the model input.")
+@click.option(
+    "--inputs",
+    "inputs_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="int8 inputs (.npy), one per row, each shaped like the model input.",
+)
 @_board_opt
 @click.option("--port", default=None, help="Serial port of a real board running tinyfleet firmware.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--save-outputs", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Write the board's raw int8 outputs (.npy), one row per input.")
-def run_model_cmd(model: Path, inputs_path: Path, board: str, port: str | None, as_json: bool,
-                  save_outputs: Path | None) -> None:
+@click.option(
+    "--save-outputs",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the board's raw int8 outputs (.npy), one row per input.",
+)
+def run_model_cmd(
+    model: Path, inputs_path: Path, board: str, port: str | None, as_json: bool, save_outputs: Path | None
+) -> None:
     """Run a .tflite on the board for every input and compare with TFLM bit for bit."""
     from tinyfleet.hil.run_model import run_model
 
-    report = run_model(model, inputs_path, board=board, port=port, save_outputs=save_outputs,
-                       progress=not as_json)
+    report = run_model(
+        model, inputs_path, board=board, port=port, save_outputs=save_outputs, progress=not as_json
+    )
     if as_json:
         click.echo(json.dumps(report.as_json()))
     else:

@@ -44,7 +44,9 @@ class ModelReverted(DeviceStatusError):
     def __init__(self, info: Info) -> None:
         super().__init__(MsgType.RESET, Status.SELFTEST)
         self.info = info
-        self.args = (f"the board reverted the new model after its trial boot (boot events: {info.boot_events!r})",)
+        self.args = (
+            f"the board reverted the new model after its trial boot (boot events: {info.boot_events!r})",
+        )
 
 
 class BoardLink:
@@ -132,10 +134,13 @@ class BoardLink:
         step = MAX_PAYLOAD - 5
         for off in range(0, len(x), step):
             last = off + step >= len(x)
-            reply = self.request(MsgType.INFER, struct.pack("<IB", off, 1 if last else 0) + x[off:off + step],
-                                 timeout=timeout if last else 10.0)
+            reply = self.request(
+                MsgType.INFER,
+                struct.pack("<IB", off, 1 if last else 0) + x[off : off + step],
+                timeout=timeout if last else 10.0,
+            )
         ticks, n = struct.unpack_from("<II", reply)
-        return bytes(reply[8:8 + n]), ticks
+        return bytes(reply[8 : 8 + n]), ticks
 
     def reset(self) -> None:
         self.request(MsgType.RESET)
@@ -149,7 +154,10 @@ class BoardLink:
     def members(package: bytes) -> dict[str, bytes]:
         try:
             with zipfile.ZipFile(io.BytesIO(package)) as zf:
-                return {n: zf.read(n) for n in ("manifest.json", "device.bin", "device.sig", "model.tflite", "golden.bin")}
+                return {
+                    n: zf.read(n)
+                    for n in ("manifest.json", "device.bin", "device.sig", "model.tflite", "golden.bin")
+                }
         except (zipfile.BadZipFile, KeyError) as exc:
             raise PackageError(f"not a model package: {exc}") from None
 
@@ -169,15 +177,22 @@ class BoardLink:
     def begin(self, package: bytes) -> OtaBegin:
         return self.begin_raw(self.header_of(package))
 
-    def send_bytes(self, payload: bytes, start: int, stop: int, chunk: int = 1008,
-                   on_progress: Callable[[int], None] | None = None, window: int = 3) -> int:
+    def send_bytes(
+        self,
+        payload: bytes,
+        start: int,
+        stop: int,
+        chunk: int = 1008,
+        on_progress: Callable[[int], None] | None = None,
+        window: int = 3,
+    ) -> int:
         """OTA_CHUNKs of ``payload[start:stop]``, up to ``window`` in flight (replies come back in
         order); returns the offset the board expects next."""
         pending: list[int] = []
         offset = expected = start
         while offset < stop or pending:
             while offset < stop and len(pending) < window:
-                part = payload[offset:min(offset + chunk, stop)]
+                part = payload[offset : min(offset + chunk, stop)]
                 pending.append(self.send(MsgType.OTA_CHUNK, struct.pack("<I", offset) + part))
                 offset += len(part)
             expected = struct.unpack_from("<I", self.wait_reply(MsgType.OTA_CHUNK, pending.pop(0), 30.0))[0]
@@ -211,8 +226,12 @@ class BoardLink:
         session = self.begin_raw(m["device.bin"] + m["device.sig"])
         payload = m["model.tflite"] + m["golden.bin"]
         if session.total != len(payload):
-            raise DeviceError(f"the board expects {session.total} payload bytes, the package has {len(payload)}")
-        self.send_bytes(payload, session.resume_offset, session.total, min(session.max_chunk, 1008), on_progress)
+            raise DeviceError(
+                f"the board expects {session.total} payload bytes, the package has {len(payload)}"
+            )
+        self.send_bytes(
+            payload, session.resume_offset, session.total, min(session.max_chunk, 1008), on_progress
+        )
         self.commit_and_boot(expect=(str(manifest.get("name")), str(manifest.get("version"))))
         return len(payload) - session.resume_offset
 

@@ -58,6 +58,10 @@ def flash_layout(board_name: str) -> FlashLayout:
         arena_bytes=int(b["arena_bytes"]),
     )
     if (layout.flash_bytes, layout.slot_bytes, layout.ram_bytes, layout.arena_bytes) != (
-            board.flash_bytes, board.model_slot_bytes, board.ram_bytes, board.arena_budget):
+        board.flash_bytes,
+        board.model_slot_bytes,
+        board.ram_bytes,
+        board.arena_budget,
+    ):
         raise UsageError(f"firmware/pio/boards/{board_name}.json disagrees with tinyfleet/boards.toml")
     return layout

@@ -19,10 +19,19 @@ from tinyfleet.package import build_package
 __all__ = ["make_package"]
 
 
-def make_package(tflite: bytes, key: Ed25519PrivateKey, golden_inputs: np.ndarray, *, name: str = "hil-model",
-                 version: str = "1.0.0", security_counter: int = 1, board: str = "qemu-an386",
-                 arena_bytes: int = 0, golden_outputs: np.ndarray | None = None,
-                 describe_as: bytes | None = None) -> bytes:
+def make_package(
+    tflite: bytes,
+    key: Ed25519PrivateKey,
+    golden_inputs: np.ndarray,
+    *,
+    name: str = "hil-model",
+    version: str = "1.0.0",
+    security_counter: int = 1,
+    board: str = "qemu-an386",
+    arena_bytes: int = 0,
+    golden_outputs: np.ndarray | None = None,
+    describe_as: bytes | None = None,
+) -> bytes:
     """Package ``tflite`` signed with ``key``; golden outputs default to TFLM's for ``golden_inputs``.
 
     ``describe_as``: take the manifest's tensors and ops from this model instead (tests sign damaged
@@ -31,7 +40,11 @@ def make_package(tflite: bytes, key: Ed25519PrivateKey, golden_inputs: np.ndarra
     info = read_tflite(describe_as if describe_as is not None else tflite)
     info.require_int8()
     x = np.asarray(golden_inputs, dtype=np.int8).reshape(len(golden_inputs), -1)
-    y = tflm_run(tflite, x.reshape((len(x), *info.input.shape[1:]))) if golden_outputs is None else golden_outputs
+    y = (
+        tflm_run(tflite, x.reshape((len(x), *info.input.shape[1:])))
+        if golden_outputs is None
+        else golden_outputs
+    )
     golden = GoldenSet(inputs=x, outputs=np.asarray(y, dtype=np.int8).reshape(len(x), -1))
     manifest: dict[str, Any] = {
         "name": name,
@@ -40,8 +53,11 @@ def make_package(tflite: bytes, key: Ed25519PrivateKey, golden_inputs: np.ndarra
         "boards": [board],
         "input": info.input.as_dict(),
         "output": info.output.as_dict(),
-        "requirements": {"ops": list(info.ops), "arena_bytes": int(arena_bytes),
-                         "flash_bytes": len(tflite) + len(golden.pack())},
+        "requirements": {
+            "ops": list(info.ops),
+            "arena_bytes": int(arena_bytes),
+            "flash_bytes": len(tflite) + len(golden.pack()),
+        },
         "golden": {"count": golden.count, "tolerance": {"tinyfleet-mcu": 0, "tflm": 0}},
     }
     return build_package(manifest, {"model.tflite": tflite, "golden.bin": golden.pack()}, key)

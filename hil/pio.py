@@ -51,7 +51,21 @@ REAL_BOARDS = ("nano33ble", "esp32dev")
 # PlatformIO 6.2 asks for tool-scons "~4.41101.0" (SCons 4.11.1, the version in requirements/lock.txt).
 SCONS_PACKAGE_VERSION = "4.41101.0"
 TOOLCHAIN_DIRNAME = "tinyfleet-toolchain-arm"
-ARM_TOOLS = ("gcc", "g++", "cpp", "as", "ld", "ar", "ranlib", "objcopy", "objdump", "size", "nm", "strip", "gdb")
+ARM_TOOLS = (
+    "gcc",
+    "g++",
+    "cpp",
+    "as",
+    "ld",
+    "ar",
+    "ranlib",
+    "objcopy",
+    "objdump",
+    "size",
+    "nm",
+    "strip",
+    "gdb",
+)
 _DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,31}$")
 
 
@@ -91,26 +105,49 @@ def _ensure_scons(core: Path) -> None:
         import SCons  # noqa: F401  (proves scons is installed in this interpreter)
     except ImportError:
         raise UsageError("scons is not installed in this Python environment (pip install scons)") from None
-    _write_json(pkg / "package.json", {
-        "name": "tool-scons", "version": SCONS_PACKAGE_VERSION,
-        "description": "SCons from PyPI, registered for PlatformIO by tinyfleet", "system": "*",
-    })
-    atomic_write_text(pkg / "scons.py", (
-        "# SCons from PyPI, started the way PlatformIO starts its tool-scons package.\n"
-        "import sys\n\nimport SCons.Script\n\nif __name__ == \"__main__\":\n    sys.exit(SCons.Script.main())\n"
-    ))
-    _write_json(pkg / ".piopm", {
-        "type": "tool", "name": "tool-scons", "version": SCONS_PACKAGE_VERSION,
-        "spec": {"owner": "platformio", "id": None, "name": "tool-scons", "requirements": None, "uri": None},
-    })
+    _write_json(
+        pkg / "package.json",
+        {
+            "name": "tool-scons",
+            "version": SCONS_PACKAGE_VERSION,
+            "description": "SCons from PyPI, registered for PlatformIO by tinyfleet",
+            "system": "*",
+        },
+    )
+    atomic_write_text(
+        pkg / "scons.py",
+        (
+            "# SCons from PyPI, started the way PlatformIO starts its tool-scons package.\n"
+            'import sys\n\nimport SCons.Script\n\nif __name__ == "__main__":\n    sys.exit(SCons.Script.main())\n'
+        ),
+    )
+    _write_json(
+        pkg / ".piopm",
+        {
+            "type": "tool",
+            "name": "tool-scons",
+            "version": SCONS_PACKAGE_VERSION,
+            "spec": {
+                "owner": "platformio",
+                "id": None,
+                "name": "tool-scons",
+                "requirements": None,
+                "uri": None,
+            },
+        },
+    )
 
 
 def _ensure_toolchain(core: Path) -> Path:
     pkg = core / TOOLCHAIN_DIRNAME
     gcc = shutil.which("arm-none-eabi-gcc")
     if gcc is None:
-        raise UsageError("arm-none-eabi-gcc not found: install Debian's gcc-arm-none-eabi and libnewlib-arm-none-eabi")
-    version = subprocess.run([gcc, "-dumpversion"], capture_output=True, text=True, check=False).stdout.strip()
+        raise UsageError(
+            "arm-none-eabi-gcc not found: install Debian's gcc-arm-none-eabi and libnewlib-arm-none-eabi"
+        )
+    version = subprocess.run(
+        [gcc, "-dumpversion"], capture_output=True, text=True, check=False
+    ).stdout.strip()
     major, minor, patch = ([int(p) for p in re.findall(r"\d+", version)] + [0, 0, 0])[:3]
     bindir = pkg / "bin"
     bindir.mkdir(parents=True, exist_ok=True)
@@ -120,12 +157,15 @@ def _ensure_toolchain(core: Path) -> Path:
         if src and not link.exists():
             with contextlib.suppress(FileExistsError):
                 link.symlink_to(src)
-    _write_json(pkg / "package.json", {
-        "name": "toolchain-gccarmnoneeabi",
-        "version": f"1.{major}{minor:02d}{patch:02d}.0",
-        "description": f"Debian's GNU Arm Embedded toolchain {version} (links)",
-        "system": "*",
-    })
+    _write_json(
+        pkg / "package.json",
+        {
+            "name": "toolchain-gccarmnoneeabi",
+            "version": f"1.{major}{minor:02d}{patch:02d}.0",
+            "description": f"Debian's GNU Arm Embedded toolchain {version} (links)",
+            "system": "*",
+        },
+    )
     return pkg
 
 
@@ -140,14 +180,16 @@ def ensure_core() -> Path:
 
 def pio_env(core: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "PLATFORMIO_CORE_DIR": str(core),
-        "PLATFORMIO_SETTING_ENABLE_TELEMETRY": "no",
-        "PLATFORMIO_SETTING_CHECK_PLATFORMIO_INTERVAL": "3650",
-        "PLATFORMIO_SETTING_CHECK_PRUNE_SYSTEM_THRESHOLD": "0",
-        "PLATFORMIO_NO_ANSI": "true",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "PLATFORMIO_CORE_DIR": str(core),
+            "PLATFORMIO_SETTING_ENABLE_TELEMETRY": "no",
+            "PLATFORMIO_SETTING_CHECK_PLATFORMIO_INTERVAL": "3650",
+            "PLATFORMIO_SETTING_CHECK_PRUNE_SYSTEM_THRESHOLD": "0",
+            "PLATFORMIO_NO_ANSI": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return env
 
@@ -195,7 +237,9 @@ class BuildResult:
 
 _SECTION_RE = re.compile(r"^(\.\S+)\s+(\d+)\s+(\d+)\s*$")
 _OVERFLOW_RE = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
-_TOO_BIG_RE = re.compile(r"Error: The (program|data) size \((\d+) bytes\) is greater than maximum allowed \((\d+) bytes\)")
+_TOO_BIG_RE = re.compile(
+    r"Error: The (program|data) size \((\d+) bytes\) is greater than maximum allowed \((\d+) bytes\)"
+)
 
 
 def config_dir(build_dir: Path) -> Path:
@@ -205,7 +249,9 @@ def config_dir(build_dir: Path) -> Path:
 
 
 def elf_sections(elf: Path) -> dict[str, int]:
-    out = subprocess.run(["arm-none-eabi-size", "-A", "-d", str(elf)], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        ["arm-none-eabi-size", "-A", "-d", str(elf)], capture_output=True, text=True, check=False
+    )
     if out.returncode != 0:
         raise DeviceError(f"arm-none-eabi-size failed on {elf}: {out.stderr.strip()}")
     sizes: dict[str, int] = {}
@@ -222,7 +268,9 @@ def _check_firmware_sources(fw: Path) -> None:
         fetch = fw / "scripts" / "fetch_monocypher.py"
         r = subprocess.run([sys.executable, str(fetch)], capture_output=True, text=True, check=False)
         if r.returncode != 0 or not mono.is_file():
-            raise UsageError(f"Monocypher sources missing and could not be fetched: {r.stderr.strip()[-300:]}")
+            raise UsageError(
+                f"Monocypher sources missing and could not be fetched: {r.stderr.strip()[-300:]}"
+            )
 
 
 REAL_BOARD_PLATFORMS = {"nano33ble": "nordicnrf52", "esp32dev": "espressif32"}
@@ -241,15 +289,23 @@ def require_platform(board_name: str, core: Path) -> None:
         )
 
 
-def build(board_name: str, build_dir: Path, public_key: bytes | None, device_id: str | None = None,
-          verbose: bool = False, copy_to: Path | None = None) -> BuildResult:
+def build(
+    board_name: str,
+    build_dir: Path,
+    public_key: bytes | None,
+    device_id: str | None = None,
+    verbose: bool = False,
+    copy_to: Path | None = None,
+) -> BuildResult:
     """Build the firmware with `pio run` into ``build_dir`` (incremental when it was used before).
 
     ``copy_to``: copy firmware.elf/.bin there while still holding the build lock, so a shared
     build directory can serve several sessions (the copy is this session's image)."""
     board = get_board(board_name)
     if board_name not in EMULATED_BOARDS + REAL_BOARDS:
-        raise UsageError(f"{board_name} is not a firmware board; firmware boards: {', '.join(EMULATED_BOARDS + REAL_BOARDS)}")
+        raise UsageError(
+            f"{board_name} is not a firmware board; firmware boards: {', '.join(EMULATED_BOARDS + REAL_BOARDS)}"
+        )
     fw = firmware_dir()
     _check_firmware_sources(fw)
     build_dir = Path(build_dir).resolve()
@@ -292,18 +348,31 @@ def _raise_build_error(board: Board, log: str) -> None:
     m = _OVERFLOW_RE.search(log)
     if m:
         region = {"FLASH": "flash", "RAM": "RAM", "STORE": "model store"}.get(m.group(1), m.group(1))
-        raise BudgetError(f"firmware for {board.name} does not fit: {region} budget overflowed by {m.group(2)} bytes")
+        raise BudgetError(
+            f"firmware for {board.name} does not fit: {region} budget overflowed by {m.group(2)} bytes"
+        )
     m = _TOO_BIG_RE.search(log)
     if m:
         what = "flash" if m.group(1) == "program" else "RAM"
-        raise BudgetError(f"firmware for {board.name} does not fit: {what} use {m.group(2)} bytes > budget {m.group(3)} bytes")
-    if "UnknownPlatform" in log or "Could not find the package" in log or "HTTPClientError" in log or "Unknown development platform" in log:
+        raise BudgetError(
+            f"firmware for {board.name} does not fit: {what} use {m.group(2)} bytes > budget {m.group(3)} bytes"
+        )
+    if (
+        "UnknownPlatform" in log
+        or "Could not find the package" in log
+        or "HTTPClientError" in log
+        or "Unknown development platform" in log
+    ):
         raise DeviceError(
             f"PlatformIO platform for {board.name} is not installed and the registry is unreachable; "
             "install it once with network access (docs/firmware.md)"
         )
     lines = [ln.strip() for ln in log.splitlines()]
-    errors = [ln for ln in lines if ("error:" in ln or "undefined reference" in ln) and not ln.startswith("collect2")]
+    errors = [
+        ln
+        for ln in lines
+        if ("error:" in ln or "undefined reference" in ln) and not ln.startswith("collect2")
+    ]
     errors = errors or [ln for ln in lines if "error" in ln.lower()]
     detail = errors[0] if errors else (lines or ["no output"])[-1]
     raise DeviceError(f"firmware build for {board.name} failed: {detail}")

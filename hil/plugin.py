@@ -34,12 +34,20 @@ __all__ = ["HilBoard", "open_serial"]
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hil", "hardware-in-the-loop boards")
-    group.addoption("--hil-port", default=None, help="serial port of a real board (default: the emulated board)")
+    group.addoption(
+        "--hil-port", default=None, help="serial port of a real board (default: the emulated board)"
+    )
     group.addoption("--hil-board", default="qemu-an386", help="board name from tinyfleet/boards.toml")
-    group.addoption("--hil-signing-key", default=None,
-                    help="real board: PEM key its firmware trusts (default: $TINYFLEET_KEYS/tinyfleet-signing.key)")
-    group.addoption("--hil-junit", default=os.environ.get("TINYFLEET_HIL_JUNIT"),
-                    help="write JUnit XML results here (same as --junitxml; env TINYFLEET_HIL_JUNIT)")
+    group.addoption(
+        "--hil-signing-key",
+        default=None,
+        help="real board: PEM key its firmware trusts (default: $TINYFLEET_KEYS/tinyfleet-signing.key)",
+    )
+    group.addoption(
+        "--hil-junit",
+        default=os.environ.get("TINYFLEET_HIL_JUNIT"),
+        help="write JUnit XML results here (same as --junitxml; env TINYFLEET_HIL_JUNIT)",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -111,16 +119,25 @@ def hil_signing_key(pytestconfig: pytest.Config, request: pytest.FixtureRequest)
 
 
 @pytest.fixture(scope="session")
-def hil_firmware(pytestconfig: pytest.Config, hil_signing_key: Ed25519PrivateKey, hil_board_name: str,
-                 tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hil_firmware(
+    pytestconfig: pytest.Config,
+    hil_signing_key: Ed25519PrivateKey,
+    hil_board_name: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
     if pytestconfig.getoption("--hil-port"):
         pytest.skip("a real board runs the firmware it was flashed with")
     from tinyfleet.hil.pio import build
 
     # one shared, incremental build folder (only the generated key header changes between sessions);
     # the image is copied into this session's folder under the build lock
-    result = build(hil_board_name, hil_build_dir(), public_raw(hil_signing_key), "hil-board",
-                   copy_to=tmp_path_factory.mktemp("hil-firmware"))
+    result = build(
+        hil_board_name,
+        hil_build_dir(),
+        public_raw(hil_signing_key),
+        "hil-board",
+        copy_to=tmp_path_factory.mktemp("hil-firmware"),
+    )
     return result.elf
 
 
@@ -135,8 +152,9 @@ def public_raw(key: Ed25519PrivateKey) -> bytes:
 
 
 @pytest.fixture
-def board(pytestconfig: pytest.Config, request: pytest.FixtureRequest, hil_board_name: str,
-          tmp_path: Path) -> Iterator[HilBoard]:
+def board(
+    pytestconfig: pytest.Config, request: pytest.FixtureRequest, hil_board_name: str, tmp_path: Path
+) -> Iterator[HilBoard]:
     port = pytestconfig.getoption("--hil-port")
     if port:
         yield HilBoard(hil_board_name, url=str(port))

@@ -71,8 +71,14 @@ def qemu_binary() -> str:
 class QemuBoard:
     """One emulated board: a firmware ELF, a working directory with its flash file, a QEMU process."""
 
-    def __init__(self, elf: Path, workdir: Path, board: str = "qemu-an386", device_id: str | None = None,
-                 shift: int = ICOUNT_SHIFT) -> None:
+    def __init__(
+        self,
+        elf: Path,
+        workdir: Path,
+        board: str = "qemu-an386",
+        device_id: str | None = None,
+        shift: int = ICOUNT_SHIFT,
+    ) -> None:
         self.elf = Path(elf).resolve()
         self.workdir = Path(workdir).resolve()
         self.layout: FlashLayout = flash_layout(board)
@@ -117,12 +123,22 @@ class QemuBoard:
 
     def command(self, port: int) -> list[str]:
         cmd = [
-            qemu_binary(), "-M", "mps2-an386", "-nographic", "-monitor", "none",
-            "-icount", f"shift={self.shift},sleep=off",
-            "-semihosting-config", "enable=on,target=native",
-            "-kernel", str(self.elf),
-            "-device", f"loader,file={FLASH_FILE},addr=0x{self.layout.store_base:x},force-raw=on",
-            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
+            qemu_binary(),
+            "-M",
+            "mps2-an386",
+            "-nographic",
+            "-monitor",
+            "none",
+            "-icount",
+            f"shift={self.shift},sleep=off",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-kernel",
+            str(self.elf),
+            "-device",
+            f"loader,file={FLASH_FILE},addr=0x{self.layout.store_base:x},force-raw=on",
+            "-serial",
+            f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
         ]
         if self.device_id:
             cmd += ["-append", f"tfid={self.device_id}"]
@@ -142,9 +158,15 @@ class QemuBoard:
         last = ""
         for _ in range(5):
             port = free_port()
-            proc = subprocess.Popen(self.command(port), cwd=self.workdir, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-                                    preexec_fn=None if survive_parent else _die_with_parent)
+            proc = subprocess.Popen(
+                self.command(port),
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=None if survive_parent else _die_with_parent,
+            )
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and proc.poll() is None and not _listening(port):
                 time.sleep(0.01)

@@ -86,11 +86,15 @@ class RunReport:
         j = self.as_json()
         lines.append(f"bit-exact: {'yes' if self.bitexact else 'no'} ({len(self.mismatches)} mismatches)")
         if j["instructions_per_inference"] is not None:
-            lines.append(f"instructions per inference: {j['instructions_per_inference']:,}"
-                         + (f" ({j['instructions_per_mac']} per MAC)" if self.macs else ""))
+            lines.append(
+                f"instructions per inference: {j['instructions_per_inference']:,}"
+                + (f" ({j['instructions_per_mac']} per MAC)" if self.macs else "")
+            )
         if j["latency_us"] is not None:
             lines.append(f"latency: {j['latency_us']:,} us (median)")
-        lines.append(f"MACs: {self.macs:,}; arena: {self.arena_bytes:,} bytes (TFLM: {self.tflm_arena_bytes:,})")
+        lines.append(
+            f"MACs: {self.macs:,}; arena: {self.arena_bytes:,} bytes (TFLM: {self.tflm_arena_bytes:,})"
+        )
         return "\n".join(lines)
 
 
@@ -101,7 +105,9 @@ def load_inputs(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
     except (OSError, ValueError) as exc:
         raise DataError(f"{path} is not a .npy array: {exc}") from None
     if x.dtype != np.int8:
-        raise DataError(f"{path}: inputs must be int8 (got {x.dtype}); quantize them with the model's input scale")
+        raise DataError(
+            f"{path}: inputs must be int8 (got {x.dtype}); quantize them with the model's input scale"
+        )
     size = int(np.prod([max(d, 1) for d in input_shape[1:]]))
     if x.shape == tuple(input_shape) or x.size == size:
         x = x.reshape(1, size)
@@ -131,8 +137,14 @@ def hil_firmware(board: str, key: Ed25519PrivateKey, keep: Path) -> Path:
     return pio.build(board, hil_dir() / "build", public_key_raw(key), "hil-board", copy_to=keep).elf
 
 
-def run_model(model: Path, inputs_path: Path, board: str = "qemu-an386", port: str | None = None,
-              save_outputs: Path | None = None, progress: bool = True) -> RunReport:
+def run_model(
+    model: Path,
+    inputs_path: Path,
+    board: str = "qemu-an386",
+    port: str | None = None,
+    save_outputs: Path | None = None,
+    progress: bool = True,
+) -> RunReport:
     from tinyfleet.hil.device import BoardLink
 
     blob = Path(model).read_bytes()
@@ -147,12 +159,21 @@ def run_model(model: Path, inputs_path: Path, board: str = "qemu-an386", port: s
         key = hil_key()
     else:
         raise UsageError(f"{board} is a real board: pass --port")
-    package = make_package(blob, key, x[:1], golden_outputs=expected[:1], name=_model_name(model),
-                           arena_bytes=tflm_arena, board=board)
+    package = make_package(
+        blob,
+        key,
+        x[:1],
+        golden_outputs=expected[:1],
+        name=_model_name(model),
+        arena_bytes=tflm_arena,
+        board=board,
+    )
     with tempfile.TemporaryDirectory(prefix="tinyfleet-hil-") as tmp:
         qb: QemuBoard | None = None
         if port is None:
-            qb = QemuBoard(hil_firmware(board, key, Path(tmp) / "fw"), Path(tmp) / "board", board, device_id="hil-run")
+            qb = QemuBoard(
+                hil_firmware(board, key, Path(tmp) / "fw"), Path(tmp) / "board", board, device_id="hil-run"
+            )
             url = qb.start()
         else:
             url = port
@@ -187,8 +208,19 @@ def run_model(model: Path, inputs_path: Path, board: str = "qemu-an386", port: s
         np.save(buf, got)
         atomic_write_bytes(save_outputs, buf.getvalue())
     matches = [bool(np.array_equal(a, b)) for a, b in zip(got, expected, strict=True)]
-    return RunReport(str(model), board, matches, instructions, arena, tflm_arena, count_macs(blob), got,
-                     ota_bytes, ota_seconds, latency)
+    return RunReport(
+        str(model),
+        board,
+        matches,
+        instructions,
+        arena,
+        tflm_arena,
+        count_macs(blob),
+        got,
+        ota_bytes,
+        ota_seconds,
+        latency,
+    )
 
 
 def _model_name(model: Path) -> str:

@@ -44,14 +44,30 @@ class DigitsPackage:
     def signing_key(self) -> Ed25519PrivateKey:
         return load_signing_key(self.private_key_path)
 
-    def variant(self, version: str, security_counter: int, *, failing_selftest: bool = False,
-                out: Path | None = None, name: str | None = None) -> Path:
+    def variant(
+        self,
+        version: str,
+        security_counter: int,
+        *,
+        failing_selftest: bool = False,
+        out: Path | None = None,
+        name: str | None = None,
+    ) -> Path:
         """The same model re-signed as ``version`` / ``security_counter``; returns the package path."""
         pkg = read_package(self.package_path, self.trusted_keys)
-        blob = resign(pkg, self.signing_key, version=version, security_counter=security_counter, name=name,
-                      golden=pkg.golden.shifted() if failing_selftest else None)
+        blob = resign(
+            pkg,
+            self.signing_key,
+            version=version,
+            security_counter=security_counter,
+            name=name,
+            golden=pkg.golden.shifted() if failing_selftest else None,
+        )
         suffix = "-badgolden" if failing_selftest else ""
-        dest = out or self.out_dir / "variants" / f"{name or pkg.name}-{version}-{security_counter}{suffix}.tfpkg"
+        dest = (
+            out
+            or self.out_dir / "variants" / f"{name or pkg.name}-{version}-{security_counter}{suffix}.tfpkg"
+        )
         return atomic_write_bytes(dest, blob)
 
 
@@ -66,5 +82,12 @@ def build_digits_package(folder: Path, spec_path: Path | None = None) -> DigitsP
     result = build(spec, folder / "build", load_signing_key(priv))
     trusted = load_trusted_keys([pub])
     manifest = read_package(result.package_path, trusted).manifest
-    return DigitsPackage(package_path=result.package_path, out_dir=result.out_dir, public_key_path=pub,
-                         private_key_path=priv, keys_dir=folder / "keys", trusted_keys=trusted, manifest=manifest)
+    return DigitsPackage(
+        package_path=result.package_path,
+        out_dir=result.out_dir,
+        public_key_path=pub,
+        private_key_path=priv,
+        keys_dir=folder / "keys",
+        trusted_keys=trusted,
+        manifest=manifest,
+    )

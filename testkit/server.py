@@ -54,23 +54,42 @@ __all__ = [
 ADMIN_TOKEN = "tf_test_admin_token"
 
 
-def make_package(key_dir: Path, name: str = "tiny", version: str = "1.0.0", security_counter: int = 1,
-                 boards: Sequence[str] = ("linux-x86_64", "rpi4", "qemu-an386"), arena_bytes: int = 2048,
-                 ops: Sequence[str] = ("FULLY_CONNECTED", "SOFTMAX"), seed: int = 0) -> bytes:
+def make_package(
+    key_dir: Path,
+    name: str = "tiny",
+    version: str = "1.0.0",
+    security_counter: int = 1,
+    boards: Sequence[str] = ("linux-x86_64", "rpi4", "qemu-an386"),
+    arena_bytes: int = 2048,
+    ops: Sequence[str] = ("FULLY_CONNECTED", "SOFTMAX"),
+    seed: int = 0,
+) -> bytes:
     """A small valid signed package (random weights; not a real model) signed with ``key_dir``'s key."""
     rng = np.random.default_rng(seed)
-    golden = GoldenSet(rng.integers(-128, 128, (2, 4), dtype=np.int8), rng.integers(-128, 128, (2, 3), dtype=np.int8))
+    golden = GoldenSet(
+        rng.integers(-128, 128, (2, 4), dtype=np.int8), rng.integers(-128, 128, (2, 3), dtype=np.int8)
+    )
     artifacts = {"model.tflite": b"TFL3" + rng.bytes(64), "golden.bin": golden.pack()}
     manifest = {
-        "name": name, "version": version, "security_counter": security_counter, "boards": list(boards),
+        "name": name,
+        "version": version,
+        "security_counter": security_counter,
+        "boards": list(boards),
         "input": {"shape": [1, 4], "dtype": "int8", "scale": 0.5, "zero_point": 0},
         "output": {"shape": [1, 3], "dtype": "int8", "scale": 1 / 256, "zero_point": -128},
         "labels": ["a", "b", "c"],
         "golden": {"count": 2, "tolerance": {"tinyfleet-mcu": 0, "tflm": 0, "litert": 1, "onnxruntime": 2}},
-        "requirements": {"ops": list(ops), "arena_bytes": arena_bytes,
-                         "flash_bytes": len(artifacts["model.tflite"]) + len(artifacts["golden.bin"])},
-        "drift_baseline": {"n": 100, "input": {"bins": 16, "groups": 1, "hist": [[6] * 15 + [10]]},
-                           "output_classes": {"counts": [30, 30, 40]}, "confidence": {"bins": 16, "hist": [0] * 12 + [10, 20, 30, 40]}},
+        "requirements": {
+            "ops": list(ops),
+            "arena_bytes": arena_bytes,
+            "flash_bytes": len(artifacts["model.tflite"]) + len(artifacts["golden.bin"]),
+        },
+        "drift_baseline": {
+            "n": 100,
+            "input": {"bins": 16, "groups": 1, "hist": [[6] * 15 + [10]]},
+            "output_classes": {"counts": [30, 30, 40]},
+            "confidence": {"bins": 16, "hist": [0] * 12 + [10, 20, 30, 40]},
+        },
     }
     return build_package(manifest, artifacts, load_signing_key(key_dir / "tinyfleet-signing.key"))
 
@@ -155,33 +174,51 @@ class FleetServer:
     @property
     def api(self) -> httpx.Client:
         """An HTTP client with the admin token (a new one per access; close it or use ``with``)."""
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=30)
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=30
+        )
 
     @property
     def cli_env(self) -> dict[str, str]:
         """Environment for ``tinyfleet`` client commands against this server."""
-        return {**os.environ, "TINYFLEET_SERVER": self.url, "TINYFLEET_TOKEN": self.admin_token,
-                "TINYFLEET_KEYS": str(self.key_dir)}
+        return {
+            **os.environ,
+            "TINYFLEET_SERVER": self.url,
+            "TINYFLEET_TOKEN": self.admin_token,
+            "TINYFLEET_KEYS": str(self.key_dir),
+        }
 
-    def add_device(self, device_id: str, board: str = "linux-x86_64", tags: dict[str, str] | None = None) -> dict[str, Any]:
+    def add_device(
+        self, device_id: str, board: str = "linux-x86_64", tags: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """Enroll a device; returns the credentials answer (``device_id``, ``secret``, ``mqtt``...)."""
         with self.api as c:
             r = c.post("/api/v1/devices", json={"id": device_id, "board": board, "tags": tags or {}})
         r.raise_for_status()
         return dict(r.json())
 
-    def make_package(self, name: str = "tiny", version: str = "1.0.0", security_counter: int = 1, **kw: Any) -> bytes:
+    def make_package(
+        self, name: str = "tiny", version: str = "1.0.0", security_counter: int = 1, **kw: Any
+    ) -> bytes:
         return make_package(self.key_dir, name, version, security_counter, **kw)
 
     def publish_model(self, package: bytes) -> dict[str, Any]:
         with self.api as c:
-            r = c.post("/api/v1/models", content=package, headers={"content-type": "application/octet-stream"})
+            r = c.post(
+                "/api/v1/models", content=package, headers={"content-type": "application/octet-stream"}
+            )
         r.raise_for_status()
         return dict(r.json())
 
 
-def start_server(directory: Path, database_url: str | None = None, extra_args: Sequence[str] = (),
-                 timeout: float = 30.0, broker_url: str | None = None, key_dir: Path | None = None) -> FleetServer:
+def start_server(
+    directory: Path,
+    database_url: str | None = None,
+    extra_args: Sequence[str] = (),
+    timeout: float = 30.0,
+    broker_url: str | None = None,
+    key_dir: Path | None = None,
+) -> FleetServer:
     """Start a server in ``directory`` (made traversable so Mosquitto can drop to its own user).
 
     ``broker_url``: join that broker (e.g. another FleetServer's ``broker_url``) instead of starting
@@ -193,23 +230,51 @@ def start_server(directory: Path, database_url: str | None = None, extra_args: S
     if not (key_dir / "tinyfleet-signing.key").exists():
         init_keys(key_dir)
     http_port, broker_port = free_port(), free_port()
-    args = [sys.executable, "-m", "tinyfleet.cli.main", "server", "--data-dir", str(directory / "data"),
-            "--port", str(http_port), "--broker-port", str(broker_port), "--admin-token", ADMIN_TOKEN,
-            "--trusted-key", str(key_dir / "tinyfleet-signing.pub"), "--log-level", "info", *extra_args]
+    args = [
+        sys.executable,
+        "-m",
+        "tinyfleet.cli.main",
+        "server",
+        "--data-dir",
+        str(directory / "data"),
+        "--port",
+        str(http_port),
+        "--broker-port",
+        str(broker_port),
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--trusted-key",
+        str(key_dir / "tinyfleet-signing.pub"),
+        "--log-level",
+        "info",
+        *extra_args,
+    ]
     if database_url:
         args += ["--database-url", database_url]
     if broker_url:
         args += ["--broker", broker_url]
         broker_port = int(broker_url.rsplit(":", 1)[1])
     env = {**os.environ, "TINYFLEET_KEYS": str(key_dir), "PYTHONUNBUFFERED": "1"}
-    srv = FleetServer(url=f"http://127.0.0.1:{http_port}", admin_token=ADMIN_TOKEN, broker_host="127.0.0.1",
-                      broker_port=broker_port, http_port=http_port, directory=directory, key_dir=key_dir,
-                      database_url=database_url, args=args, env=env, builtin_broker=broker_url is None)
+    srv = FleetServer(
+        url=f"http://127.0.0.1:{http_port}",
+        admin_token=ADMIN_TOKEN,
+        broker_host="127.0.0.1",
+        broker_port=broker_port,
+        http_port=http_port,
+        directory=directory,
+        key_dir=key_dir,
+        database_url=database_url,
+        args=args,
+        env=env,
+        builtin_broker=broker_url is None,
+    )
     return srv.start(timeout)
 
 
 @contextlib.contextmanager
-def running_server(database_url: str | None = None, extra_args: Sequence[str] = (), **kw: Any) -> Iterator[FleetServer]:
+def running_server(
+    database_url: str | None = None, extra_args: Sequence[str] = (), **kw: Any
+) -> Iterator[FleetServer]:
     """``start_server`` in a fresh temporary folder, stopped and removed afterwards."""
     directory = Path(tempfile.mkdtemp(prefix="tinyfleet-srv-"))
     srv = None
@@ -239,7 +304,9 @@ def fleet_keys(tmp_path: Path) -> Path:
 def _pg_admin() -> Any:
     import psycopg
 
-    return psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True, connect_timeout=3)
+    return psycopg.connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True, connect_timeout=3
+    )
 
 
 @pytest.fixture

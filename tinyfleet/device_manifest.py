@@ -59,24 +59,63 @@ class DeviceManifest:
         name = self.name.encode("utf-8")
         if not name or len(name) > 31:
             raise PackageError(f"model name {self.name!r} must be 1..31 UTF-8 bytes for the device manifest")
-        for field in ("security_counter", "model_size", "golden_size", "arena_bytes", "input_bytes", "output_bytes", "golden_count"):
+        for field in (
+            "security_counter",
+            "model_size",
+            "golden_size",
+            "arena_bytes",
+            "input_bytes",
+            "output_bytes",
+            "golden_count",
+        ):
             value = getattr(self, field)
             if not 0 <= value <= 0xFFFFFFFF:
                 raise PackageError(f"device manifest: {field}={value} out of range")
         if len(self.model_sha256) != 32 or len(self.golden_sha256) != 32:
             raise PackageError("device manifest: digests must be 32 bytes")
         return _LAYOUT.pack(
-            MAGIC, FORMAT_VERSION, DEVICE_MANIFEST_SIZE, self.security_counter, *self.version, self.flags,
-            name.ljust(32, b"\0"), self.model_size, self.model_sha256, self.golden_size, self.golden_sha256,
-            self.arena_bytes, self.input_bytes, self.output_bytes, self.golden_count, bytes(20),
+            MAGIC,
+            FORMAT_VERSION,
+            DEVICE_MANIFEST_SIZE,
+            self.security_counter,
+            *self.version,
+            self.flags,
+            name.ljust(32, b"\0"),
+            self.model_size,
+            self.model_sha256,
+            self.golden_size,
+            self.golden_sha256,
+            self.arena_bytes,
+            self.input_bytes,
+            self.output_bytes,
+            self.golden_count,
+            bytes(20),
         )
 
     @classmethod
     def unpack(cls, data: bytes) -> DeviceManifest:
         if len(data) != DEVICE_MANIFEST_SIZE:
             raise PackageError(f"device manifest has {len(data)} bytes, expected {DEVICE_MANIFEST_SIZE}")
-        (magic, fmt, size, counter, major, minor, patch, flags, name, model_size, model_sha, golden_size,
-         golden_sha, arena, nin, nout, gcount, reserved) = _LAYOUT.unpack(data)
+        (
+            magic,
+            fmt,
+            size,
+            counter,
+            major,
+            minor,
+            patch,
+            flags,
+            name,
+            model_size,
+            model_sha,
+            golden_size,
+            golden_sha,
+            arena,
+            nin,
+            nout,
+            gcount,
+            reserved,
+        ) = _LAYOUT.unpack(data)
         if magic != MAGIC or fmt != FORMAT_VERSION or size != DEVICE_MANIFEST_SIZE:
             raise PackageError("device manifest has a wrong magic, format or size")
         if any(reserved):
@@ -88,8 +127,20 @@ class DeviceManifest:
             text = raw_name.decode("utf-8")
         except UnicodeDecodeError:
             raise PackageError("device manifest: name is not UTF-8") from None
-        return cls(text, (major, minor, patch), counter, model_size, model_sha, golden_size, golden_sha,
-                   arena, nin, nout, gcount, flags)
+        return cls(
+            text,
+            (major, minor, patch),
+            counter,
+            model_size,
+            model_sha,
+            golden_size,
+            golden_sha,
+            arena,
+            nin,
+            nout,
+            gcount,
+            flags,
+        )
 
     @property
     def version_str(self) -> str:

@@ -97,7 +97,9 @@ def _check_same_bins(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.nd
         raise ValueError("histograms have different numbers of bins")
 
 
-def psi(reference: Sequence[float] | np.ndarray, live: Sequence[float] | np.ndarray, eps: float = 1e-4) -> float:
+def psi(
+    reference: Sequence[float] | np.ndarray, live: Sequence[float] | np.ndarray, eps: float = 1e-4
+) -> float:
     """Population stability index of ``live`` against ``reference`` (smoothed so empty bins are finite)."""
     _check_same_bins(reference, live)
     e, a = _proportions(reference, eps), _proportions(live, eps)
@@ -125,7 +127,9 @@ def ks_binned(reference: Sequence[float] | np.ndarray, live: Sequence[float] | n
     return float(np.max(np.abs(np.cumsum(p) - np.cumsum(q))))
 
 
-def score(metric: Metric, reference: Sequence[float] | np.ndarray, live: Sequence[float] | np.ndarray) -> float:
+def score(
+    metric: Metric, reference: Sequence[float] | np.ndarray, live: Sequence[float] | np.ndarray
+) -> float:
     if metric == "psi":
         return psi(reference, live)
     if metric == "js":

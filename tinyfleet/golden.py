@@ -29,7 +29,9 @@ class GoldenSet:
         if self.inputs.dtype != np.int8 or self.outputs.dtype != np.int8:
             raise PackageError("golden vectors must be int8")
         if self.inputs.ndim != 2 or self.outputs.ndim != 2 or len(self.inputs) != len(self.outputs):
-            raise PackageError("golden vectors: inputs and outputs must be (count, bytes) arrays of equal count")
+            raise PackageError(
+                "golden vectors: inputs and outputs must be (count, bytes) arrays of equal count"
+            )
         if not 0 < len(self.inputs) <= 0xFFFF:
             raise PackageError("golden vectors: count must be 1..65535")
 

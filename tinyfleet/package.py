@@ -57,7 +57,9 @@ _MEMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
 
 
 def _sha256(data: bytes) -> str:
@@ -147,11 +149,17 @@ def _check_manifest_fields(m: Mapping[str, Any]) -> None:
         if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list):
             raise PackageError(f"manifest: {t} must describe a tensor (shape, dtype, scale, zero_point)")
     req = m.get("requirements")
-    if not isinstance(req, dict) or not isinstance(req.get("arena_bytes"), int) or not isinstance(req.get("ops"), list):
+    if (
+        not isinstance(req, dict)
+        or not isinstance(req.get("arena_bytes"), int)
+        or not isinstance(req.get("ops"), list)
+    ):
         raise PackageError("manifest: requirements must give ops and arena_bytes")
 
 
-def build_package(manifest: Mapping[str, Any], artifacts: Mapping[str, bytes], signing_key: Ed25519PrivateKey) -> bytes:
+def build_package(
+    manifest: Mapping[str, Any], artifacts: Mapping[str, bytes], signing_key: Ed25519PrivateKey
+) -> bytes:
     """Sign and encode a package. ``manifest`` is completed with schema, key_id and the artifacts table."""
     for name in _REQUIRED_ARTIFACTS:
         if name not in artifacts:
@@ -186,8 +194,15 @@ def build_package(manifest: Mapping[str, Any], artifacts: Mapping[str, bytes], s
     return _encode(members)
 
 
-def resign(pkg: ModelPackage, signing_key: Ed25519PrivateKey, *, version: str, security_counter: int,
-           name: str | None = None, golden: GoldenSet | None = None) -> bytes:
+def resign(
+    pkg: ModelPackage,
+    signing_key: Ed25519PrivateKey,
+    *,
+    version: str,
+    security_counter: int,
+    name: str | None = None,
+    golden: GoldenSet | None = None,
+) -> bytes:
     """The same model as another release: a new version / counter (and name or golden vectors), signed anew."""
     manifest = {k: v for k, v in pkg.manifest.items() if k not in ("schema", "key_id", "artifacts")}
     manifest.update(version=version, security_counter=security_counter)
@@ -199,8 +214,12 @@ def resign(pkg: ModelPackage, signing_key: Ed25519PrivateKey, *, version: str, s
     return build_package(manifest, artifacts, signing_key)
 
 
-def write_package(path: str | Path, manifest: Mapping[str, Any], artifacts: Mapping[str, bytes],
-                  signing_key: Ed25519PrivateKey) -> Path:
+def write_package(
+    path: str | Path,
+    manifest: Mapping[str, Any],
+    artifacts: Mapping[str, bytes],
+    signing_key: Ed25519PrivateKey,
+) -> Path:
     return atomic_write_bytes(path, build_package(manifest, artifacts, signing_key))
 
 
@@ -247,7 +266,11 @@ def read_package(source: str | Path | bytes, trusted_keys: Mapping[str, bytes] |
         raise PackageError("manifest's artifacts table does not match the package members")
     for name, entry in table.items():
         data = members[name]
-        if not isinstance(entry, dict) or entry.get("size") != len(data) or entry.get("sha256") != _sha256(data):
+        if (
+            not isinstance(entry, dict)
+            or entry.get("size") != len(data)
+            or entry.get("sha256") != _sha256(data)
+        ):
             raise PackageError(f"artifact {name} does not match its digest in the manifest")
     verify(trusted, kid, members["device.bin"], members["device.sig"], what="device.bin")
     pkg = ModelPackage(manifest=manifest, members=members, raw=raw)
@@ -267,7 +290,8 @@ def _check_device_manifest(pkg: ModelPackage) -> None:
         and d.model_sha256 == hashlib.sha256(model).digest()
         and d.golden_sha256 == hashlib.sha256(pkg.members["golden.bin"]).digest()
         and d.arena_bytes == int(pkg.manifest["requirements"]["arena_bytes"])
-        and (d.input_bytes, d.output_bytes, d.golden_count) == (golden.input_bytes, golden.output_bytes, golden.count)
+        and (d.input_bytes, d.output_bytes, d.golden_count)
+        == (golden.input_bytes, golden.output_bytes, golden.count)
     )
     if not expected:
         raise PackageError("device.bin does not agree with manifest.json")
@@ -312,8 +336,10 @@ def _decode(raw: bytes) -> dict[str, bytes]:
         raise
     except zipfile.BadZipFile as exc:
         if str(exc).startswith("Bad CRC-32"):
-            raise PackageError(f"package is damaged or was modified: {str(exc)[len('Bad CRC-32 for file '):]}"
-                               " fails its checksum") from None
+            raise PackageError(
+                f"package is damaged or was modified: {str(exc)[len('Bad CRC-32 for file ') :]}"
+                " fails its checksum"
+            ) from None
         raise PackageError(f"not a valid model package ({exc})") from None
     except (zipfile.LargeZipFile, EOFError, ValueError, KeyError, OSError) as exc:
         raise PackageError(f"not a valid model package ({type(exc).__name__}: {exc})") from None

@@ -146,6 +146,7 @@ class DeviceStatusError(DeviceError):
 
 # ---- COBS and frames ----
 
+
 def cobs_encode(data: bytes) -> bytes:
     """Consistent Overhead Byte Stuffing: the result has no 0x00 (same output as the firmware)."""
     out = bytearray([0])
@@ -178,7 +179,7 @@ def cobs_decode(data: bytes) -> bytes:
         if code == 0:
             raise DeviceError("COBS: 0x00 inside a frame")
         i += 1
-        run = data[i:i + code - 1]
+        run = data[i : i + code - 1]
         if len(run) != code - 1 or 0 in run:
             raise DeviceError("COBS: code byte runs past the end of the frame")
         out += run
@@ -267,6 +268,7 @@ class StreamSplitter:
 
 # ---- messages ----
 
+
 def _cstr(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
@@ -308,12 +310,59 @@ class Info:
     def parse(cls, data: bytes) -> Info:
         if len(data) != cls.SIZE:
             raise DeviceError(f"INFO reply has {len(data)} bytes, expected {cls.SIZE}")
-        (proto, flags, events, slot, s0, s1, _r, counter, capacity, arena, used, hz, nxt, total, dev, fw,
-         name, vmaj, vmin, vpat, _r2, mcounter, sha, nin, nout, msize) = cls._LAYOUT.unpack(data)
+        (
+            proto,
+            flags,
+            events,
+            slot,
+            s0,
+            s1,
+            _r,
+            counter,
+            capacity,
+            arena,
+            used,
+            hz,
+            nxt,
+            total,
+            dev,
+            fw,
+            name,
+            vmaj,
+            vmin,
+            vpat,
+            _r2,
+            mcounter,
+            sha,
+            nin,
+            nout,
+            msize,
+        ) = cls._LAYOUT.unpack(data)
         return cls(
-            proto, bool(flags & 1), bool(flags & 2), bool(flags & 4), bool(flags & 8), bool(flags & 16),
-            BootEvent(events), slot, (SlotState(s0), SlotState(s1)), counter, capacity, arena, used, hz,
-            nxt, total, _cstr(dev), _cstr(fw), _cstr(name), (vmaj, vmin, vpat), mcounter, sha, nin, nout,
+            proto,
+            bool(flags & 1),
+            bool(flags & 2),
+            bool(flags & 4),
+            bool(flags & 8),
+            bool(flags & 16),
+            BootEvent(events),
+            slot,
+            (SlotState(s0), SlotState(s1)),
+            counter,
+            capacity,
+            arena,
+            used,
+            hz,
+            nxt,
+            total,
+            _cstr(dev),
+            _cstr(fw),
+            _cstr(name),
+            (vmaj, vmin, vpat),
+            mcounter,
+            sha,
+            nin,
+            nout,
             msize,
         )
 
@@ -362,9 +411,9 @@ class Telemetry:
             raise DeviceError(f"TELEMETRY reply has {len(data)} bytes, expected {need}")
         period, ticks, n, errors, frame_errors, lmin, lmax, lsum, hz = struct.unpack_from("<9I", data, 4)
         words = struct.unpack_from(f"<{16 * groups + classes + 16}I", data, 40)
-        hist = tuple(tuple(words[16 * g:16 * g + 16]) for g in range(groups))
-        cls_counts = tuple(words[16 * groups:16 * groups + classes])
-        conf = tuple(words[16 * groups + classes:])
+        hist = tuple(tuple(words[16 * g : 16 * g + 16]) for g in range(groups))
+        cls_counts = tuple(words[16 * groups : 16 * groups + classes])
+        conf = tuple(words[16 * groups + classes :])
         return cls(period, ticks, n, errors, frame_errors, lmin, lmax, lsum, hz, hist, cls_counts, conf)
 
     @property
@@ -373,6 +422,7 @@ class Telemetry:
 
 
 # ---- client ----
+
 
 class SerialLike(Protocol):
     def read(self, size: int = 1) -> bytes: ...
@@ -388,7 +438,9 @@ class SerialClient:
     when the reply does not come.
     """
 
-    def __init__(self, port: SerialLike, timeout: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, port: SerialLike, timeout: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._port = port
         self.timeout = timeout
         self._clock = clock
@@ -414,14 +466,17 @@ class SerialClient:
                 raise DeviceError(f"no {what} from the device within {timeout:g} s")
             self._read_some()
 
-    def request(self, msg_type: MsgType, payload: bytes = b"", timeout: float | None = None) -> tuple[int, bytes]:
+    def request(
+        self, msg_type: MsgType, payload: bytes = b"", timeout: float | None = None
+    ) -> tuple[int, bytes]:
         """Send one request and return (status, reply payload after the status byte)."""
         req_id = self._next_id
         self._next_id = self._next_id % 0xFFFF + 1
         self._port.write(encode_frame(msg_type, req_id, payload))
         item = self._wait(
             lambda x: isinstance(x, Frame) and x.type == (msg_type | REPLY) and x.req_id == req_id,
-            self.timeout if timeout is None else timeout, f"{msg_type.name} reply",
+            self.timeout if timeout is None else timeout,
+            f"{msg_type.name} reply",
         )
         assert isinstance(item, Frame)
         if not item.payload:
@@ -444,7 +499,7 @@ class SerialClient:
         if not x:
             raise DeviceError("empty input")
         for off in range(0, len(x), step):
-            piece = x[off:off + step]
+            piece = x[off : off + step]
             last = off + step >= len(x)
             data = self._checked(MsgType.INFER, struct.pack("<IB", off, 1 if last else 0) + piece, timeout)
         ticks, n = struct.unpack_from("<II", data)
@@ -480,8 +535,9 @@ class SerialClient:
             raise DeviceError("telemetry groups must be 0..8")
         return Telemetry.parse(self._checked(MsgType.TELEMETRY, bytes([1 if new_period else 0, groups])))
 
-    def send_model(self, device_bin_and_sig: bytes, payload: bytes,
-                   progress: Callable[[int, int], None] | None = None) -> int:
+    def send_model(
+        self, device_bin_and_sig: bytes, payload: bytes, progress: Callable[[int, int], None] | None = None
+    ) -> int:
         """OTA: BEGIN, chunks from the offset the device reports, COMMIT.
 
         Resumes a transfer that a reset interrupted (same manifest) and follows the device when
@@ -493,7 +549,9 @@ class SerialClient:
         pos = begin.resume_offset
         step = max(16, min(begin.max_chunk, MAX_PAYLOAD - 4)) // 16 * 16
         while pos < len(payload):
-            status, reply = self.request(MsgType.OTA_CHUNK, struct.pack("<I", pos) + payload[pos:pos + step])
+            status, reply = self.request(
+                MsgType.OTA_CHUNK, struct.pack("<I", pos) + payload[pos : pos + step]
+            )
             expected = int(struct.unpack("<I", reply)[0]) if len(reply) == 4 else -1
             if status == Status.OFFSET and 0 <= expected <= len(payload):
                 pos = expected
@@ -513,7 +571,9 @@ class SerialClient:
         self._port.write(command.encode("ascii") + b"%")
         lines: list[str] = []
         while True:
-            item = self._wait(lambda x: isinstance(x, str), self.timeout if timeout is None else timeout, "text")
+            item = self._wait(
+                lambda x: isinstance(x, str), self.timeout if timeout is None else timeout, "text"
+            )
             assert isinstance(item, str)
             if item == "m-ready":
                 return lines

@@ -61,7 +61,9 @@ def init_keys(directory: Path | None = None, force: bool = False) -> tuple[Path,
     d = Path(directory) if directory else default_keys_dir()
     priv_path, pub_path = d / PRIVATE_NAME, d / PUBLIC_NAME
     if priv_path.exists() and not force:
-        raise UsageError(f"{priv_path} exists; pass --force to replace it (packages signed with it stay valid only for holders of its public key)")
+        raise UsageError(
+            f"{priv_path} exists; pass --force to replace it (packages signed with it stay valid only for holders of its public key)"
+        )
     d.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
@@ -136,7 +138,9 @@ def verify(trusted: Mapping[str, bytes], kid: str, data: bytes, signature: bytes
         raise SignatureError("no trusted public key configured; pass --pubkey or run `tinyfleet keys init`")
     raw = trusted.get(kid)
     if raw is None:
-        raise SignatureError(f"{what} is signed by key {kid}, which is not trusted (trusted: {', '.join(sorted(trusted))})")
+        raise SignatureError(
+            f"{what} is signed by key {kid}, which is not trusted (trusted: {', '.join(sorted(trusted))})"
+        )
     if len(signature) != SIGNATURE_BYTES:
         raise SignatureError(f"{what}: signature has {len(signature)} bytes, expected {SIGNATURE_BYTES}")
     try:

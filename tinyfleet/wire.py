@@ -129,7 +129,9 @@ class DeviceState(_Msg):
     slots: Annotated[list[SlotInfo], Field(max_length=2)] = []
     runtimes: Annotated[list[Name], Field(max_length=8)] = []
     deployment_id: Annotated[str, Field(max_length=64)] | None = None
-    update: Literal["idle", "downloading", "verifying", "installing", "testing", "confirmed", "rolled_back", "failed"] = "idle"
+    update: Literal[
+        "idle", "downloading", "verifying", "installing", "testing", "confirmed", "rolled_back", "failed"
+    ] = "idle"
     arena_budget: Count | None = None
     flash_budget: Count | None = None
     ts: float
@@ -192,9 +194,9 @@ class Telemetry(_Msg):
     err: Count = 0
     lat_p50_us: Annotated[float, Field(ge=0)] = 0.0
     lat_p95_us: Annotated[float, Field(ge=0)] = 0.0
-    input_hist: Annotated[list[Annotated[list[Count], Field(min_length=16, max_length=16)]], Field(max_length=16)] = Field(
-        default=[], alias="in"
-    )
+    input_hist: Annotated[
+        list[Annotated[list[Count], Field(min_length=16, max_length=16)]], Field(max_length=16)
+    ] = Field(default=[], alias="in")
     cls: Annotated[list[Count], Field(max_length=256)] = []
     conf: Annotated[list[Count], Field(max_length=16)] = []
 

@@ -57,7 +57,9 @@ class Behaviour:
         return on and picked(device_id, self.drift_fraction, "drift")
 
     def fails_selftest(self, device_id: str, version: str) -> bool:
-        return version in self.fail_selftest_versions or picked(device_id, self.fail_selftest_fraction, "selftest")
+        return version in self.fail_selftest_versions or picked(
+            device_id, self.fail_selftest_fraction, "selftest"
+        )
 
     def slow(self, device_id: str) -> bool:
         return picked(device_id, self.slow_fraction, "slow")
@@ -113,8 +115,17 @@ def _tilt(p: np.ndarray, shift: int) -> np.ndarray:
 
 
 def synth_telemetry(
-    rng: np.random.Generator, base: Baseline, n: int, period_s: float, ts: float, version: str,
-    drifted: bool, shift: int, slow: bool, slow_factor: float, err_rate: float,
+    rng: np.random.Generator,
+    base: Baseline,
+    n: int,
+    period_s: float,
+    ts: float,
+    version: str,
+    drifted: bool,
+    shift: int,
+    slow: bool,
+    slow_factor: float,
+    err_rate: float,
 ) -> wire.Telemetry:
     groups = base.input_p.shape[0]
     per_group = max(1, base.input_size // groups)
@@ -125,7 +136,14 @@ def synth_telemetry(
     errors = int(rng.binomial(n, err_rate)) if err_rate > 0 else 0
     lat = 400.0 * (slow_factor if slow else 1.0)
     return wire.Telemetry(  # type: ignore[call-arg]  # populated by name (alias "in")
-        ts=round(ts, 3), period_s=period_s, model=version, n=n, err=errors,
-        lat_p50_us=round(float(lat * rng.uniform(0.9, 1.1)), 1), lat_p95_us=round(float(lat * rng.uniform(1.4, 1.8)), 1),
-        input_hist=hist, cls=rng.multinomial(n, cls_p / cls_p.sum()).tolist(), conf=rng.multinomial(n, conf_p / conf_p.sum()).tolist(),
+        ts=round(ts, 3),
+        period_s=period_s,
+        model=version,
+        n=n,
+        err=errors,
+        lat_p50_us=round(float(lat * rng.uniform(0.9, 1.1)), 1),
+        lat_p95_us=round(float(lat * rng.uniform(1.4, 1.8)), 1),
+        input_hist=hist,
+        cls=rng.multinomial(n, cls_p / cls_p.sum()).tolist(),
+        conf=rng.multinomial(n, conf_p / conf_p.sum()).tolist(),
     )

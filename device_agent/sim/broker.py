@@ -35,17 +35,28 @@ class LocalBroker:
     proc: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def create(cls, folder: Path, users: Mapping[str, str], server_password: str = "server-secret") -> LocalBroker:
+    def create(
+        cls, folder: Path, users: Mapping[str, str], server_password: str = "server-secret"
+    ) -> LocalBroker:
         folder.mkdir(parents=True, exist_ok=True)
         port = free_port()
         all_users = {SERVER_USER: server_password, **users}
         write_password_file(folder / "passwd", all_users.items())
-        (folder / "acl").write_text(f"user {SERVER_USER}\ntopic readwrite tf/v1/#\n\npattern readwrite tf/v1/d/%u/#\n")
+        (folder / "acl").write_text(
+            f"user {SERVER_USER}\ntopic readwrite tf/v1/#\n\npattern readwrite tf/v1/d/%u/#\n"
+        )
         conf = folder / "mosquitto.conf"
         lines = [
-            "per_listener_settings false", f"listener {port} 127.0.0.1", "allow_anonymous false",
-            f"password_file {folder / 'passwd'}", f"acl_file {folder / 'acl'}", "persistence false",
-            "set_tcp_nodelay true", "max_queued_messages 10000", "log_dest stderr", "log_type error",
+            "per_listener_settings false",
+            f"listener {port} 127.0.0.1",
+            "allow_anonymous false",
+            f"password_file {folder / 'passwd'}",
+            f"acl_file {folder / 'acl'}",
+            "persistence false",
+            "set_tcp_nodelay true",
+            "max_queued_messages 10000",
+            "log_dest stderr",
+            "log_type error",
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             lines.append("user root")  # keep reading our own (private) temporary files
@@ -56,7 +67,9 @@ class LocalBroker:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(exe).exists():
             raise UsageError("mosquitto not found: install Debian's mosquitto")
-        self.proc = subprocess.Popen([exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):

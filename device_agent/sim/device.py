@@ -57,8 +57,10 @@ class _Steps:
         cut = model.size // 2 if attempt == 0 and fleet.cfg.behaviour.cuts_download(self.d.id) else None
         headers = {"Range": f"bytes={len(self.buf)}-"} if self.buf else {}
         try:
-            async with fleet.download_slots, fleet.http.stream(
-                    "GET", url, headers=headers, auth=(self.d.id, self.d.secret)) as resp:
+            async with (
+                fleet.download_slots,
+                fleet.http.stream("GET", url, headers=headers, auth=(self.d.id, self.d.secret)) as resp,
+            ):
                 if resp.status_code == 200:
                     self.buf = bytearray()
                 elif resp.status_code != 206:
@@ -86,7 +88,10 @@ class _Steps:
         except PackageError as exc:
             return StepResult(Outcome.FAIL, str(exc))
         if manifest["security_counter"] < self.d.counter:
-            return StepResult(Outcome.FAIL, f"anti-rollback: security counter {manifest['security_counter']} < {self.d.counter}")
+            return StepResult(
+                Outcome.FAIL,
+                f"anti-rollback: security counter {manifest['security_counter']} < {self.d.counter}",
+            )
         self.baseline = Baseline.from_manifest(manifest)
         return StepResult.ok("signature, digests and security counter verified")
 
@@ -100,13 +105,19 @@ class _Steps:
     async def self_test(self, model: wire.DesiredModel) -> StepResult:
         await asyncio.sleep(self.d.fleet.cfg.step_delay_s)
         if self.d.fleet.cfg.behaviour.fails_selftest(self.d.id, model.version):
-            return StepResult(Outcome.FAIL, "golden vectors: max diff 37 LSB (tolerance 1) (simulated failure)")
+            return StepResult(
+                Outcome.FAIL, "golden vectors: max diff 37 LSB (tolerance 1) (simulated failure)"
+            )
         return StepResult.ok("golden vectors passed (simulated)")
 
     async def swap(self, model: wire.DesiredModel) -> StepResult:
         self.previous = self.d.active
-        self.d.active = wire.ModelRef(name=model.name, version=model.version, sha256=model.sha256,
-                                      security_counter=model.security_counter)
+        self.d.active = wire.ModelRef(
+            name=model.name,
+            version=model.version,
+            sha256=model.sha256,
+            security_counter=model.security_counter,
+        )
         if self.baseline is not None:
             self.d.baseline = self.baseline
         return StepResult.ok()
@@ -130,9 +141,18 @@ class SimDevice:
         cfg = fleet.cfg
         self.rng = np.random.default_rng(index)
         self.session = MqttSession(
-            SessionConfig(device_id, secret, cfg.host, cfg.port, cfg.keepalive_s, cfg.session_expiry_s,
-                          connect_timeout_s=30.0, max_inflight=16),
-            on_message=self._on_message, on_connected=self._on_connected,
+            SessionConfig(
+                device_id,
+                secret,
+                cfg.host,
+                cfg.port,
+                cfg.keepalive_s,
+                cfg.session_expiry_s,
+                connect_timeout_s=30.0,
+                max_inflight=16,
+            ),
+            on_message=self._on_message,
+            on_connected=self._on_connected,
             backoff=Backoff(base=1.0, cap=30.0, rng=random.Random(index)),
         )
         self.active: wire.ModelRef | None = None
@@ -141,8 +161,9 @@ class SimDevice:
         self.update_step = Step.IDLE
         self.deployment_id: str | None = None
         self.seq = 0
-        self.executor = Executor(None, _Steps(self), self._emit, self._status, max_attempts=3, retries=4,
-                                 retry_delay_s=0.5)
+        self.executor = Executor(
+            None, _Steps(self), self._emit, self._status, max_attempts=3, retries=4, retry_delay_s=0.5
+        )
         self._pending: wire.DesiredState | None = None
         self._updating = False
         self.task: asyncio.Task[None] | None = None
@@ -160,9 +181,16 @@ class SimDevice:
     def state(self) -> wire.DeviceState:
         self.seq += 1
         return wire.DeviceState(
-            device_id=self.id, board=self.fleet.cfg.board, kind="sim", firmware="tinyfleet-sim", active=self.active,
-            runtimes=["litert"], deployment_id=self.deployment_id, update=UPDATE_STATUS[self.update_step],  # type: ignore[arg-type]
-            ts=round(time.time(), 3), seq=self.seq,
+            device_id=self.id,
+            board=self.fleet.cfg.board,
+            kind="sim",
+            firmware="tinyfleet-sim",
+            active=self.active,
+            runtimes=["litert"],
+            deployment_id=self.deployment_id,
+            update=UPDATE_STATUS[self.update_step],  # type: ignore[arg-type]
+            ts=round(time.time(), 3),
+            seq=self.seq,
         )
 
     def publish_state(self) -> None:
@@ -173,13 +201,29 @@ class SimDevice:
         self.update_step = step
         self.publish_state()
 
-    async def _emit(self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str,
-                    progress: float | None) -> None:
+    async def _emit(
+        self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str, progress: float | None
+    ) -> None:
         self.seq += 1
-        ref = None if model is None else wire.ModelRef(name=model.name, version=model.version, sha256=model.sha256,
-                                                       security_counter=model.security_counter)
-        ev = wire.DeviceEvent(deployment_id=self.deployment_id or "", type=etype, model=ref, detail=detail[:200],
-                              progress=progress, ts=round(time.time(), 3), seq=self.seq)
+        ref = (
+            None
+            if model is None
+            else wire.ModelRef(
+                name=model.name,
+                version=model.version,
+                sha256=model.sha256,
+                security_counter=model.security_counter,
+            )
+        )
+        ev = wire.DeviceEvent(
+            deployment_id=self.deployment_id or "",
+            type=etype,
+            model=ref,
+            detail=detail[:200],
+            progress=progress,
+            ts=round(time.time(), 3),
+            seq=self.seq,
+        )
         for _ in range(50):  # QoS 1 under the in-flight cap; wait briefly rather than lose an event
             if self.session.publish(wire.Channel.EVENT, wire.encode(ev), qos=1):
                 self.fleet.counters["events"] += 1
@@ -208,8 +252,11 @@ class SimDevice:
                 active = self.active.sha256 if self.active else None
                 action, _reason = decide(desired, active, self.executor.journal, 3)
                 if action is Action.NOTHING:
-                    if desired.model is not None and desired.model.sha256 == active and \
-                            self.deployment_id != desired.deployment_id:
+                    if (
+                        desired.model is not None
+                        and desired.model.sha256 == active
+                        and self.deployment_id != desired.deployment_id
+                    ):
                         self.deployment_id = desired.deployment_id
                         self.update_step = Step.DONE
                         self.publish_state()
@@ -221,8 +268,11 @@ class SimDevice:
 
     # -- periodic (called by the fleet's ticker) -------------------------------------------------
     def heartbeat(self) -> None:
-        hb = wire.Heartbeat(ts=round(time.time(), 3), uptime_s=round(time.monotonic() - self.started, 1),
-                            model_version=self.active.version if self.active else None)
+        hb = wire.Heartbeat(
+            ts=round(time.time(), 3),
+            uptime_s=round(time.monotonic() - self.started, 1),
+            model_version=self.active.version if self.active else None,
+        )
         if self.session.publish(wire.Channel.HB, wire.encode(hb)):
             self.fleet.counters["hb"] += 1
 
@@ -235,8 +285,16 @@ class SimDevice:
         b = self.fleet.cfg.behaviour
         n = int(self.rng.poisson(self.fleet.cfg.infer_hz * period)) or 1
         msg = synth_telemetry(
-            self.rng, self.baseline, n, round(period, 3), now, self.active.version,
-            drifted=b.drifting(self.id, self.fleet.drift_on), shift=b.drift_shift, slow=b.slow(self.id), slow_factor=b.slow_factor,
+            self.rng,
+            self.baseline,
+            n,
+            round(period, 3),
+            now,
+            self.active.version,
+            drifted=b.drifting(self.id, self.fleet.drift_on),
+            shift=b.drift_shift,
+            slow=b.slow(self.id),
+            slow_factor=b.slow_factor,
             err_rate=b.fail_infer_rate if b.failing_inference(self.id) else 0.0,
         )
         if self.session.publish(wire.Channel.TM, wire.encode(msg), qos=1):

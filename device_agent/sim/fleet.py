@@ -83,7 +83,9 @@ class Fleet:
         if cfg.credentials is not None:
             creds = cfg.credentials[: cfg.devices]
         elif cfg.seed:
-            creds = [(d, device_secret(cfg.seed, d)) for d in device_ids(cfg.devices, cfg.prefix, cfg.start_index)]
+            creds = [
+                (d, device_secret(cfg.seed, d)) for d in device_ids(cfg.devices, cfg.prefix, cfg.start_index)
+            ]
         else:
             raise UsageError("the simulator needs --seed or --credentials")
         if cfg.download not in ("each", "shared"):
@@ -141,7 +143,7 @@ class Fleet:
     async def _ramp(self) -> None:
         batch = max(1, int(self.cfg.connect_rate / 20))
         for i in range(0, len(self.devices), batch):
-            for d in self.devices[i:i + batch]:
+            for d in self.devices[i : i + batch]:
                 d.start()
             await asyncio.sleep(0.05)
 
@@ -204,9 +206,14 @@ class Fleet:
     def stats(self) -> dict[str, Any]:
         versions = collections.Counter(d.active.version if d.active else "-" for d in self.devices)
         updates = collections.Counter(d.update_step.value for d in self.devices)
-        return {"devices": len(self.devices), "connected": self.connected(),
-                "uptime_s": round(time.monotonic() - self.t0, 1), "versions": dict(versions),
-                "updates": dict(updates), "sent": dict(self.counters)}
+        return {
+            "devices": len(self.devices),
+            "connected": self.connected(),
+            "uptime_s": round(time.monotonic() - self.t0, 1),
+            "versions": dict(versions),
+            "updates": dict(updates),
+            "sent": dict(self.counters),
+        }
 
     async def stop(self) -> None:
         for t in self._tasks:

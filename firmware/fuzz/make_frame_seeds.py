@@ -19,7 +19,9 @@ OUT = HERE / "seeds" / "fuzz_frame_decoder"
 
 
 def _v1() -> tuple[bytes, bytes]:
-    spec = importlib.util.spec_from_file_location("gen_core_fixtures", HERE.parent / "tests" / "gen_core_fixtures.py")
+    spec = importlib.util.spec_from_file_location(
+        "gen_core_fixtures", HERE.parent / "tests" / "gen_core_fixtures.py"
+    )
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -36,10 +38,17 @@ def main() -> None:
         "telemetry": encode_frame(MsgType.TELEMETRY, 4, b"\x01\x02") + encode_frame(MsgType.TELEMETRY, 5),
         "ota": encode_frame(MsgType.OTA_BEGIN, 6, begin)
         + encode_frame(MsgType.OTA_CHUNK, 7, struct.pack("<I", 0) + payload[:128])
-        + encode_frame(MsgType.OTA_COMMIT, 8) + encode_frame(MsgType.CONFIRM, 9),
+        + encode_frame(MsgType.OTA_COMMIT, 8)
+        + encode_frame(MsgType.CONFIRM, 9),
         "reset": encode_frame(MsgType.RESET, 10),
-        "eembc": b"name%profile%db load 16%db " + x.hex().encode() + b"%db print%infer 2 1%results%timestamp%",
-        "mixed": b"name%" + encode_frame(MsgType.INFO, 11) + b"\x00\x03\x11" + encode_frame(MsgType.INFO, 12) + b"results%",
+        "eembc": b"name%profile%db load 16%db "
+        + x.hex().encode()
+        + b"%db print%infer 2 1%results%timestamp%",
+        "mixed": b"name%"
+        + encode_frame(MsgType.INFO, 11)
+        + b"\x00\x03\x11"
+        + encode_frame(MsgType.INFO, 12)
+        + b"results%",
     }
     OUT.mkdir(parents=True, exist_ok=True)
     for name, data in seeds.items():

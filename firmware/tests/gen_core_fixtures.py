@@ -45,8 +45,16 @@ def fake_outputs(model: bytes, inputs: np.ndarray) -> np.ndarray:
     return ((inputs[:, idx].astype(np.int16) + w + 128) % 256 - 128).astype(np.int8)
 
 
-def package(seed: int, name: str, version: tuple[int, int, int], counter: int, *, model_size: int,
-            bad_golden: bool = False, key: Ed25519PrivateKey = KEY) -> tuple[bytes, bytes]:
+def package(
+    seed: int,
+    name: str,
+    version: tuple[int, int, int],
+    counter: int,
+    *,
+    model_size: int,
+    bad_golden: bool = False,
+    key: Ed25519PrivateKey = KEY,
+) -> tuple[bytes, bytes]:
     rng = random.Random(seed)
     nin, nout, count = 16, 6, 3
     model = fake_model(rng, nin, nout, model_size)
@@ -56,16 +64,23 @@ def package(seed: int, name: str, version: tuple[int, int, int], counter: int, *
         outputs[1, 2] = np.int8((int(outputs[1, 2]) + 100 + 128) % 256 - 128)
     golden = GoldenSet(inputs, outputs).pack()
     manifest = DeviceManifest(
-        name=name, version=version, security_counter=counter, model_size=len(model),
-        model_sha256=hashlib.sha256(model).digest(), golden_size=len(golden),
-        golden_sha256=hashlib.sha256(golden).digest(), arena_bytes=256, input_bytes=nin,
-        output_bytes=nout, golden_count=count,
+        name=name,
+        version=version,
+        security_counter=counter,
+        model_size=len(model),
+        model_sha256=hashlib.sha256(model).digest(),
+        golden_size=len(golden),
+        golden_sha256=hashlib.sha256(golden).digest(),
+        arena_bytes=256,
+        input_bytes=nin,
+        output_bytes=nout,
+        golden_count=count,
     ).pack()
     return manifest + key.sign(manifest), model + golden
 
 
 def c_array(name: str, data: bytes) -> str:
-    rows = [", ".join(f"0x{b:02x}" for b in data[i:i + 16]) for i in range(0, len(data), 16)]
+    rows = [", ".join(f"0x{b:02x}" for b in data[i : i + 16]) for i in range(0, len(data), 16)]
     body = ",\n    ".join(rows)
     return f"static const uint8_t {name}[{len(data)}] = {{\n    {body},\n}};\n"
 

@@ -16,7 +16,19 @@ from tinyfleet.server.db import Device
 from tinyfleet.server.runtime import Runtime
 from tinyfleet.server.tokens import Role, lookup_token
 
-__all__ = ["DB", "RT", "Admin", "Caller", "DeviceOrToken", "Operator", "Viewer", "db_session", "device_or_token", "require", "runtime"]
+__all__ = [
+    "DB",
+    "RT",
+    "Admin",
+    "Caller",
+    "DeviceOrToken",
+    "Operator",
+    "Viewer",
+    "db_session",
+    "device_or_token",
+    "require",
+    "runtime",
+]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ router = APIRouter(prefix="/api/v1", tags=["devices"])
 
 def _credentials(rt: Runtime, device_id: str, secret: str) -> Credentials:
     host, port, tls = rt.device_broker()
-    mqtt = MqttInfo(host=host, port=port, tls=tls, username=device_id, topic_prefix=f"{TOPIC_PREFIX}/{device_id}")
+    mqtt = MqttInfo(
+        host=host, port=port, tls=tls, username=device_id, topic_prefix=f"{TOPIC_PREFIX}/{device_id}"
+    )
     return Credentials(device_id=device_id, secret=secret, mqtt=mqtt, http_url=rt.settings.http_url)
 
 
@@ -90,7 +92,13 @@ def enroll(body: EnrollIn, rt: RT) -> Credentials:
 
 
 @router.get("/devices", response_model=list[DeviceOut])
-def list_devices(s: DB, _: Viewer, group: str | None = None, tag: Annotated[list[str] | None, Query()] = None, online: bool | None = None) -> list[DeviceOut]:
+def list_devices(
+    s: DB,
+    _: Viewer,
+    group: str | None = None,
+    tag: Annotated[list[str] | None, Query()] = None,
+    online: bool | None = None,
+) -> list[DeviceOut]:
     """All devices; filter by group, by tags (``tag=key=value``, repeatable) or by online flag."""
     q = select(Device).order_by(Device.id)
     if online is not None:
@@ -140,12 +148,27 @@ def remove_device(device_id: str, rt: RT, _: Admin) -> None:
 
 
 @router.get("/devices/{device_id}/events")
-def device_events(device_id: str, s: DB, _: Viewer, limit: Annotated[int, Query(le=1000)] = 100) -> list[dict[str, Any]]:
+def device_events(
+    device_id: str, s: DB, _: Viewer, limit: Annotated[int, Query(le=1000)] = 100
+) -> list[dict[str, Any]]:
     """The device's OTA events, newest first."""
-    rows = s.scalars(select(DeviceEventRow).where(DeviceEventRow.device_id == device_id)
-                     .order_by(DeviceEventRow.id.desc()).limit(limit))
-    return [{"deployment_id": r.deployment_id, "type": r.type, "detail": r.detail, "progress": r.progress,
-             "ts": r.ts, "received_at": r.received_at} for r in rows]
+    rows = s.scalars(
+        select(DeviceEventRow)
+        .where(DeviceEventRow.device_id == device_id)
+        .order_by(DeviceEventRow.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "deployment_id": r.deployment_id,
+            "type": r.type,
+            "detail": r.detail,
+            "progress": r.progress,
+            "ts": r.ts,
+            "received_at": r.received_at,
+        }
+        for r in rows
+    ]
 
 
 @router.put("/groups/{name}", response_model=GroupOut)
@@ -159,8 +182,10 @@ def save_group(name: str, body: GroupIn, s: DB, _: Operator) -> GroupOut:
 
 @router.get("/groups", response_model=list[GroupOut])
 def list_groups(s: DB, _: Viewer) -> list[GroupOut]:
-    return [GroupOut(name=g.name, selector=g.selector, devices=svc.resolve_target(s, {"group": g.name}))
-            for g in s.scalars(select(Group).order_by(Group.name))]
+    return [
+        GroupOut(name=g.name, selector=g.selector, devices=svc.resolve_target(s, {"group": g.name}))
+        for g in s.scalars(select(Group).order_by(Group.name))
+    ]
 
 
 @router.delete("/groups/{name}", status_code=204)

@@ -14,9 +14,14 @@ router = APIRouter(prefix="/api/v1", tags=["drift"])
 
 
 @router.get("/drift")
-def drift(s: DB, _: Viewer, name: str | None = None, version: str | None = None,
-          metric: Annotated[Literal["psi", "js", "ks"], Query()] = "psi",
-          window_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0) -> list[dict[str, Any]]:
+def drift(
+    s: DB,
+    _: Viewer,
+    name: str | None = None,
+    version: str | None = None,
+    metric: Annotated[Literal["psi", "js", "ks"], Query()] = "psi",
+    window_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0,
+) -> list[dict[str, Any]]:
     """Per model version that devices run (or the one named): drift of the fleet's merged telemetry
     window against the package baseline for the output, confidence and input histograms, health
     figures, per-device scores (highest output drift first) and alert flags (PSI raised above 0.25,

@@ -17,8 +17,17 @@ from tinyfleet.server.registry import PublishError, publish_package
 router = APIRouter(prefix="/api/v1", tags=["models"])
 
 
-@router.post("/models", response_model=ModelOut, status_code=201,
-             openapi_extra={"requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}, "required": True}})
+@router.post(
+    "/models",
+    response_model=ModelOut,
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "required": True,
+        }
+    },
+)
 async def publish(request: Request, rt: RT, caller: Operator) -> ModelOut:
     """Upload a signed model package (the raw ``.tfpkg`` bytes as the request body).
 
@@ -76,8 +85,14 @@ def device_may_fetch(s: Session, device_id: str, sha256: str) -> bool:
     return any((p or {}).get("sha256") == sha256 for p in prev)
 
 
-@router.get("/artifacts/{sha256}", response_class=FileResponse,
-            responses={206: {"description": "partial content (Range)"}, 416: {"description": "range not satisfiable"}})
+@router.get(
+    "/artifacts/{sha256}",
+    response_class=FileResponse,
+    responses={
+        206: {"description": "partial content (Range)"},
+        416: {"description": "range not satisfiable"},
+    },
+)
 def download(sha256: str, rt: RT, caller: DeviceOrToken) -> FileResponse:
     """A package by its sha256. Devices authenticate with HTTP Basic (device id, secret) and may fetch
     only the package their desired state names (or their rollback target); API tokens may fetch any.
@@ -92,5 +107,8 @@ def download(sha256: str, rt: RT, caller: DeviceOrToken) -> FileResponse:
         ARTIFACT_BYTES.labels("forbidden").inc()
         raise HTTPException(403, f"device {caller.device_id} is not assigned this artifact")
     ARTIFACT_BYTES.labels("served").inc()
-    return FileResponse(rt.store.path(sha256), media_type="application/octet-stream",
-                        headers={"ETag": f'"{sha256}"', "Cache-Control": "private, immutable"})
+    return FileResponse(
+        rt.store.path(sha256),
+        media_type="application/octet-stream",
+        headers={"ETag": f'"{sha256}"', "Cache-Control": "private, immutable"},
+    )

@@ -31,9 +31,13 @@ class RolloutIn(BaseModel):
     model: str = Field(description="model name")
     version: str = Field(description="model version in the registry")
     target: dict[str, Any] = Field(description='{"group": NAME} or {"selector": {TAG: VALUE}}')
-    stages: list[dict[str, Any]] = Field(description="docs/rollouts.md: name, devices|count|percent, success_share, "
-                                         "error {max_failed, max_failed_share}, soak_s, manual_approval")
-    health: dict[str, Any] | None = Field(default=None, description="ML health gate: bounds, metric, signal, min_samples, window_s")
+    stages: list[dict[str, Any]] = Field(
+        description="docs/rollouts.md: name, devices|count|percent, success_share, "
+        "error {max_failed, max_failed_share}, soak_s, manual_approval"
+    )
+    health: dict[str, Any] | None = Field(
+        default=None, description="ML health gate: bounds, metric, signal, min_samples, window_s"
+    )
 
 
 class CommandIn(BaseModel):
@@ -43,8 +47,15 @@ class CommandIn(BaseModel):
 
 def _status(s: Session, row: Rollout) -> dict[str, Any]:
     out = rollout_summary(row, load_state(s, row.id))
-    counts = dict(s.execute(select(Assignment.status, func.count()).where(Assignment.rollout_id == row.id)
-                            .group_by(Assignment.status)).tuples().all())
+    counts = dict(
+        s.execute(
+            select(Assignment.status, func.count())
+            .where(Assignment.rollout_id == row.id)
+            .group_by(Assignment.status)
+        )
+        .tuples()
+        .all()
+    )
     out["assignments"] = counts
     return out
 
@@ -54,7 +65,9 @@ def create(body: RolloutIn, rt: RT, caller: Operator) -> dict[str, Any]:
     """Create a staged rollout (validated now; the scheduler starts it on its next round)."""
     try:
         with rt.db.session() as s:
-            row, _ = create_rollout(s, body.name, body.model, body.version, body.target, body.stages, body.health, caller.name)
+            row, _ = create_rollout(
+                s, body.name, body.model, body.version, body.target, body.stages, body.health, caller.name
+            )
             out = _status(s, row)
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
@@ -84,11 +97,17 @@ def status(rollout_id: int, s: DB, _: Viewer) -> dict[str, Any]:
 
 
 @router.get("/rollouts/{rollout_id}/events")
-def events(rollout_id: int, s: DB, _: Viewer, after: int = 0, limit: Annotated[int, Query(le=10000)] = 1000) -> list[dict[str, Any]]:
+def events(
+    rollout_id: int, s: DB, _: Viewer, after: int = 0, limit: Annotated[int, Query(le=10000)] = 1000
+) -> list[dict[str, Any]]:
     """The append-only event log (audit trail), oldest first; ``after`` pages by sequence number."""
     _get(s, rollout_id)
-    rows = s.scalars(select(RolloutEvent).where(RolloutEvent.rollout_id == rollout_id, RolloutEvent.seq > after)
-                     .order_by(RolloutEvent.seq).limit(limit))
+    rows = s.scalars(
+        select(RolloutEvent)
+        .where(RolloutEvent.rollout_id == rollout_id, RolloutEvent.seq > after)
+        .order_by(RolloutEvent.seq)
+        .limit(limit)
+    )
     return [r.data for r in rows]
 
 
@@ -97,13 +116,27 @@ def devices(rollout_id: int, s: DB, _: Viewer) -> list[dict[str, Any]]:
     """Every device the rollout touched: stage, status, deployment id, previous version."""
     _get(s, rollout_id)
     rows = s.scalars(select(Assignment).where(Assignment.rollout_id == rollout_id).order_by(Assignment.id))
-    return [{"device_id": a.device_id, "stage": a.stage, "status": a.status, "deployment_id": a.deployment_id,
-             "previous": a.previous, "assigned_at": a.assigned_at, "updated_at": a.updated_at} for a in rows]
+    return [
+        {
+            "device_id": a.device_id,
+            "stage": a.stage,
+            "status": a.status,
+            "deployment_id": a.deployment_id,
+            "previous": a.previous,
+            "assigned_at": a.assigned_at,
+            "updated_at": a.updated_at,
+        }
+        for a in rows
+    ]
 
 
-def _command(rollout_id: int, cmd: Command, body: CommandIn | None, rt: Runtime, caller: Caller) -> dict[str, Any]:
+def _command(
+    rollout_id: int, cmd: Command, body: CommandIn | None, rt: Runtime, caller: Caller
+) -> dict[str, Any]:
     try:
-        run_command(rt.db, rollout_id, cmd, caller.name, rt.settings.http_url, reason=(body.reason if body else ""))
+        run_command(
+            rt.db, rollout_id, cmd, caller.name, rt.settings.http_url, reason=(body.reason if body else "")
+        )
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except UsageError as exc:

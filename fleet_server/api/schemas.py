@@ -87,12 +87,29 @@ class DeviceOut(BaseModel):
 def device_out(d: Device) -> DeviceOut:
     model = None
     if d.model_version:
-        model = {"name": d.model_name, "version": d.model_version, "sha256": d.model_sha256,
-                 "security_counter": d.security_counter}
-    return DeviceOut(id=d.id, board=d.board, kind=d.kind, tags=d.tags or {}, firmware=d.firmware, model=model,
-                     slots=d.slots or [], runtimes=d.runtimes or [], update=d.update_state,
-                     deployment_id=d.deployment_id, online=d.online, last_seen=d.last_seen,
-                     enrolled_at=d.enrolled_at, desired=d.desired, rollout_id=d.rollout_id)
+        model = {
+            "name": d.model_name,
+            "version": d.model_version,
+            "sha256": d.model_sha256,
+            "security_counter": d.security_counter,
+        }
+    return DeviceOut(
+        id=d.id,
+        board=d.board,
+        kind=d.kind,
+        tags=d.tags or {},
+        firmware=d.firmware,
+        model=model,
+        slots=d.slots or [],
+        runtimes=d.runtimes or [],
+        update=d.update_state,
+        deployment_id=d.deployment_id,
+        online=d.online,
+        last_seen=d.last_seen,
+        enrolled_at=d.enrolled_at,
+        desired=d.desired,
+        rollout_id=d.rollout_id,
+    )
 
 
 class GroupIn(_In):
@@ -122,9 +139,19 @@ class ModelOut(BaseModel):
 
 
 def model_out(m: ModelRow, http_url: str) -> ModelOut:
-    return ModelOut(id=m.id, name=m.name, version=m.version, security_counter=m.security_counter, sha256=m.sha256,
-                    size=m.size, key_id=m.key_id, boards=m.boards, uploaded_at=m.uploaded_at,
-                    uploaded_by=m.uploaded_by, download_url=f"{http_url}/api/v1/artifacts/{m.sha256}")
+    return ModelOut(
+        id=m.id,
+        name=m.name,
+        version=m.version,
+        security_counter=m.security_counter,
+        sha256=m.sha256,
+        size=m.size,
+        key_id=m.key_id,
+        boards=m.boards,
+        uploaded_at=m.uploaded_at,
+        uploaded_by=m.uploaded_by,
+        download_url=f"{http_url}/api/v1/artifacts/{m.sha256}",
+    )
 
 
 class TokenIn(_In):

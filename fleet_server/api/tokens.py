@@ -14,7 +14,9 @@ router = APIRouter(prefix="/api/v1", tags=["tokens"])
 
 
 def _out(t: ApiToken, token: str | None = None) -> TokenOut:
-    return TokenOut(id=t.id, name=t.name, role=t.role, created_at=t.created_at, revoked=t.revoked, token=token)
+    return TokenOut(
+        id=t.id, name=t.name, role=t.role, created_at=t.created_at, revoked=t.revoked, token=token
+    )
 
 
 @router.post("/tokens", response_model=TokenOut, status_code=201)

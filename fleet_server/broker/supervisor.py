@@ -160,12 +160,20 @@ class BrokerSupervisor:
                 raise ServerError(f"mosquitto exited with code {self._proc.returncode}: {self._log_tail()}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
-                    log.info("broker listening on %s:%d (pid %d, user %s)", self.host, self.port, self._proc.pid, self.run_user)
+                    log.info(
+                        "broker listening on %s:%d (pid %d, user %s)",
+                        self.host,
+                        self.port,
+                        self._proc.pid,
+                        self.run_user,
+                    )
                     return
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise ServerError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout:.0f} s: {self._log_tail()}")
+        raise ServerError(
+            f"mosquitto did not listen on {self.host}:{self.port} within {timeout:.0f} s: {self._log_tail()}"
+        )
 
     def _log_tail(self) -> str:
         try:

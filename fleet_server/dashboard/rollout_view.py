@@ -39,12 +39,29 @@ def stages_view(state: RolloutState, target_size: int) -> list[dict[str, Any]]:
             phase = state.status.value
         else:
             phase = "waiting"
-        share = (f"{len(st.devices)} named" if st.devices else f"{st.count} devices" if st.count is not None
-                 else f"{st.percent:g} %")
-        out.append({"index": i, "name": st.name, "share": share, "target": max(cap - cap_before, assigned),
-                    "assigned": assigned, "confirmed": counts["confirmed"], "failed": counts["failed"],
-                    "rollback_issued": counts["rollback_issued"], "restored": counts["restored"],
-                    "phase": phase, "soak_s": st.soak_s, "manual_approval": st.manual_approval})
+        share = (
+            f"{len(st.devices)} named"
+            if st.devices
+            else f"{st.count} devices"
+            if st.count is not None
+            else f"{st.percent:g} %"
+        )
+        out.append(
+            {
+                "index": i,
+                "name": st.name,
+                "share": share,
+                "target": max(cap - cap_before, assigned),
+                "assigned": assigned,
+                "confirmed": counts["confirmed"],
+                "failed": counts["failed"],
+                "rollback_issued": counts["rollback_issued"],
+                "restored": counts["restored"],
+                "phase": phase,
+                "soak_s": st.soak_s,
+                "manual_approval": st.manual_approval,
+            }
+        )
         cap_before = max(cap, cap_before)
     return out
 
@@ -78,8 +95,12 @@ _COMPARED = {
 def _value(stats: CohortStats, name: str) -> float | None:
     if stats.n == 0:
         return None
-    return {"drift": stats.drift, "confidence": stats.mean_confidence, "error_rate": stats.error_rate,
-            "latency_p95": stats.latency_p95_us}[name]
+    return {
+        "drift": stats.drift,
+        "confidence": stats.mean_confidence,
+        "error_rate": stats.error_rate,
+        "latency_p95": stats.latency_p95_us,
+    }[name]
 
 
 def gate_view(state: RolloutState, snapshot: FleetSnapshot, now: float) -> dict[str, Any]:
@@ -92,13 +113,31 @@ def gate_view(state: RolloutState, snapshot: FleetSnapshot, now: float) -> dict[
     metrics = []
     for name, label, unit, gate in _METRICS:
         v = verdicts.get(gate)
-        metrics.append({
-            "name": name, "label": label if name != "drift" else f"drift ({health.metric} of {health.signal.value}) vs baseline",
-            "unit": unit or health.metric.upper(), "canary": _value(c_stats, name), "control": _value(k_stats, name),
-            "gate": gate.value, "compared": _COMPARED[gate], "value": v.value if v else None,
-            "bound": v.bound if v else None, "outcome": v.outcome.value if v else "not gated",
-            "detail": v.detail if v else "",
-        })
-    return {"ts": now, "gated": bool(health.bounds), "canary_devices": len(canary), "control_devices": len(control), "canary_n": c_stats.n,
-            "control_n": k_stats.n, "min_samples": health.min_samples, "window_s": health.window_s,
-            "metrics": metrics}
+        metrics.append(
+            {
+                "name": name,
+                "label": label
+                if name != "drift"
+                else f"drift ({health.metric} of {health.signal.value}) vs baseline",
+                "unit": unit or health.metric.upper(),
+                "canary": _value(c_stats, name),
+                "control": _value(k_stats, name),
+                "gate": gate.value,
+                "compared": _COMPARED[gate],
+                "value": v.value if v else None,
+                "bound": v.bound if v else None,
+                "outcome": v.outcome.value if v else "not gated",
+                "detail": v.detail if v else "",
+            }
+        )
+    return {
+        "ts": now,
+        "gated": bool(health.bounds),
+        "canary_devices": len(canary),
+        "control_devices": len(control),
+        "canary_n": c_stats.n,
+        "control_n": k_stats.n,
+        "min_samples": health.min_samples,
+        "window_s": health.window_s,
+        "metrics": metrics,
+    }

@@ -34,23 +34,36 @@ def whoami(caller: Viewer) -> dict[str, Any]:
 
 
 @router.get("/devices/{device_id}/telemetry")
-def device_telemetry(device_id: str, s: DB, _: Viewer, since_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0,
-                     limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> list[dict[str, Any]]:
+def device_telemetry(
+    device_id: str,
+    s: DB,
+    _: Viewer,
+    since_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0,
+    limit: Annotated[int, Query(ge=1, le=2000)] = 500,
+) -> list[dict[str, Any]]:
     """The device's telemetry reports of the last ``since_s`` seconds (newest ``limit``), in time order."""
     if s.get(Device, device_id) is None:
         raise HTTPException(404, f"no device {device_id}")
-    rows = s.scalars(select(TelemetryRow).where(TelemetryRow.device_id == device_id,
-                                                TelemetryRow.ts >= time.time() - since_s)
-                     .order_by(TelemetryRow.ts.desc()).limit(limit))
+    rows = s.scalars(
+        select(TelemetryRow)
+        .where(TelemetryRow.device_id == device_id, TelemetryRow.ts >= time.time() - since_s)
+        .order_by(TelemetryRow.ts.desc())
+        .limit(limit)
+    )
     return telemetry_points(rows)
 
 
 @router.get("/drift/{name}/{version}")
-def drift_detail(name: str, version: str, s: DB, _: Viewer,
-                 metric: Annotated[Literal["psi", "js", "ks"], Query()] = "psi",
-                 signal: Annotated[Signal, Query()] = Signal.OUTPUT,
-                 window_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0,
-                 buckets: Annotated[int, Query(ge=1, le=240)] = 30) -> dict[str, Any]:
+def drift_detail(
+    name: str,
+    version: str,
+    s: DB,
+    _: Viewer,
+    metric: Annotated[Literal["psi", "js", "ks"], Query()] = "psi",
+    signal: Annotated[Signal, Query()] = Signal.OUTPUT,
+    window_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0,
+    buckets: Annotated[int, Query(ge=1, le=240)] = 30,
+) -> dict[str, Any]:
     """One model version's drift score per time bucket against the package baseline, and the live
     window's histograms beside the baseline's (the charts of the drift page)."""
     m = s.scalar(select(ModelRow).where(ModelRow.name == name, ModelRow.version == version))
@@ -63,21 +76,41 @@ def drift_detail(name: str, version: str, s: DB, _: Viewer,
     end = time.time()
     start = end - window_s
     ids = select(Device.id).where(Device.model_name == name, Device.model_version == version)  # as GET /drift
-    rows = s.scalars(select(TelemetryRow).where(TelemetryRow.model_version == version, TelemetryRow.ts >= start,
-                                                TelemetryRow.device_id.in_(ids)))
-    reports = [Report(r.device_id, r.ts, r.model_version, r.n, r.err, r.lat_p95_us, r.input_hist or [], r.cls or [],
-                      r.conf or []) for r in rows]
+    rows = s.scalars(
+        select(TelemetryRow).where(
+            TelemetryRow.model_version == version, TelemetryRow.ts >= start, TelemetryRow.device_id.in_(ids)
+        )
+    )
+    reports = [
+        Report(
+            r.device_id,
+            r.ts,
+            r.model_version,
+            r.n,
+            r.err,
+            r.lat_p95_us,
+            r.input_hist or [],
+            r.cls or [],
+            r.conf or [],
+        )
+        for r in rows
+    ]
     view = drift_view(baseline, reports, version, start, end, buckets, metric, signal)
     view.update(name=name, version=version)
     return view
 
 
 @router.get("/audit")
-def audit(s: DB, _: Viewer, rollout_id: int | None = None,
-          limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> list[dict[str, Any]]:
+def audit(
+    s: DB, _: Viewer, rollout_id: int | None = None, limit: Annotated[int, Query(ge=1, le=2000)] = 500
+) -> list[dict[str, Any]]:
     """The audit trail, newest first: every rollout event with who caused it (an operator or the scheduler)."""
-    q = (select(RolloutEvent, Rollout.name, Rollout.created_by).join(Rollout, Rollout.id == RolloutEvent.rollout_id)
-         .order_by(RolloutEvent.id.desc()).limit(limit))
+    q = (
+        select(RolloutEvent, Rollout.name, Rollout.created_by)
+        .join(Rollout, Rollout.id == RolloutEvent.rollout_id)
+        .order_by(RolloutEvent.id.desc())
+        .limit(limit)
+    )
     if rollout_id is not None:
         q = q.where(RolloutEvent.rollout_id == rollout_id)
     return [audit_entry(ev, name, by) for ev, name, by in s.execute(q).tuples()]
@@ -93,6 +126,12 @@ def rollout_view(rollout_id: int, s: DB, _: Viewer) -> dict[str, Any]:
     state = load_state(s, rollout_id)
     now = time.time()
     snapshot = build_snapshot(s, row, state, now)
-    return {"id": rollout_id, "status": state.status.value, "stage": state.stage,
-            "stages": stages_view(state, len(snapshot.target)), "actions": allowed_actions(state, now),
-            "gates": gate_view(state, snapshot, now), "reason": state.reason}
+    return {
+        "id": rollout_id,
+        "status": state.status.value,
+        "stage": state.stage,
+        "stages": stages_view(state, len(snapshot.target)),
+        "actions": allowed_actions(state, now),
+        "gates": gate_view(state, snapshot, now),
+        "reason": state.reason,
+    }

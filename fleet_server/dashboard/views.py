@@ -44,8 +44,16 @@ def _hist(w: Window) -> dict[str, Any]:
     return {"n": w.n, "cls": list(w.cls), "conf": list(w.conf), "input": [list(g) for g in w.input_hist]}
 
 
-def drift_view(baseline: Baseline, reports: Sequence[Report], version: str, start: float, end: float,
-               buckets: int, metric: str, signal: Signal) -> dict[str, Any]:
+def drift_view(
+    baseline: Baseline,
+    reports: Sequence[Report],
+    version: str,
+    start: float,
+    end: float,
+    buckets: int,
+    metric: str,
+    signal: Signal,
+) -> dict[str, Any]:
     """Score over time (one merged window per time bucket) and the live window's histograms next to
     the baseline's. Current scores and alerts are the server's (``GET /api/v1/drift``)."""
     width = (end - start) / buckets
@@ -60,17 +68,38 @@ def drift_view(baseline: Baseline, reports: Sequence[Report], version: str, star
             series.append([b1, score])
     live = _window_of(reports, start, end, version)
     return {
-        "metric": metric, "signal": signal.value, "start": start, "end": end, "buckets": buckets, "series": series,
-        "baseline": {"n": baseline.n, "cls": list(baseline.cls), "conf": list(baseline.conf),
-                     "input": [list(g) for g in baseline.input_hist]},
+        "metric": metric,
+        "signal": signal.value,
+        "start": start,
+        "end": end,
+        "buckets": buckets,
+        "series": series,
+        "baseline": {
+            "n": baseline.n,
+            "cls": list(baseline.cls),
+            "conf": list(baseline.conf),
+            "input": [list(g) for g in baseline.input_hist],
+        },
         "live": _hist(live),
     }
 
 
 def telemetry_points(reports: Iterable[Any]) -> list[dict[str, Any]]:
     """Telemetry rows as chart points (time order)."""
-    out = [{"ts": r.ts, "period_s": r.period_s, "model": r.model_version, "n": r.n, "err": r.err,
-            "lat_p50_us": r.lat_p50_us, "lat_p95_us": r.lat_p95_us, "conf": r.conf, "cls": r.cls} for r in reports]
+    out = [
+        {
+            "ts": r.ts,
+            "period_s": r.period_s,
+            "model": r.model_version,
+            "n": r.n,
+            "err": r.err,
+            "lat_p50_us": r.lat_p50_us,
+            "lat_p95_us": r.lat_p95_us,
+            "conf": r.conf,
+            "cls": r.cls,
+        }
+        for r in reports
+    ]
     return sorted(out, key=lambda p: p["ts"])
 
 
@@ -78,8 +107,11 @@ def audit_entry(row: Any, rollout_name: str | None, created_by: str = "") -> dic
     """One rollout event (the append-only audit trail) for the audit table: empty fields left out,
     the spec of a ``created`` event shortened to what was rolled out where; the actor is the operator
     who caused it (``by``; for ``created``, the rollout's creator) or else the scheduler."""
-    data = {k: v for k, v in (row.data or {}).items()
-            if v not in (None, "", [], {}) and k not in ("seq", "at", "rollout_id", "kind")}
+    data = {
+        k: v
+        for k, v in (row.data or {}).items()
+        if v not in (None, "", [], {}) and k not in ("seq", "at", "rollout_id", "kind")
+    }
     spec = data.pop("spec", None)
     if isinstance(spec, dict):
         pkg = spec.get("package") or {}
@@ -93,6 +125,13 @@ def audit_entry(row: Any, rollout_name: str | None, created_by: str = "") -> dic
     verdicts = data.pop("verdicts", None)
     if verdicts:
         data["gates"] = ", ".join(f"{v.get('gate')}={v.get('outcome')}" for v in verdicts)
-    return {"id": row.id, "rollout_id": row.rollout_id, "rollout": rollout_name, "seq": row.seq, "ts": row.ts,
-            "kind": row.kind, "actor": data.pop("by", None) or (created_by if row.kind == "created" else "") or "scheduler",
-            "data": data}
+    return {
+        "id": row.id,
+        "rollout_id": row.rollout_id,
+        "rollout": rollout_name,
+        "seq": row.seq,
+        "ts": row.ts,
+        "kind": row.kind,
+        "actor": data.pop("by", None) or (created_by if row.kind == "created" else "") or "scheduler",
+        "data": data,
+    }

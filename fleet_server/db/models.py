@@ -72,7 +72,9 @@ class Device(Base):
     desired: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     desired_rev: Mapped[int] = mapped_column(Integer, default=0)
     published_rev: Mapped[int] = mapped_column(Integer, default=0)
-    rollout_id: Mapped[int | None] = mapped_column(ForeignKey("rollouts.id"), default=None)  # one active rollout
+    rollout_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rollouts.id"), default=None
+    )  # one active rollout
 
     __table_args__ = (Index("ix_devices_outbox", "published_rev", "desired_rev"),)
 
@@ -122,7 +124,9 @@ class Rollout(Base):
     target: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"group": name} or {"selector": {tag: value}}
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # stages, gates, thresholds as created
     status: Mapped[str] = mapped_column(String(24))
-    engine_state: Mapped[str] = mapped_column(Text)  # JSON summary of the engine state (the event log is the truth)
+    engine_state: Mapped[str] = mapped_column(
+        Text
+    )  # JSON summary of the engine state (the event log is the truth)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(64), default="")
@@ -183,7 +187,10 @@ class DeviceEventRow(Base):
     ts: Mapped[float] = mapped_column(Float)
     received_at: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ix_device_events_deployment", "deployment_id"), Index("ix_device_events_device", "device_id"))
+    __table_args__ = (
+        Index("ix_device_events_deployment", "deployment_id"),
+        Index("ix_device_events_device", "device_id"),
+    )
 
 
 class TelemetryRow(Base):

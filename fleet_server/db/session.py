@@ -90,4 +90,6 @@ def migrate(db: Database) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except OperationalError as exc:
-        raise UsageError(f"cannot open the database {db.engine.url.render_as_string(hide_password=True)}: {exc.orig}") from None
+        raise UsageError(
+            f"cannot open the database {db.engine.url.render_as_string(hide_password=True)}: {exc.orig}"
+        ) from None

@@ -24,12 +24,20 @@ class AlertRule:
     min_samples: int = 100
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.high, (int, float)) and isinstance(self.low, (int, float))
-                and math.isfinite(self.high) and math.isfinite(self.low)):
+        if not (
+            isinstance(self.high, (int, float))
+            and isinstance(self.low, (int, float))
+            and math.isfinite(self.high)
+            and math.isfinite(self.low)
+        ):
             raise UsageError("alert thresholds must be finite numbers")
         if self.low > self.high:
             raise UsageError(f"alert low {self.low:g} must not exceed high {self.high:g}")
-        if not isinstance(self.min_samples, int) or isinstance(self.min_samples, bool) or self.min_samples < 1:
+        if (
+            not isinstance(self.min_samples, int)
+            or isinstance(self.min_samples, bool)
+            or self.min_samples < 1
+        ):
             raise UsageError("alert min_samples must be an integer >= 1")
 
 
@@ -54,7 +62,9 @@ class AlertEvent:
     threshold: float
 
 
-def update(rule: AlertRule, state: AlertState, value: float | None, n: int, now: float) -> tuple[AlertState, AlertEvent | None]:
+def update(
+    rule: AlertRule, state: AlertState, value: float | None, n: int, now: float
+) -> tuple[AlertState, AlertEvent | None]:
     """The alert state after one reading (``value`` on ``n`` inferences at ``now``)."""
     if value is None or not math.isfinite(value) or n < rule.min_samples:
         return state, None
@@ -65,8 +75,9 @@ def update(rule: AlertRule, state: AlertState, value: float | None, n: int, now:
     return state, None
 
 
-def run(rule: AlertRule, readings: Iterable[tuple[float, float | None, int]],
-        state: AlertState | None = None) -> tuple[AlertState, list[AlertEvent]]:
+def run(
+    rule: AlertRule, readings: Iterable[tuple[float, float | None, int]], state: AlertState | None = None
+) -> tuple[AlertState, list[AlertEvent]]:
     """Fold ``(time, value, n)`` readings in time order; returns the final state and the changes."""
     st = state or AlertState()
     events: list[AlertEvent] = []

@@ -13,7 +13,11 @@ __all__ = ["Baseline"]
 
 
 def _counts(x: Any, what: str, length: int | None = None) -> tuple[int, ...]:
-    if not isinstance(x, list) or not x or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in x):
+    if (
+        not isinstance(x, list)
+        or not x
+        or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in x)
+    ):
         raise DataError(f"drift baseline: {what} must be a non-empty list of counts >= 0")
     if length is not None and len(x) != length:
         raise DataError(f"drift baseline: {what} must have {length} bins, not {len(x)}")

@@ -34,7 +34,9 @@ class DriftScores:
     confidence: float | None
 
     def get(self, signal: Signal | str) -> float | None:
-        return {"input": self.input, "output": self.output, "confidence": self.confidence}[Signal(signal).value]
+        return {"input": self.input, "output": self.output, "confidence": self.confidence}[
+            Signal(signal).value
+        ]
 
 
 @dataclass(frozen=True)

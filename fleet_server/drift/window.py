@@ -89,8 +89,18 @@ class _Acc:
         self.first = float("inf")
         self.last = float("-inf")
 
-    def add(self, n: int, err: int, lat: float, inp: Sequence[Sequence[int]], cls: Sequence[int],
-            conf: Sequence[int], first: float, last: float, reports: int) -> None:
+    def add(
+        self,
+        n: int,
+        err: int,
+        lat: float,
+        inp: Sequence[Sequence[int]],
+        cls: Sequence[int],
+        conf: Sequence[int],
+        first: float,
+        last: float,
+        reports: int,
+    ) -> None:
         self.n += n
         self.err += err
         self.lat_weighted += lat * n
@@ -104,8 +114,18 @@ class _Acc:
     def window(self) -> Window:
         if not self.reports:
             return Window(model=self.model)
-        return Window(self.model, self.n, self.err, self.lat_weighted / self.n if self.n else 0.0,
-                      self.input_hist, self.cls, self.conf, self.reports, self.first, self.last)
+        return Window(
+            self.model,
+            self.n,
+            self.err,
+            self.lat_weighted / self.n if self.n else 0.0,
+            self.input_hist,
+            self.cls,
+            self.conf,
+            self.reports,
+            self.first,
+            self.last,
+        )
 
 
 def merge(reports: Iterable[TelemetryLike], start: float, end: float, model: str) -> Window:

@@ -36,8 +36,15 @@ class MqttLink:
     """``on_message=None``: a publish-only connection. The server keeps its desired-state publishing on
     a connection of its own, so PUBACKs never queue behind a backlog of inbound device messages."""
 
-    def __init__(self, url: BrokerURL, client_id: str, on_message: Handler | None, max_inflight: int = 1000,
-                 ca_file: str | None = None, bootstrap_seconds: float = 3.0) -> None:
+    def __init__(
+        self,
+        url: BrokerURL,
+        client_id: str,
+        on_message: Handler | None,
+        max_inflight: int = 1000,
+        ca_file: str | None = None,
+        bootstrap_seconds: float = 3.0,
+    ) -> None:
         self.url = url
         self.on_message_cb = on_message
         self.connected = threading.Event()
@@ -59,11 +66,15 @@ class MqttLink:
         try:
             self._client.connect_async(self.url.host, self.url.port, keepalive=30)
         except (OSError, ValueError) as exc:
-            raise ServerError(f"cannot reach the MQTT broker at {self.url.host}:{self.url.port}: {exc}") from None
+            raise ServerError(
+                f"cannot reach the MQTT broker at {self.url.host}:{self.url.port}: {exc}"
+            ) from None
         self._client.loop_start()
         if not self.connected.wait(timeout):
             self.stop()
-            raise ServerError(f"no MQTT connection to {self.url.host}:{self.url.port} within {timeout:.0f} s (credentials?)")
+            raise ServerError(
+                f"no MQTT connection to {self.url.host}:{self.url.port} within {timeout:.0f} s (credentials?)"
+            )
 
     def stop(self) -> None:
         if self._bootstrap_timer is not None:
@@ -71,11 +82,15 @@ class MqttLink:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False, qos: int = 1) -> mqtt.MQTTMessageInfo:
+    def publish(
+        self, topic: str, payload: bytes, *, retain: bool = False, qos: int = 1
+    ) -> mqtt.MQTTMessageInfo:
         return self._client.publish(topic, payload, qos=qos, retain=retain)
 
     # ---- callbacks (paho's network thread) -----------------------------------------------------
-    def _on_connect(self, client: mqtt.Client, _ud: object, _flags: object, reason: object, _props: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _ud: object, _flags: object, reason: object, _props: object
+    ) -> None:
         if getattr(reason, "is_failure", False):
             log.error("MQTT connection refused: %s", reason)
             return
@@ -106,7 +121,9 @@ class MqttLink:
     def _end_bootstrap(self) -> None:
         self._client.unsubscribe([wildcard(ch) for ch in _RETAINED])
 
-    def _on_disconnect(self, _c: mqtt.Client, _ud: object, _flags: object, reason: object, _props: object) -> None:
+    def _on_disconnect(
+        self, _c: mqtt.Client, _ud: object, _flags: object, reason: object, _props: object
+    ) -> None:
         self.connected.clear()
         log.warning("MQTT disconnected: %s", reason)
 

@@ -192,13 +192,34 @@ class Ingest:
                 if prev is None or (msg.ts, msg.seq) >= (prev.ts, prev.seq):
                     states[device_id] = msg
             elif channel is Channel.EVENT:
-                events.append({"device_id": device_id, "deployment_id": msg.deployment_id, "type": msg.type.value,
-                               "detail": msg.detail, "progress": msg.progress, "ts": msg.ts, "received_at": at})
+                events.append(
+                    {
+                        "device_id": device_id,
+                        "deployment_id": msg.deployment_id,
+                        "type": msg.type.value,
+                        "detail": msg.detail,
+                        "progress": msg.progress,
+                        "ts": msg.ts,
+                        "received_at": at,
+                    }
+                )
             elif channel is Channel.TM:
-                telemetry.append({"device_id": device_id, "ts": msg.ts, "period_s": msg.period_s,
-                                  "model_version": msg.model, "n": msg.n, "err": msg.err,
-                                  "lat_p50_us": msg.lat_p50_us, "lat_p95_us": msg.lat_p95_us,
-                                  "input_hist": msg.input_hist, "cls": msg.cls, "conf": msg.conf, "received_at": at})
+                telemetry.append(
+                    {
+                        "device_id": device_id,
+                        "ts": msg.ts,
+                        "period_s": msg.period_s,
+                        "model_version": msg.model,
+                        "n": msg.n,
+                        "err": msg.err,
+                        "lat_p50_us": msg.lat_p50_us,
+                        "lat_p95_us": msg.lat_p95_us,
+                        "input_hist": msg.input_hist,
+                        "cls": msg.cls,
+                        "conf": msg.conf,
+                        "received_at": at,
+                    }
+                )
         changed: set[str] = set()
         with self.db.session() as s:
             if seen:
@@ -217,24 +238,34 @@ class Ingest:
 
     @staticmethod
     def _apply_states(s: Any, states: dict[str, wire.DeviceState]) -> set[str]:
-        rows = s.execute(select(Device.id, Device.state_ts, Device.state_seq).where(Device.id.in_(list(states)))).all()
+        rows = s.execute(
+            select(Device.id, Device.state_ts, Device.state_seq).where(Device.id.in_(list(states)))
+        ).all()
         updates = []
         for device_id, old_ts, old_seq in rows:
             st = states[device_id]
             if old_ts is not None and (st.ts, st.seq) < (old_ts, old_seq):
                 continue  # an older retained copy arriving late
             active = st.active
-            updates.append({
-                "id": device_id, "kind": st.kind, "firmware": st.firmware,
-                "model_name": active.name if active else None,
-                "model_version": active.version if active else None,
-                "model_sha256": active.sha256 if active else None,
-                "security_counter": active.security_counter if active else 0,
-                "slots": [slot.model_dump(mode="json") for slot in st.slots],
-                "runtimes": list(st.runtimes), "update_state": st.update, "deployment_id": st.deployment_id,
-                "arena_budget": st.arena_budget, "flash_budget": st.flash_budget,
-                "state_ts": st.ts, "state_seq": st.seq,
-            })
+            updates.append(
+                {
+                    "id": device_id,
+                    "kind": st.kind,
+                    "firmware": st.firmware,
+                    "model_name": active.name if active else None,
+                    "model_version": active.version if active else None,
+                    "model_sha256": active.sha256 if active else None,
+                    "security_counter": active.security_counter if active else 0,
+                    "slots": [slot.model_dump(mode="json") for slot in st.slots],
+                    "runtimes": list(st.runtimes),
+                    "update_state": st.update,
+                    "deployment_id": st.deployment_id,
+                    "arena_budget": st.arena_budget,
+                    "flash_budget": st.flash_budget,
+                    "state_ts": st.ts,
+                    "state_seq": st.seq,
+                }
+            )
         if updates:
             cols: dict[str, Any] = {k: bindparam(f"p_{k}") for k in updates[0] if k != "id"}
             stmt = update(_DEV).where(_DEV.c.id == bindparam("p_id")).values(**cols)

@@ -44,7 +44,11 @@ class Outbox:
             self.kick.wait(0.5)
             self.kick.clear()
             try:
-                while not self._stop.is_set() and self.link.connected.is_set() and self.publish_pending() >= self.batch:
+                while (
+                    not self._stop.is_set()
+                    and self.link.connected.is_set()
+                    and self.publish_pending() >= self.batch
+                ):
                     pass
             except Exception:  # noqa: BLE001 - retried on the next round
                 log.exception("desired-state publishing failed")
@@ -62,13 +66,19 @@ class Outbox:
         infos, done = [], []
         for device_id, desired, rev in rows:
             payload = b"" if desired is None else wire.encode(wire.DesiredState.model_validate(desired))
-            infos.append(self.link.publish(wire.topic(device_id, Channel.DESIRED), payload, retain=True, qos=1))
+            infos.append(
+                self.link.publish(wire.topic(device_id, Channel.DESIRED), payload, retain=True, qos=1)
+            )
             done.append({"id": device_id, "rev": rev})
         if not wait_published(infos, 30.0):
             log.warning("broker did not acknowledge %d desired states in time; will retry", len(infos))
             return 0
         with self.db.session() as s:
             for d in done:
-                s.execute(update(Device).where(Device.id == d["id"], Device.published_rev < d["rev"]).values(published_rev=d["rev"]))
+                s.execute(
+                    update(Device)
+                    .where(Device.id == d["id"], Device.published_rev < d["rev"])
+                    .values(published_rev=d["rev"])
+                )
         DESIRED_PUBLISHED.inc(len(done))
         return len(rows)

@@ -32,8 +32,13 @@ class PublishError(TinyfleetError):
         self.status = status
 
 
-def publish_package(session: Session, store: ArtifactStore, raw: bytes, trusted_keys: Mapping[str, bytes],
-                    uploaded_by: str = "") -> ModelRow:
+def publish_package(
+    session: Session,
+    store: ArtifactStore,
+    raw: bytes,
+    trusted_keys: Mapping[str, bytes],
+    uploaded_by: str = "",
+) -> ModelRow:
     if not trusted_keys:
         raise PublishError("the server has no trusted signing keys configured (--trusted-key)", 422)
     try:
@@ -46,18 +51,32 @@ def publish_package(session: Session, store: ArtifactStore, raw: bytes, trusted_
     if highest is not None and pkg.security_counter < highest:
         raise PublishError(
             f"{pkg.name} {pkg.version} has security counter {pkg.security_counter}, lower than {highest} "
-            "already registered (anti-rollback)", 409)
+            "already registered (anti-rollback)",
+            409,
+        )
     digest = store.put(pkg.raw)
     major, minor, patch = parse_semver(pkg.version)
     row = ModelRow(
-        name=pkg.name, version=pkg.version, major=major, minor=minor, patch=patch,
-        security_counter=pkg.security_counter, sha256=digest, size=pkg.size, key_id=pkg.key_id,
-        boards=pkg.boards, manifest=pkg.manifest, uploaded_at=time.time(), uploaded_by=uploaded_by,
+        name=pkg.name,
+        version=pkg.version,
+        major=major,
+        minor=minor,
+        patch=patch,
+        security_counter=pkg.security_counter,
+        sha256=digest,
+        size=pkg.size,
+        key_id=pkg.key_id,
+        boards=pkg.boards,
+        manifest=pkg.manifest,
+        uploaded_at=time.time(),
+        uploaded_by=uploaded_by,
     )
     session.add(row)
     try:
         session.flush()
     except IntegrityError:
         session.rollback()
-        raise PublishError(f"{pkg.name} {pkg.version} is already registered (same version or same bytes)", 409) from None
+        raise PublishError(
+            f"{pkg.name} {pkg.version} is already registered (same version or same bytes)", 409
+        ) from None
     return row

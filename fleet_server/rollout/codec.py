@@ -81,7 +81,9 @@ def _decode(tp: Any, data: Any, where: str) -> Any:
         if origin is tuple:
             if len(data) != len(args):
                 raise _fail(where, f"must have {len(args)} items")
-            return tuple(_decode(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, data, strict=True)))
+            return tuple(
+                _decode(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, data, strict=True))
+            )
         return [_decode(args[0], v, f"{where}[{i}]") for i, v in enumerate(data)]
     if origin in (dict, Mapping) or origin is typing.Mapping:
         if not isinstance(data, Mapping):

@@ -22,20 +22,76 @@ from tinyfleet.server.rollout.model import DeviceView, PackageInfo
 __all__ = ["MCU_OPS", "RUNTIME_OPS", "TFLM_OPS", "check", "package_info"]
 
 # Ops of the tinyfleet micro runtime: the same list as firmware/runtime/ops.txt (a test keeps them in step).
-MCU_OPS: frozenset[str] = frozenset({
-    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
-    "EXPAND_DIMS", "FULLY_CONNECTED", "LOGISTIC", "MAX_POOL_2D", "MEAN", "MUL", "PACK", "PAD", "QUANTIZE",
-    "RELU", "RELU6", "RESHAPE", "SHAPE", "SOFTMAX", "SQUEEZE", "STRIDED_SLICE",
-})
+MCU_OPS: frozenset[str] = frozenset(
+    {
+        "ADD",
+        "AVERAGE_POOL_2D",
+        "CONCATENATION",
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "DEQUANTIZE",
+        "EXPAND_DIMS",
+        "FULLY_CONNECTED",
+        "LOGISTIC",
+        "MAX_POOL_2D",
+        "MEAN",
+        "MUL",
+        "PACK",
+        "PAD",
+        "QUANTIZE",
+        "RELU",
+        "RELU6",
+        "RESHAPE",
+        "SHAPE",
+        "SOFTMAX",
+        "SQUEEZE",
+        "STRIDED_SLICE",
+    }
+)
 # A subset of the TFLM builtin resolver large enough for the models tinyfleet compiles.
-TFLM_OPS: frozenset[str] = MCU_OPS | frozenset({
-    "ABS", "ARG_MAX", "ARG_MIN", "BATCH_TO_SPACE_ND", "CAST", "CEIL", "DIV", "ELU", "EQUAL", "EXP",
-    "FLOOR", "GATHER", "GREATER", "HARD_SWISH", "L2_NORMALIZATION", "LEAKY_RELU", "LESS",
-    "LOG", "LOG_SOFTMAX", "MAXIMUM", "MINIMUM", "NEG", "PADV2", "PRELU", "REDUCE_MAX",
-    "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "RSQRT", "SLICE", "SPACE_TO_BATCH_ND",
-    "SPLIT", "SQRT", "SQUARE", "SUB", "SUM", "TANH", "TRANSPOSE", "TRANSPOSE_CONV",
-    "UNPACK",
-})
+TFLM_OPS: frozenset[str] = MCU_OPS | frozenset(
+    {
+        "ABS",
+        "ARG_MAX",
+        "ARG_MIN",
+        "BATCH_TO_SPACE_ND",
+        "CAST",
+        "CEIL",
+        "DIV",
+        "ELU",
+        "EQUAL",
+        "EXP",
+        "FLOOR",
+        "GATHER",
+        "GREATER",
+        "HARD_SWISH",
+        "L2_NORMALIZATION",
+        "LEAKY_RELU",
+        "LESS",
+        "LOG",
+        "LOG_SOFTMAX",
+        "MAXIMUM",
+        "MINIMUM",
+        "NEG",
+        "PADV2",
+        "PRELU",
+        "REDUCE_MAX",
+        "RESIZE_BILINEAR",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "RSQRT",
+        "SLICE",
+        "SPACE_TO_BATCH_ND",
+        "SPLIT",
+        "SQRT",
+        "SQUARE",
+        "SUB",
+        "SUM",
+        "TANH",
+        "TRANSPOSE",
+        "TRANSPOSE_CONV",
+        "UNPACK",
+    }
+)
 RUNTIME_OPS: Mapping[str, frozenset[str] | None] = {
     "tinyfleet-mcu": MCU_OPS,
     "tflm": TFLM_OPS,
@@ -67,8 +123,9 @@ def package_info(manifest: Mapping[str, Any], sha256: str) -> PackageInfo:
     return info
 
 
-def _ops_reason(runtimes: tuple[str, ...], ops: tuple[str, ...],
-                catalogue: Mapping[str, frozenset[str] | None]) -> str | None:
+def _ops_reason(
+    runtimes: tuple[str, ...], ops: tuple[str, ...], catalogue: Mapping[str, frozenset[str] | None]
+) -> str | None:
     best: tuple[int, str, list[str]] | None = None
     for rt in runtimes:
         if rt not in catalogue:
@@ -84,9 +141,12 @@ def _ops_reason(runtimes: tuple[str, ...], ops: tuple[str, ...],
     return f"ops not supported by {best[1]}: {', '.join(best[2])}"
 
 
-def check(device: DeviceView, package: PackageInfo,
-          runtime_ops: Mapping[str, frozenset[str] | None] = RUNTIME_OPS,
-          boards: Mapping[str, Board] | None = None) -> tuple[str, ...]:
+def check(
+    device: DeviceView,
+    package: PackageInfo,
+    runtime_ops: Mapping[str, frozenset[str] | None] = RUNTIME_OPS,
+    boards: Mapping[str, Board] | None = None,
+) -> tuple[str, ...]:
     """Reasons ``device`` cannot run ``package``; empty when it is compatible."""
     catalogue = all_boards() if boards is None else boards
     board = catalogue.get(device.board)
@@ -99,10 +159,15 @@ def check(device: DeviceView, package: PackageInfo,
     ops = _ops_reason(tuple(runtimes), package.ops, runtime_ops)
     if ops:
         reasons.append(ops)
-    arena = min(board.arena_budget, device.arena_budget if device.arena_budget is not None else board.arena_budget)
+    arena = min(
+        board.arena_budget, device.arena_budget if device.arena_budget is not None else board.arena_budget
+    )
     if package.arena_bytes > arena:
         reasons.append(f"arena {package.arena_bytes} B > budget {arena} B")
-    slot = min(board.model_slot_bytes, device.flash_budget if device.flash_budget is not None else board.model_slot_bytes)
+    slot = min(
+        board.model_slot_bytes,
+        device.flash_budget if device.flash_budget is not None else board.model_slot_bytes,
+    )
     if package.flash_bytes > slot:
         reasons.append(f"model + golden {package.flash_bytes} B > model slot {slot} B")
     return tuple(reasons)

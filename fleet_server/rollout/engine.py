@@ -29,7 +29,17 @@ from tinyfleet.server.rollout.gates import (
 from tinyfleet.server.rollout.machine import Status, Trigger, lookup
 from tinyfleet.server.rollout.model import DeviceOutcome, FleetSnapshot, GateAction, VersionRef
 
-__all__ = ["Assignment", "Command", "Decision", "Rollback", "cohort_figures", "cohorts", "command", "step", "summary"]
+__all__ = [
+    "Assignment",
+    "Command",
+    "Decision",
+    "Rollback",
+    "cohort_figures",
+    "cohorts",
+    "command",
+    "step",
+    "summary",
+]
 
 
 class Command(StrEnum):
@@ -85,7 +95,9 @@ class _Builder:
         self.state = apply(self.state, ev)
         self.events.append(ev)
 
-    def transition(self, trigger: Trigger, verdicts: list[Verdict] | None = None, reason: str = "", by: str = "") -> None:
+    def transition(
+        self, trigger: Trigger, verdicts: list[Verdict] | None = None, reason: str = "", by: str = ""
+    ) -> None:
         row = lookup(self.state.status, trigger)
         if row is None:
             raise UsageError(f"cannot {trigger.value} a rollout that is {self.state.status.value}")
@@ -93,8 +105,16 @@ class _Builder:
         if trigger is Trigger.LAST_STAGE_PASSED or trigger is Trigger.PROMOTE_LAST:
             self._return_failed()
         stage = self.state.stage + 1 if row.advance else self.state.stage
-        self.emit(EventKind.TRANSITION, trigger=trigger, source=source, target=row.target, stage=stage,
-                  verdicts=tuple(verdicts or ()), reason=reason, by=by)
+        self.emit(
+            EventKind.TRANSITION,
+            trigger=trigger,
+            source=source,
+            target=row.target,
+            stage=stage,
+            verdicts=tuple(verdicts or ()),
+            reason=reason,
+            by=by,
+        )
         if row.target is Status.ABORTING:
             self._issue_rollbacks()
         if self.state.terminal:
@@ -115,8 +135,14 @@ class _Builder:
             self.rollback.extend(Rollback(d, p) for d, p in zip(ids, prev, strict=True))
 
     def decision(self) -> Decision:
-        return Decision(self.state, tuple(self.events), tuple(self.assign), tuple(self.rollback),
-                        tuple(self.release), tuple(self.verdicts))
+        return Decision(
+            self.state,
+            tuple(self.events),
+            tuple(self.assign),
+            tuple(self.rollback),
+            tuple(self.release),
+            tuple(self.verdicts),
+        )
 
 
 def _stage_stats(state: RolloutState) -> StageStats:
@@ -142,8 +168,13 @@ def cohorts(state: RolloutState, snapshot: FleetSnapshot) -> tuple[list[str], li
     return canary, sorted(control)
 
 
-def _cohort(ids: list[str], snapshot: FleetSnapshot, state: RolloutState, ref_of: Mapping[str, VersionRef],
-            now: float | None = None) -> CohortStats:
+def _cohort(
+    ids: list[str],
+    snapshot: FleetSnapshot,
+    state: RolloutState,
+    ref_of: Mapping[str, VersionRef],
+    now: float | None = None,
+) -> CohortStats:
     """Figures of one cohort: each device's window for the version it runs; with ``now``, windows whose
     last report is older than ``health.window_s`` are left out (stale telemetry decides nothing)."""
     health = state.spec.health
@@ -157,7 +188,9 @@ def _cohort(ids: list[str], snapshot: FleetSnapshot, state: RolloutState, ref_of
     return cohort_stats(pairs, snapshot.baselines, health.metric, health.signal, devices=len(ids))
 
 
-def cohort_figures(state: RolloutState, snapshot: FleetSnapshot, now: float | None = None) -> tuple[CohortStats, CohortStats]:
+def cohort_figures(
+    state: RolloutState, snapshot: FleetSnapshot, now: float | None = None
+) -> tuple[CohortStats, CohortStats]:
     """(canary, control) health figures over the snapshot's telemetry, as the ML gates see them
     (pass ``now`` to leave out windows older than ``health.window_s``, as ``step`` does)."""
     canary, control = cohorts(state, snapshot)
@@ -174,8 +207,10 @@ def _health(state: RolloutState, snapshot: FleetSnapshot, now: float) -> list[Ve
     if not state.spec.health.bounds:
         return []
     if state.stage == state.waived_stage:
-        return [Verdict(b.gate, Outcome.SKIP, None, b.bound, "waived: an operator promoted over a hold")
-                for b in state.spec.health.bounds]
+        return [
+            Verdict(b.gate, Outcome.SKIP, None, b.bound, "waived: an operator promoted over a hold")
+            for b in state.spec.health.bounds
+        ]
     return health_verdicts(state.spec.health, *cohort_figures(state, snapshot, now))
 
 
@@ -239,10 +274,16 @@ def _gate_abort(b: _Builder, snapshot: FleetSnapshot) -> bool:
     failing = [v for v in health if v.outcome is Outcome.FAIL]
     rollback = [v for v in failing if actions[v.gate] is GateAction.ROLLBACK]
     if rollback:
-        b.transition(Trigger.HEALTH_ROLLBACK, rollback, reason="; ".join(f"{v.gate.value}: {v.detail}" for v in rollback))
+        b.transition(
+            Trigger.HEALTH_ROLLBACK,
+            rollback,
+            reason="; ".join(f"{v.gate.value}: {v.detail}" for v in rollback),
+        )
         return True
     if failing:
-        b.transition(Trigger.HEALTH_HOLD, failing, reason="; ".join(f"{v.gate.value}: {v.detail}" for v in failing))
+        b.transition(
+            Trigger.HEALTH_HOLD, failing, reason="; ".join(f"{v.gate.value}: {v.detail}" for v in failing)
+        )
         return True
     return False
 
@@ -268,8 +309,12 @@ def _tick(b: _Builder, snapshot: FleetSnapshot, runtime_ops: Mapping[str, frozen
         if p.skipped:
             b.emit(EventKind.SKIPPED, stage=st.stage, skipped=dict(p.skipped))
         if p.assign:
-            b.emit(EventKind.ASSIGNED, stage=st.stage, devices=tuple(d for d, _ in p.assign),
-                   previous=tuple(prev for _, prev in p.assign))
+            b.emit(
+                EventKind.ASSIGNED,
+                stage=st.stage,
+                devices=tuple(d for d, _ in p.assign),
+                previous=tuple(prev for _, prev in p.assign),
+            )
             b.assign.extend(Assignment(d, st.spec.package.ref, prev, st.stage) for d, prev in p.assign)
         ok = success_share(_stage_stats(b.state), stage.success_share)
         b.verdicts.append(ok)
@@ -288,13 +333,20 @@ def _tick(b: _Builder, snapshot: FleetSnapshot, runtime_ops: Mapping[str, frozen
     health = [v for v in b.verdicts if v.gate in {bd.gate for bd in st.spec.health.bounds}]
     if any(v.outcome is Outcome.WAIT for v in health):
         return False
-    b.transition(_next_trigger(st, Trigger.LAST_STAGE_PASSED, Trigger.STAGE_PASSED_APPROVAL, Trigger.STAGE_PASSED),
-                 [ok, *health], reason=f"soaked {b.now - st.soak_since:g} s >= {stage.soak_s:g} s")
+    b.transition(
+        _next_trigger(st, Trigger.LAST_STAGE_PASSED, Trigger.STAGE_PASSED_APPROVAL, Trigger.STAGE_PASSED),
+        [ok, *health],
+        reason=f"soaked {b.now - st.soak_since:g} s >= {stage.soak_s:g} s",
+    )
     return True
 
 
-def step(state: RolloutState, snapshot: FleetSnapshot, now: float,
-         runtime_ops: Mapping[str, frozenset[str] | None] = compat.RUNTIME_OPS) -> Decision:
+def step(
+    state: RolloutState,
+    snapshot: FleetSnapshot,
+    now: float,
+    runtime_ops: Mapping[str, frozenset[str] | None] = compat.RUNTIME_OPS,
+) -> Decision:
     """One scheduler tick: record device results, evaluate gates, move stages, assign, roll back."""
     b = _Builder(state, now)
     if state.terminal:

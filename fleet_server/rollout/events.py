@@ -114,7 +114,9 @@ class RolloutState:
         return [d for d, r in self.devices.items() if r.stage == k]
 
     def count(self, status: DeviceStatus, stage: int | None = None) -> int:
-        return sum(1 for r in self.devices.values() if r.status is status and (stage is None or r.stage == stage))
+        return sum(
+            1 for r in self.devices.values() if r.status is status and (stage is None or r.stage == stage)
+        )
 
     def to_json(self) -> dict[str, Any]:
         return dict(to_json(self))
@@ -200,7 +202,9 @@ def _transition(s: RolloutState, ev: Event) -> RolloutState:
         soak = None
     elif ev.trigger is Trigger.SUCCESS_MET and soak is None:
         soak = ev.at
-    reason = ev.reason if ev.reason else (s.reason if row.target in (Status.ABORTING, Status.ROLLED_BACK) else "")
+    reason = (
+        ev.reason if ev.reason else (s.reason if row.target in (Status.ABORTING, Status.ROLLED_BACK) else "")
+    )
     waived = stage if row.source is Status.HELD and row.advance else s.waived_stage
     return replace(
         s,

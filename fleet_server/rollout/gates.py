@@ -65,8 +65,13 @@ def error_count(stats: StageStats, max_failed: int | None) -> Verdict:
     if max_failed is None:
         return Verdict(g, Outcome.SKIP, float(stats.failed), None, "no max_failed")
     fired = stats.failed > max_failed
-    return Verdict(g, Outcome.FAIL if fired else Outcome.PASS, float(stats.failed), float(max_failed),
-                   f"failed {stats.failed} {'>' if fired else '<='} max_failed {max_failed}")
+    return Verdict(
+        g,
+        Outcome.FAIL if fired else Outcome.PASS,
+        float(stats.failed),
+        float(max_failed),
+        f"failed {stats.failed} {'>' if fired else '<='} max_failed {max_failed}",
+    )
 
 
 def error_share(stats: StageStats, max_share: float | None) -> Verdict:
@@ -77,8 +82,13 @@ def error_share(stats: StageStats, max_share: float | None) -> Verdict:
         return Verdict(g, Outcome.PASS, 0.0, max_share, "empty stage")
     share = stats.failed / stats.assigned
     fired = share > max_share
-    return Verdict(g, Outcome.FAIL if fired else Outcome.PASS, share, max_share,
-                   f"failed {stats.failed}/{stats.assigned} = {share:.4g} {'>' if fired else '<='} {max_share:g}")
+    return Verdict(
+        g,
+        Outcome.FAIL if fired else Outcome.PASS,
+        share,
+        max_share,
+        f"failed {stats.failed}/{stats.assigned} = {share:.4g} {'>' if fired else '<='} {max_share:g}",
+    )
 
 
 def success_share(stats: StageStats, required: float) -> Verdict:
@@ -87,8 +97,13 @@ def success_share(stats: StageStats, required: float) -> Verdict:
         return Verdict(g, Outcome.PASS, 1.0, required, "empty stage")
     share = stats.confirmed / stats.assigned
     met = share >= required
-    return Verdict(g, Outcome.PASS if met else Outcome.WAIT, share, required,
-                   f"confirmed {stats.confirmed}/{stats.assigned} = {share:.4g} {'>=' if met else '<'} {required:g}")
+    return Verdict(
+        g,
+        Outcome.PASS if met else Outcome.WAIT,
+        share,
+        required,
+        f"confirmed {stats.confirmed}/{stats.assigned} = {share:.4g} {'>=' if met else '<'} {required:g}",
+    )
 
 
 def error_verdicts(stats: StageStats, threshold: ErrorThreshold) -> list[Verdict]:
@@ -97,25 +112,44 @@ def error_verdicts(stats: StageStats, threshold: ErrorThreshold) -> list[Verdict
 
 def _compare(gate: GateKind, value: float, bound: float, what: str) -> Verdict:
     fired = value > bound
-    return Verdict(gate, Outcome.FAIL if fired else Outcome.PASS, value, bound,
-                   f"{what} = {value:.4g} {'>' if fired else '<='} {bound:g}")
+    return Verdict(
+        gate,
+        Outcome.FAIL if fired else Outcome.PASS,
+        value,
+        bound,
+        f"{what} = {value:.4g} {'>' if fired else '<='} {bound:g}",
+    )
 
 
 def _drift(canary: CohortStats, control: CohortStats, bound: float) -> Verdict:
     if canary.drift is None or control.drift is None:
-        return Verdict(GateKind.DRIFT, Outcome.WAIT, None, bound, "no drift score yet (no baseline or no counts)")
-    return _compare(GateKind.DRIFT, canary.drift - control.drift, bound,
-                    f"canary drift {canary.drift:.4g} - control drift {control.drift:.4g}")
+        return Verdict(
+            GateKind.DRIFT, Outcome.WAIT, None, bound, "no drift score yet (no baseline or no counts)"
+        )
+    return _compare(
+        GateKind.DRIFT,
+        canary.drift - control.drift,
+        bound,
+        f"canary drift {canary.drift:.4g} - control drift {control.drift:.4g}",
+    )
 
 
 def _confidence(canary: CohortStats, control: CohortStats, bound: float) -> Verdict:
-    return _compare(GateKind.CONFIDENCE_DROP, control.mean_confidence - canary.mean_confidence, bound,
-                    f"control confidence {control.mean_confidence:.4g} - canary {canary.mean_confidence:.4g}")
+    return _compare(
+        GateKind.CONFIDENCE_DROP,
+        control.mean_confidence - canary.mean_confidence,
+        bound,
+        f"control confidence {control.mean_confidence:.4g} - canary {canary.mean_confidence:.4g}",
+    )
 
 
 def _error_rate(canary: CohortStats, control: CohortStats, bound: float) -> Verdict:
-    return _compare(GateKind.ERROR_RATE, canary.error_rate - control.error_rate, bound,
-                    f"canary error rate {canary.error_rate:.4g} - control {control.error_rate:.4g}")
+    return _compare(
+        GateKind.ERROR_RATE,
+        canary.error_rate - control.error_rate,
+        bound,
+        f"canary error rate {canary.error_rate:.4g} - control {control.error_rate:.4g}",
+    )
 
 
 def _latency(canary: CohortStats, control: CohortStats, bound: float) -> Verdict:
@@ -123,8 +157,12 @@ def _latency(canary: CohortStats, control: CohortStats, bound: float) -> Verdict
         ratio = float("inf") if canary.latency_p95_us > 0 else 1.0
     else:
         ratio = canary.latency_p95_us / control.latency_p95_us
-    return _compare(GateKind.LATENCY_P95, ratio, bound,
-                    f"canary p95 {canary.latency_p95_us:.4g} us / control p95 {control.latency_p95_us:.4g} us")
+    return _compare(
+        GateKind.LATENCY_P95,
+        ratio,
+        bound,
+        f"canary p95 {canary.latency_p95_us:.4g} us / control p95 {control.latency_p95_us:.4g} us",
+    )
 
 
 HEALTH_EVALUATORS: dict[GateKind, Callable[[CohortStats, CohortStats, float], Verdict]] = {
@@ -142,8 +180,15 @@ def health_verdicts(health: HealthGate, canary: CohortStats, control: CohortStat
         if control.devices == 0:
             out.append(Verdict(b.gate, Outcome.SKIP, None, b.bound, "no control cohort"))
         elif canary.n < health.min_samples or control.n < health.min_samples:
-            out.append(Verdict(b.gate, Outcome.WAIT, None, b.bound,
-                               f"samples canary {canary.n}, control {control.n} < min_samples {health.min_samples}"))
+            out.append(
+                Verdict(
+                    b.gate,
+                    Outcome.WAIT,
+                    None,
+                    b.bound,
+                    f"samples canary {canary.n}, control {control.n} < min_samples {health.min_samples}",
+                )
+            )
         else:
             out.append(HEALTH_EVALUATORS[b.gate](canary, control, b.bound))
     return out

@@ -130,11 +130,18 @@ class PackageInfo:
 
     def validate(self) -> None:
         _require(bool(_ID_RE.match(self.name)), f"package name {self.name!r} is not a valid model name")
-        _require(bool(_VERSION_RE.match(self.version)), f"package version {self.version!r} is not MAJOR.MINOR.PATCH")
+        _require(
+            bool(_VERSION_RE.match(self.version)),
+            f"package version {self.version!r} is not MAJOR.MINOR.PATCH",
+        )
         _require(bool(_SHA_RE.match(self.sha256)), "package sha256 must be 64 lowercase hex characters")
         _require(len(self.boards) > 0, "package lists no boards")
-        _require(_is_int(self.arena_bytes) and self.arena_bytes >= 0, "package arena_bytes must be an integer >= 0")
-        _require(_is_int(self.flash_bytes) and self.flash_bytes > 0, "package flash_bytes must be an integer > 0")
+        _require(
+            _is_int(self.arena_bytes) and self.arena_bytes >= 0, "package arena_bytes must be an integer >= 0"
+        )
+        _require(
+            _is_int(self.flash_bytes) and self.flash_bytes > 0, "package flash_bytes must be an integer > 0"
+        )
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,9 @@ class Target:
     selector: Mapping[str, str] | None = None
 
     def validate(self) -> None:
-        _require((self.group is None) != (self.selector is None), "target: give exactly one of group or selector")
+        _require(
+            (self.group is None) != (self.selector is None), "target: give exactly one of group or selector"
+        )
         if self.group is not None:
             _require(bool(_ID_RE.match(self.group)), f"target group {self.group!r} is not a valid group name")
         if self.selector is not None:
@@ -165,13 +174,20 @@ class ErrorThreshold:
     max_failed_share: float | None = 0.05
 
     def validate(self, where: str) -> None:
-        _require(self.max_failed is not None or self.max_failed_share is not None,
-                 f"{where}: error threshold needs max_failed or max_failed_share")
+        _require(
+            self.max_failed is not None or self.max_failed_share is not None,
+            f"{where}: error threshold needs max_failed or max_failed_share",
+        )
         if self.max_failed is not None:
-            _require(_is_int(self.max_failed) and self.max_failed >= 0, f"{where}: max_failed must be an integer >= 0")
+            _require(
+                _is_int(self.max_failed) and self.max_failed >= 0,
+                f"{where}: max_failed must be an integer >= 0",
+            )
         if self.max_failed_share is not None:
-            _require(_finite(self.max_failed_share) and 0.0 <= self.max_failed_share < 1.0,
-                     f"{where}: max_failed_share must be in [0, 1)")
+            _require(
+                _finite(self.max_failed_share) and 0.0 <= self.max_failed_share < 1.0,
+                f"{where}: max_failed_share must be in [0, 1)",
+            )
 
 
 @dataclass(frozen=True)
@@ -197,18 +213,29 @@ class Stage:
 
     def validate(self, index: int) -> None:
         where = f"stage {index + 1} ({self.name!r})"
-        _require(bool(_ID_RE.match(self.name)), f"stage {index + 1}: name must be 1-64 of letters, digits, '.', '_', ':', '-'")
+        _require(
+            bool(_ID_RE.match(self.name)),
+            f"stage {index + 1}: name must be 1-64 of letters, digits, '.', '_', ':', '-'",
+        )
         given = sum([len(self.devices) > 0, self.count is not None, self.percent is not None])
         _require(given == 1, f"{where}: give exactly one of devices, count or percent")
         if self.devices:
             for d in self.devices:
-                _require(isinstance(d, str) and bool(DEVICE_ID_RE.match(d)), f"{where}: invalid device id {d!r} in devices")
+                _require(
+                    isinstance(d, str) and bool(DEVICE_ID_RE.match(d)),
+                    f"{where}: invalid device id {d!r} in devices",
+                )
             _require(len(set(self.devices)) == len(self.devices), f"{where}: a device is named twice")
         if self.count is not None:
             _require(_is_int(self.count) and self.count >= 1, f"{where}: count must be an integer >= 1")
         if self.percent is not None:
-            _require(_finite(self.percent) and 0.0 < self.percent <= 100.0, f"{where}: percent must be in (0, 100]")
-        _require(_finite(self.success_share) and 0.0 <= self.success_share <= 1.0, f"{where}: success_share must be in [0, 1]")
+            _require(
+                _finite(self.percent) and 0.0 < self.percent <= 100.0, f"{where}: percent must be in (0, 100]"
+            )
+        _require(
+            _finite(self.success_share) and 0.0 <= self.success_share <= 1.0,
+            f"{where}: success_share must be in [0, 1]",
+        )
         _require(_finite(self.soak_s) and self.soak_s >= 0.0, f"{where}: soak_s must be a number >= 0")
         _require(isinstance(self.manual_approval, bool), f"{where}: manual_approval must be true or false")
         self.error.validate(where)
@@ -229,10 +256,15 @@ class HealthBound:
 
     def validate(self) -> None:
         g = self.gate
-        _require(g in HEALTH_GATES, f"health gate {g.value!r} is not an ML health gate ({', '.join(h.value for h in HEALTH_GATES)})")
+        _require(
+            g in HEALTH_GATES,
+            f"health gate {g.value!r} is not an ML health gate ({', '.join(h.value for h in HEALTH_GATES)})",
+        )
         _require(_finite(self.bound), f"health gate {g.value}: bound must be a finite number")
         if g is GateKind.LATENCY_P95:
-            _require(self.bound >= 1.0, "health gate latency_p95: bound is a ratio canary/control and must be >= 1")
+            _require(
+                self.bound >= 1.0, "health gate latency_p95: bound is a ratio canary/control and must be >= 1"
+            )
         elif g in (GateKind.CONFIDENCE_DROP, GateKind.ERROR_RATE):
             _require(0.0 <= self.bound <= 1.0, f"health gate {g.value}: bound must be in [0, 1]")
         else:
@@ -257,7 +289,10 @@ class HealthGate:
 
     def validate(self) -> None:
         _require(self.metric in ("psi", "js", "ks"), f"health gate metric {self.metric!r}: use psi, js or ks")
-        _require(_is_int(self.min_samples) and self.min_samples >= 1, "health gate min_samples must be an integer >= 1")
+        _require(
+            _is_int(self.min_samples) and self.min_samples >= 1,
+            "health gate min_samples must be an integer >= 1",
+        )
         _require(_finite(self.window_s) and self.window_s > 0, "health gate window_s must be a number > 0")
         kinds = [b.gate for b in self.bounds]
         _require(len(set(kinds)) == len(kinds), "health gate: each gate may be given once")
@@ -284,10 +319,16 @@ class RolloutSpec:
         for i, s in enumerate(self.stages):
             s.validate(i)
             if s.count is not None:
-                _require(s.count >= last_count, f"stage {i + 1} ({s.name!r}): count is cumulative and must not shrink")
+                _require(
+                    s.count >= last_count,
+                    f"stage {i + 1} ({s.name!r}): count is cumulative and must not shrink",
+                )
                 last_count = s.count
             if s.percent is not None:
-                _require(s.percent >= last_percent, f"stage {i + 1} ({s.name!r}): percent is cumulative and must not shrink")
+                _require(
+                    s.percent >= last_percent,
+                    f"stage {i + 1} ({s.name!r}): percent is cumulative and must not shrink",
+                )
                 last_percent = s.percent
         self.health.validate()
         return self

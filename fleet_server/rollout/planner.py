@@ -50,8 +50,11 @@ def stage_cap(stage: Stage, target_size: int, touched_before: set[str]) -> int:
     return math.floor(Decimal(target_size) * Decimal(repr(stage.percent)) / 100)
 
 
-def plan(state: RolloutState, snapshot: FleetSnapshot,
-         runtime_ops: Mapping[str, frozenset[str] | None] = compat.RUNTIME_OPS) -> Plan:
+def plan(
+    state: RolloutState,
+    snapshot: FleetSnapshot,
+    runtime_ops: Mapping[str, frozenset[str] | None] = compat.RUNTIME_OPS,
+) -> Plan:
     """Devices to assign now in the current stage (``state.stage``) and devices newly skipped."""
     spec = state.spec
     stage = spec.stages[state.stage]

@@ -45,14 +45,27 @@ def _model_row(s: Session, ref: VersionRef, cache: dict[VersionRef, ModelRow]) -
     return row
 
 
-def desired_for(s: Session, ref: VersionRef | None, deployment_id: str, rollout_id: str, http_url: str,
-                now: float, cache: dict[VersionRef, ModelRow] | None = None) -> dict[str, Any]:
+def desired_for(
+    s: Session,
+    ref: VersionRef | None,
+    deployment_id: str,
+    rollout_id: str,
+    http_url: str,
+    now: float,
+    cache: dict[VersionRef, ModelRow] | None = None,
+) -> dict[str, Any]:
     """The wire ``DesiredState`` (as JSON values) that sends ``ref`` (None: no model named)."""
     model = None
     if ref is not None:
         row = _model_row(s, ref, {} if cache is None else cache)
-        model = wire.DesiredModel(name=row.name, version=row.version, sha256=row.sha256, size=row.size,
-                                  security_counter=row.security_counter, url=f"{http_url}/api/v1/artifacts/{row.sha256}")
+        model = wire.DesiredModel(
+            name=row.name,
+            version=row.version,
+            sha256=row.sha256,
+            size=row.size,
+            security_counter=row.security_counter,
+            url=f"{http_url}/api/v1/artifacts/{row.sha256}",
+        )
     msg = wire.DesiredState(deployment_id=deployment_id, rollout_id=rollout_id, model=model, issued_at=now)
     return msg.model_dump(mode="json", by_alias=True, exclude_none=True)
 
@@ -63,19 +76,33 @@ def _deployment_id(rollout_id: int) -> str:
 
 _DEV = cast(Table, Device.__table__)
 _ASG = cast(Table, Assignment.__table__)
-_HOLD = (update(_DEV)
-         .where(_DEV.c.id == bindparam("d"), or_(_DEV.c.rollout_id.is_(None), _DEV.c.rollout_id == bindparam("rid")))
-         .values(rollout_id=bindparam("rid"), desired=bindparam("desired"), desired_rev=_DEV.c.desired_rev + 1))
-_SEND = (update(_DEV).where(_DEV.c.id == bindparam("d"))
-         .values(desired=bindparam("desired"), desired_rev=_DEV.c.desired_rev + 1))
-_ASG_DEPLOYMENT = (update(_ASG).where(_ASG.c.rollout_id == bindparam("rid"), _ASG.c.device_id == bindparam("d"))
-                   .values(deployment_id=bindparam("dep"), updated_at=bindparam("now")))
-_ASG_STATUS = (update(_ASG).where(_ASG.c.rollout_id == bindparam("rid"), _ASG.c.device_id == bindparam("d"))
-               .values(status=bindparam("status"), updated_at=bindparam("now")))
+_HOLD = (
+    update(_DEV)
+    .where(
+        _DEV.c.id == bindparam("d"), or_(_DEV.c.rollout_id.is_(None), _DEV.c.rollout_id == bindparam("rid"))
+    )
+    .values(rollout_id=bindparam("rid"), desired=bindparam("desired"), desired_rev=_DEV.c.desired_rev + 1)
+)
+_SEND = (
+    update(_DEV)
+    .where(_DEV.c.id == bindparam("d"))
+    .values(desired=bindparam("desired"), desired_rev=_DEV.c.desired_rev + 1)
+)
+_ASG_DEPLOYMENT = (
+    update(_ASG)
+    .where(_ASG.c.rollout_id == bindparam("rid"), _ASG.c.device_id == bindparam("d"))
+    .values(deployment_id=bindparam("dep"), updated_at=bindparam("now"))
+)
+_ASG_STATUS = (
+    update(_ASG)
+    .where(_ASG.c.rollout_id == bindparam("rid"), _ASG.c.device_id == bindparam("d"))
+    .values(status=bindparam("status"), updated_at=bindparam("now"))
+)
 
 
-def _templates(s: Session, refs: Any, rid: str, http_url: str, now: float,
-               cache: dict[VersionRef, ModelRow]) -> dict[VersionRef | None, dict[str, Any]]:
+def _templates(
+    s: Session, refs: Any, rid: str, http_url: str, now: float, cache: dict[VersionRef, ModelRow]
+) -> dict[VersionRef | None, dict[str, Any]]:
     """One desired-state document per version; devices get a copy with their own deployment id."""
     return {ref: desired_for(s, ref, "x", rid, http_url, now, cache) for ref in set(refs)}
 
@@ -88,9 +115,14 @@ def _hold(s: Session, rollout_id: int, rows: list[dict[str, Any]]) -> None:
     held = res.rowcount  # type: ignore[attr-defined]
     if held < 0:  # the driver did not count: check
         ids = [r["d"] for r in rows]
-        held = sum(len(s.scalars(select(Device.id).where(Device.id.in_(ids[i:i + 5000]),
-                                                         Device.rollout_id == rollout_id)).all())
-                   for i in range(0, len(ids), 5000))
+        held = sum(
+            len(
+                s.scalars(
+                    select(Device.id).where(Device.id.in_(ids[i : i + 5000]), Device.rollout_id == rollout_id)
+                ).all()
+            )
+            for i in range(0, len(ids), 5000)
+        )
     if held != len(rows):
         raise ConflictError(f"{len(rows) - held} device(s) are held by another rollout (or gone)")
 
@@ -107,9 +139,21 @@ def apply_decision(s: Session, row: Rollout, before: RolloutState, decision: Dec
         holds, inserts = [], []
         for a in decision.assign:
             dep = _deployment_id(row.id)
-            holds.append({"d": a.device_id, "rid": row.id, "desired": {**tpl[a.version], "deployment_id": dep}})
-            inserts.append({"rollout_id": row.id, "device_id": a.device_id, "stage": a.stage, "deployment_id": dep,
-                            "previous": to_json(a.previous), "status": "assigned", "assigned_at": now, "updated_at": now})
+            holds.append(
+                {"d": a.device_id, "rid": row.id, "desired": {**tpl[a.version], "deployment_id": dep}}
+            )
+            inserts.append(
+                {
+                    "rollout_id": row.id,
+                    "device_id": a.device_id,
+                    "stage": a.stage,
+                    "deployment_id": dep,
+                    "previous": to_json(a.previous),
+                    "status": "assigned",
+                    "assigned_at": now,
+                    "updated_at": now,
+                }
+            )
         _hold(s, row.id, holds)
         s.execute(insert(_ASG), inserts)
     if decision.rollback:
@@ -121,15 +165,21 @@ def apply_decision(s: Session, row: Rollout, before: RolloutState, decision: Dec
             deps.append({"rid": row.id, "d": r.device_id, "dep": dep, "now": now})
         s.execute(_SEND, sends)
         s.execute(_ASG_DEPLOYMENT, deps)
-    changed = [{"rid": row.id, "d": d, "status": rec.status.value, "now": now}
-               for d, rec in decision.state.devices.items()
-               if d in before.devices and before.devices[d].status is not rec.status]
+    changed = [
+        {"rid": row.id, "d": d, "status": rec.status.value, "now": now}
+        for d, rec in decision.state.devices.items()
+        if d in before.devices and before.devices[d].status is not rec.status
+    ]
     if changed:
         s.execute(_ASG_STATUS, changed)
     if decision.release:
         ids = list(decision.release)
         for i in range(0, len(ids), 5000):
-            s.execute(update(Device).where(Device.id.in_(ids[i:i + 5000]), Device.rollout_id == row.id).values(rollout_id=None))
+            s.execute(
+                update(Device)
+                .where(Device.id.in_(ids[i : i + 5000]), Device.rollout_id == row.id)
+                .values(rollout_id=None)
+            )
     if decision.events:
         row.status = decision.state.status.value
         row.engine_state = _state_json(decision.state)

@@ -34,7 +34,15 @@ from tinyfleet.server.rollout.model import RolloutSpec
 from tinyfleet.server.scheduler.executor import apply_decision
 from tinyfleet.server.scheduler.snapshot import build_snapshot
 
-__all__ = ["NotFound", "StepResult", "active_rollouts", "create_rollout", "load_state", "run_command", "step_rollout"]
+__all__ = [
+    "NotFound",
+    "StepResult",
+    "active_rollouts",
+    "create_rollout",
+    "load_state",
+    "run_command",
+    "step_rollout",
+]
 
 
 class NotFound(UsageError):
@@ -53,15 +61,23 @@ class StepResult:
 
 def active_rollouts(db: Database) -> list[int]:
     with db.session() as s:
-        return list(s.scalars(select(Rollout.id).where(Rollout.status.in_([st.value for st in ACTIVE])).order_by(Rollout.id)))
+        return list(
+            s.scalars(
+                select(Rollout.id).where(Rollout.status.in_([st.value for st in ACTIVE])).order_by(Rollout.id)
+            )
+        )
 
 
 def _claim(s: Session, db: Database, rollout_id: int, me: str, ttl: float) -> Rollout | None:
     if db.is_sqlite:
         now = time.time()
-        res = s.execute(update(Rollout)
-                        .where(Rollout.id == rollout_id, or_(Rollout.claimed_until.is_(None), Rollout.claimed_until < now))
-                        .values(claimed_by=me, claimed_until=now + ttl))
+        res = s.execute(
+            update(Rollout)
+            .where(
+                Rollout.id == rollout_id, or_(Rollout.claimed_until.is_(None), Rollout.claimed_until < now)
+            )
+            .values(claimed_by=me, claimed_until=now + ttl)
+        )
         if res.rowcount != 1:  # type: ignore[attr-defined]
             return None
         return s.get(Rollout, rollout_id)
@@ -80,13 +96,19 @@ def load_state(s: Session, rollout_id: int) -> RolloutState:
     with _STATES_LOCK:
         cached = _STATES.get(key)
     if cached is not None:  # the same log? (a database recreated under the same URL is not)
-        first = s.scalar(select(RolloutEvent.ts).where(RolloutEvent.rollout_id == rollout_id, RolloutEvent.seq == 1))
+        first = s.scalar(
+            select(RolloutEvent.ts).where(RolloutEvent.rollout_id == rollout_id, RolloutEvent.seq == 1)
+        )
         if first != cached.created_at:
             cached = None
     after = cached.seq if cached is not None else 0
-    rows = list(s.scalars(select(RolloutEvent.data)
-                          .where(RolloutEvent.rollout_id == rollout_id, RolloutEvent.seq > after)
-                          .order_by(RolloutEvent.seq)))
+    rows = list(
+        s.scalars(
+            select(RolloutEvent.data)
+            .where(RolloutEvent.rollout_id == rollout_id, RolloutEvent.seq > after)
+            .order_by(RolloutEvent.seq)
+        )
+    )
     if cached is None:
         state = replay(Event.from_json(d) for d in rows)
     else:
@@ -105,8 +127,9 @@ def _release_claim(row: Rollout) -> None:
     row.claimed_until = None
 
 
-def step_rollout(db: Database, rollout_id: int, me: str, http_url: str, ttl: float = 15.0,
-                 now: float | None = None) -> StepResult:
+def step_rollout(
+    db: Database, rollout_id: int, me: str, http_url: str, ttl: float = 15.0, now: float | None = None
+) -> StepResult:
     with db.session() as s:
         row = _claim(s, db, rollout_id, me, ttl)
         if row is None:
@@ -119,12 +142,26 @@ def step_rollout(db: Database, rollout_id: int, me: str, http_url: str, ttl: flo
         decision = step(state, build_snapshot(s, row, state, at), at)
         apply_decision(s, row, state, decision, http_url)
         _release_claim(row)
-        return StepResult(rollout_id, True, len(decision.events), len(decision.assign), len(decision.rollback),
-                          decision.state.status.value)
+        return StepResult(
+            rollout_id,
+            True,
+            len(decision.events),
+            len(decision.assign),
+            len(decision.rollback),
+            decision.state.status.value,
+        )
 
 
-def run_command(db: Database, rollout_id: int, cmd: Command, by: str, http_url: str, reason: str = "",
-                me: str = "api", ttl: float = 15.0) -> Decision:
+def run_command(
+    db: Database,
+    rollout_id: int,
+    cmd: Command,
+    by: str,
+    http_url: str,
+    reason: str = "",
+    me: str = "api",
+    ttl: float = 15.0,
+) -> Decision:
     deadline = time.monotonic() + 10.0
     while True:
         with db.session() as s:
@@ -142,8 +179,16 @@ def run_command(db: Database, rollout_id: int, cmd: Command, by: str, http_url: 
         time.sleep(0.05)
 
 
-def create_rollout(s: Session, name: str, model_name: str, model_version: str, target: dict[str, Any],
-                   stages: list[Any], health: dict[str, Any] | None, by: str) -> tuple[Rollout, RolloutState]:
+def create_rollout(
+    s: Session,
+    name: str,
+    model_name: str,
+    model_version: str,
+    target: dict[str, Any],
+    stages: list[Any],
+    health: dict[str, Any] | None,
+    by: str,
+) -> tuple[Rollout, RolloutState]:
     m = s.scalar(select(ModelRow).where(ModelRow.name == model_name, ModelRow.version == model_version))
     if m is None:
         raise NotFound(f"no model {model_name} {model_version} in the registry")
@@ -152,13 +197,25 @@ def create_rollout(s: Session, name: str, model_name: str, model_version: str, t
         raw["health"] = health
     spec = RolloutSpec.from_json(raw)
     now = time.time()
-    row = Rollout(name=name or f"{model_name}-{model_version}", model_id=m.id, target=dict(target),
-                  spec=spec.to_json(), status="created", engine_state="{}", created_at=now, updated_at=now,
-                  created_by=by)
+    row = Rollout(
+        name=name or f"{model_name}-{model_version}",
+        model_id=m.id,
+        target=dict(target),
+        spec=spec.to_json(),
+        status="created",
+        engine_state="{}",
+        created_at=now,
+        updated_at=now,
+        created_by=by,
+    )
     s.add(row)
     s.flush()
     state, first = create(str(row.id), spec, now)
-    s.add(RolloutEvent(rollout_id=row.id, seq=first.seq, ts=first.at, kind=first.kind.value, data=first.to_json()))
+    s.add(
+        RolloutEvent(
+            rollout_id=row.id, seq=first.seq, ts=first.at, kind=first.kind.value, data=first.to_json()
+        )
+    )
     row.engine_state = json.dumps(summary(state), separators=(",", ":"))
     return row, state
 
@@ -170,5 +227,11 @@ def _package_json(m: ModelRow) -> dict[str, Any]:
 
 
 def rollout_summary(row: Rollout, state: RolloutState) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "target": row.target, "created_at": row.created_at,
-            "created_by": row.created_by, **summary(state)}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "target": row.target,
+        "created_at": row.created_at,
+        "created_by": row.created_by,
+        **summary(state),
+    }

@@ -58,7 +58,11 @@ class Scheduler:
                 res = step_rollout(self.rt.db, rid, st.instance_id, st.http_url, st.claim_ttl)
             except (ConflictError, IntegrityError, OperationalError) as exc:
                 ROLLOUT_STEPS.labels("conflict").inc()
-                log.info("rollout %d: step lost a race, retrying next round (%s)", rid, str(exc).splitlines()[0][:200])
+                log.info(
+                    "rollout %d: step lost a race, retrying next round (%s)",
+                    rid,
+                    str(exc).splitlines()[0][:200],
+                )
                 continue
             if not res.claimed:
                 ROLLOUT_STEPS.labels("skipped").inc()
@@ -66,8 +70,15 @@ class Scheduler:
             ROLLOUT_STEPS.labels("changed" if res.events else "idle").inc()
             if res.events:
                 changed += 1
-                self.rt.bus.publish("rollout", {"id": rid, "status": res.status, "assigned": res.assigned,
-                                                "rolled_back": res.rolled_back})
+                self.rt.bus.publish(
+                    "rollout",
+                    {
+                        "id": rid,
+                        "status": res.status,
+                        "assigned": res.assigned,
+                        "rolled_back": res.rolled_back,
+                    },
+                )
                 if self.rt.outbox is not None:
                     self.rt.outbox.kick.set()
         return changed

@@ -29,13 +29,24 @@ _CHUNK = 5000
 
 def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
     for i in range(0, len(ids), _CHUNK):
-        yield ids[i:i + _CHUNK]
+        yield ids[i : i + _CHUNK]
 
 
 # only what a DeviceView needs (rows, not ORM objects: a tick may look at every device of the fleet)
-_VIEW_COLUMNS = (Device.id, Device.board, Device.model_name, Device.model_version, Device.model_sha256,
-                 Device.runtimes, Device.rollout_id, Device.online, Device.arena_budget, Device.flash_budget,
-                 Device.deployment_id, Device.update_state)
+_VIEW_COLUMNS = (
+    Device.id,
+    Device.board,
+    Device.model_name,
+    Device.model_version,
+    Device.model_sha256,
+    Device.runtimes,
+    Device.rollout_id,
+    Device.online,
+    Device.arena_budget,
+    Device.flash_budget,
+    Device.deployment_id,
+    Device.update_state,
+)
 
 
 def version_ref(dev: Any) -> VersionRef | None:
@@ -67,7 +78,10 @@ def _last_events(s: Session, deployments: Sequence[str]) -> dict[str, str]:
     for chunk in _chunks(list(deployments)):
         rows = s.execute(
             select(DeviceEventRow.deployment_id, DeviceEventRow.type)
-            .where(DeviceEventRow.deployment_id.in_(chunk), DeviceEventRow.type.in_([*FAILED_EVENTS, "confirmed"]))
+            .where(
+                DeviceEventRow.deployment_id.in_(chunk),
+                DeviceEventRow.type.in_([*FAILED_EVENTS, "confirmed"]),
+            )
             .order_by(DeviceEventRow.id)
         )
         for dep, typ in rows:
@@ -82,15 +96,22 @@ def _baseline(manifest: dict[str, Any]) -> Baseline | None:
     try:
         return Baseline.from_manifest(raw)
     except TinyfleetError as exc:
-        log.warning("model %s %s: unusable drift baseline: %s", manifest.get("name"), manifest.get("version"), exc)
+        log.warning(
+            "model %s %s: unusable drift baseline: %s", manifest.get("name"), manifest.get("version"), exc
+        )
         return None
 
 
 def build_snapshot(s: Session, row: Rollout, state: RolloutState, now: float) -> FleetSnapshot:
     target = resolve_target(s, row.target)
     ids = sorted(set(target) | set(state.devices))
-    deployments = dict(s.execute(select(Assignment.device_id, Assignment.deployment_id)
-                                 .where(Assignment.rollout_id == row.id)).tuples().all())
+    deployments = dict(
+        s.execute(
+            select(Assignment.device_id, Assignment.deployment_id).where(Assignment.rollout_id == row.id)
+        )
+        .tuples()
+        .all()
+    )
     last = _last_events(s, list(deployments.values()))
     devices: dict[str, Any] = {}
     for chunk in _chunks(ids):
@@ -99,10 +120,15 @@ def build_snapshot(s: Session, row: Rollout, state: RolloutState, now: float) ->
     for d_id, dev in devices.items():
         dep = deployments.get(d_id)
         views[d_id] = DeviceView(
-            device_id=d_id, board=dev.board, current=version_ref(dev), runtimes=tuple(dev.runtimes or ()),
+            device_id=d_id,
+            board=dev.board,
+            current=version_ref(dev),
+            runtimes=tuple(dev.runtimes or ()),
             active_rollout=str(dev.rollout_id) if dev.rollout_id is not None else None,
-            outcome=device_outcome(dev, dep, last.get(dep) if dep else None), online=dev.online,
-            arena_budget=dev.arena_budget, flash_budget=dev.flash_budget,
+            outcome=device_outcome(dev, dep, last.get(dep) if dep else None),
+            online=dev.online,
+            arena_budget=dev.arena_budget,
+            flash_budget=dev.flash_budget,
         )
     telemetry: dict[str, Window] = {}
     baselines: dict[str, Baseline] = {}
@@ -111,7 +137,9 @@ def build_snapshot(s: Session, row: Rollout, state: RolloutState, now: float) ->
         start = now - health.window_s
         reports: dict[str, list[TelemetryRow]] = {}
         for chunk in _chunks([d for d in ids if d in devices]):
-            for t in s.scalars(select(TelemetryRow).where(TelemetryRow.device_id.in_(chunk), TelemetryRow.ts >= start)):
+            for t in s.scalars(
+                select(TelemetryRow).where(TelemetryRow.device_id.in_(chunk), TelemetryRow.ts >= start)
+            ):
                 reports.setdefault(t.device_id, []).append(t)
         for d_id, rows in reports.items():
             ref = version_ref(devices[d_id])

@@ -49,10 +49,17 @@ class FakeMcuLink:
         a = self.slots[self.active] if self.active else None
         m = a.manifest if a else None
         model = McuModel(m.name, m.version_str, m.security_counter) if m else None
-        return McuInfo(board=self.board, firmware="fake-0.1", active=model, trial=self.trial,
-                       security_counter=self.counter, input_bytes=m.input_bytes if m else 0,
-                       output_bytes=m.output_bytes if m else 0, slots={k: v.state for k, v in self.slots.items()},
-                       last_selftest=self.last_selftest)
+        return McuInfo(
+            board=self.board,
+            firmware="fake-0.1",
+            active=model,
+            trial=self.trial,
+            security_counter=self.counter,
+            input_bytes=m.input_bytes if m else 0,
+            output_bytes=m.output_bytes if m else 0,
+            slots={k: v.state for k, v in self.slots.items()},
+            last_selftest=self.last_selftest,
+        )
 
     def infer(self, x: bytes) -> bytes:
         if self._interp is None:
@@ -107,9 +114,12 @@ class FakeMcuLink:
         slot = self.slots[self.receiving]
         m = slot.manifest
         assert m is not None
-        model, golden = bytes(slot.data[: m.model_size]), bytes(slot.data[m.model_size:])
-        if len(slot.data) != m.model_size + m.golden_size or hashlib.sha256(model).digest() != m.model_sha256 \
-                or hashlib.sha256(golden).digest() != m.golden_sha256:
+        model, golden = bytes(slot.data[: m.model_size]), bytes(slot.data[m.model_size :])
+        if (
+            len(slot.data) != m.model_size + m.golden_size
+            or hashlib.sha256(model).digest() != m.model_sha256
+            or hashlib.sha256(golden).digest() != m.golden_sha256
+        ):
             slot.state = "failed"
             self.receiving = None
             raise McuRefused("payload digest mismatch")
@@ -159,9 +169,15 @@ class FakeMcuLink:
         xs = np.stack([x for x, _ in self._stats])
         ys = np.stack([y for _, y in self._stats])
         self._stats.clear()
-        return McuTelemetry(n=len(xs), err=0, lat_p50_us=900.0, lat_p95_us=1100.0,
-                            input_hist=drift.input_histogram(xs).tolist(), cls=drift.class_counts(ys).tolist(),
-                            conf=drift.confidence_histogram(ys).tolist())
+        return McuTelemetry(
+            n=len(xs),
+            err=0,
+            lat_p50_us=900.0,
+            lat_p95_us=1100.0,
+            input_hist=drift.input_histogram(xs).tolist(),
+            cls=drift.class_counts(ys).tolist(),
+            conf=drift.confidence_histogram(ys).tolist(),
+        )
 
     def close(self) -> None:
         pass
@@ -183,7 +199,7 @@ class FakeMcuLink:
         m = slot.manifest
         assert m is not None
         self._load(k)
-        g = GoldenSet.unpack(bytes(slot.data[m.model_size:]))
+        g = GoldenSet.unpack(bytes(slot.data[m.model_size :]))
         outs = np.stack([np.frombuffer(self.infer(x.tobytes()), dtype=np.int8) for x in g.inputs])
         self._stats.clear()
         ok, diff = g.check(outs, 0)

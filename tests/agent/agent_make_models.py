@@ -20,8 +20,14 @@ def main(out: Path, n: int) -> None:
     for i in range(n):
         rng = np.random.default_rng(i)
         tf.keras.utils.set_random_seed(i)
-        model = tf.keras.Sequential([tf.keras.Input((64,)), tf.keras.layers.Dense(16, activation="relu"),
-                                     tf.keras.layers.Dense(10), tf.keras.layers.Softmax()])
+        model = tf.keras.Sequential(
+            [
+                tf.keras.Input((64,)),
+                tf.keras.layers.Dense(16, activation="relu"),
+                tf.keras.layers.Dense(10),
+                tf.keras.layers.Softmax(),
+            ]
+        )
 
         def rep(rng: np.random.Generator = rng):  # noqa: ANN202
             for _ in range(32):

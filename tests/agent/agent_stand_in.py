@@ -21,7 +21,9 @@ from tinyfleet import wire
 from tinyfleet.agent.sim.broker import SERVER_USER, LocalBroker
 
 SERVER_PASSWORD = "server-secret"
-DEVICES = {f"edge-{i:02d}": f"secret-{i:02d}" for i in range(8)} | {f"mcu-{i:02d}": f"mcu-secret-{i:02d}" for i in range(4)}
+DEVICES = {f"edge-{i:02d}": f"secret-{i:02d}" for i in range(8)} | {
+    f"mcu-{i:02d}": f"mcu-secret-{i:02d}" for i in range(4)
+}
 Broker = LocalBroker
 
 
@@ -64,7 +66,7 @@ class RangeFileHandler(http.server.BaseHTTPRequestHandler):
             start = int(a)
             end = int(b) if b else len(data) - 1
             status = 206
-        body = data[start:end + 1]
+        body = data[start : end + 1]
         cut = srv.cut_after.pop(name, None)
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
@@ -115,12 +117,15 @@ class Observer:
         self.online: dict[str, bool] = {}
         self.event_log: list[tuple[str, wire.DeviceEvent]] = []
         self.lock = threading.Lock()
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="observer", protocol=paho.MQTTv5)
+        self.client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2, client_id="observer", protocol=paho.MQTTv5
+        )
         self.client.username_pw_set(SERVER_USER, SERVER_PASSWORD)
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
-        self.client.subscribe([("tf/v1/d/+/state", 1), ("tf/v1/d/+/event", 1), ("tf/v1/d/+/tm", 1),
-                               ("tf/v1/d/+/online", 1)])
+        self.client.subscribe(
+            [("tf/v1/d/+/state", 1), ("tf/v1/d/+/event", 1), ("tf/v1/d/+/tm", 1), ("tf/v1/d/+/online", 1)]
+        )
         self.client.loop_start()
 
     def _on_message(self, _c: object, _u: object, msg: paho.MQTTMessage) -> None:
@@ -138,7 +143,9 @@ class Observer:
                 self.online[device] = msg.payload == b"1"
 
     def desire(self, device: str, desired: wire.DesiredState) -> None:
-        info = self.client.publish(wire.topic(device, wire.Channel.DESIRED), wire.encode(desired), qos=1, retain=True)
+        info = self.client.publish(
+            wire.topic(device, wire.Channel.DESIRED), wire.encode(desired), qos=1, retain=True
+        )
         info.wait_for_publish(5)
 
     def wait_event(self, device: str, types: set[wire.EventType], timeout: float = 30.0) -> wire.DeviceEvent:

@@ -34,17 +34,28 @@ class Pkg:
 
     def desired(self, base: str, deployment: str) -> wire.DesiredState:
         return wire.DesiredState(
-            deployment_id=deployment, issued_at=1.0,
-            model=wire.DesiredModel(name=self.name, version=self.version, sha256=self.sha256, size=len(self.raw),
-                                    security_counter=self.counter, url=f"{base}/artifacts/{self.sha256}"),
+            deployment_id=deployment,
+            issued_at=1.0,
+            model=wire.DesiredModel(
+                name=self.name,
+                version=self.version,
+                sha256=self.sha256,
+                size=len(self.raw),
+                security_counter=self.counter,
+                url=f"{base}/artifacts/{self.sha256}",
+            ),
         )
 
 
 @pytest.fixture(scope="session")
 def tflite_models(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     out = tmp_path_factory.mktemp("models")
-    subprocess.run([sys.executable, str(Path(__file__).parent / "agent_make_models.py"), str(out), "3"], check=True,
-                   capture_output=True, timeout=240)
+    subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "agent_make_models.py"), str(out), "3"],
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
     return [(out / f"model{i}.tflite").read_bytes() for i in range(3)]
 
 
@@ -69,7 +80,9 @@ def litert_outputs(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
     return np.stack(outs).astype(np.int8)
 
 
-def make_package(tflite: bytes, version: str, counter: int, key: Ed25519PrivateKey, bad_golden: bool = False) -> Pkg:
+def make_package(
+    tflite: bytes, version: str, counter: int, key: Ed25519PrivateKey, bad_golden: bool = False
+) -> Pkg:
     from ai_edge_litert.interpreter import Interpreter
 
     it = Interpreter(model_content=tflite)
@@ -80,21 +93,39 @@ def make_package(tflite: bytes, version: str, counter: int, key: Ed25519PrivateK
     if bad_golden:
         outputs = np.roll(outputs, 3, axis=1)  # what a miscompiled model would look like
     manifest = {
-        "name": "digits", "version": version, "security_counter": counter, "boards": ["rpi4", "qemu-an386"],
-        "input": {"shape": [1, 64], "dtype": "int8", "scale": float(ind["quantization"][0]),
-                  "zero_point": int(ind["quantization"][1])},
-        "output": {"shape": [1, 10], "dtype": "int8", "scale": float(outd["quantization"][0]),
-                   "zero_point": int(outd["quantization"][1])},
+        "name": "digits",
+        "version": version,
+        "security_counter": counter,
+        "boards": ["rpi4", "qemu-an386"],
+        "input": {
+            "shape": [1, 64],
+            "dtype": "int8",
+            "scale": float(ind["quantization"][0]),
+            "zero_point": int(ind["quantization"][1]),
+        },
+        "output": {
+            "shape": [1, 10],
+            "dtype": "int8",
+            "scale": float(outd["quantization"][0]),
+            "zero_point": int(outd["quantization"][1]),
+        },
         "labels": [str(d) for d in range(10)],
         "golden": {"count": 8, "tolerance": {"tinyfleet-mcu": 0, "tflm": 0, "litert": 1, "onnxruntime": 2}},
-        "requirements": {"ops": ["FULLY_CONNECTED", "SOFTMAX"], "arena_bytes": 2048, "flash_bytes": len(tflite)},
+        "requirements": {
+            "ops": ["FULLY_CONNECTED", "SOFTMAX"],
+            "arena_bytes": 2048,
+            "flash_bytes": len(tflite),
+        },
         "drift_baseline": {
-            "n": 8, "input": {"bins": 16, "groups": 1, "hist": drift.input_histogram(inputs).tolist()},
+            "n": 8,
+            "input": {"bins": 16, "groups": 1, "hist": drift.input_histogram(inputs).tolist()},
             "output_classes": {"counts": drift.class_counts(outputs).tolist()},
             "confidence": {"bins": 16, "hist": drift.confidence_histogram(outputs).tolist()},
         },
     }
-    raw = build_package(manifest, {"model.tflite": tflite, "golden.bin": GoldenSet(inputs, outputs).pack()}, key)
+    raw = build_package(
+        manifest, {"model.tflite": tflite, "golden.bin": GoldenSet(inputs, outputs).pack()}, key
+    )
     import hashlib
 
     return Pkg(raw, "digits", version, counter, hashlib.sha256(raw).hexdigest())
@@ -139,10 +170,19 @@ def observer(broker: Broker) -> Iterator[Observer]:
 @pytest.fixture
 def make_config(tmp_path: Path, keys_dir: Path, broker: Broker, files: FileServer):
     def make(device: str = "edge-00", **over: object) -> AgentConfig:
-        cfg = AgentConfig(device_id=device, secret=DEVICES[device], board="rpi4", mqtt_port=broker.port,
-                          http_base=files.base, state_dir=tmp_path / device / "state",
-                          trusted_keys=[keys_dir / "tinyfleet-signing.pub"], serve_http="127.0.0.1:0",
-                          telemetry_period_s=0.5, heartbeat_period_s=0.5, download_retries=4)
+        cfg = AgentConfig(
+            device_id=device,
+            secret=DEVICES[device],
+            board="rpi4",
+            mqtt_port=broker.port,
+            http_base=files.base,
+            state_dir=tmp_path / device / "state",
+            trusted_keys=[keys_dir / "tinyfleet-signing.pub"],
+            serve_http="127.0.0.1:0",
+            telemetry_period_s=0.5,
+            heartbeat_period_s=0.5,
+            download_retries=4,
+        )
         for k, v in over.items():
             setattr(cfg, k, v)
         return cfg

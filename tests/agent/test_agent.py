@@ -31,7 +31,9 @@ def test_converges_retries_corruption_and_rolls_back(make_config, packages, file
         assert httpx.post(f"{ra.url}/v1/infer", content=b"{").status_code == 400
         assert httpx.post(f"{ra.url}/v1/infer", json={"input": [300] * 64}).status_code == 400
         assert httpx.post(f"{ra.url}/v1/infer", json={"input": [0] * 3}).status_code == 400
-        raw = httpx.post(f"{ra.url}/v1/infer", content=bytes(64), headers={"Content-Type": "application/octet-stream"})
+        raw = httpx.post(
+            f"{ra.url}/v1/infer", content=bytes(64), headers={"Content-Type": "application/octet-stream"}
+        )
         assert raw.json()["output"] == r["output"]
 
         # 2. corrupted once in transit: refused, fetched again, then activated
@@ -39,7 +41,7 @@ def test_converges_retries_corruption_and_rolls_back(make_config, packages, file
         observer.desire(dev, packages["v2"].desired(files.base, "dep-2"))
         observer.wait_event(dev, {E.CONFIRMED})
         seen = observer.types(dev)
-        tail = seen[seen.index("download_started", seen.index("confirmed")):]
+        tail = seen[seen.index("download_started", seen.index("confirmed")) :]
         assert tail.index("verify_failed") < tail.index("activated")
         assert tail.count("download_started") == 1
         assert httpx.post(f"{ra.url}/v1/infer", json={"input": [1] * 64}).json()["version"] == "1.1.0"
@@ -65,8 +67,10 @@ def test_converges_retries_corruption_and_rolls_back(make_config, packages, file
         for i in range(50):
             httpx.post(f"{ra.url}/v1/infer", json={"input": [int(v) for v in np.full(64, i - 25)]})
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and sum(json.loads(p)["n"] for d, p in list(observer.telemetry)
-                                                  if d == dev) < 50:
+        while (
+            time.monotonic() < deadline
+            and sum(json.loads(p)["n"] for d, p in list(observer.telemetry) if d == dev) < 50
+        ):
             time.sleep(0.1)
         payloads = [p for d, p in observer.telemetry if d == dev]
         assert payloads
@@ -85,7 +89,9 @@ def test_endpoint_rejects_bad_input_without_a_model(make_config) -> None:
         assert r.status_code == 503 and "no model" in r.json()["error"]
 
 
-def test_telemetry_is_kept_on_disk_while_offline_and_sent_later(make_config, packages, files, tmp_path) -> None:
+def test_telemetry_is_kept_on_disk_while_offline_and_sent_later(
+    make_config, packages, files, tmp_path
+) -> None:
     import asyncio
 
     from agent_stand_in import DEVICES, Observer, make_broker
@@ -113,8 +119,10 @@ def test_telemetry_is_kept_on_disk_while_offline_and_sent_later(make_config, pac
         try:
             obs = Observer(broker.port)
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and sum(
-                    json.loads(p)["n"] for d, p in list(obs.telemetry) if d == "edge-07") < 20:
+            while (
+                time.monotonic() < deadline
+                and sum(json.loads(p)["n"] for d, p in list(obs.telemetry) if d == "edge-07") < 20
+            ):
                 time.sleep(0.2)
             sent = [wire.parse(Channel.TM, p) for d, p in obs.telemetry if d == "edge-07"]
             assert sum(t.n for t in sent) >= 20 and all(t.model == "1.0.0" for t in sent)

@@ -28,8 +28,9 @@ class _UnixHTTP(http.client.HTTPConnection):
         self.sock.connect(self._path)
 
 
-def _write_config(tmp_path: Path, broker_port: int, keys_dir: Path, port: int, extra: str = "",
-                  device: str = "edge-05") -> Path:
+def _write_config(
+    tmp_path: Path, broker_port: int, keys_dir: Path, port: int, extra: str = "", device: str = "edge-05"
+) -> Path:
     cfg = tmp_path / "agent.toml"
     (tmp_path / "secret").write_text(f"secret-{device[-2:]}\n")
     cfg.write_text(
@@ -43,8 +44,13 @@ def _write_config(tmp_path: Path, broker_port: int, keys_dir: Path, port: int, e
 def test_agent_process_lifecycle(tmp_path: Path, broker, keys_dir: Path, observer) -> None:
     port = free_port()
     cfg = _write_config(tmp_path, broker.port, keys_dir, port)
-    proc = subprocess.Popen([sys.executable, "-m", "tinyfleet.cli.main", "agent", "run", "--config", str(cfg)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tinyfleet.cli.main", "agent", "run", "--config", str(cfg)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         observer.wait_state("edge-05", lambda s: s.kind == "linux" and s.update == "idle", timeout=30)
         deadline = time.monotonic() + 10
@@ -70,13 +76,23 @@ def test_agent_process_lifecycle(tmp_path: Path, broker, keys_dir: Path, observe
             proc.wait()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--serial", "socket://127.0.0.1:9"], "gateway.devices"),
-])
-def test_gateway_without_devices_is_a_clear_error(tmp_path: Path, keys_dir: Path, args: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--serial", "socket://127.0.0.1:9"], "gateway.devices"),
+    ],
+)
+def test_gateway_without_devices_is_a_clear_error(
+    tmp_path: Path, keys_dir: Path, args: list[str], message: str
+) -> None:
     cfg = _write_config(tmp_path, 1, keys_dir, 0)
-    out = subprocess.run([sys.executable, "-m", "tinyfleet.cli.main", "agent", "run", "--config", str(cfg), *args],
-                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "tinyfleet.cli.main", "agent", "run", "--config", str(cfg), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert out.stderr.strip().startswith("error:") and message in out.stderr
     assert "Traceback" not in out.stderr
@@ -85,12 +101,32 @@ def test_gateway_without_devices_is_a_clear_error(tmp_path: Path, keys_dir: Path
 def test_gateway_waits_for_an_unreachable_board(tmp_path: Path, broker, keys_dir: Path, observer) -> None:
     port = free_port()
     dead = free_port()  # nothing listens here
-    cfg = _write_config(tmp_path, broker.port, keys_dir, port,
-                        f'[[gateway.devices]]\nid = "mcu-03"\nsecret = "mcu-secret-03"\n'
-                        f'serial = "socket://127.0.0.1:{dead}"\n', device="edge-06")
-    proc = subprocess.Popen([sys.executable, "-m", "tinyfleet.cli.main", "agent", "run", "--config", str(cfg),
-                             "--serial", f"socket://127.0.0.1:{dead}"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cfg = _write_config(
+        tmp_path,
+        broker.port,
+        keys_dir,
+        port,
+        f'[[gateway.devices]]\nid = "mcu-03"\nsecret = "mcu-secret-03"\n'
+        f'serial = "socket://127.0.0.1:{dead}"\n',
+        device="edge-06",
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tinyfleet.cli.main",
+            "agent",
+            "run",
+            "--config",
+            str(cfg),
+            "--serial",
+            f"socket://127.0.0.1:{dead}",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         observer.wait_state("edge-06", lambda s: s.kind == "linux", timeout=30)  # the board itself serves
         time.sleep(1.0)

@@ -36,16 +36,22 @@ def test_loads_relative_paths(tmp_path: Path) -> None:
     assert cfg.serve_unix == str(tmp_path / "agent.sock")
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("[device]\nid = 'Bad Id'\nsecret = 'x'\n[paths]\ntrusted_keys=['k']", "id"),
-    ("[device]\nid = 'a'\n[paths]\ntrusted_keys=['k']", "secret"),
-    ("[device]\nid = 'a'\nsecret = 'x'\n", "trusted_keys"),
-    ("[device]\nid = 'a'\nsecret = 'x'\nruntime = 'tvm'\n[paths]\ntrusted_keys=['k']", "runtime"),
-    ("[device]\nid = 'a'\nsecret = 'x'\n[paths]\ntrusted_keys=['k']\n[nope]\n", "unknown section"),
-    ("[device]\nid = 'a'\nsecret = 'x'\n[server]\nmqtt = 'h:99999'\n[paths]\ntrusted_keys=['k']", "port"),
-    ("[device]\nid = 'a'\nsecret = 'x'\n[telemetry]\nperiod_s = true\n[paths]\ntrusted_keys=['k']", "period_s"),
-    ("[device\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[device]\nid = 'Bad Id'\nsecret = 'x'\n[paths]\ntrusted_keys=['k']", "id"),
+        ("[device]\nid = 'a'\n[paths]\ntrusted_keys=['k']", "secret"),
+        ("[device]\nid = 'a'\nsecret = 'x'\n", "trusted_keys"),
+        ("[device]\nid = 'a'\nsecret = 'x'\nruntime = 'tvm'\n[paths]\ntrusted_keys=['k']", "runtime"),
+        ("[device]\nid = 'a'\nsecret = 'x'\n[paths]\ntrusted_keys=['k']\n[nope]\n", "unknown section"),
+        ("[device]\nid = 'a'\nsecret = 'x'\n[server]\nmqtt = 'h:99999'\n[paths]\ntrusted_keys=['k']", "port"),
+        (
+            "[device]\nid = 'a'\nsecret = 'x'\n[telemetry]\nperiod_s = true\n[paths]\ntrusted_keys=['k']",
+            "period_s",
+        ),
+        ("[device\n", "not valid TOML"),
+    ],
+)
 def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "agent.toml").write_text(text)
     with pytest.raises(UsageError, match=message):

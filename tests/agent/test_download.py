@@ -36,8 +36,15 @@ def test_corrupt_bytes_are_refused_and_dropped(files, tmp_path: Path) -> None:
     files.corrupt_next["c"] = 1
     dest = tmp_path / "c.bin"
     with pytest.raises(DigestMismatch):
-        asyncio.run(download(f"{files.base}/artifacts/c", dest, len(data), hashlib.sha256(data).hexdigest(),
-                             auth=("edge-00", "secret-00")))
+        asyncio.run(
+            download(
+                f"{files.base}/artifacts/c",
+                dest,
+                len(data),
+                hashlib.sha256(data).hexdigest(),
+                auth=("edge-00", "secret-00"),
+            )
+        )
     assert not dest.exists() and not dest.with_name("c.bin.part").exists()
 
 
@@ -48,4 +55,6 @@ def test_wrong_credentials_and_oversize(files, tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match="credentials"):
         asyncio.run(download(f"{files.base}/artifacts/d", tmp_path / "d", 100, sha, auth=("edge-00", "nope")))
     with pytest.raises(DownloadError, match="more than"):
-        asyncio.run(download(f"{files.base}/artifacts/d", tmp_path / "d", 50, sha, auth=("edge-00", "secret-00")))
+        asyncio.run(
+            download(f"{files.base}/artifacts/d", tmp_path / "d", 50, sha, auth=("edge-00", "secret-00"))
+        )

@@ -33,7 +33,11 @@ def test_gateway_converges_resumes_and_reverts(make_config, packages, files, obs
         observer.desire(dev, packages["v1"].desired(files.base, "gw-1"))
         observer.wait_event(dev, {E.CONFIRMED})
         st = observer.wait_state(dev, lambda s: s.update == "confirmed")
-        assert st.active is not None and st.active.version == "1.0.0" and st.active.sha256 == packages["v1"].sha256
+        assert (
+            st.active is not None
+            and st.active.version == "1.0.0"
+            and st.active.sha256 == packages["v1"].sha256
+        )
         assert link.counter == 1 and link.slots[link.active].state == "confirmed"
 
         # the serial line drops in the middle of the OTA stream: the gateway resumes

@@ -24,16 +24,33 @@ pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 
 def _desired(raw: bytes, name: str, version: str, counter: int, base: str, dep: str) -> wire.DesiredState:
     sha = hashlib.sha256(raw).hexdigest()
-    return wire.DesiredState(deployment_id=dep, issued_at=1.0, model=wire.DesiredModel(
-        name=name, version=version, sha256=sha, size=len(raw), security_counter=counter, url=f"{base}/artifacts/{sha}"))
+    return wire.DesiredState(
+        deployment_id=dep,
+        issued_at=1.0,
+        model=wire.DesiredModel(
+            name=name,
+            version=version,
+            sha256=sha,
+            size=len(raw),
+            security_counter=counter,
+            url=f"{base}/artifacts/{sha}",
+        ),
+    )
 
 
-def test_gateway_updates_the_emulated_board(board, digits_package, make_config, files, observer, tmp_path: Path) -> None:
+def test_gateway_updates_the_emulated_board(
+    board, digits_package, make_config, files, observer, tmp_path: Path
+) -> None:
     releases = {
         "v1": (digits_package.package_path.read_bytes(), "1.0.0", 1),
         "v2": (Path(digits_package.variant("1.1.0", 2, out=tmp_path / "v2.tfpkg")).read_bytes(), "1.1.0", 2),
-        "bad": (Path(digits_package.variant("1.2.0", 3, failing_selftest=True, out=tmp_path / "bad.tfpkg")).read_bytes(),
-                "1.2.0", 3),
+        "bad": (
+            Path(
+                digits_package.variant("1.2.0", 3, failing_selftest=True, out=tmp_path / "bad.tfpkg")
+            ).read_bytes(),
+            "1.2.0",
+            3,
+        ),
     }
     for raw, _v, _c in releases.values():
         files.files[hashlib.sha256(raw).hexdigest()] = raw
@@ -67,4 +84,7 @@ def test_gateway_updates_the_emulated_board(board, digits_package, make_config, 
         observer.wait_event(dev, {E.ROLLED_BACK}, timeout=60)
         st = observer.wait_state(dev, lambda s: s.update == "rolled_back")
         assert st.active is not None and st.active.version == "1.1.0"
-        assert httpx.post(f"{ra.url}/v1/infer", json={"input": [0] * 64}, timeout=10).json()["version"] == "1.1.0"
+        assert (
+            httpx.post(f"{ra.url}/v1/infer", json={"input": [0] * 64}, timeout=10).json()["version"]
+            == "1.1.0"
+        )

@@ -67,7 +67,7 @@ def test_swap_drops_no_request_at_200_per_second(make_config, packages, files, o
         assert len(results) >= 0.7 * RATE * elapsed  # the load really was ~200/s
         # requests never go back to an older model once a newer one answered
         order = {"1.0.0": 0, "1.1.0": 1, "1.2.0": 2}
-        assert max(order[v] for v in versions[-WORKERS * 3:]) == 2
+        assert max(order[v] for v in versions[-WORKERS * 3 :]) == 2
         assert observer.types(dev).count(wire.EventType.CONFIRMED.value) == 3
 
 

@@ -40,8 +40,11 @@ def test_table_is_total_and_deterministic() -> None:
 
 
 def _desired(sha: str = "a" * 64, dep: str = "d1") -> wire.DesiredState:
-    return wire.DesiredState(deployment_id=dep, issued_at=0, model=wire.DesiredModel(
-        name="m", version="1.0.0", sha256=sha, size=10, security_counter=1, url="/x"))
+    return wire.DesiredState(
+        deployment_id=dep,
+        issued_at=0,
+        model=wire.DesiredModel(name="m", version="1.0.0", sha256=sha, size=10, security_counter=1, url="/x"),
+    )
 
 
 def test_decide() -> None:
@@ -49,12 +52,22 @@ def test_decide() -> None:
     assert decide(_desired(), None, j, 3)[0] == "start"
     assert decide(_desired(), "a" * 64, j, 3)[0] == "nothing"
     assert decide(wire.DesiredState(deployment_id="d", issued_at=0), None, j, 3)[0] == "nothing"
-    failed = Journal(deployment_id="d1", target={"sha256": "a" * 64}, step=Step.ROLLED_BACK, attempts=1,
-                     detail="final:self test failed")
+    failed = Journal(
+        deployment_id="d1",
+        target={"sha256": "a" * 64},
+        step=Step.ROLLED_BACK,
+        attempts=1,
+        detail="final:self test failed",
+    )
     assert decide(_desired(), None, failed, 3)[0] == "nothing"
     assert decide(_desired(dep="d2"), None, failed, 3)[0] == "start"
-    interrupted = Journal(deployment_id="d1", target={"sha256": "a" * 64}, step=Step.ROLLED_BACK, attempts=2,
-                          detail="interrupted during swap")
+    interrupted = Journal(
+        deployment_id="d1",
+        target={"sha256": "a" * 64},
+        step=Step.ROLLED_BACK,
+        attempts=2,
+        detail="interrupted during swap",
+    )
     assert decide(_desired(), None, interrupted, 3)[0] == "start"
     assert decide(_desired(), None, interrupted, 2)[0] == "nothing"
 
@@ -78,7 +91,9 @@ FAULTS = [(when, step) for step in STEPS for when in ("before", "after")]
 
 
 @pytest.mark.parametrize(("when", "step"), FAULTS, ids=[f"{w}-{s.value}" for w, s in FAULTS])
-def test_power_cut_at_every_step_keeps_previous_model(make_config, packages, files, when: str, step: Step) -> None:
+def test_power_cut_at_every_step_keeps_previous_model(
+    make_config, packages, files, when: str, step: Step
+) -> None:
     async def scenario() -> None:
         agent = await _install_v1(make_config, packages, files)
         assert _serving_version(agent) == "1.0.0"

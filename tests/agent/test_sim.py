@@ -48,12 +48,27 @@ def test_fleet_rollout_with_injected_faults(tmp_path: Path, packages, files, key
     before = len(files.requests)
     with running_broker(tmp_path / "broker", users) as broker:
         obs = Observer(broker.port)
-        behaviour = Behaviour(fail_selftest_versions=frozenset({"1.3.0"}), cut_download_fraction=0.3,
-                              drift_fraction=0.5, drift_at_s=0.0, offline_fraction=0.2, offline_at_s=6.0,
-                              offline_for_s=1.5)
-        cfg = SimConfig(devices=20, port=broker.port, prefix="simt-", seed=seed, http_base=files.base,
-                        trusted_keys=[keys_dir / "tinyfleet-signing.pub"], heartbeat_s=0.5, telemetry_s=0.5,
-                        infer_hz=20, behaviour=behaviour)
+        behaviour = Behaviour(
+            fail_selftest_versions=frozenset({"1.3.0"}),
+            cut_download_fraction=0.3,
+            drift_fraction=0.5,
+            drift_at_s=0.0,
+            offline_fraction=0.2,
+            offline_at_s=6.0,
+            offline_for_s=1.5,
+        )
+        cfg = SimConfig(
+            devices=20,
+            port=broker.port,
+            prefix="simt-",
+            seed=seed,
+            http_base=files.base,
+            trusted_keys=[keys_dir / "tinyfleet-signing.pub"],
+            heartbeat_s=0.5,
+            telemetry_s=0.5,
+            infer_hz=20,
+            behaviour=behaviour,
+        )
 
         async def scenario() -> dict:
             async with Fleet(cfg) as fleet:
@@ -100,7 +115,9 @@ def test_drift_starts_when_the_flag_file_appears(tmp_path: Path) -> None:
     flag = tmp_path / "drift-on"
 
     async def check() -> list[bool]:
-        fleet = Fleet(SimConfig(devices=4, seed="s", behaviour=Behaviour(drift_fraction=1.0, drift_flag=str(flag))))
+        fleet = Fleet(
+            SimConfig(devices=4, seed="s", behaviour=Behaviour(drift_fraction=1.0, drift_flag=str(flag)))
+        )
         seen = [fleet.drift_on]
         fleet._update_drift(time.monotonic())
         seen.append(fleet.drift_on)
@@ -129,9 +146,28 @@ def test_cli_standalone_with_a_local_broker() -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "tinyfleet.cli.main", "sim", "--devices", "6", "--seed", "s",
-                          "--local-broker", "--duration", "3", "--stats-every", "1", "--heartbeat", "0.5"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tinyfleet.cli.main",
+            "sim",
+            "--devices",
+            "6",
+            "--seed",
+            "s",
+            "--local-broker",
+            "--duration",
+            "3",
+            "--stats-every",
+            "1",
+            "--heartbeat",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     last = json.loads(out.stdout.strip().splitlines()[-1])
     assert last["connected"] == 6 and last["sent"]["hb"] > 6

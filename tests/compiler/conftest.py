@@ -53,12 +53,22 @@ def odd_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
     d = tmp_path_factory.mktemp("odd-models")
     rep = np.random.default_rng(0).normal(size=(8, 16)).astype(np.float32)
-    tanh = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(3)])
+    tanh = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(3)]
+    )
     (d / "tanh.tflite").write_bytes(quantize_model(tanh, rep))
-    big = keras.Sequential([keras.Input((16,)), keras.layers.Dense(1024), keras.layers.Dense(512), keras.layers.Dense(3)])
+    big = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(1024), keras.layers.Dense(512), keras.layers.Dense(3)]
+    )
     (d / "big.tflite").write_bytes(quantize_model(big, rep))
     conv = tf.lite.TFLiteConverter.from_keras_model(tanh)
     with quiet_native((1, 2)):
         (d / "float.tflite").write_bytes(conv.convert())
     np.savez(d / "x16.npz", x=rep)
-    return {"dir": d, "tanh": d / "tanh.tflite", "big": d / "big.tflite", "float": d / "float.tflite", "x16": d / "x16.npz"}
+    return {
+        "dir": d,
+        "tanh": d / "tanh.tflite",
+        "big": d / "big.tflite",
+        "float": d / "float.tflite",
+        "x16": d / "x16.npz",
+    }

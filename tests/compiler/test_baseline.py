@@ -19,7 +19,11 @@ def test_golden_takes_correct_agreeing_inputs_across_classes() -> None:
 
 
 def test_tolerances_are_the_measured_differences() -> None:
-    agree = {"litert_ref": {"max_abs_diff": 3}, "model_int8.onnx": {"max_abs_diff": 7}, "model_float.onnx": {"max_abs_diff": 9}}
+    agree = {
+        "litert_ref": {"max_abs_diff": 3},
+        "model_int8.onnx": {"max_abs_diff": 7},
+        "model_float.onnx": {"max_abs_diff": 9},
+    }
     assert tolerances(agree) == {"tinyfleet-mcu": 0, "tflm": 0, "litert": 3, "onnxruntime": 7}
 
 

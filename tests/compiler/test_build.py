@@ -13,9 +13,22 @@ from tinyfleet.package import read_package
 
 def test_build_output_and_report(digits_package) -> None:
     out = digits_package.out_dir
-    for name in ("model.keras", "data.npz", "train.json", "spec.toml", "model.tflite", "model.c", "model.h",
-                 "model_float.onnx", "model_int8.onnx", "verify.json", "report.json", "report.txt",
-                 "confusion.png", "digits-1.0.0.tfpkg"):
+    for name in (
+        "model.keras",
+        "data.npz",
+        "train.json",
+        "spec.toml",
+        "model.tflite",
+        "model.c",
+        "model.h",
+        "model_float.onnx",
+        "model_int8.onnx",
+        "verify.json",
+        "report.json",
+        "report.txt",
+        "confusion.png",
+        "digits-1.0.0.tfpkg",
+    ):
         assert (out / name).is_file(), name
     assert (out / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads((out / "report.json").read_text())

@@ -32,7 +32,21 @@ def test_c_array_compiles_aligned_and_round_trips(tmp_path: Path) -> None:
     (tmp_path / "model.h").write_text(model_h("digits-2", len(blob)))
     (tmp_path / "main.c").write_text(MAIN)
     exe = tmp_path / "t"
-    subprocess.run(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-o", str(exe),
-                    str(tmp_path / "main.c"), str(tmp_path / "model.c"), f"-I{tmp_path}"], check=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-o",
+            str(exe),
+            str(tmp_path / "main.c"),
+            str(tmp_path / "model.c"),
+            f"-I{tmp_path}",
+        ],
+        check=True,
+    )
     out = subprocess.run([str(exe)], capture_output=True, check=True).stdout
     assert out == blob

@@ -36,8 +36,9 @@ def test_commands_in_sequence_and_determinism(tmp_path: Path, cli, monkeypatch: 
     _, pub = init_keys(tmp_path / "keys")
     monkeypatch.setenv("TINYFLEET_KEYS", str(tmp_path / "keys"))
     rng = np.random.default_rng(1)
-    rows = ["a,b,c,d,label"] + [",".join(f"{v:.3f}" for v in rng.normal(size=4) + k) + f",{k}"
-                                 for k in (0, 1, 2) for _ in range(30)]
+    rows = ["a,b,c,d,label"] + [
+        ",".join(f"{v:.3f}" for v in rng.normal(size=4) + k) + f",{k}" for k in (0, 1, 2) for _ in range(30)
+    ]
     (tmp_path / "blobs.csv").write_text("\n".join(rows) + "\n")
     spec = tmp_path / "s.toml"
     spec.write_text(SMALL.format(source="blobs.csv", extra='labels = ["x", "y", "z"]'))
@@ -48,10 +49,14 @@ def test_commands_in_sequence_and_determinism(tmp_path: Path, cli, monkeypatch: 
     code, out, err = cli("model", "quantize", run, "--json")
     assert code == 0, err
     q = json.loads(out)
-    assert q["representative_samples"] == 50 and q["input"]["dtype"] == "int8" and 0 <= q["accuracy_int8"] <= 1
+    assert (
+        q["representative_samples"] == 50 and q["input"]["dtype"] == "int8" and 0 <= q["accuracy_int8"] <= 1
+    )
     code, out, err = cli("model", "convert", run)
     assert code == 0, err
-    assert all((run / n).stat().st_size > 0 for n in ("model.c", "model.h", "model_float.onnx", "model_int8.onnx"))
+    assert all(
+        (run / n).stat().st_size > 0 for n in ("model.c", "model.h", "model_float.onnx", "model_int8.onnx")
+    )
     code, out, err = cli("model", "verify", run, "--board", "rpi4", "--json")
     assert code == 0, err
     r = json.loads(out)
@@ -75,13 +80,19 @@ def test_commands_in_sequence_and_determinism(tmp_path: Path, cli, monkeypatch: 
 
 def test_bad_input_through_the_cli(tmp_path: Path, cli, one_error, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TINYFLEET_KEYS", str(tmp_path / "keys"))
-    one_error(*cli("model", "build", tmp_path / "missing.toml", "--out", tmp_path / "o")[::2], "does not exist")
+    one_error(
+        *cli("model", "build", tmp_path / "missing.toml", "--out", tmp_path / "o")[::2], "does not exist"
+    )
     (tmp_path / "bad.toml").write_text("name = [unclosed\n")
     one_error(*cli("model", "build", tmp_path / "bad.toml", "--out", tmp_path / "o")[::2], "not valid TOML")
     (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04garbage")
     (tmp_path / "c.toml").write_text(SMALL.format(source="corrupt.npz", extra=""))
-    one_error(*cli("model", "build", tmp_path / "c.toml", "--out", tmp_path / "o")[::2], "not a readable .npz")
-    one_error(*cli("model", "train", tmp_path / "c.toml", "--out", tmp_path / "r")[::2], "not a readable .npz")
+    one_error(
+        *cli("model", "build", tmp_path / "c.toml", "--out", tmp_path / "o")[::2], "not a readable .npz"
+    )
+    one_error(
+        *cli("model", "train", tmp_path / "c.toml", "--out", tmp_path / "r")[::2], "not a readable .npz"
+    )
     assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial folders left
     one_error(*cli("model", "quantize", tmp_path)[::2], "not a run folder")
@@ -90,22 +101,30 @@ def test_bad_input_through_the_cli(tmp_path: Path, cli, one_error, monkeypatch: 
 
 
 @pytest.mark.slow
-def test_build_over_budget_leaves_nothing_and_makes_a_key(tmp_path: Path, cli, one_error,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_over_budget_leaves_nothing_and_makes_a_key(
+    tmp_path: Path, cli, one_error, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A user .keras model too big for the board: the build fails at packaging, DIR never appears."""
     from tinyfleet.compiler.train import prepare_tensorflow
 
     prepare_tensorflow(0)
     import keras
 
-    big = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1024, activation="relu"),
-                            keras.layers.Dense(512, activation="relu"), keras.layers.Dense(3, activation="softmax")])
+    big = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(1024, activation="relu"),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     big.save(tmp_path / "big.keras")
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "d.npz", x=rng.normal(size=(60, 8)).astype(np.float32), y=np.arange(60) % 3)
     (tmp_path / "s.toml").write_text(
         'name = "big"\n[data]\nsource = "d.npz"\n[train]\narchitecture = "big.keras"\nepochs = 0\n'
-        '[quantize]\nrepresentative_samples = 10\n[package]\nboards = ["rpi4", "qemu-an386"]\n')
+        '[quantize]\nrepresentative_samples = 10\n[package]\nboards = ["rpi4", "qemu-an386"]\n'
+    )
     keys = tmp_path / "keys"
     monkeypatch.setenv("TINYFLEET_KEYS", str(keys))
     code, out, err = cli("model", "build", tmp_path / "s.toml", "--out", tmp_path / "out")

@@ -38,13 +38,16 @@ def test_npz_and_csv(tmp_path: Path) -> None:
     assert ds.x.shape == (10, 2) and list(ds.y[:3]) == [0, 1, 0] and ds.x[3].tolist() == [3.0, 6.0]
 
 
-@pytest.mark.parametrize(("name", "content", "needle"), [
-    ("bad.npz", b"PK\x03\x04 not really a zip", "not a readable .npz"),
-    ("empty.csv", b"", "needs a header row"),
-    ("text.csv", b"a,label\n1,0\nx,1\n", "every field must be a number"),
-    ("ragged.csv", b"a,label\n1,0\n2\n", "fields, the header has"),
-    ("nolabel.csv", b"a,b\n1,0\n2,1\n", "no label column"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "needle"),
+    [
+        ("bad.npz", b"PK\x03\x04 not really a zip", "not a readable .npz"),
+        ("empty.csv", b"", "needs a header row"),
+        ("text.csv", b"a,label\n1,0\nx,1\n", "every field must be a number"),
+        ("ragged.csv", b"a,label\n1,0\n2\n", "fields, the header has"),
+        ("nolabel.csv", b"a,b\n1,0\n2,1\n", "no label column"),
+    ],
+)
 def test_corrupt_datasets(tmp_path: Path, name: str, content: bytes, needle: str) -> None:
     p = tmp_path / name
     p.write_bytes(content)

@@ -11,8 +11,12 @@ from tinyfleet.errors import DataError
 
 
 def test_mlperf_models_are_int8(mlperf_models: dict[str, Path]) -> None:
-    expect = {"kws": {"DEPTHWISE_CONV_2D", "SOFTMAX"}, "vww": {"DEPTHWISE_CONV_2D"}, "ic": {"ADD"},
-              "ad": {"FULLY_CONNECTED"}}
+    expect = {
+        "kws": {"DEPTHWISE_CONV_2D", "SOFTMAX"},
+        "vww": {"DEPTHWISE_CONV_2D"},
+        "ic": {"ADD"},
+        "ad": {"FULLY_CONNECTED"},
+    }
     for name, path in mlperf_models.items():
         info = read_tflite(path.read_bytes(), name)
         info.require_int8(name)

@@ -20,5 +20,8 @@ def test_read_ops_txt(tmp_path: Path) -> None:
 
 def test_unsupported_per_runtime() -> None:
     ops = ["CONV_2D", "TANH", "CUSTOM:foo", "SOFTMAX"]
-    assert unsupported_ops(ops, ["tinyfleet-mcu", "tflm"]) == {"tinyfleet-mcu": ["CUSTOM:foo", "TANH"], "tflm": ["CUSTOM:foo"]}
+    assert unsupported_ops(ops, ["tinyfleet-mcu", "tflm"]) == {
+        "tinyfleet-mcu": ["CUSTOM:foo", "TANH"],
+        "tflm": ["CUSTOM:foo"],
+    }
     assert unsupported_ops(ops, ["litert"]) == {"litert": ["CUSTOM:foo"]}

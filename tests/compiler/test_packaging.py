@@ -18,12 +18,29 @@ def keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
 
 
 @pytest.mark.mlperf
-def test_package_mlperf_models(mlperf_models: dict[str, Path], tmp_path: Path, keys: dict[str, bytes], cli) -> None:
+def test_package_mlperf_models(
+    mlperf_models: dict[str, Path], tmp_path: Path, keys: dict[str, bytes], cli
+) -> None:
     for name, path in mlperf_models.items():
         dest = tmp_path / f"{name}.tfpkg"
         groups = {"kws": 10}.get(name, 1)  # KWS: one group per MFCC coefficient
-        code, out, err = cli("model", "package", path, "--name", f"mlperf-{name}", "--version", "0.1.0",
-                             "--security-counter", "5", "--board", "qemu-an386", "--drift-groups", groups, "--out", dest)
+        code, out, err = cli(
+            "model",
+            "package",
+            path,
+            "--name",
+            f"mlperf-{name}",
+            "--version",
+            "0.1.0",
+            "--security-counter",
+            "5",
+            "--board",
+            "qemu-an386",
+            "--drift-groups",
+            groups,
+            "--out",
+            dest,
+        )
         assert code == 0, err
         pkg = read_package(dest, keys)
         m = pkg.manifest
@@ -45,24 +62,47 @@ def test_package_mlperf_models(mlperf_models: dict[str, Path], tmp_path: Path, k
         assert base["source"] == "random"
 
 
-def test_package_refuses_bad_key_and_over_budget(odd_models: dict[str, Path], tmp_path: Path,
-                                                  keys: dict[str, bytes], cli, one_error) -> None:
+def test_package_refuses_bad_key_and_over_budget(
+    odd_models: dict[str, Path], tmp_path: Path, keys: dict[str, bytes], cli, one_error
+) -> None:
     junk = tmp_path / "junk.key"
     junk.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
     dest = tmp_path / "x.tfpkg"
-    one_error(*cli("model", "package", odd_models["tanh"], "--board", "rpi4", "--key", junk, "--out", dest)[::2],
-              "not an unencrypted PEM private key")
-    one_error(*cli("model", "package", odd_models["tanh"], "--board", "rpi4", "--key", tmp_path / "nokey", "--out", dest)[::2],
-              "no signing key")
+    one_error(
+        *cli("model", "package", odd_models["tanh"], "--board", "rpi4", "--key", junk, "--out", dest)[::2],
+        "not an unencrypted PEM private key",
+    )
+    one_error(
+        *cli(
+            "model",
+            "package",
+            odd_models["tanh"],
+            "--board",
+            "rpi4",
+            "--key",
+            tmp_path / "nokey",
+            "--out",
+            dest,
+        )[::2],
+        "no signing key",
+    )
     code, _, err = cli("model", "package", odd_models["big"], "--board", "qemu-an386", "--out", dest)
     assert code == 3
     one_error(code, err, "does not fit qemu-an386")
-    one_error(*cli("model", "package", odd_models["tanh"], "--board", "qemu-an386", "--out", dest)[::2],
-              "unsupported ops (tinyfleet-mcu: TANH)")
-    one_error(*cli("model", "package", odd_models["float"], "--board", "rpi4", "--out", dest)[::2],
-              "not a full-integer int8 model")
-    one_error(*cli("model", "package", odd_models["tanh"], "--board", "rpi4", "--version", "v2", "--out", dest)[::2],
-              "MAJOR.MINOR.PATCH")
+    one_error(
+        *cli("model", "package", odd_models["tanh"], "--board", "qemu-an386", "--out", dest)[::2],
+        "unsupported ops (tinyfleet-mcu: TANH)",
+    )
+    one_error(
+        *cli("model", "package", odd_models["float"], "--board", "rpi4", "--out", dest)[::2],
+        "not a full-integer int8 model",
+    )
+    one_error(
+        *cli("model", "package", odd_models["tanh"], "--board", "rpi4", "--version", "v2", "--out", dest)[
+            ::2
+        ],
+        "MAJOR.MINOR.PATCH",
+    )
     assert not dest.exists()
     code, _, err = cli("model", "package", odd_models["tanh"], "--board", "rpi4", "--out", tmp_path)
     assert code == 0, err

@@ -15,27 +15,32 @@ def test_example_spec_parses(repo_root: Path) -> None:
 
 
 def test_defaults_and_relative_paths(tmp_path: Path) -> None:
-    spec = parse_spec('name = "m"\n[data]\nsource = "d/x.npz"\n[train]\narchitecture = "my.keras"\n', tmp_path)
+    spec = parse_spec(
+        'name = "m"\n[data]\nsource = "d/x.npz"\n[train]\narchitecture = "my.keras"\n', tmp_path
+    )
     assert spec.version == "1.0.0" and spec.security_counter == 1 and spec.train.epochs == 30
     assert spec.data.source == str(tmp_path / "d" / "x.npz")
     assert spec.train.architecture == str(tmp_path / "my.keras")
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("name = ", "not valid TOML"),
-    ("version = '1.0.0'", "missing required key 'name'"),
-    ("name = 'a'\nepochs = 3", "unknown key(s) epochs"),
-    ("name = 'a'\n[train]\nepoch = 3", "unknown key(s) epoch"),
-    ("name = 'a'\n[train]\nepochs = 'many'", "epochs must be int"),
-    ("name = 'a b'", "name 'a b'"),
-    ("name = 'a'\nversion = '1.0'", "MAJOR.MINOR.PATCH"),
-    ("name = 'a'\nsecurity_counter = 0", "security_counter"),
-    ("name = 'a'\n[data]\nsource = 'mnist'", "source must be one of digits"),
-    ("name = 'a'\n[data]\nvalidation_split = 0.9", "validation_split"),
-    ("name = 'a'\n[train]\narchitecture = 'resnet'", "architecture must be one of"),
-    ("name = 'a'\n[package]\nboards = ['pdp11']", "unknown board 'pdp11'"),
-    ("name = 'a'\ndata = 3", "[data] must be a table"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("name = ", "not valid TOML"),
+        ("version = '1.0.0'", "missing required key 'name'"),
+        ("name = 'a'\nepochs = 3", "unknown key(s) epochs"),
+        ("name = 'a'\n[train]\nepoch = 3", "unknown key(s) epoch"),
+        ("name = 'a'\n[train]\nepochs = 'many'", "epochs must be int"),
+        ("name = 'a b'", "name 'a b'"),
+        ("name = 'a'\nversion = '1.0'", "MAJOR.MINOR.PATCH"),
+        ("name = 'a'\nsecurity_counter = 0", "security_counter"),
+        ("name = 'a'\n[data]\nsource = 'mnist'", "source must be one of digits"),
+        ("name = 'a'\n[data]\nvalidation_split = 0.9", "validation_split"),
+        ("name = 'a'\n[train]\narchitecture = 'resnet'", "architecture must be one of"),
+        ("name = 'a'\n[package]\nboards = ['pdp11']", "unknown board 'pdp11'"),
+        ("name = 'a'\ndata = 3", "[data] must be a table"),
+    ],
+)
 def test_malformed_specs_are_refused(tmp_path: Path, text: str, needle: str) -> None:
     with pytest.raises(UsageError, match=None) as exc:
         parse_spec(text, tmp_path)
@@ -66,5 +71,7 @@ def test_docs_list_every_spec_key(repo_root: Path) -> None:
     doc = (repo_root / "docs" / "tinyfleet.compiler.md").read_text()
     rows = set(re.findall(r"^\| `(?:\[(\w+)\] )?(\w+)` \|", doc, flags=re.M))
     documented = {f"{sec}.{key}" if sec else key for sec, key in rows}
-    expected = {k for k in _TOP if k not in _SECTIONS} | {f"{s}.{k}" for s, keys in _SECTIONS.items() for k in keys}
+    expected = {k for k in _TOP if k not in _SECTIONS} | {
+        f"{s}.{k}" for s, keys in _SECTIONS.items() for k in keys
+    }
     assert expected <= documented, sorted(expected - documented)

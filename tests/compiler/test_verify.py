@@ -15,7 +15,16 @@ from tinyfleet.compiler.runtimes import tflm_arena_bytes, tflm_run
 from tinyfleet.compiler.verify import board_check, evaluate
 from tinyfleet.errors import DataError
 
-KEYS = {"ops", "unsupported_ops", "tflm_arena_bytes", "model_bytes", "fits", "accuracy", "bitexact", "max_abs_diff"}
+KEYS = {
+    "ops",
+    "unsupported_ops",
+    "tflm_arena_bytes",
+    "model_bytes",
+    "fits",
+    "accuracy",
+    "bitexact",
+    "max_abs_diff",
+}
 
 
 @pytest.mark.mlperf
@@ -49,10 +58,21 @@ def test_verify_with_labelled_data(mlperf_models: dict[str, Path], tmp_path: Pat
     x = np.random.default_rng(3).integers(-128, 128, (6, 49, 10, 1), dtype=np.int8)
     y = np.argmax(tflm_run(blob, x), axis=1)  # labels TFLM agrees with: accuracy must be 1
     np.savez(tmp_path / "d.npz", x=x, y=y)
-    code, out, err = cli("model", "verify", mlperf_models["kws"], "--board", "nano33ble", "--data", tmp_path / "d.npz", "--json")
+    code, out, err = cli(
+        "model",
+        "verify",
+        mlperf_models["kws"],
+        "--board",
+        "nano33ble",
+        "--data",
+        tmp_path / "d.npz",
+        "--json",
+    )
     assert code == 0, err
     r = json.loads(out)
-    assert r["accuracy"] == {"tflm": 1.0, "litert_ref": 1.0} and r["samples"] == 6 and r["board"] == "nano33ble"
+    assert (
+        r["accuracy"] == {"tflm": 1.0, "litert_ref": 1.0} and r["samples"] == 6 and r["board"] == "nano33ble"
+    )
     assert info.input.shape == (1, 49, 10, 1)
 
 
@@ -81,15 +101,21 @@ def test_verify_refuses_and_flags(odd_models: dict[str, Path], tmp_path: Path, c
     code, out, err = cli("model", "verify", bad, "--board", "rpi4")
     one_error(code, err)
     (tmp_path / "junk.tflite").write_bytes(b"\x00" * 64)
-    one_error(*cli("model", "verify", tmp_path / "junk.tflite", "--board", "rpi4")[::2], "not a TFLite flatbuffer")
+    one_error(
+        *cli("model", "verify", tmp_path / "junk.tflite", "--board", "rpi4")[::2], "not a TFLite flatbuffer"
+    )
     one_error(*cli("model", "verify", tmp_path / "none.tflite", "--board", "rpi4")[::2], "does not exist")
-    one_error(*cli("model", "verify", tmp_path / "m.onnx", "--board", "rpi4")[::2], "verified from their run folder")
+    one_error(
+        *cli("model", "verify", tmp_path / "m.onnx", "--board", "rpi4")[::2], "verified from their run folder"
+    )
     one_error(*cli("model", "verify", odd_models["tanh"], "--board", "pdp11")[::2], "unknown board")
     code, _, err = cli("model", "verify", odd_models["tanh"], "--board", "rpi4", "--data", odd_models["x16"])
     assert code == 0, err
     np.savez(tmp_path / "wrong.npz", x=np.zeros((2, 5), np.float32))
-    one_error(*cli("model", "verify", odd_models["tanh"], "--board", "rpi4", "--data", tmp_path / "wrong.npz")[::2],
-                     "each sample must have 16 values")
+    one_error(
+        *cli("model", "verify", odd_models["tanh"], "--board", "rpi4", "--data", tmp_path / "wrong.npz")[::2],
+        "each sample must have 16 values",
+    )
 
 
 def test_evaluate_refuses_damaged_model(odd_models: dict[str, Path]) -> None:
@@ -101,8 +127,24 @@ def test_evaluate_refuses_damaged_model(odd_models: dict[str, Path]) -> None:
 
 def test_verify_json_stdout_is_one_object(mlperf_models: dict[str, Path], repo_root: Path) -> None:
     env = {**os.environ, "TINYFLEET_DEBUG": "0"}
-    p = subprocess.run([sys.executable, "-m", "tinyfleet.cli.main", "model", "verify", str(mlperf_models["ad"]),
-                        "--board", "qemu-an386", "--json"], capture_output=True, text=True, env=env, cwd=repo_root, timeout=120)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tinyfleet.cli.main",
+            "model",
+            "verify",
+            str(mlperf_models["ad"]),
+            "--board",
+            "qemu-an386",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=repo_root,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)  # nothing but the JSON object on stdout (no C++ allocator noise)
     assert r["ops"] == ["FULLY_CONNECTED"] and r["fits"] and "max_abs_diff" in r

@@ -36,7 +36,9 @@ def test_inspect_verifies_and_refuses_tampering(keyed: Path, capsys: pytest.Capt
         assert err.startswith("error: ") and err.count("\n") == 1
 
 
-def test_inspect_with_other_key_fails(keyed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_inspect_with_other_key_fails(
+    keyed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pkg = write_package(keyed / "p.tfpkg", manifest(), artifacts(), load_signing_key())
     assert main(["keys", "init", "--dir", str(tmp_path / "other")]) == 0
     capsys.readouterr()
@@ -45,7 +47,11 @@ def test_inspect_with_other_key_fails(keyed: Path, tmp_path: Path, capsys: pytes
 
 
 def test_console_script_one_line_error(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "tinyfleet.cli.main", "model", "inspect", str(tmp_path / "none.tfpkg")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tinyfleet.cli.main", "model", "inspect", str(tmp_path / "none.tfpkg")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: no package at") and "Traceback" not in proc.stderr

@@ -32,7 +32,13 @@ def test_round_trip(keys, tmp_path: Path) -> None:
     assert d.model_sha256 == hashlib.sha256(pkg.artifact("model.tflite")).digest()
     assert (d.input_bytes, d.output_bytes, d.golden_count) == (4, 3, 2)
     assert pkg.ota_payload() == pkg.artifact("model.tflite") + pkg.artifact("golden.bin")
-    assert set(pkg.manifest["artifacts"]) == {"device.bin", "device.sig", "model.tflite", "golden.bin", "model_int8.onnx"}
+    assert set(pkg.manifest["artifacts"]) == {
+        "device.bin",
+        "device.sig",
+        "model.tflite",
+        "golden.bin",
+        "model_int8.onnx",
+    }
     # A standard ZIP tool can list it.
     assert zipfile.ZipFile(path).namelist()[:2] == ["manifest.json", "manifest.sig"]
 
@@ -116,6 +122,8 @@ def test_resign_makes_another_release_of_the_same_model(keys) -> None:
     assert (again.name, again.version, again.security_counter) == ("tiny2", "2.0.0", 9)
     assert again.artifact("model.tflite") == base.artifact("model.tflite")
     assert again.device_manifest.version == (2, 0, 0)
-    bad = read_package(resign(base, key, version="3.0.0", security_counter=9, golden=base.golden.shifted()), trusted)
+    bad = read_package(
+        resign(base, key, version="3.0.0", security_counter=9, golden=base.golden.shifted()), trusted
+    )
     assert bad.golden.check(base.golden.outputs, 127)[0] is False  # every arg-max moved
     assert bad.golden.inputs.tolist() == base.golden.inputs.tolist()

@@ -12,7 +12,14 @@ def test_topics_round_trip() -> None:
     assert t == "tf/v1/d/dev-01/tm"
     assert wire.parse_topic(t) == ("dev-01", wire.Channel.TM)
     assert wire.wildcard("hb") == "tf/v1/d/+/hb"
-    for bad in ("tf/v1/d/dev-01", "tf/v1/d/Dev/tm", "tf/v1/d/a/b/tm", "x/v1/d/a/tm", "tf/v1/d/a/zz", "tf/v1/d/+/tm"):
+    for bad in (
+        "tf/v1/d/dev-01",
+        "tf/v1/d/Dev/tm",
+        "tf/v1/d/a/b/tm",
+        "x/v1/d/a/tm",
+        "tf/v1/d/a/zz",
+        "tf/v1/d/+/tm",
+    ):
         with pytest.raises(wire.WireError):
             wire.parse_topic(bad)
     with pytest.raises(wire.WireError):
@@ -20,8 +27,18 @@ def test_topics_round_trip() -> None:
 
 
 def test_telemetry_for_digits_is_small() -> None:
-    msg = wire.Telemetry(ts=1.7e9, period_s=60, model="1.0.0", n=1200, err=0, lat_p50_us=812.5, lat_p95_us=1500,
-                         input_hist=[[1000 + i for i in range(16)]], cls=[120] * 10, conf=[75] * 16)
+    msg = wire.Telemetry(
+        ts=1.7e9,
+        period_s=60,
+        model="1.0.0",
+        n=1200,
+        err=0,
+        lat_p50_us=812.5,
+        lat_p95_us=1500,
+        input_hist=[[1000 + i for i in range(16)]],
+        cls=[120] * 10,
+        conf=[75] * 16,
+    )
     raw = wire.encode(msg)
     assert len(raw) <= 512
     back = wire.parse("tm", raw)
@@ -59,8 +76,16 @@ def test_malformed_messages_raise_wire_error(channel: str, payload: bytes) -> No
 
 def test_desired_state_with_model() -> None:
     d = wire.DesiredState(
-        deployment_id="dep-1", rollout_id="r-1", issued_at=2.0,
-        model=wire.DesiredModel(name="digits", version="2.0.0", sha256="a" * 64, size=1000, security_counter=2,
-                                url="http://127.0.0.1:8080/api/v1/artifacts/" + "a" * 64),
+        deployment_id="dep-1",
+        rollout_id="r-1",
+        issued_at=2.0,
+        model=wire.DesiredModel(
+            name="digits",
+            version="2.0.0",
+            sha256="a" * 64,
+            size=1000,
+            security_counter=2,
+            url="http://127.0.0.1:8080/api/v1/artifacts/" + "a" * 64,
+        ),
     )
     assert wire.parse("desired", wire.encode(d)) == d

@@ -26,5 +26,11 @@ def manifest(**over: object) -> dict:
 
 def artifacts() -> dict[str, bytes]:
     rng = np.random.default_rng(0)
-    golden = GoldenSet(rng.integers(-128, 128, (2, 4), dtype=np.int8), rng.integers(-128, 128, (2, 3), dtype=np.int8))
-    return {"model.tflite": b"TFL3" + bytes(range(60)), "golden.bin": golden.pack(), "model_int8.onnx": b"onnx!"}
+    golden = GoldenSet(
+        rng.integers(-128, 128, (2, 4), dtype=np.int8), rng.integers(-128, 128, (2, 3), dtype=np.int8)
+    )
+    return {
+        "model.tflite": b"TFL3" + bytes(range(60)),
+        "golden.bin": golden.pack(),
+        "model_int8.onnx": b"onnx!",
+    }

@@ -18,8 +18,14 @@ from dashboard_helpers import LAPTOP, Fleet, login, wait  # noqa: E402
 
 CHROMIUM = os.environ.get("TINYFLEET_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
 SIM_DEVICES = 8
@@ -98,11 +104,25 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             c.put("/api/v1/groups/sim", json={"name": "sim", "selector": {"site": "sim"}}).raise_for_status()
         sim = SimThread(srv, creds, behaviour=Behaviour(fail_selftest_versions=frozenset({"1.2.0"}))).start()
         fleet = Fleet(srv, tokens, v1, v2, devices, sim, sim_ids)
-        base = fleet.post("/api/v1/rollouts", json={"name": "baseline", "model": "digits", "version": "1.0.0",
-                                                    "target": {"group": "sim"}, "stages": [{"name": "all", "percent": 100}]})
+        base = fleet.post(
+            "/api/v1/rollouts",
+            json={
+                "name": "baseline",
+                "model": "digits",
+                "version": "1.0.0",
+                "target": {"group": "sim"},
+                "stages": [{"name": "all", "percent": 100}],
+            },
+        )
         base.raise_for_status()
-        assert fleet.wait_rollout(base.json()["id"], ("succeeded", "rolled_back", "aborted"))["status"] == "succeeded"
-        wait(lambda: all(d.get("model") for d in fleet.get("/api/v1/devices")), "every device reports its model")
+        assert (
+            fleet.wait_rollout(base.json()["id"], ("succeeded", "rolled_back", "aborted"))["status"]
+            == "succeeded"
+        )
+        wait(
+            lambda: all(d.get("model") for d in fleet.get("/api/v1/devices")),
+            "every device reports its model",
+        )
         yield fleet
     finally:
         if sim is not None:

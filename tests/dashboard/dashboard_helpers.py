@@ -26,16 +26,26 @@ class Fleet:
     sim_ids: list[str]
 
     def get(self, path: str, role: str = "admin") -> Any:
-        r = httpx.get(self.srv.url + path, headers={"Authorization": f"Bearer {self.tokens[role]}"}, timeout=30)
+        r = httpx.get(
+            self.srv.url + path, headers={"Authorization": f"Bearer {self.tokens[role]}"}, timeout=30
+        )
         r.raise_for_status()
         return r.json()
 
     def post(self, path: str, role: str = "admin", json: Any = None) -> httpx.Response:
-        return httpx.post(self.srv.url + path, headers={"Authorization": f"Bearer {self.tokens[role]}"}, json=json,
-                          timeout=30)
+        return httpx.post(
+            self.srv.url + path,
+            headers={"Authorization": f"Bearer {self.tokens[role]}"},
+            json=json,
+            timeout=30,
+        )
 
     def wait_rollout(self, rid: int, statuses: tuple[str, ...], timeout: float = 30.0) -> dict[str, Any]:
-        wait(lambda: self.get(f"/api/v1/rollouts/{rid}")["status"] in statuses, f"rollout {rid} reaches {statuses}", timeout)
+        wait(
+            lambda: self.get(f"/api/v1/rollouts/{rid}")["status"] in statuses,
+            f"rollout {rid} reaches {statuses}",
+            timeout,
+        )
         return dict(self.get(f"/api/v1/rollouts/{rid}"))
 
 

@@ -15,13 +15,27 @@ from tinyfleet.agent.sim.fleet import Fleet, SimConfig
 
 
 class SimThread:
-    def __init__(self, srv: Any, credentials: Sequence[tuple[str, str]], board: str = "rpi4",
-                 behaviour: Behaviour | None = None) -> None:
-        self.cfg = SimConfig(devices=len(credentials), host=srv.broker_host, port=srv.broker_port,
-                             credentials=list(credentials), board=board, http_base=srv.url,
-                             trusted_keys=[Path(srv.key_dir) / "tinyfleet-signing.pub"],
-                             heartbeat_s=2.0, telemetry_s=1.0, infer_hz=200.0, step_delay_s=0.05,
-                             behaviour=behaviour or Behaviour())
+    def __init__(
+        self,
+        srv: Any,
+        credentials: Sequence[tuple[str, str]],
+        board: str = "rpi4",
+        behaviour: Behaviour | None = None,
+    ) -> None:
+        self.cfg = SimConfig(
+            devices=len(credentials),
+            host=srv.broker_host,
+            port=srv.broker_port,
+            credentials=list(credentials),
+            board=board,
+            http_base=srv.url,
+            trusted_keys=[Path(srv.key_dir) / "tinyfleet-signing.pub"],
+            heartbeat_s=2.0,
+            telemetry_s=1.0,
+            infer_hz=200.0,
+            step_delay_s=0.05,
+            behaviour=behaviour or Behaviour(),
+        )
         self.loop = asyncio.new_event_loop()
         self.fleet: Fleet | None = None
         self._ready = threading.Event()

@@ -61,7 +61,9 @@ class VirtualDevice:
         return self
 
     def stop(self) -> None:
-        self.client.publish(wire.topic(self.device_id, Channel.ONLINE), b"0", qos=1, retain=True).wait_for_publish(5)
+        self.client.publish(
+            wire.topic(self.device_id, Channel.ONLINE), b"0", qos=1, retain=True
+        ).wait_for_publish(5)
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -82,15 +84,34 @@ class VirtualDevice:
     def publish_state(self) -> None:
         active = wire.ModelRef(**self.active) if self.active else None
         slots = [wire.SlotInfo(slot="a", state="confirmed", model=active)] if active else []
-        msg = wire.DeviceState(device_id=self.device_id, board=self.board, kind="sim", firmware="vdev-1",
-                               active=active, slots=slots, runtimes=["litert"], deployment_id=self._deployment,
-                               update=self._update, ts=time.time(), seq=self._next_seq())  # type: ignore[arg-type]
+        msg = wire.DeviceState(
+            device_id=self.device_id,
+            board=self.board,
+            kind="sim",
+            firmware="vdev-1",
+            active=active,
+            slots=slots,
+            runtimes=["litert"],
+            deployment_id=self._deployment,
+            update=self._update,
+            ts=time.time(),
+            seq=self._next_seq(),
+        )  # type: ignore[arg-type]
         self.client.publish(wire.topic(self.device_id, Channel.STATE), wire.encode(msg), qos=1, retain=True)
 
     def _event(self, kind: str, deployment_id: str, model: dict[str, Any] | None) -> None:
-        ref = wire.ModelRef(**{k: model[k] for k in ("name", "version", "sha256", "security_counter")}) if model else None
-        msg = wire.DeviceEvent(deployment_id=deployment_id, type=wire.EventType(kind), model=ref, ts=time.time(),
-                               seq=self._next_seq())
+        ref = (
+            wire.ModelRef(**{k: model[k] for k in ("name", "version", "sha256", "security_counter")})
+            if model
+            else None
+        )
+        msg = wire.DeviceEvent(
+            deployment_id=deployment_id,
+            type=wire.EventType(kind),
+            model=ref,
+            ts=time.time(),
+            seq=self._next_seq(),
+        )
         self.client.publish(wire.topic(self.device_id, Channel.EVENT), wire.encode(msg), qos=1)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
@@ -110,8 +131,14 @@ class VirtualDevice:
         self._deployment = deployment_id
         for step in STEPS:
             time.sleep(self.step_s)
-            self._update = {"download_started": "downloading", "downloaded": "verifying", "installed": "installing",
-                            "self_test_passed": "testing", "activated": "testing", "confirmed": "confirmed"}[step]
+            self._update = {
+                "download_started": "downloading",
+                "downloaded": "verifying",
+                "installed": "installing",
+                "self_test_passed": "testing",
+                "activated": "testing",
+                "confirmed": "confirmed",
+            }[step]
             if step == "activated":
                 self.active = {k: model[k] for k in ("name", "version", "sha256", "security_counter")}
                 self.history.append(model["version"])
@@ -127,21 +154,44 @@ class VirtualDevice:
         conf = [0] * 16
         conf[peak] = n * 3 // 4
         conf[max(0, peak - 1)] = n - n * 3 // 4
-        msg = wire.Telemetry(ts=time.time(), period_s=period_s, model=self.active["version"], n=n, err=1,
-                             lat_p50_us=900.0, lat_p95_us=1400.0, input_hist=[[n // 16] * 16],
-                             cls=[n // 3, n // 3, n - 2 * (n // 3)], conf=conf)
+        msg = wire.Telemetry(
+            ts=time.time(),
+            period_s=period_s,
+            model=self.active["version"],
+            n=n,
+            err=1,
+            lat_p50_us=900.0,
+            lat_p95_us=1400.0,
+            input_hist=[[n // 16] * 16],
+            cls=[n // 3, n // 3, n - 2 * (n // 3)],
+            conf=conf,
+        )
         self.client.publish(wire.topic(self.device_id, Channel.TM), wire.encode(msg), qos=1)
 
 
-def start_fleet(srv: Any, count: int, model: dict[str, Any] | None, prefix: str = "dev",
-                boards: tuple[str, ...] = ("linux-x86_64", "rpi4"), tags: dict[str, str] | None = None) -> list[VirtualDevice]:
+def start_fleet(
+    srv: Any,
+    count: int,
+    model: dict[str, Any] | None,
+    prefix: str = "dev",
+    boards: tuple[str, ...] = ("linux-x86_64", "rpi4"),
+    tags: dict[str, str] | None = None,
+) -> list[VirtualDevice]:
     """Enroll ``count`` devices on ``srv`` (a ``testkit.server.FleetServer``) and connect them."""
     devices = []
     for i in range(count):
         board = boards[i % len(boards)]
         creds = srv.add_device(f"{prefix}-{i:02d}", board=board, tags=tags or {})
-        devices.append(VirtualDevice(creds["device_id"], creds["secret"], srv.broker_host, srv.broker_port,
-                                     board=board, active=dict(model) if model else None))
+        devices.append(
+            VirtualDevice(
+                creds["device_id"],
+                creds["secret"],
+                srv.broker_host,
+                srv.broker_port,
+                board=board,
+                active=dict(model) if model else None,
+            )
+        )
     for d in devices:
         d.start()
     return devices

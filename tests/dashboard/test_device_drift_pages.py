@@ -39,7 +39,11 @@ def test_device_page(page_for: Any, fleet: Fleet, telemetry: None, shot: Any) ->
     expect(ident).to_contain_text(f"{api['model']['name']} {api['model']['version']}")
     slots = page.get_by_test_id("device-slots")
     expect(slots).to_contain_text("confirmed")
-    for chart, unit in (("chart-latency", "latency (µs)"), ("chart-rate", "rate (1/s)"), ("chart-confidence", "share of samples (%)")):
+    for chart, unit in (
+        ("chart-latency", "latency (µs)"),
+        ("chart-rate", "rate (1/s)"),
+        ("chart-confidence", "share of samples (%)"),
+    ):
         svg = page.get_by_test_id(chart)
         expect(svg.locator("[data-axis=y]")).to_have_text(unit)
         expect(svg.locator("[data-axis=x]")).not_to_be_empty()
@@ -78,7 +82,9 @@ def test_drift_page_equals_the_api(page_for: Any, fleet: Fleet, telemetry: None,
     expect(page.get_by_test_id("drift-devices").locator("tr[data-device]")).to_have_count(report["reporting"])
     expect(page.get_by_test_id("drift-current")).to_have_text(f"{report['output']:.3f}")
     expect(page.get_by_test_id("drift-n")).to_have_text(str(report["n"]))
-    expect(page.get_by_test_id("drift-reporting")).to_have_text(f"{report['reporting']} / {report['devices']}")
+    expect(page.get_by_test_id("drift-reporting")).to_have_text(
+        f"{report['reporting']} / {report['devices']}"
+    )
     expect(page.get_by_test_id("drift-mean-conf")).to_have_text(f"{report['mean_confidence']:.3f}")
     for row in report["per_device"]:
         cells = page.locator(f"[data-testid=drift-devices] tr[data-device='{row['device_id']}'] td")

@@ -43,12 +43,16 @@ def test_fleet_counts_equal_the_api(page_for: Any, fleet: Fleet, shot: Any) -> N
     assert _stat(page, "online") == online
     assert _stat(page, "offline") == len(api) - online
     assert _table(page, "by-board") == dict(Counter(d["board"] for d in api))
-    assert _table(page, "by-model") == dict(Counter(f"{d['model']['name']} {d['model']['version']}" if d["model"] else "none" for d in api))
+    assert _table(page, "by-model") == dict(
+        Counter(f"{d['model']['name']} {d['model']['version']}" if d["model"] else "none" for d in api)
+    )
     assert page.locator("[data-testid=device-table] tbody tr[data-device]").count() == len(api)
     # a filter narrows the list to what the API returns for the same filter
     page.get_by_test_id("filter-board").select_option("rpi4")
     shown = page.locator("[data-testid=device-table] tbody tr[data-device]")
-    assert sorted(r.get_attribute("data-device") for r in shown.all()) == sorted(d["id"] for d in api if d["board"] == "rpi4")
+    assert sorted(r.get_attribute("data-device") for r in shown.all()) == sorted(
+        d["id"] for d in api if d["board"] == "rpi4"
+    )
     assert page.get_by_test_id("who").inner_text().endswith("viewer")
     shot(page, "fleet-laptop")
     assert page.js_errors == []

@@ -21,9 +21,7 @@ def js(chromium: Any) -> Iterator[Any]:
 
 
 def run(page: Any, module: str, body: str) -> Any:
-    return page.evaluate(
-        f"""async () => {{ const m = await import('/ui/static/js/{module}'); {body} }}"""
-    )
+    return page.evaluate(f"""async () => {{ const m = await import('/ui/static/js/{module}'); {body} }}""")
 
 
 def test_nice_ticks_cover_the_range(js: Any, shot: Any) -> None:
@@ -35,23 +33,33 @@ def test_nice_ticks_cover_the_range(js: Any, shot: Any) -> None:
 
 
 def test_parse_stages_and_spec(js: Any, shot: Any) -> None:
-    stages = run(js, "pages/rollout_form.js", "return m.parseStages('canary: dev-a, dev-b\\nten: 10%\\nfive: 5');")
+    stages = run(
+        js, "pages/rollout_form.js", "return m.parseStages('canary: dev-a, dev-b\\nten: 10%\\nfive: 5');"
+    )
     assert stages == [
         {"name": "canary", "devices": ["dev-a", "dev-b"]},
         {"name": "ten", "percent": 10},
         {"name": "five", "count": 5},
     ]
-    spec = run(js, "pages/rollout_form.js", """return m.buildSpec({
+    spec = run(
+        js,
+        "pages/rollout_form.js",
+        """return m.buildSpec({
         name: 'r1', model: 'digits@1.2.0', target_kind: 'selector', group: '', selector: 'site=lab, ring=a',
         stages: 'c: 1\\nall: 100%', success_share: '1', max_failed: '', max_failed_share: '0.05', soak_s: '0',
         manual_approval: false, metric: 'psi', bound_drift: '0.2', bound_confidence_drop: '',
-        bound_error_rate: '0.05', bound_latency_p95: '1.5', gate_action: 'hold', min_samples: '50', window_s: '600'});""")
+        bound_error_rate: '0.05', bound_latency_p95: '1.5', gate_action: 'hold', min_samples: '50', window_s: '600'});""",
+    )
     assert spec["target"] == {"selector": {"site": "lab", "ring": "a"}}
     assert [s["name"] for s in spec["stages"]] == ["c", "all"]
     assert spec["stages"][0]["error"] == {"max_failed": None, "max_failed_share": 0.05}
     assert [b["gate"] for b in spec["health"]["bounds"]] == ["drift", "error_rate", "latency_p95"]
     assert all(b["action"] == "hold" for b in spec["health"]["bounds"])
     assert spec["health"]["min_samples"] == 50
-    err = run(js, "pages/rollout_form.js", "try { m.parseStages('bad line'); return null; } catch (e) { return e.message; }")
+    err = run(
+        js,
+        "pages/rollout_form.js",
+        "try { m.parseStages('bad line'); return null; } catch (e) { return e.message; }",
+    )
     assert err and "stage line 1" in err
     shot(js, "page")

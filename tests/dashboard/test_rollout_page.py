@@ -56,7 +56,9 @@ def test_rollout_create_watch_promote_abort(page_for: Any, fleet: Fleet, shot: A
     assert api["status"] == "soaking" and api["devices"]["confirmed"] == 1
     assert _counts(page, 0) == {"confirmed": 1, "assigned": 1, "target": 1}
     # the gate figures update as telemetry comes in
-    expect(page.get_by_test_id("gate-table").locator("tr[data-metric=confidence] td").nth(1)).not_to_have_text("—", timeout=T)
+    expect(
+        page.get_by_test_id("gate-table").locator("tr[data-metric=confidence] td").nth(1)
+    ).not_to_have_text("—", timeout=T)
     shot(page, "canary-soaking")
 
     # pause and resume, each confirmed in the dialog
@@ -72,7 +74,9 @@ def test_rollout_create_watch_promote_abort(page_for: Any, fleet: Fleet, shot: A
     _confirm(page, "action-promote")
     half = len(fleet.sim_ids) // 2
     expect(page.get_by_test_id("rollout-status")).to_have_text("soaking", timeout=T)
-    expect(page.get_by_test_id("stage-1-counts")).to_have_attribute("data-confirmed", str(half - 1), timeout=T)
+    expect(page.get_by_test_id("stage-1-counts")).to_have_attribute(
+        "data-confirmed", str(half - 1), timeout=T
+    )
     view = fleet.get(f"/api/v1/ui/rollouts/{rid}")
     assert _counts(page, 1) == {k: view["stages"][1][k] for k in ("confirmed", "assigned", "target")}
     api = fleet.get(f"/api/v1/rollouts/{rid}")
@@ -107,7 +111,9 @@ def test_rollout_create_watch_promote_abort(page_for: Any, fleet: Fleet, shot: A
     api_devices = fleet.get("/api/v1/devices")
     assert not any(d["model"] and d["model"]["version"] == "1.1.0" for d in api_devices)
     on_v1 = sum(1 for d in api_devices if d["model"] and d["model"]["version"] == "1.0.0")
-    expect(page.locator("[data-testid=by-model] tr[data-key='digits 1.0.0'] td").nth(1)).to_have_text(str(on_v1))
+    expect(page.locator("[data-testid=by-model] tr[data-key='digits 1.0.0'] td").nth(1)).to_have_text(
+        str(on_v1)
+    )
     expect(page.locator("[data-testid=by-model] tr[data-key='digits 1.1.0']")).to_have_count(0)
 
     # the audit log names the operator for create, promote and abort
@@ -121,9 +127,16 @@ def test_rollout_create_watch_promote_abort(page_for: Any, fleet: Fleet, shot: A
 
 def test_viewer_cannot_abort(page_for: Any, fleet: Fleet, shot: Any) -> None:
     with fleet.srv.api as c:
-        r = c.post("/api/v1/rollouts", json={"name": "held-open", "model": "digits", "version": "1.1.0",
-                                             "target": {"group": "lab"},
-                                             "stages": [{"name": "one", "devices": ["dev-05"], "soak_s": 600}]})
+        r = c.post(
+            "/api/v1/rollouts",
+            json={
+                "name": "held-open",
+                "model": "digits",
+                "version": "1.1.0",
+                "target": {"group": "lab"},
+                "stages": [{"name": "one", "devices": ["dev-05"], "soak_s": 600}],
+            },
+        )
         r.raise_for_status()
         rid = r.json()["id"]
     try:
@@ -155,7 +168,10 @@ def test_viewer_cannot_abort(page_for: Any, fleet: Fleet, shot: Any) -> None:
     finally:
         fleet.post(f"/api/v1/rollouts/{rid}/abort", role="operator")
         deadline = time.monotonic() + 20
-        while fleet.get(f"/api/v1/rollouts/{rid}")["status"] not in ("rolled_back", "aborted") and time.monotonic() < deadline:
+        while (
+            fleet.get(f"/api/v1/rollouts/{rid}")["status"] not in ("rolled_back", "aborted")
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.2)
 
 
@@ -178,7 +194,10 @@ def test_a_failing_canary_rolls_back_by_itself(page_for: Any, fleet: Fleet, shot
     api = fleet.get(f"/api/v1/rollouts/{rid}")
     assert api["status"] == "rolled_back" and api["stage"] == 0
     view = fleet.get(f"/api/v1/ui/rollouts/{rid}")
-    assert view["stages"][0]["failed"] + view["stages"][0]["restored"] + view["stages"][0]["rollback_issued"] >= 1
+    assert (
+        view["stages"][0]["failed"] + view["stages"][0]["restored"] + view["stages"][0]["rollback_issued"]
+        >= 1
+    )
     assert view["stages"][1]["assigned"] == 0  # the next stage never started
     expect(page.get_by_test_id("rollout-actions").locator("button")).to_have_count(0)
     devices = {d["id"]: d for d in fleet.get("/api/v1/devices")}

@@ -35,8 +35,11 @@ def test_no_url_to_another_host() -> None:
 
 def test_url_scan_catches_a_cdn_link() -> None:
     # the scanner itself must see the kinds of links a CDN include uses
-    for bad in ('<script src="https://cdn.example.com/x.js">', "@import url(//fonts.example.org/css);",
-                'import x from "http://unpkg.com/lib"'):
+    for bad in (
+        '<script src="https://cdn.example.com/x.js">',
+        "@import url(//fonts.example.org/css);",
+        'import x from "http://unpkg.com/lib"',
+    ):
         assert URL_RE.search(bad), bad
 
 

@@ -22,7 +22,9 @@ def _state(*stages: Stage):  # type: ignore[no-untyped-def]
 
 
 def test_stage_sizes_follow_the_planner_caps() -> None:
-    state = _state(Stage("canary", devices=("d1", "d2")), Stage("ten", percent=10.0), Stage("all", percent=100.0))
+    state = _state(
+        Stage("canary", devices=("d1", "d2")), Stage("ten", percent=10.0), Stage("all", percent=100.0)
+    )
     view = stages_view(state, target_size=50)
     # canary: 2 named; 10 % of 50 = 5 in all, so 3 more; 100 % = 50, so 45 more
     assert [s["target"] for s in view] == [2, 3, 45]
@@ -42,33 +44,69 @@ def test_allowed_actions_are_what_the_engine_accepts() -> None:
 def test_audit_entry_names_the_actor_and_shortens_the_spec() -> None:
     state = _state(Stage("all", percent=100.0))
     spec = state.spec.to_json()
-    created = SimpleNamespace(id=1, rollout_id=7, seq=1, ts=100.0, kind="created",
-                              data={"kind": "created", "seq": 1, "at": 100.0, "rollout_id": "7", "spec": spec,
-                                    "devices": [], "reason": ""})
+    created = SimpleNamespace(
+        id=1,
+        rollout_id=7,
+        seq=1,
+        ts=100.0,
+        kind="created",
+        data={
+            "kind": "created",
+            "seq": 1,
+            "at": 100.0,
+            "rollout_id": "7",
+            "spec": spec,
+            "devices": [],
+            "reason": "",
+        },
+    )
     row = audit_entry(created, "r7", "alice")
     assert row["actor"] == "alice" and row["rollout"] == "r7"
     assert row["data"] == {"package": "digits@1.1.0", "target": {"group": "all"}, "stages": ["all"]}
-    assigned = SimpleNamespace(id=2, rollout_id=7, seq=2, ts=101.0, kind="assigned",
-                               data={"kind": "assigned", "devices": [f"d{i}" for i in range(20)], "stage": 0,
-                                     "previous": [None] * 20, "by": ""})
+    assigned = SimpleNamespace(
+        id=2,
+        rollout_id=7,
+        seq=2,
+        ts=101.0,
+        kind="assigned",
+        data={
+            "kind": "assigned",
+            "devices": [f"d{i}" for i in range(20)],
+            "stage": 0,
+            "previous": [None] * 20,
+            "by": "",
+        },
+    )
     row = audit_entry(assigned, "r7", "alice")
     assert row["actor"] == "scheduler"
     assert row["data"] == {"devices": "20 devices", "stage": 0}
-    paused = SimpleNamespace(id=3, rollout_id=7, seq=3, ts=102.0, kind="transition",
-                             data={"trigger": "pause", "by": "bob",
-                                   "verdicts": [{"gate": "drift", "outcome": "pass"}]})
+    paused = SimpleNamespace(
+        id=3,
+        rollout_id=7,
+        seq=3,
+        ts=102.0,
+        kind="transition",
+        data={"trigger": "pause", "by": "bob", "verdicts": [{"gate": "drift", "outcome": "pass"}]},
+    )
     row = audit_entry(paused, "r7", "alice")
     assert row["actor"] == "bob" and row["data"] == {"trigger": "pause", "gates": "drift=pass"}
 
 
 def _report(device: str, ts: float, cls: list[int]) -> Report:
-    return Report(device, ts, "1.0.0", sum(cls), 0, 1000.0, [[sum(cls) // 16] * 16], cls, [0] * 15 + [sum(cls)])
+    return Report(
+        device, ts, "1.0.0", sum(cls), 0, 1000.0, [[sum(cls) // 16] * 16], cls, [0] * 15 + [sum(cls)]
+    )
 
 
 def test_drift_view_scores_each_bucket_and_sums_the_window() -> None:
-    base = Baseline(n=100, input_hist=((6,) * 15 + (10,),), cls=(30, 30, 40), conf=(0,) * 12 + (10, 20, 30, 40))
-    reports = [_report("a", 10.0, [30, 30, 40]), _report("b", 12.0, [30, 30, 40]),  # like the baseline
-               _report("a", 95.0, [90, 5, 5])]  # drifted, in the last bucket
+    base = Baseline(
+        n=100, input_hist=((6,) * 15 + (10,),), cls=(30, 30, 40), conf=(0,) * 12 + (10, 20, 30, 40)
+    )
+    reports = [
+        _report("a", 10.0, [30, 30, 40]),
+        _report("b", 12.0, [30, 30, 40]),  # like the baseline
+        _report("a", 95.0, [90, 5, 5]),
+    ]  # drifted, in the last bucket
     view = drift_view(base, reports, "1.0.0", 0.0, 100.0, 4, "psi", Signal.OUTPUT)
     assert [t for t, _ in view["series"]] == [25.0, 100.0]  # empty buckets leave gaps, not zeros
     first, last = (s for _, s in view["series"])

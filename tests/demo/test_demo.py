@@ -22,9 +22,27 @@ REPO = Path(__file__).resolve().parents[2]
 def test_demo_runs_every_step(digits_package, tmp_path: Path) -> None:
     work = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "tinyfleet.demo", "--duration", "0", "--sim-devices", "20", "--mcus", "1",
-         "--workdir", str(work), "--prebuilt", str(digits_package.out_dir), str(digits_package.keys_dir)],
-        cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"},
+        [
+            sys.executable,
+            "-m",
+            "tinyfleet.demo",
+            "--duration",
+            "0",
+            "--sim-devices",
+            "20",
+            "--mcus",
+            "1",
+            "--workdir",
+            str(work),
+            "--prebuilt",
+            str(digits_package.out_dir),
+            str(digits_package.keys_dir),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "COLUMNS": "200"},
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]

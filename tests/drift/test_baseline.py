@@ -7,8 +7,12 @@ from tinyfleet.server.drift.baseline import Baseline
 
 
 def test_baseline_from_manifest() -> None:
-    manifest = {"n": 360, "input": {"bins": 16, "groups": 1, "hist": [[1] * 16]},
-                "output_classes": {"counts": [3, 4]}, "confidence": {"bins": 16, "hist": [2] * 16}}
+    manifest = {
+        "n": 360,
+        "input": {"bins": 16, "groups": 1, "hist": [[1] * 16]},
+        "output_classes": {"counts": [3, 4]},
+        "confidence": {"bins": 16, "hist": [2] * 16},
+    }
     b = Baseline.from_manifest(manifest)
     assert b.cls == (3, 4) and b.input_hist == ((1,) * 16,)
     with pytest.raises(DataError, match="confidence.hist must have 16 bins"):

@@ -12,7 +12,9 @@ BASE = Baseline(100, ((10,) * 16, (5,) * 16), (50, 50), (0,) * 8 + (10,) * 8)
 
 def win(model: str = "1.0.0", cls=(50, 50), n: int = 100, inp=None) -> Window:  # type: ignore[no-untyped-def]
     inp = inp or ((10,) * 16, (5,) * 16)
-    return Window(model, n=n, err=0, lat_p95_us=10.0, input_hist=inp, cls=cls, conf=(0,) * 8 + (10,) * 8, reports=1)
+    return Window(
+        model, n=n, err=0, lat_p95_us=10.0, input_hist=inp, cls=cls, conf=(0,) * 8 + (10,) * 8, reports=1
+    )
 
 
 def test_scores_use_the_contract_math() -> None:
@@ -41,13 +43,22 @@ def test_cohort_drift_is_weighted_over_versions_with_baselines() -> None:
     assert cohort_stats([], {}).drift is None and cohort_stats([], {}).n == 0
 
 
-@pytest.mark.parametrize("signal,expected", [
-    ("output", drift.psi([50, 50], [80, 20])),
-    ("confidence", drift.psi([0] * 8 + [10] * 8, [10] * 8 + [0] * 8)),
-    ("input", drift.psi([5] * 16, [0] * 8 + [10] * 8)),
-])
+@pytest.mark.parametrize(
+    "signal,expected",
+    [
+        ("output", drift.psi([50, 50], [80, 20])),
+        ("confidence", drift.psi([0] * 8 + [10] * 8, [10] * 8 + [0] * 8)),
+        ("input", drift.psi([5] * 16, [0] * 8 + [10] * 8)),
+    ],
+)
 def test_the_configured_signal_decides_the_cohort_drift(signal: str, expected: float) -> None:
-    w = Window("1.0.0", n=100, input_hist=((10,) * 16, (0,) * 8 + (10,) * 8), cls=(80, 20),
-               conf=(10,) * 8 + (0,) * 8, reports=1)
+    w = Window(
+        "1.0.0",
+        n=100,
+        input_hist=((10,) * 16, (0,) * 8 + (10,) * 8),
+        cls=(80, 20),
+        conf=(10,) * 8 + (0,) * 8,
+        reports=1,
+    )
     stats = cohort_stats([("m@1.0.0", w)], {"m@1.0.0": BASE}, "psi", signal)
     assert stats.drift == pytest.approx(expected)

@@ -8,8 +8,17 @@ from tinyfleet.wire import Telemetry
 
 def tm(ts: float, model: str = "1.0.0", n: int = 10, err: int = 1, p95: float = 100.0, cls=(6, 4), conf=None):  # type: ignore[no-untyped-def]
     conf = conf or [0] * 15 + [n]
-    return Telemetry(ts=ts, period_s=60, model=model, n=n, err=err, lat_p95_us=p95, input_hist=[[n] + [0] * 15],
-                     cls=list(cls), conf=conf)
+    return Telemetry(
+        ts=ts,
+        period_s=60,
+        model=model,
+        n=n,
+        err=err,
+        lat_p95_us=p95,
+        input_hist=[[n] + [0] * 15],
+        cls=list(cls),
+        conf=conf,
+    )
 
 
 def test_merge_sums_counts_in_the_time_range_for_one_version() -> None:

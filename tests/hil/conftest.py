@@ -43,8 +43,12 @@ def digits_release(digits_package, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("digits-releases")
 
     def release(version: str, counter: int, failing_selftest: bool = False) -> bytes:
-        path = digits_package.variant(version, counter, failing_selftest=failing_selftest,
-                                      out=out / f"d-{version}-{counter}-{int(failing_selftest)}.tfpkg")
+        path = digits_package.variant(
+            version,
+            counter,
+            failing_selftest=failing_selftest,
+            out=out / f"d-{version}-{counter}-{int(failing_selftest)}.tfpkg",
+        )
         return Path(path).read_bytes()
 
     return release

@@ -55,8 +55,9 @@ def test_ota_new_model_replaces_old(link: BoardLink, digits: dict, digits_releas
     _check_digits(link, digits, n=2)
 
 
-def test_power_cut_mid_transfer_keeps_old_model_and_resumes(board: HilBoard, link: BoardLink, digits: dict,
-                                                            digits_release) -> None:
+def test_power_cut_mid_transfer_keeps_old_model_and_resumes(
+    board: HilBoard, link: BoardLink, digits: dict, digits_release
+) -> None:
     board.require_power_control()
     link.install(digits["package"])
     new = digits_release("1.2.0", 3)
@@ -78,8 +79,9 @@ def test_power_cut_mid_transfer_keeps_old_model_and_resumes(board: HilBoard, lin
 
 
 @pytest.mark.parametrize("delay_ms", [0, 10, 60])
-def test_power_cut_mid_commit_leaves_a_working_model(board: HilBoard, link: BoardLink, digits: dict,
-                                                    digits_release, delay_ms: int) -> None:
+def test_power_cut_mid_commit_leaves_a_working_model(
+    board: HilBoard, link: BoardLink, digits: dict, digits_release, delay_ms: int
+) -> None:
     board.require_power_control()
     link.install(digits["package"])
     new = digits_release("1.3.0", 4)
@@ -166,8 +168,16 @@ def test_corrupt_models_never_crash_the_board(link: BoardLink, digits: dict, sig
     refused = 0
     for i, bad in enumerate(damaged):
         version = f"1.7.{i}"
-        pkg = make_package(bad, signing_key, digits["x"][:1], golden_outputs=digits["y"][:1],
-                           name="digits", version=version, security_counter=1, describe_as=tflite)
+        pkg = make_package(
+            bad,
+            signing_key,
+            digits["x"][:1],
+            golden_outputs=digits["y"][:1],
+            name="digits",
+            version=version,
+            security_counter=1,
+            describe_as=tflite,
+        )
         try:
             link.install(pkg)
         except DeviceStatusError:
@@ -187,8 +197,9 @@ def test_package_reader_agrees_with_board(link: BoardLink, digits: dict, digits_
     assert link.info().model_sha256 == pkg.device_manifest.model_sha256
 
 
-def test_flash_file_holds_the_installed_model_after_a_power_cut(board: HilBoard, link: BoardLink,
-                                                                 digits: dict) -> None:
+def test_flash_file_holds_the_installed_model_after_a_power_cut(
+    board: HilBoard, link: BoardLink, digits: dict
+) -> None:
     """The emulated flash is a host file written through on every program/erase (the port's
     semihosting HAL): after a power cut the file holds the header and payload the OTA wrote."""
     qemu = board.require_power_control()
@@ -199,6 +210,6 @@ def test_flash_file_holds_the_installed_model_after_a_power_cut(board: HilBoard,
     flash = qemu.read_flash()
     layout = qemu.layout
     assert len(flash) == layout.store_bytes
-    slot_a = flash[layout.state_sectors * layout.sector_bytes:][: layout.slot_bytes]
+    slot_a = flash[layout.state_sectors * layout.sector_bytes :][: layout.slot_bytes]
     assert slot_a.startswith(header)  # device.bin + device.sig in the slot's header sector
-    assert slot_a[layout.sector_bytes:layout.sector_bytes + len(payload)] == payload
+    assert slot_a[layout.sector_bytes : layout.sector_bytes + len(payload)] == payload

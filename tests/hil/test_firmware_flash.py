@@ -27,9 +27,30 @@ def _firmware_dir(hil_firmware: Path, tmp_path: Path) -> Path:
 def test_flash_detached_boots_and_prints_url(hil_firmware: Path, tmp_path: Path) -> None:
     build_dir = _firmware_dir(hil_firmware, tmp_path)
     pidfile = tmp_path / "qemu.pid"
-    r = subprocess.run([sys.executable, "-m", "tinyfleet.cli.main", "firmware", "flash", "--board", "qemu-an386",
-                        "--build-dir", str(build_dir), "--workdir", str(tmp_path / "board"), "--device-id", "demo-3",
-                        "--detach", "--pidfile", str(pidfile)], capture_output=True, text=True, timeout=60, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tinyfleet.cli.main",
+            "firmware",
+            "flash",
+            "--board",
+            "qemu-an386",
+            "--build-dir",
+            str(build_dir),
+            "--workdir",
+            str(tmp_path / "board"),
+            "--device-id",
+            "demo-3",
+            "--detach",
+            "--pidfile",
+            str(pidfile),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     url = r.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"socket://127\.0\.0\.1:\d+", url)
@@ -46,9 +67,24 @@ def test_flash_detached_boots_and_prints_url(hil_firmware: Path, tmp_path: Path)
 
 def test_flash_foreground_stops_on_ctrl_c(hil_firmware: Path, tmp_path: Path) -> None:
     build_dir = _firmware_dir(hil_firmware, tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "tinyfleet.cli.main", "firmware", "flash", "--board", "qemu-an386",
-                             "--build-dir", str(build_dir), "--workdir", str(tmp_path / "board")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tinyfleet.cli.main",
+            "firmware",
+            "flash",
+            "--board",
+            "qemu-an386",
+            "--build-dir",
+            str(build_dir),
+            "--workdir",
+            str(tmp_path / "board"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = ""
@@ -67,8 +103,23 @@ def test_flash_foreground_stops_on_ctrl_c(hil_firmware: Path, tmp_path: Path) ->
 
 
 def test_flash_without_image_is_a_clear_error(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "tinyfleet.cli.main", "firmware", "flash", "--board", "qemu-an386",
-                        "--build-dir", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tinyfleet.cli.main",
+            "firmware",
+            "flash",
+            "--board",
+            "qemu-an386",
+            "--build-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert r.returncode == 2
     assert r.stderr.startswith("error: no firmware at") and "tinyfleet firmware build" in r.stderr
 
@@ -78,10 +129,30 @@ def test_flash_with_model_installs_it_over_ota(hil_firmware: Path, tmp_path: Pat
 
     build_dir = _firmware_dir(hil_firmware, tmp_path)
     pidfile = tmp_path / "qemu.pid"
-    r = subprocess.run([sys.executable, "-m", "tinyfleet.cli.main", "firmware", "flash", "--board", "qemu-an386",
-                        "--build-dir", str(build_dir), "--workdir", str(tmp_path / "board"),
-                        "--model", str(digits_package.package_path), "--detach", "--pidfile", str(pidfile)],
-                       capture_output=True, text=True, timeout=300, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tinyfleet.cli.main",
+            "firmware",
+            "flash",
+            "--board",
+            "qemu-an386",
+            "--build-dir",
+            str(build_dir),
+            "--workdir",
+            str(tmp_path / "board"),
+            "--model",
+            str(digits_package.package_path),
+            "--detach",
+            "--pidfile",
+            str(pidfile),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     assert "model installed: digits 1.0.0" in r.stdout
     url = r.stdout.strip().splitlines()[-1]

@@ -20,9 +20,25 @@ def test_run_model_json_and_saved_outputs(tmp_path: Path, digits_package) -> Non
     tflite = digits_package.tflite_path
     x = np.random.default_rng(5).integers(-128, 128, size=(4, 8, 8, 1), dtype=np.int8)
     np.save(tmp_path / "x.npy", x)
-    r = subprocess.run([sys.executable, "-m", "tinyfleet.cli.main", "hil", "run-model", str(tflite),
-                        "--inputs", str(tmp_path / "x.npy"), "--json", "--save-outputs", str(tmp_path / "y.npy")],
-                       capture_output=True, text=True, timeout=600, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tinyfleet.cli.main",
+            "hil",
+            "run-model",
+            str(tflite),
+            "--inputs",
+            str(tmp_path / "x.npy"),
+            "--json",
+            "--save-outputs",
+            str(tmp_path / "y.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["bitexact"] is True and report["mismatches"] == []
@@ -35,7 +51,21 @@ def test_run_model_json_and_saved_outputs(tmp_path: Path, digits_package) -> Non
 
 def test_run_model_refuses_float_inputs(tmp_path: Path, digits_package) -> None:
     np.save(tmp_path / "x.npy", np.zeros((2, 8, 8, 1), np.float32))
-    r = subprocess.run([sys.executable, "-m", "tinyfleet.cli.main", "hil", "run-model", str(digits_package.tflite_path),
-                        "--inputs", str(tmp_path / "x.npy")], capture_output=True, text=True, timeout=120, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tinyfleet.cli.main",
+            "hil",
+            "run-model",
+            str(digits_package.tflite_path),
+            "--inputs",
+            str(tmp_path / "x.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert r.returncode == 2
     assert r.stderr.startswith("error:") and "int8" in r.stderr and "Traceback" not in r.stderr

@@ -22,7 +22,9 @@ from tinyfleet.server.rollout.model import (
 )
 
 OLD = VersionRef("digits", "1.0.0", "b" * 64)
-PKG = PackageInfo("digits", "1.1.0", "a" * 64, ("qemu-an386", "rpi4"), ("FULLY_CONNECTED", "SOFTMAX"), 4096, 50_000)
+PKG = PackageInfo(
+    "digits", "1.1.0", "a" * 64, ("qemu-an386", "rpi4"), ("FULLY_CONNECTED", "SOFTMAX"), 4096, 50_000
+)
 NEW = PKG.ref
 
 
@@ -114,4 +116,3 @@ class Run:
 
     def triggers(self) -> list[str]:
         return [e.trigger.value for e in self.events if e.trigger is not None]
-

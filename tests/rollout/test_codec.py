@@ -36,21 +36,28 @@ VALUE = Outer("a", Color.RED, Inner(1, 2.5), (Inner(2), Inner(3, 1.0)), (4, "b")
 
 def test_round_trip() -> None:
     data = to_json(VALUE)
-    assert data["color"] == "red" and data["items"][1] == {"x": 3, "y": 1.0} and data["tags"] == {"k": ["v", "w"]}
+    assert (
+        data["color"] == "red"
+        and data["items"][1] == {"x": 3, "y": 1.0}
+        and data["tags"] == {"k": ["v", "w"]}
+    )
     assert from_json(Outer, data) == VALUE
 
 
-@pytest.mark.parametrize("patch,message", [
-    ({"name": 3}, r"Outer\.name: must be a string"),
-    ({"color": "blue"}, r"Outer\.color: must be one of red"),
-    ({"inner": {"x": True}}, r"Outer\.inner\.x: must be an integer"),
-    ({"inner": {"x": 1, "z": 2}}, r"unknown field 'z'"),
-    ({"items": {"x": 1}}, r"Outer\.items: must be a list"),
-    ({"items": [{"x": 1, "y": "fast"}]}, r"Outer\.items\[0\]\.y: must be a number"),
-    ({"pair": [1]}, r"Outer\.pair: must have 2 items"),
-    ({"tags": []}, r"Outer\.tags: must be an object"),
-    ({"flag": 1}, r"Outer\.flag: must be true or false"),
-])
+@pytest.mark.parametrize(
+    "patch,message",
+    [
+        ({"name": 3}, r"Outer\.name: must be a string"),
+        ({"color": "blue"}, r"Outer\.color: must be one of red"),
+        ({"inner": {"x": True}}, r"Outer\.inner\.x: must be an integer"),
+        ({"inner": {"x": 1, "z": 2}}, r"unknown field 'z'"),
+        ({"items": {"x": 1}}, r"Outer\.items: must be a list"),
+        ({"items": [{"x": 1, "y": "fast"}]}, r"Outer\.items\[0\]\.y: must be a number"),
+        ({"pair": [1]}, r"Outer\.pair: must have 2 items"),
+        ({"tags": []}, r"Outer\.tags: must be an object"),
+        ({"flag": 1}, r"Outer\.flag: must be true or false"),
+    ],
+)
 def test_bad_values_name_their_path(patch: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         from_json(Outer, {**to_json(VALUE), **patch})

@@ -23,18 +23,33 @@ def test_a_fitting_device_is_compatible() -> None:
     assert check(dev("rpi4"), replace(PKG, ops=("SOME_OP_ONLY_LITERT_HAS",))) == ()
 
 
-@pytest.mark.parametrize("device,package,reason", [
-    (dev("mystery"), PKG, "unknown board 'mystery'"),
-    (dev("esp32dev"), PKG, "board esp32dev not among the package's boards"),
-    (dev(), replace(PKG, ops=("FULLY_CONNECTED", "CUSTOM_X")), "ops not supported by tinyfleet-mcu: CUSTOM_X"),
-    (dev(runtimes=("tflm",)), replace(PKG, ops=("CUSTOM_X",)), "ops not supported by tflm: CUSTOM_X"),
-    (dev(runtimes=("tinyfleet-mcu",)), replace(PKG, ops=("TANH",)), "ops not supported by tinyfleet-mcu: TANH"),
-    (dev(runtimes=("cuda",)), PKG, "no known runtime among cuda"),
-    (dev(), replace(PKG, arena_bytes=QEMU.arena_budget + 1), f"arena {QEMU.arena_budget + 1} B > budget {QEMU.arena_budget} B"),
-    (dev(arena_budget=4095), PKG, "arena 4096 B > budget 4095 B"),
-    (dev(), replace(PKG, flash_bytes=QEMU.model_slot_bytes + 1), "model + golden"),
-    (dev(flash_budget=49_999), PKG, "model + golden 50000 B > model slot 49999 B"),
-])
+@pytest.mark.parametrize(
+    "device,package,reason",
+    [
+        (dev("mystery"), PKG, "unknown board 'mystery'"),
+        (dev("esp32dev"), PKG, "board esp32dev not among the package's boards"),
+        (
+            dev(),
+            replace(PKG, ops=("FULLY_CONNECTED", "CUSTOM_X")),
+            "ops not supported by tinyfleet-mcu: CUSTOM_X",
+        ),
+        (dev(runtimes=("tflm",)), replace(PKG, ops=("CUSTOM_X",)), "ops not supported by tflm: CUSTOM_X"),
+        (
+            dev(runtimes=("tinyfleet-mcu",)),
+            replace(PKG, ops=("TANH",)),
+            "ops not supported by tinyfleet-mcu: TANH",
+        ),
+        (dev(runtimes=("cuda",)), PKG, "no known runtime among cuda"),
+        (
+            dev(),
+            replace(PKG, arena_bytes=QEMU.arena_budget + 1),
+            f"arena {QEMU.arena_budget + 1} B > budget {QEMU.arena_budget} B",
+        ),
+        (dev(arena_budget=4095), PKG, "arena 4096 B > budget 4095 B"),
+        (dev(), replace(PKG, flash_bytes=QEMU.model_slot_bytes + 1), "model + golden"),
+        (dev(flash_budget=49_999), PKG, "model + golden 50000 B > model slot 49999 B"),
+    ],
+)
 def test_each_reason_is_reported(device: DeviceView, package, reason: str) -> None:  # type: ignore[no-untyped-def]
     reasons = check(device, package)
     assert any(r.startswith(reason) for r in reasons), reasons
@@ -50,12 +65,21 @@ def test_mcu_runtime_ops_are_a_subset_of_tflm() -> None:
 
 
 def test_package_info_reads_the_manifest_contract() -> None:
-    manifest = {"name": "digits", "version": "1.2.3", "security_counter": 7, "boards": ["qemu-an386"],
-                "requirements": {"ops": ["SOFTMAX", "FULLY_CONNECTED", "SOFTMAX"], "arena_bytes": 1234},
-                "artifacts": {"model.tflite": {"size": 1000, "sha256": "0" * 64},
-                              "golden.bin": {"size": 200, "sha256": "1" * 64}}}
+    manifest = {
+        "name": "digits",
+        "version": "1.2.3",
+        "security_counter": 7,
+        "boards": ["qemu-an386"],
+        "requirements": {"ops": ["SOFTMAX", "FULLY_CONNECTED", "SOFTMAX"], "arena_bytes": 1234},
+        "artifacts": {
+            "model.tflite": {"size": 1000, "sha256": "0" * 64},
+            "golden.bin": {"size": 200, "sha256": "1" * 64},
+        },
+    }
     info = package_info(manifest, "e" * 64)
-    assert info.ops == ("FULLY_CONNECTED", "SOFTMAX") and info.flash_bytes == 1200 and info.security_counter == 7
+    assert (
+        info.ops == ("FULLY_CONNECTED", "SOFTMAX") and info.flash_bytes == 1200 and info.security_counter == 7
+    )
     manifest["requirements"]["flash_bytes"] = 1300  # type: ignore[index]
     assert package_info(manifest, "e" * 64).flash_bytes == 1300
     with pytest.raises(UsageError, match="no requirements"):
@@ -64,5 +88,7 @@ def test_package_info_reads_the_manifest_contract() -> None:
 
 def test_mcu_ops_match_the_firmware_runtime_list() -> None:
     ops_txt = Path(__file__).resolve().parents[2] / "firmware" / "runtime" / "ops.txt"
-    listed = {ln.strip() for ln in ops_txt.read_text("utf-8").splitlines() if ln.strip() and not ln.startswith("#")}
+    listed = {
+        ln.strip() for ln in ops_txt.read_text("utf-8").splitlines() if ln.strip() and not ln.startswith("#")
+    }
     assert listed == MCU_OPS

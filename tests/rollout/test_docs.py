@@ -17,7 +17,11 @@ def test_gendoc_rewrites_a_stale_table(tmp_path: Path) -> None:
     doc.write_text(f"# x\n{gendoc.BEGIN}\nSTALE\n{gendoc.END}\ntail\n", "utf-8")
     assert gendoc.main([str(doc)]) == 0
     text = doc.read_text("utf-8")
-    assert "STALE" not in text and "| `aborting` | `all_restored` | `rolled_back` |" in text and text.endswith("tail\n")
+    assert (
+        "STALE" not in text
+        and "| `aborting` | `all_restored` | `rolled_back` |" in text
+        and text.endswith("tail\n")
+    )
 
 
 def test_docs_list_every_device_status_and_gate() -> None:

@@ -41,7 +41,8 @@ def test_four_stage_rollout_reaches_every_compatible_device() -> None:
     assert all(fleet.devices[d].current == OLD for d in incompatible)
     assert run.replayed() == run.state
     assert run.decisions[-1].release == () and set(run.decisions[3].release) | set().union(
-        *(set(d.release) for d in run.decisions)) == set(run.state.devices)
+        *(set(d.release) for d in run.decisions)
+    ) == set(run.state.devices)
     assert not fleet.holder
     assert summary(run.state)["status"] == "succeeded"
 
@@ -77,7 +78,11 @@ def test_error_threshold_aborts_and_every_touched_device_gets_its_previous_versi
 def test_error_is_checked_before_success_in_the_same_tick() -> None:
     # 3 of 4 confirmed (success_share 0.75 met) and 1 failed (max_failed 0 fired) in one tick: abort.
     fleet = Fleet.make(4, behaviour=lambda d: "fail" if d == "d000" else "confirm")
-    s = spec(Stage("all", percent=100, success_share=0.75, error=ErrorThreshold(max_failed=0, max_failed_share=None)))
+    s = spec(
+        Stage(
+            "all", percent=100, success_share=0.75, error=ErrorThreshold(max_failed=0, max_failed_share=None)
+        )
+    )
     run = Run.start(fleet, s)
     run.tick()
     run.tick()
@@ -85,11 +90,20 @@ def test_error_is_checked_before_success_in_the_same_tick() -> None:
     assert "success_met" not in run.triggers()
 
 
-@pytest.mark.parametrize("max_failed,failures,aborts", [(1, 1, False), (1, 2, True), (0, 1, True), (0, 0, False)])
+@pytest.mark.parametrize(
+    "max_failed,failures,aborts", [(1, 1, False), (1, 2, True), (0, 1, True), (0, 0, False)]
+)
 def test_error_count_threshold_both_sides(max_failed: int, failures: int, aborts: bool) -> None:
     bad = {f"d{i:03d}" for i in range(failures)}
     fleet = Fleet.make(10, behaviour=lambda d: "fail" if d in bad else "confirm")
-    s = spec(Stage("all", percent=100, success_share=0.5, error=ErrorThreshold(max_failed=max_failed, max_failed_share=None)))
+    s = spec(
+        Stage(
+            "all",
+            percent=100,
+            success_share=0.5,
+            error=ErrorThreshold(max_failed=max_failed, max_failed_share=None),
+        )
+    )
     run = Run.start(fleet, s)
     run.ticks(4)
     assert (run.state.status is Status.ROLLED_BACK) is aborts
@@ -132,7 +146,9 @@ def test_pause_stops_assignments_and_gates_until_resume() -> None:
     run.cmd(Command.PAUSE)
     for d in run.state.devices:
         fleet.behaviour = lambda d: "confirm"
-        fleet.devices[d] = fleet.devices[d].__class__(d, "qemu-an386", NEW, outcome=fleet.devices[d].outcome.CONFIRMED)
+        fleet.devices[d] = fleet.devices[d].__class__(
+            d, "qemu-an386", NEW, outcome=fleet.devices[d].outcome.CONFIRMED
+        )
     run.ticks(3)
     assert run.state.status is Status.PAUSED and len(run.state.devices) == 2
     assert run.state.count(DeviceStatus.CONFIRMED) == 2  # results are still recorded
@@ -141,12 +157,15 @@ def test_pause_stops_assignments_and_gates_until_resume() -> None:
     assert run.state.status is Status.SUCCEEDED
 
 
-@pytest.mark.parametrize("status_cmds,bad", [
-    ((), Command.RESUME),
-    ((Command.PAUSE,), Command.PAUSE),
-    ((Command.PAUSE,), Command.PROMOTE),
-    ((Command.ABORT,), Command.ABORT),
-])
+@pytest.mark.parametrize(
+    "status_cmds,bad",
+    [
+        ((), Command.RESUME),
+        ((Command.PAUSE,), Command.PAUSE),
+        ((Command.PAUSE,), Command.PROMOTE),
+        ((Command.ABORT,), Command.ABORT),
+    ],
+)
 def test_commands_that_do_not_apply_are_refused(status_cmds: tuple[Command, ...], bad: Command) -> None:
     run = Run.start(Fleet.make(4, behaviour=lambda d: "pending"), spec(Stage("all", percent=100)))
     run.tick()
@@ -168,7 +187,9 @@ def test_operator_abort_rolls_back_pending_and_confirmed_devices() -> None:
     run = Run.start(fleet, spec(Stage("all", percent=100)))
     run.ticks(2)
     dec = run.cmd(Command.ABORT)
-    assert {r.device_id for r in dec.rollback} == set(run.state.devices) and all(r.version == OLD for r in dec.rollback)
+    assert {r.device_id for r in dec.rollback} == set(run.state.devices) and all(
+        r.version == OLD for r in dec.rollback
+    )
     assert run.state.status is Status.ABORTING
     run.tick()
     assert run.state.status is Status.ROLLED_BACK
@@ -198,31 +219,57 @@ def test_device_held_by_another_rollout_is_not_assigned() -> None:
 
 def test_failed_devices_get_their_previous_version_when_the_rollout_succeeds() -> None:
     fleet = Fleet.make(10, behaviour=lambda d: "fail" if d == "d004" else "confirm")
-    s = spec(Stage("all", percent=100, success_share=0.9, error=ErrorThreshold(max_failed=1, max_failed_share=None)))
+    s = spec(
+        Stage(
+            "all", percent=100, success_share=0.9, error=ErrorThreshold(max_failed=1, max_failed_share=None)
+        )
+    )
     run = Run.start(fleet, s)
     run.ticks(3)
     assert run.state.status is Status.SUCCEEDED
     assert [r.device_id for d in run.decisions for r in d.rollback] == ["d004"]
 
 
-def _health_fleet(canary_err: float, canary_conf_bin: int, canary_lat: float, canary_cls: tuple[int, ...]) -> Fleet:
+def _health_fleet(
+    canary_err: float, canary_conf_bin: int, canary_lat: float, canary_cls: tuple[int, ...]
+) -> Fleet:
     fleet = Fleet.make(20)
     fleet.baselines = {
         OLD.key: Baseline(1000, ((1,) * 16,), (500, 500), (0,) * 12 + (250,) * 4),
         NEW.key: Baseline(1000, ((1,) * 16,), (500, 500), (0,) * 12 + (250,) * 4),
     }
     for d in fleet.devices:  # control devices: healthy
-        fleet.telemetry[d] = Window(OLD.version, n=1000, err=10, lat_p95_us=1000.0, cls=(500, 500),
-                                    conf=(0,) * 14 + (1000, 0), reports=10, first_ts=0, last_ts=1)
-    fleet.canary_window = Window(NEW.version, n=1000, err=int(canary_err * 1000), lat_p95_us=canary_lat,  # type: ignore[attr-defined]
-                                 cls=canary_cls, conf=(0,) * canary_conf_bin + (1000,) + (0,) * (15 - canary_conf_bin),
-                                 reports=10, first_ts=0, last_ts=1)
+        fleet.telemetry[d] = Window(
+            OLD.version,
+            n=1000,
+            err=10,
+            lat_p95_us=1000.0,
+            cls=(500, 500),
+            conf=(0,) * 14 + (1000, 0),
+            reports=10,
+            first_ts=0,
+            last_ts=1,
+        )
+    fleet.canary_window = Window(
+        NEW.version,
+        n=1000,
+        err=int(canary_err * 1000),
+        lat_p95_us=canary_lat,  # type: ignore[attr-defined]
+        cls=canary_cls,
+        conf=(0,) * canary_conf_bin + (1000,) + (0,) * (15 - canary_conf_bin),
+        reports=10,
+        first_ts=0,
+        last_ts=1,
+    )
     return fleet
 
 
 def _run_health(fleet: Fleet, bound: HealthBound) -> Run:
-    s = spec(Stage("canary", count=2), Stage("all", percent=100),
-             health=HealthGate(bounds=(bound,), min_samples=500))
+    s = spec(
+        Stage("canary", count=2),
+        Stage("all", percent=100),
+        health=HealthGate(bounds=(bound,), min_samples=500),
+    )
     run = Run.start(fleet, s)
     run.tick()
     for d in run.state.devices:  # canaries now report on the new version
@@ -234,15 +281,19 @@ def _run_health(fleet: Fleet, bound: HealthBound) -> Run:
 HEALTHY = dict(canary_err=0.01, canary_conf_bin=14, canary_lat=1000.0, canary_cls=(500, 500))
 
 
-@pytest.mark.parametrize("gate,bound,bad,good", [
-    (GateKind.ERROR_RATE, 0.05, {"canary_err": 0.07}, {"canary_err": 0.05}),
-    (GateKind.CONFIDENCE_DROP, 0.1, {"canary_conf_bin": 11}, {"canary_conf_bin": 13}),
-    (GateKind.LATENCY_P95, 1.5, {"canary_lat": 1600.0}, {"canary_lat": 1500.0}),
-    (GateKind.DRIFT, 0.2, {"canary_cls": (900, 100)}, {"canary_cls": (520, 480)}),
-])
+@pytest.mark.parametrize(
+    "gate,bound,bad,good",
+    [
+        (GateKind.ERROR_RATE, 0.05, {"canary_err": 0.07}, {"canary_err": 0.05}),
+        (GateKind.CONFIDENCE_DROP, 0.1, {"canary_conf_bin": 11}, {"canary_conf_bin": 13}),
+        (GateKind.LATENCY_P95, 1.5, {"canary_lat": 1600.0}, {"canary_lat": 1500.0}),
+        (GateKind.DRIFT, 0.2, {"canary_cls": (900, 100)}, {"canary_cls": (520, 480)}),
+    ],
+)
 @pytest.mark.parametrize("action", [GateAction.ROLLBACK, GateAction.HOLD])
-def test_canary_health_gate_compares_with_the_control_cohort(gate: GateKind, bound: float, bad: dict, good: dict,
-                                                             action: GateAction) -> None:
+def test_canary_health_gate_compares_with_the_control_cohort(
+    gate: GateKind, bound: float, bad: dict, good: dict, action: GateAction
+) -> None:
     run = _run_health(_health_fleet(**{**HEALTHY, **bad}), HealthBound(gate, bound, action))
     expected = Status.ROLLED_BACK if action is GateAction.ROLLBACK else Status.HELD
     assert run.state.status is expected, run.triggers()
@@ -255,8 +306,11 @@ def test_canary_health_gate_compares_with_the_control_cohort(gate: GateKind, bou
 
 def test_health_gate_waits_for_samples_and_then_skips_without_control() -> None:
     fleet = _health_fleet(**HEALTHY)  # type: ignore[arg-type]
-    s = spec(Stage("canary", count=2), Stage("all", percent=100),
-             health=HealthGate(bounds=(HealthBound(GateKind.ERROR_RATE, 0.01),), min_samples=5000))
+    s = spec(
+        Stage("canary", count=2),
+        Stage("all", percent=100),
+        health=HealthGate(bounds=(HealthBound(GateKind.ERROR_RATE, 0.01),), min_samples=5000),
+    )
     run = Run.start(fleet, s)
     run.ticks(5)
     assert run.state.status is Status.SOAKING and run.state.stage == 0  # waiting for 5000 samples
@@ -268,8 +322,10 @@ def test_health_gate_waits_for_samples_and_then_skips_without_control() -> None:
 
 
 def test_held_rollout_resumes_or_is_promoted_by_an_operator() -> None:
-    run = _run_health(_health_fleet(**{**HEALTHY, "canary_err": 0.5}),  # type: ignore[arg-type]
-                      HealthBound(GateKind.ERROR_RATE, 0.05, GateAction.HOLD))
+    run = _run_health(
+        _health_fleet(**{**HEALTHY, "canary_err": 0.5}),  # type: ignore[arg-type]
+        HealthBound(GateKind.ERROR_RATE, 0.05, GateAction.HOLD),
+    )
     assert run.state.status is Status.HELD and "error_rate" in run.state.reason
     run.cmd(Command.RESUME)
     run.tick()
@@ -281,11 +337,15 @@ def test_held_rollout_resumes_or_is_promoted_by_an_operator() -> None:
 
 @pytest.mark.parametrize("n,board", [(0, "qemu-an386"), (6, "esp32dev")])
 def test_empty_stages_pass_and_incompatible_fleets_are_reported(n: int, board: str) -> None:
-    run = Run.start(Fleet.make(n, board=lambda i: board), spec(Stage("canary", count=2), Stage("all", percent=100)))
+    run = Run.start(
+        Fleet.make(n, board=lambda i: board), spec(Stage("canary", count=2), Stage("all", percent=100))
+    )
     run.ticks(2)
     assert run.state.status is Status.SUCCEEDED and not run.state.devices
     assert len(run.state.skipped) == n
-    assert all(any("not among the package's boards" in r for r in reasons) for reasons in run.state.skipped.values())
+    assert all(
+        any("not among the package's boards" in r for r in reasons) for reasons in run.state.skipped.values()
+    )
     assert not [a for d in run.decisions for a in d.assign]
 
 
@@ -310,8 +370,14 @@ def test_abort_of_devices_without_a_previous_model_ends_and_says_so() -> None:
     assert run.state.devices["d000"].status is DeviceStatus.NO_PREVIOUS
     run.tick()
     assert run.state.status is Status.ROLLED_BACK
-    assert summary(run.state)["devices"] == {"assigned": 0, "confirmed": 0, "failed": 0, "rollback_issued": 0,
-                                             "restored": 3, "no_previous": 1}
+    assert summary(run.state)["devices"] == {
+        "assigned": 0,
+        "confirmed": 0,
+        "failed": 0,
+        "rollback_issued": 0,
+        "restored": 3,
+        "no_previous": 1,
+    }
 
 
 def test_cohort_figures_are_what_the_gates_compare() -> None:
@@ -330,8 +396,11 @@ def test_cohort_figures_are_what_the_gates_compare() -> None:
 
 def test_stale_telemetry_decides_nothing() -> None:
     fleet = _health_fleet(**{**HEALTHY, "canary_err": 0.5})  # type: ignore[arg-type]
-    s = spec(Stage("canary", count=2), Stage("all", percent=100),
-             health=HealthGate(bounds=(HealthBound(GateKind.ERROR_RATE, 0.05),), min_samples=500, window_s=2.0))
+    s = spec(
+        Stage("canary", count=2),
+        Stage("all", percent=100),
+        health=HealthGate(bounds=(HealthBound(GateKind.ERROR_RATE, 0.05),), min_samples=500, window_s=2.0),
+    )
     run = Run.start(fleet, s)
     run.tick()
     for d in run.state.devices:
@@ -363,7 +432,10 @@ def test_a_pause_does_not_restart_the_soak_but_losing_success_does() -> None:
     assert run.state.status is Status.SUCCEEDED
 
     fleet = Fleet.make(2)
-    run = Run.start(fleet, spec(Stage("all", percent=100, soak_s=10, error=ErrorThreshold(max_failed=1, max_failed_share=None))))
+    run = Run.start(
+        fleet,
+        spec(Stage("all", percent=100, soak_s=10, error=ErrorThreshold(max_failed=1, max_failed_share=None))),
+    )
     run.ticks(2)
     fleet.devices["d000"] = replace(fleet.devices["d000"], current=OLD)  # reverted after confirming
     run.tick()  # t=3: success lost

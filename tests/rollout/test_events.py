@@ -27,14 +27,20 @@ def test_replay_rebuilds_every_intermediate_state() -> None:
     assert state is not None and state.seq == len(events)
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda ev: ev[1:], "does not start with a created event"),
-    (lambda ev: [ev[0], ev[0]], "exactly one created event"),
-    (lambda ev: ev[:2] + ev[3:], "expected sequence number"),
-    (lambda ev: ev[:1] + [replace(ev[1], trigger=Trigger.ALL_RESTORED)], "no transition created --all_restored-->"),
-    (lambda ev: ev[:1] + [replace(ev[1], target=Status.SUCCEEDED)], "the table sends"),
-    (lambda ev: [], "empty rollout event log"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda ev: ev[1:], "does not start with a created event"),
+        (lambda ev: [ev[0], ev[0]], "exactly one created event"),
+        (lambda ev: ev[:2] + ev[3:], "expected sequence number"),
+        (
+            lambda ev: ev[:1] + [replace(ev[1], trigger=Trigger.ALL_RESTORED)],
+            "no transition created --all_restored-->",
+        ),
+        (lambda ev: ev[:1] + [replace(ev[1], target=Status.SUCCEEDED)], "the table sends"),
+        (lambda ev: [], "empty rollout event log"),
+    ],
+)
 def test_a_corrupted_log_does_not_replay(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(UsageError, match=message):
         replay(mutate(log()))

@@ -10,8 +10,11 @@ import pytest
 import tinyfleet.server.drift
 import tinyfleet.server.rollout
 
-MODULES = [f"{pkg.__name__}.{m.name}" for pkg in (tinyfleet.server.rollout, tinyfleet.server.drift)
-           for m in pkgutil.iter_modules(pkg.__path__)]
+MODULES = [
+    f"{pkg.__name__}.{m.name}"
+    for pkg in (tinyfleet.server.rollout, tinyfleet.server.drift)
+    for m in pkgutil.iter_modules(pkg.__path__)
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

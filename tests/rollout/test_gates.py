@@ -21,31 +21,43 @@ def test_every_health_gate_has_an_evaluator() -> None:
     assert set(HEALTH_EVALUATORS) == set(HEALTH_GATES)
 
 
-@pytest.mark.parametrize("failed,limit,outcome", [(2, 2, Outcome.PASS), (3, 2, Outcome.FAIL), (0, 0, Outcome.PASS),
-                                                   (1, 0, Outcome.FAIL)])
+@pytest.mark.parametrize(
+    "failed,limit,outcome",
+    [(2, 2, Outcome.PASS), (3, 2, Outcome.FAIL), (0, 0, Outcome.PASS), (1, 0, Outcome.FAIL)],
+)
 def test_error_count_fires_above_max_failed(failed: int, limit: int, outcome: Outcome) -> None:
     v = error_count(StageStats(10, 0, failed), limit)
     assert v.outcome is outcome and v.value == failed and v.bound == limit
 
 
-@pytest.mark.parametrize("assigned,failed,share,outcome", [
-    (10, 1, 0.1, Outcome.PASS),  # 0.1 is not > 0.1
-    (10, 2, 0.1, Outcome.FAIL),
-    (0, 0, 0.0, Outcome.PASS),  # an empty stage never fires
-    (3, 0, 0.0, Outcome.PASS),
-    (3, 1, 0.0, Outcome.FAIL),
-])
-def test_error_share_fires_above_the_share(assigned: int, failed: int, share: float, outcome: Outcome) -> None:
+@pytest.mark.parametrize(
+    "assigned,failed,share,outcome",
+    [
+        (10, 1, 0.1, Outcome.PASS),  # 0.1 is not > 0.1
+        (10, 2, 0.1, Outcome.FAIL),
+        (0, 0, 0.0, Outcome.PASS),  # an empty stage never fires
+        (3, 0, 0.0, Outcome.PASS),
+        (3, 1, 0.0, Outcome.FAIL),
+    ],
+)
+def test_error_share_fires_above_the_share(
+    assigned: int, failed: int, share: float, outcome: Outcome
+) -> None:
     assert error_share(StageStats(assigned, 0, failed), share).outcome is outcome
 
 
-@pytest.mark.parametrize("assigned,confirmed,share,outcome", [
-    (10, 9, 0.9, Outcome.PASS),  # >=
-    (10, 8, 0.9, Outcome.WAIT),
-    (0, 0, 1.0, Outcome.PASS),  # empty stage: met
-    (4, 0, 0.0, Outcome.PASS),
-])
-def test_success_share_is_met_at_the_share(assigned: int, confirmed: int, share: float, outcome: Outcome) -> None:
+@pytest.mark.parametrize(
+    "assigned,confirmed,share,outcome",
+    [
+        (10, 9, 0.9, Outcome.PASS),  # >=
+        (10, 8, 0.9, Outcome.WAIT),
+        (0, 0, 1.0, Outcome.PASS),  # empty stage: met
+        (4, 0, 0.0, Outcome.PASS),
+    ],
+)
+def test_success_share_is_met_at_the_share(
+    assigned: int, confirmed: int, share: float, outcome: Outcome
+) -> None:
     assert success_share(StageStats(assigned, confirmed, 0), share).outcome is outcome
 
 
@@ -54,8 +66,14 @@ def test_unset_limits_are_skipped_not_passed_silently() -> None:
     assert error_share(StageStats(5, 0, 5), None).outcome is Outcome.SKIP
 
 
-def cohort(devices: int = 5, n: int = 1000, err: float = 0.0, conf: float = 0.9, lat: float = 1000.0,
-           drift: float | None = 0.05) -> CohortStats:
+def cohort(
+    devices: int = 5,
+    n: int = 1000,
+    err: float = 0.0,
+    conf: float = 0.9,
+    lat: float = 1000.0,
+    drift: float | None = 0.05,
+) -> CohortStats:
     return CohortStats(devices, devices, n, err, conf, lat, drift)
 
 
@@ -69,8 +87,9 @@ EDGES = [
 
 
 @pytest.mark.parametrize("gate,bound,at,beyond", EDGES)
-def test_health_gates_fire_just_beyond_their_bound(gate: GateKind, bound: float, at: CohortStats,
-                                                   beyond: CohortStats) -> None:
+def test_health_gates_fire_just_beyond_their_bound(
+    gate: GateKind, bound: float, at: CohortStats, beyond: CohortStats
+) -> None:
     health = HealthGate(bounds=(HealthBound(gate, bound),), min_samples=1000)
     [v_at] = health_verdicts(health, at, cohort())
     [v_beyond] = health_verdicts(health, beyond, cohort())
@@ -80,8 +99,9 @@ def test_health_gates_fire_just_beyond_their_bound(gate: GateKind, bound: float,
 
 
 @pytest.mark.parametrize("gate,bound,at,beyond", EDGES)
-def test_health_gates_wait_for_samples_and_skip_without_control(gate: GateKind, bound: float, at: CohortStats,
-                                                                beyond: CohortStats) -> None:
+def test_health_gates_wait_for_samples_and_skip_without_control(
+    gate: GateKind, bound: float, at: CohortStats, beyond: CohortStats
+) -> None:
     health = HealthGate(bounds=(HealthBound(gate, bound),), min_samples=1001)
     assert health_verdicts(health, beyond, cohort())[0].outcome is Outcome.WAIT
     health = HealthGate(bounds=(HealthBound(gate, bound),), min_samples=1000)
@@ -112,17 +132,45 @@ def test_stage_gates_agree_with_their_documented_comparisons(assigned: int, data
 
 
 @settings(max_examples=200, deadline=None)
-@given(bound=st.floats(1.0, 3.0), cerr=st.floats(0, 1), kerr=st.floats(0, 1), cconf=st.floats(0, 1),
-       kconf=st.floats(0, 1), clat=st.floats(1, 1e5), klat=st.floats(1, 1e5), cdr=st.floats(0, 5), kdr=st.floats(0, 5))
-def test_health_gates_agree_with_their_documented_comparisons(bound: float, cerr: float, kerr: float, cconf: float,
-                                                              kconf: float, clat: float, klat: float, cdr: float,
-                                                              kdr: float) -> None:
-    canary, control = cohort(err=cerr, conf=cconf, lat=clat, drift=cdr), cohort(err=kerr, conf=kconf, lat=klat, drift=kdr)
+@given(
+    bound=st.floats(1.0, 3.0),
+    cerr=st.floats(0, 1),
+    kerr=st.floats(0, 1),
+    cconf=st.floats(0, 1),
+    kconf=st.floats(0, 1),
+    clat=st.floats(1, 1e5),
+    klat=st.floats(1, 1e5),
+    cdr=st.floats(0, 5),
+    kdr=st.floats(0, 5),
+)
+def test_health_gates_agree_with_their_documented_comparisons(
+    bound: float,
+    cerr: float,
+    kerr: float,
+    cconf: float,
+    kconf: float,
+    clat: float,
+    klat: float,
+    cdr: float,
+    kdr: float,
+) -> None:
+    canary, control = (
+        cohort(err=cerr, conf=cconf, lat=clat, drift=cdr),
+        cohort(err=kerr, conf=kconf, lat=klat, drift=kdr),
+    )
     frac = bound - 1.0  # a bound in [0, 1] for the share gates
-    health = HealthGate(bounds=(HealthBound(GateKind.DRIFT, bound), HealthBound(GateKind.CONFIDENCE_DROP, frac),
-                                HealthBound(GateKind.ERROR_RATE, frac), HealthBound(GateKind.LATENCY_P95, bound)),
-                        min_samples=1000)
-    drift_v, conf_v, err_v, lat_v = (v.outcome is Outcome.FAIL for v in health_verdicts(health, canary, control))
+    health = HealthGate(
+        bounds=(
+            HealthBound(GateKind.DRIFT, bound),
+            HealthBound(GateKind.CONFIDENCE_DROP, frac),
+            HealthBound(GateKind.ERROR_RATE, frac),
+            HealthBound(GateKind.LATENCY_P95, bound),
+        ),
+        min_samples=1000,
+    )
+    drift_v, conf_v, err_v, lat_v = (
+        v.outcome is Outcome.FAIL for v in health_verdicts(health, canary, control)
+    )
     assert drift_v == (cdr - kdr > bound)
     assert conf_v == (kconf - cconf > frac)
     assert err_v == (cerr - kerr > frac)

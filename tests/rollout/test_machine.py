@@ -34,7 +34,17 @@ def test_every_active_state_can_be_aborted_and_every_abort_can_finish() -> None:
 
 def test_only_stage_moves_advance_the_stage_pointer() -> None:
     advancing = {(r.source, r.trigger) for r in TRANSITIONS if r.advance}
-    assert all(t in (Trigger.START, Trigger.START_APPROVAL, Trigger.STAGE_PASSED, Trigger.STAGE_PASSED_APPROVAL,
-                     Trigger.PROMOTE, Trigger.PROMOTE_APPROVAL) for _, t in advancing)
+    assert all(
+        t
+        in (
+            Trigger.START,
+            Trigger.START_APPROVAL,
+            Trigger.STAGE_PASSED,
+            Trigger.STAGE_PASSED_APPROVAL,
+            Trigger.PROMOTE,
+            Trigger.PROMOTE_APPROVAL,
+        )
+        for _, t in advancing
+    )
     assert lookup(Status.WAITING_APPROVAL, Trigger.PROMOTE).advance is False  # type: ignore[union-attr]
     assert lookup(Status.HELD, Trigger.RESUME) is not None and lookup(Status.PAUSED, Trigger.PROMOTE) is None

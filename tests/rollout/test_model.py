@@ -16,8 +16,15 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "rollouts.md"
 
 def base() -> dict[str, Any]:
     return {
-        "package": {"name": PKG.name, "version": PKG.version, "sha256": PKG.sha256, "boards": list(PKG.boards),
-                    "ops": list(PKG.ops), "arena_bytes": PKG.arena_bytes, "flash_bytes": PKG.flash_bytes},
+        "package": {
+            "name": PKG.name,
+            "version": PKG.version,
+            "sha256": PKG.sha256,
+            "boards": list(PKG.boards),
+            "ops": list(PKG.ops),
+            "arena_bytes": PKG.arena_bytes,
+            "flash_bytes": PKG.flash_bytes,
+        },
         "target": {"group": "lab"},
         "stages": [{"name": "canary", "devices": ["d001"]}, {"name": "all", "percent": 100}],
     }
@@ -53,10 +60,21 @@ BAD = [
     ("stages.0", {"name": "c", "devices": ["bad id!"]}, "invalid device id"),
     ("stages.1", {"name": "all", "percent": 100, "success_share": 1.5}, r"success_share must be in \[0, 1\]"),
     ("stages.1", {"name": "all", "percent": 100, "soak_s": -1}, "soak_s must be a number >= 0"),
-    ("stages.1", {"name": "all", "percent": 100, "error": {"max_failed": None, "max_failed_share": None}},
-     "needs max_failed or max_failed_share"),
-    ("stages.1", {"name": "all", "percent": 100, "error": {"max_failed": -1}}, "max_failed must be an integer >= 0"),
-    ("stages.1", {"name": "all", "percent": 100, "error": {"max_failed_share": 1.0}}, r"max_failed_share must be in \[0, 1\)"),
+    (
+        "stages.1",
+        {"name": "all", "percent": 100, "error": {"max_failed": None, "max_failed_share": None}},
+        "needs max_failed or max_failed_share",
+    ),
+    (
+        "stages.1",
+        {"name": "all", "percent": 100, "error": {"max_failed": -1}},
+        "max_failed must be an integer >= 0",
+    ),
+    (
+        "stages.1",
+        {"name": "all", "percent": 100, "error": {"max_failed_share": 1.0}},
+        r"max_failed_share must be in \[0, 1\)",
+    ),
     ("stages.1", {"name": "all", "percent": 100, "manual_approval": "yes"}, "must be true or false"),
     ("stages.1", {"name": "all", "percent": 100, "typo": 1}, "unknown field 'typo'"),
     ("target", {"group": "lab", "selector": {"site": "a"}}, "exactly one of group or selector"),
@@ -103,4 +121,9 @@ def test_the_docs_example_is_a_valid_spec() -> None:
     spec = RolloutSpec.from_json(data)
     assert [s.name for s in spec.stages] == ["canary", "ten", "half", "all"]
     assert spec.stages[0].error.max_failed == 0 and spec.stages[2].manual_approval
-    assert {b.gate.value for b in spec.health.bounds} == {"drift", "confidence_drop", "error_rate", "latency_p95"}
+    assert {b.gate.value for b in spec.health.bounds} == {
+        "drift",
+        "confidence_drop",
+        "error_rate",
+        "latency_p95",
+    }

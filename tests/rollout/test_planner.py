@@ -16,8 +16,10 @@ def started(s, rollout_id: str = "r1") -> RolloutState:  # type: ignore[no-untyp
     return replace(state, status=Status.RUNNING, stage=0)
 
 
-@pytest.mark.parametrize("n,percent,cap", [(100, 29.0, 29), (10, 10.0, 1), (9, 10.0, 0), (7, 100.0, 7), (3, 33.3, 0),
-                                           (1000, 12.5, 125)])
+@pytest.mark.parametrize(
+    "n,percent,cap",
+    [(100, 29.0, 29), (10, 10.0, 1), (9, 10.0, 0), (7, 100.0, 7), (3, 33.3, 0), (1000, 12.5, 125)],
+)
 def test_percent_caps_round_down_exactly(n: int, percent: float, cap: int) -> None:
     assert stage_cap(Stage("s", percent=percent), n, set()) == cap
 

@@ -34,14 +34,19 @@ from tinyfleet.server.rollout.model import (
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BOARDS = ["qemu-an386", "rpi4", "esp32dev", "nano33ble", "mystery"]
-COMPATIBLE_BOARDS = {"qemu-an386", "rpi4"}  # PKG.boards; esp32dev/nano33ble are not listed, mystery is unknown
+COMPATIBLE_BOARDS = {
+    "qemu-an386",
+    "rpi4",
+}  # PKG.boards; esp32dev/nano33ble are not listed, mystery is unknown
 
 
 def compatible(v: DeviceView) -> bool:
     """Independent oracle: the package's boards, and the budgets the device reported."""
-    return (v.board in COMPATIBLE_BOARDS
-            and (v.arena_budget is None or v.arena_budget >= PKG.arena_bytes)
-            and (v.flash_budget is None or v.flash_budget >= PKG.flash_bytes))
+    return (
+        v.board in COMPATIBLE_BOARDS
+        and (v.arena_budget is None or v.arena_budget >= PKG.arena_bytes)
+        and (v.flash_budget is None or v.flash_budget >= PKG.flash_bytes)
+    )
 
 
 @st.composite
@@ -58,7 +63,9 @@ def fleets(draw: st.DrawFn) -> Fleet:
             flash_budget=draw(st.sampled_from([None, None, 4096])),
         )
     behaviour = {d: draw(st.sampled_from(["confirm", "confirm", "fail", "pending"])) for d in devices}
-    fleet = Fleet(devices, behaviour=lambda d: behaviour[d], target=[d for d in devices if draw(st.integers(0, 9)) > 0])
+    fleet = Fleet(
+        devices, behaviour=lambda d: behaviour[d], target=[d for d in devices if draw(st.integers(0, 9)) > 0]
+    )
     for d in devices:
         if draw(st.integers(0, 9)) == 0:
             fleet.holder[d] = "other"
@@ -74,8 +81,15 @@ def specs(draw: st.DrawFn, ids: list[str]) -> RolloutSpec:
         kind = draw(st.sampled_from(["named", "count", "percent"]))
         common = dict(
             success_share=draw(st.sampled_from([0.0, 0.5, 0.8, 1.0])),
-            error=draw(st.sampled_from([ErrorThreshold(), ErrorThreshold(max_failed=0, max_failed_share=None),
-                                        ErrorThreshold(max_failed=2, max_failed_share=0.5)])),
+            error=draw(
+                st.sampled_from(
+                    [
+                        ErrorThreshold(),
+                        ErrorThreshold(max_failed=0, max_failed_share=None),
+                        ErrorThreshold(max_failed=2, max_failed_share=0.5),
+                    ]
+                )
+            ),
             soak_s=draw(st.sampled_from([0.0, 0.0, 2.0])),
             manual_approval=draw(st.booleans()) and draw(st.booleans()),
         )
@@ -87,13 +101,22 @@ def specs(draw: st.DrawFn, ids: list[str]) -> RolloutSpec:
             last_count = draw(st.integers(last_count, last_count + 10))
             stages.append(Stage(f"s{i}", count=last_count, **common))  # type: ignore[arg-type]
         else:
-            last_pct = draw(st.sampled_from([p for p in (5.0, 10.0, 12.5, 33.3, 50.0, 100.0) if p >= last_pct]))
+            last_pct = draw(
+                st.sampled_from([p for p in (5.0, 10.0, 12.5, 33.3, 50.0, 100.0) if p >= last_pct])
+            )
             stages.append(Stage(f"s{i}", percent=last_pct, **common))  # type: ignore[arg-type]
     return RolloutSpec(PKG, Target(group="all"), tuple(stages)).validate()
 
 
-ACTIONS = st.lists(st.one_of(st.just("tick"), st.just("tick"), st.just("tick"),
-                             st.sampled_from(["pause", "resume", "promote", "abort"])), max_size=25)
+ACTIONS = st.lists(
+    st.one_of(
+        st.just("tick"),
+        st.just("tick"),
+        st.just("tick"),
+        st.sampled_from(["pause", "resume", "promote", "abort"]),
+    ),
+    max_size=25,
+)
 
 
 def check_invariants(run: Run, start_views: dict[str, DeviceView], start_holder: dict[str, str]) -> None:
@@ -175,7 +198,9 @@ def test_random_rollouts_keep_their_invariants(data: st.DataObject) -> None:
 def test_abort_returns_every_touched_device_to_its_previous_version(data: st.DataObject) -> None:
     run, start_views, start_holder = drive(data)
     fleet = run.fleet
-    if run.state.status in (set(Status) - {Status.ABORTING, Status.SUCCEEDED, Status.ABORTED, Status.ROLLED_BACK}):
+    if run.state.status in (
+        set(Status) - {Status.ABORTING, Status.SUCCEEDED, Status.ABORTED, Status.ROLLED_BACK}
+    ):
         run.cmd(Command.ABORT)
     run.ticks(2)
     check_invariants(run, start_views, start_holder)
@@ -218,15 +243,42 @@ def test_two_rollouts_never_hold_the_same_device(data: st.DataObject) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(gate=st.sampled_from([GateKind.ERROR_RATE, GateKind.LATENCY_P95, GateKind.CONFIDENCE_DROP, GateKind.DRIFT]),
-       action=st.sampled_from(list(GateAction)), err=st.integers(0, 300), lat=st.integers(500, 3000),
-       conf_bin=st.integers(8, 15), cls0=st.integers(0, 1000), bound_step=st.integers(0, 20))
-def test_canary_health_gate_decides_on_the_bound_against_control(gate: GateKind, action: GateAction, err: int, lat: int,
-                                                                 conf_bin: int, cls0: int, bound_step: int) -> None:
-    control = Window(OLD.version, n=1000, err=20, lat_p95_us=1000.0, cls=(500, 500), conf=(0,) * 14 + (1000, 0),
-                     reports=5, first_ts=0.0, last_ts=1.0)
-    canary = Window(NEW.version, n=1000, err=err, lat_p95_us=float(lat), cls=(cls0, 1000 - cls0),
-                    conf=(0,) * conf_bin + (1000,) + (0,) * (15 - conf_bin), reports=5, first_ts=0.0, last_ts=1.0)
+@given(
+    gate=st.sampled_from(
+        [GateKind.ERROR_RATE, GateKind.LATENCY_P95, GateKind.CONFIDENCE_DROP, GateKind.DRIFT]
+    ),
+    action=st.sampled_from(list(GateAction)),
+    err=st.integers(0, 300),
+    lat=st.integers(500, 3000),
+    conf_bin=st.integers(8, 15),
+    cls0=st.integers(0, 1000),
+    bound_step=st.integers(0, 20),
+)
+def test_canary_health_gate_decides_on_the_bound_against_control(
+    gate: GateKind, action: GateAction, err: int, lat: int, conf_bin: int, cls0: int, bound_step: int
+) -> None:
+    control = Window(
+        OLD.version,
+        n=1000,
+        err=20,
+        lat_p95_us=1000.0,
+        cls=(500, 500),
+        conf=(0,) * 14 + (1000, 0),
+        reports=5,
+        first_ts=0.0,
+        last_ts=1.0,
+    )
+    canary = Window(
+        NEW.version,
+        n=1000,
+        err=err,
+        lat_p95_us=float(lat),
+        cls=(cls0, 1000 - cls0),
+        conf=(0,) * conf_bin + (1000,) + (0,) * (15 - conf_bin),
+        reports=5,
+        first_ts=0.0,
+        last_ts=1.0,
+    )
     base = Baseline(1000, ((1,) * 16,), (500, 500), (1,) * 16)
     # the documented value of each gate, computed here independently of the engine
     value = {
@@ -235,13 +287,21 @@ def test_canary_health_gate_decides_on_the_bound_against_control(gate: GateKind,
         GateKind.CONFIDENCE_DROP: (14.5 - (conf_bin + 0.5)) / 16,
         GateKind.DRIFT: tinyfleet_drift.psi([500, 500], [cls0, 1000 - cls0]),
     }[gate]
-    bound = {GateKind.ERROR_RATE: 0.015 * bound_step, GateKind.LATENCY_P95: 1.0 + 0.1 * bound_step,
-             GateKind.CONFIDENCE_DROP: 0.02 * bound_step, GateKind.DRIFT: 0.05 * bound_step}[gate]
+    bound = {
+        GateKind.ERROR_RATE: 0.015 * bound_step,
+        GateKind.LATENCY_P95: 1.0 + 0.1 * bound_step,
+        GateKind.CONFIDENCE_DROP: 0.02 * bound_step,
+        GateKind.DRIFT: 0.05 * bound_step,
+    }[gate]
     fleet = Fleet.make(10)
     fleet.baselines = {OLD.key: base, NEW.key: base}
     fleet.telemetry = {d: control for d in fleet.devices}
-    s = RolloutSpec(PKG, Target(group="all"), (Stage("canary", count=2), Stage("all", percent=100)),
-                    HealthGate(bounds=(HealthBound(gate, bound, action),), min_samples=1000)).validate()
+    s = RolloutSpec(
+        PKG,
+        Target(group="all"),
+        (Stage("canary", count=2), Stage("all", percent=100)),
+        HealthGate(bounds=(HealthBound(gate, bound, action),), min_samples=1000),
+    ).validate()
     run = Run.start(fleet, s)
     run.tick()
     for d in run.state.devices:

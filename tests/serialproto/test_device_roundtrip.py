@@ -27,7 +27,9 @@ FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 
 
 def _fixtures_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_core_fixtures", FIRMWARE / "tests" / "gen_core_fixtures.py")
+    spec = importlib.util.spec_from_file_location(
+        "gen_core_fixtures", FIRMWARE / "tests" / "gen_core_fixtures.py"
+    )
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -45,10 +47,22 @@ def device_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("hostdev") / "core_host_device"
     sources = sorted(str(p) for p in (FIRMWARE / "core" / "src").glob("*.c"))
     subprocess.run(
-        [cc, "-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", f"-I{FIRMWARE / 'core' / 'include'}",
-         f"-I{FIRMWARE / 'core' / 'src'}", f"-I{FIRMWARE / 'third_party' / 'monocypher'}",
-         str(FIRMWARE / "tests" / "core_host_device.c"), *sources,
-         str(FIRMWARE / "third_party" / "monocypher" / "monocypher.c"), "-o", str(out)],
+        [
+            cc,
+            "-std=c11",
+            "-O1",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            f"-I{FIRMWARE / 'core' / 'include'}",
+            f"-I{FIRMWARE / 'core' / 'src'}",
+            f"-I{FIRMWARE / 'third_party' / 'monocypher'}",
+            str(FIRMWARE / "tests" / "core_host_device.c"),
+            *sources,
+            str(FIRMWARE / "third_party" / "monocypher" / "monocypher.c"),
+            "-o",
+            str(out),
+        ],
         check=True,
     )
     return out
@@ -141,7 +155,9 @@ def test_install_confirm_infer_telemetry(board: HostDevice) -> None:
     assert client.text("db load 16") == ["m-[Expecting 16 bytes]"]
     assert client.text("db " + x.hex()) == ["m-load-done"]
     lines = client.text("infer 2 1")
-    assert lines[0] == "m-warmup-start-1" and lines[-2] == "m-infer-done" and lines[-1].startswith("m-results-[")
+    assert (
+        lines[0] == "m-warmup-start-1" and lines[-2] == "m-infer-done" and lines[-1].startswith("m-results-[")
+    )
 
 
 def test_power_cut_mid_transfer_resumes(board: HostDevice) -> None:

@@ -68,7 +68,12 @@ def test_splitter_frames_text_and_resync() -> None:
     a = sp.encode_frame(0x81, 1, b"\x00ok")
     b = sp.encode_frame(0x82, 2, b"\x00")
     items = list(split.feed(b"m-name-dut-[tinyfleet]\r\n" + a + b"m-ready\r\n" + b))
-    assert items == ["m-name-dut-[tinyfleet]", sp.Frame(0x81, 1, b"\x00ok"), "m-ready", sp.Frame(0x82, 2, b"\x00")]
+    assert items == [
+        "m-name-dut-[tinyfleet]",
+        sp.Frame(0x81, 1, b"\x00ok"),
+        "m-ready",
+        sp.Frame(0x82, 2, b"\x00"),
+    ]
     # a frame cut short: the next frame is still found, the broken one is counted
     items = list(split.feed(a[: len(a) // 2] + b))
     assert items == [sp.Frame(0x82, 2, b"\x00")] and split.bad_frames == 1
@@ -77,8 +82,32 @@ def test_splitter_frames_text_and_resync() -> None:
 def _info_bytes() -> bytes:
     return struct.pack(
         "<BBBbBBHIIIIIII32s16s32s3HHI32sIII",
-        1, 0x0F, 0x01, 1, 4, 3, 0, 5, 490000, 131072, 2048, 25000000, 0, 0, b"qemu-1".ljust(32, b"\0"),
-        b"0.1.0".ljust(16, b"\0"), b"kws".ljust(32, b"\0"), 1, 2, 3, 0, 6, bytes(range(32)), 490, 12, 53000,
+        1,
+        0x0F,
+        0x01,
+        1,
+        4,
+        3,
+        0,
+        5,
+        490000,
+        131072,
+        2048,
+        25000000,
+        0,
+        0,
+        b"qemu-1".ljust(32, b"\0"),
+        b"0.1.0".ljust(16, b"\0"),
+        b"kws".ljust(32, b"\0"),
+        1,
+        2,
+        3,
+        0,
+        6,
+        bytes(range(32)),
+        490,
+        12,
+        53000,
     )
 
 
@@ -171,7 +200,9 @@ def test_send_model_follows_the_device_offset() -> None:
             return len(data)
 
     seen: list[int] = []
-    start = sp.SerialClient(Device({}), timeout=1).send_model(bytes(224), payload, lambda a, b: seen.append(a))
+    start = sp.SerialClient(Device({}), timeout=1).send_model(
+        bytes(224), payload, lambda a, b: seen.append(a)
+    )
     assert start == 1024
     got = [c for c in chunks if c[0] >= 0]
     assert got[0][0] == 1024 and b"".join(d for _, d in got) == payload[1024:]

@@ -28,8 +28,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def runtime(tmp_path: Path, fleet_keys: Path, database_url: str) -> Iterator[Runtime]:  # noqa: F811
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, admin_token=ADMIN,
-                        trusted_keys=(fleet_keys / "tinyfleet-signing.pub",), port=18999)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        admin_token=ADMIN,
+        trusted_keys=(fleet_keys / "tinyfleet-signing.pub",),
+        port=18999,
+    )
     rt = Runtime(settings, mqtt=False)
     yield rt
     rt.db.dispose()

@@ -24,8 +24,14 @@ def test_roles_gate_the_routes(client: TestClient) -> None:
     assert client.get("/api/v1/devices", headers=as_viewer).status_code == 200
     r = client.post("/api/v1/devices", json={"id": "d1", "board": "rpi4"}, headers=as_viewer)
     assert r.status_code == 403 and "operator" in r.json()["detail"]
-    assert client.post("/api/v1/devices", json={"id": "d1", "board": "rpi4"}, headers=as_operator).status_code == 201
-    assert client.post("/api/v1/tokens", json={"name": "x", "role": "admin"}, headers=as_operator).status_code == 403
+    assert (
+        client.post("/api/v1/devices", json={"id": "d1", "board": "rpi4"}, headers=as_operator).status_code
+        == 201
+    )
+    assert (
+        client.post("/api/v1/tokens", json={"name": "x", "role": "admin"}, headers=as_operator).status_code
+        == 403
+    )
     tokens = client.get("/api/v1/tokens").json()
     viewer_id = next(t["id"] for t in tokens if t["name"] == "viewer-1")
     assert all(t["token"] is None for t in tokens)
@@ -67,7 +73,11 @@ def test_groups_static_and_selector(client: TestClient) -> None:
     r = client.put("/api/v1/groups/site-a", json={"name": "site-a", "selector": {"site": "a"}})
     assert r.json()["devices"] == ["g0", "g1"]
     client.post("/api/v1/devices", json={"id": "g9", "board": "rpi4", "tags": {"site": "a"}})
-    assert [d["id"] for d in client.get("/api/v1/devices", params={"group": "site-a"}).json()] == ["g0", "g1", "g9"]
+    assert [d["id"] for d in client.get("/api/v1/devices", params={"group": "site-a"}).json()] == [
+        "g0",
+        "g1",
+        "g9",
+    ]
     assert [d["id"] for d in client.get("/api/v1/devices", params={"tag": "site=b"}).json()] == ["g2"]
     r = client.put("/api/v1/groups/bad", json={"name": "bad", "devices": ["nope"]})
     assert r.status_code == 422 and "unknown devices" in r.json()["detail"]

@@ -48,7 +48,9 @@ class Client:
         self.got: list[tuple[str, bytes]] = []
         self.connected = threading.Event()
         self.rc: object = None
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{user}-{time.monotonic_ns()}", protocol=mqtt.MQTTv5)
+        self.c = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"{user}-{time.monotonic_ns()}", protocol=mqtt.MQTTv5
+        )
         self.c.username_pw_set(user, password)
         self.c.on_message = lambda _c, _u, m: self.got.append((m.topic, m.payload))
         self.c.on_connect = self._on_connect
@@ -96,7 +98,9 @@ def test_device_receives_only_its_own_desired_state(broker: BrokerSupervisor) ->
     for c in (server, a, b):
         assert c.connected.wait(5) and not getattr(c.rc, "is_failure", True)
     a.c.subscribe("tf/v1/d/dev-a/desired", qos=1)
-    b.c.subscribe("tf/v1/d/dev-a/desired", qos=1)  # another device's topic: granted in SUBACK, never delivered
+    b.c.subscribe(
+        "tf/v1/d/dev-a/desired", qos=1
+    )  # another device's topic: granted in SUBACK, never delivered
     b.c.subscribe("tf/v1/d/+/desired", qos=1)
     b.c.subscribe("tf/v1/d/dev-b/desired", qos=1)
     time.sleep(0.3)
@@ -123,7 +127,9 @@ def test_device_cannot_publish_as_another_device(broker: BrokerSupervisor) -> No
     a.c.publish("tf/v1/d/dev-a/desired", b"self-desired", qos=1).wait_for_publish(5)  # read-only for devices
     assert _wait(lambda: len(server.got) >= 5)
     time.sleep(0.5)
-    assert sorted(t for t, _ in server.got) == sorted(f"tf/v1/d/dev-a/{ch}" for ch in ("state", "event", "hb", "tm", "online"))
+    assert sorted(t for t, _ in server.got) == sorted(
+        f"tf/v1/d/dev-a/{ch}" for ch in ("state", "event", "hb", "tm", "online")
+    )
     assert all(p == b"mine" for _, p in server.got)
     for c in (server, a):
         c.close()
@@ -159,16 +165,27 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "broker.crt", directory / "broker.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     for p in (cert_path, key_path):
         p.chmod(0o644)
     return cert_path, key_path
@@ -179,7 +196,9 @@ def test_tls_listener_when_a_certificate_is_configured() -> None:
     d.chmod(0o711)
     cert, key = _self_signed(d)
     creds = [("dev-a", hash_secret("secret-a"))]
-    b = BrokerSupervisor(d / "broker", "127.0.0.1", free_port(), lambda: list(creds), tls=ListenerTLS(cert, key))
+    b = BrokerSupervisor(
+        d / "broker", "127.0.0.1", free_port(), lambda: list(creds), tls=ListenerTLS(cert, key)
+    )
     b.start()
     try:
         ok = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="tls-ok", protocol=mqtt.MQTTv5)

@@ -16,8 +16,11 @@ from tinyfleet.errors import UsageError
 def test_stage_and_gate_syntax() -> None:
     assert parse_stage("canary:@a,b:soak=30") == {"name": "canary", "devices": ["a", "b"], "soak_s": 30.0}
     assert parse_stage("ten:10%:approve") == {"name": "ten", "percent": 10.0, "manual_approval": True}
-    assert parse_stage("five:5:max_failed=0") == {"name": "five", "count": 5,
-                                                  "error": {"max_failed": 0, "max_failed_share": None}}
+    assert parse_stage("five:5:max_failed=0") == {
+        "name": "five",
+        "count": 5,
+        "error": {"max_failed": 0, "max_failed_share": None},
+    }
     assert parse_gate("latency_p95=1.5:hold") == {"gate": "latency_p95", "bound": 1.5, "action": "hold"}
     for bad in ("nocolon", "x:ten%", "x:5:frobnicate=1"):
         with pytest.raises(UsageError):
@@ -30,8 +33,12 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, out.out, out.err
 
 
-def test_cli_round_trip(fleet_server_proc: FleetServer, monkeypatch: pytest.MonkeyPatch,
-                        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_cli_round_trip(
+    fleet_server_proc: FleetServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
     srv = fleet_server_proc
     for k, v in srv.cli_env.items():
         monkeypatch.setenv(k, v)
@@ -43,13 +50,30 @@ def test_cli_round_trip(fleet_server_proc: FleetServer, monkeypatch: pytest.Monk
     assert code == 2 and err.startswith("error: 409") and err[-1] == "\n" and err.count("\n") == 1
     code, out, _ = _run(capsys, "model", "list", "--json")
     assert [m["version"] for m in json.loads(out)] == ["1.0.0"]
-    code, out, _ = _run(capsys, "device", "add", "cli-1", "--board", "rpi4", "--tag", "site=lab", "--json",
-                        "--out", str(tmp_path / "cred.json"))
-    assert code == 0 and json.loads(out)["secret"] and json.loads((tmp_path / "cred.json").read_text())["device_id"] == "cli-1"
+    code, out, _ = _run(
+        capsys,
+        "device",
+        "add",
+        "cli-1",
+        "--board",
+        "rpi4",
+        "--tag",
+        "site=lab",
+        "--json",
+        "--out",
+        str(tmp_path / "cred.json"),
+    )
+    assert (
+        code == 0
+        and json.loads(out)["secret"]
+        and json.loads((tmp_path / "cred.json").read_text())["device_id"] == "cli-1"
+    )
     code, out, _ = _run(capsys, "device", "enrollment-token", "--uses", "1", "--tag", "site=field", "--json")
     etoken = json.loads(out)["token"]
     monkeypatch.delenv("TINYFLEET_TOKEN")
-    code, out, _ = _run(capsys, "device", "enroll", "cli-e", "--board", "rpi4", "--enrollment-token", etoken, "--json")
+    code, out, _ = _run(
+        capsys, "device", "enroll", "cli-e", "--board", "rpi4", "--enrollment-token", etoken, "--json"
+    )
     assert code == 0 and json.loads(out)["device_id"] == "cli-e"
     code, _, err = _run(capsys, "device", "enroll", "cli-f", "--board", "rpi4", "--enrollment-token", etoken)
     assert code == 2 and "403" in err  # used up
@@ -58,7 +82,9 @@ def test_cli_round_trip(fleet_server_proc: FleetServer, monkeypatch: pytest.Monk
     assert [d["id"] for d in json.loads(out)] == ["cli-1"]
     code, out, _ = _run(capsys, "device", "list")
     assert code == 0 and "cli-1" in out
-    code, out, _ = _run(capsys, "rollout", "create", "kws@1.0.0", "--selector", "site=lab", "--stage", "all:100%", "--json")
+    code, out, _ = _run(
+        capsys, "rollout", "create", "kws@1.0.0", "--selector", "site=lab", "--stage", "all:100%", "--json"
+    )
     rid = json.loads(out)["id"]
     assert code == 0 and json.loads(out)["status"] == "created"
     code, out, _ = _run(capsys, "rollout", "status", str(rid), "--json")

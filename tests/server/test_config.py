@@ -11,8 +11,15 @@ from tinyfleet.server.config import Settings, parse_broker_url
 
 
 def test_environment_overrides_defaults() -> None:
-    st = Settings.from_env({"TINYFLEET_DATA": "fleet", "TINYFLEET_PORT": "9000", "TINYFLEET_SCHEDULER_INTERVAL": "0.25",
-                            "TINYFLEET_TRUSTED_KEYS": "a.pub:b.pub", "TINYFLEET_BROKER": "mqtt://u:p@broker:1884"})
+    st = Settings.from_env(
+        {
+            "TINYFLEET_DATA": "fleet",
+            "TINYFLEET_PORT": "9000",
+            "TINYFLEET_SCHEDULER_INTERVAL": "0.25",
+            "TINYFLEET_TRUSTED_KEYS": "a.pub:b.pub",
+            "TINYFLEET_BROKER": "mqtt://u:p@broker:1884",
+        }
+    )
     assert st.data_dir == Path("fleet") and st.port == 9000 and st.scheduler_interval == 0.25
     assert st.trusted_keys == (Path("a.pub"), Path("b.pub")) and not st.builtin_broker
     assert st.db_url.startswith("sqlite:///") and st.db_url.endswith("fleet/tinyfleet.db")
@@ -23,7 +30,13 @@ def test_environment_overrides_defaults() -> None:
 
 def test_broker_urls() -> None:
     u = parse_broker_url("mqtts://tf.server:s3cret@example.org")
-    assert (u.host, u.port, u.username, u.password, u.tls) == ("example.org", 8883, "tf.server", "s3cret", True)
+    assert (u.host, u.port, u.username, u.password, u.tls) == (
+        "example.org",
+        8883,
+        "tf.server",
+        "s3cret",
+        True,
+    )
     assert parse_broker_url("mqtt://127.0.0.1:1999").port == 1999
     for bad in ("http://x", "mqtt://", "mqtt://h:notaport"):
         with pytest.raises(UsageError):

@@ -36,8 +36,16 @@ def _fleet(srv: FleetServer, n: int, v1: dict[str, Any], fail: frozenset[str] = 
     for i in range(n):
         creds = srv.add_device(f"e{i:02d}", board="linux-x86_64", tags={"fleet": "e2e"})
         active = {k: v1[k] for k in ("name", "version", "sha256", "security_counter")}
-        devices.append(VirtualDevice(creds["device_id"], creds["secret"], srv.broker_host, srv.broker_port,
-                                     active=active, fail_install=creds["device_id"] in fail))
+        devices.append(
+            VirtualDevice(
+                creds["device_id"],
+                creds["secret"],
+                srv.broker_host,
+                srv.broker_port,
+                active=active,
+                fail_install=creds["device_id"] in fail,
+            )
+        )
     return VirtualFleet(devices).start()
 
 
@@ -73,10 +81,18 @@ def test_ingest_counts_and_drops_bad_messages(fleet_server_proc: FleetServer) ->
         assert dev["model"]["version"] == "1.0.0" and dev["kind"] == "sim"
         c = fleet.devices[0].c
         c.publish("tf/v1/d/e00/hb", b"{not json", qos=1).wait_for_publish(5)
-        c.publish("tf/v1/d/e00/hb", b'{"v":1,"ts":1,' + b' ' * 600 + b'}', qos=1).wait_for_publish(5)
-        c.publish("tf/v1/d/e00/state", b'{"v":1,"device_id":"e99","board":"rpi4","kind":"sim","ts":1}', qos=1).wait_for_publish(5)
-        c.publish("tf/v1/d/e00/tm", b'{"v":1,"ts":1,"period_s":60,"model":"1.0.0","n":-5}', qos=1).wait_for_publish(5)
-        _wait(lambda: _metric(srv, "tinyfleet_mqtt_dropped_total", 'reason="malformed"') >= 2, 10, "malformed counted")
+        c.publish("tf/v1/d/e00/hb", b'{"v":1,"ts":1,' + b" " * 600 + b"}", qos=1).wait_for_publish(5)
+        c.publish(
+            "tf/v1/d/e00/state", b'{"v":1,"device_id":"e99","board":"rpi4","kind":"sim","ts":1}', qos=1
+        ).wait_for_publish(5)
+        c.publish(
+            "tf/v1/d/e00/tm", b'{"v":1,"ts":1,"period_s":60,"model":"1.0.0","n":-5}', qos=1
+        ).wait_for_publish(5)
+        _wait(
+            lambda: _metric(srv, "tinyfleet_mqtt_dropped_total", 'reason="malformed"') >= 2,
+            10,
+            "malformed counted",
+        )
         assert _metric(srv, "tinyfleet_mqtt_dropped_total", 'reason="oversized"') >= 1
         assert _metric(srv, "tinyfleet_mqtt_dropped_total", 'reason="spoofed"') >= 1
         # the spoofed state changed nothing, and the server still ingests good messages
@@ -113,27 +129,39 @@ def test_sigkill_mid_rollout_resumes_without_double_assignment(fleet_server_proc
     try:
         api.put("/api/v1/groups/e2e", json={"name": "e2e", "selector": {"fleet": "e2e"}}).raise_for_status()
         _wait(lambda: sum(d["online"] for d in api.get("/api/v1/devices").json()) == n, 20, "devices online")
-        stages = [{"name": "canary", "devices": ["e00", "e01"], "soak_s": 0.5},
-                  {"name": "quarter", "percent": 25, "soak_s": 3.0},
-                  {"name": "half", "percent": 50, "soak_s": 0.5},
-                  {"name": "all", "percent": 100}]
-        r = api.post("/api/v1/rollouts", json={"model": "kws", "version": "2.0.0", "target": {"group": "e2e"}, "stages": stages})
+        stages = [
+            {"name": "canary", "devices": ["e00", "e01"], "soak_s": 0.5},
+            {"name": "quarter", "percent": 25, "soak_s": 3.0},
+            {"name": "half", "percent": 50, "soak_s": 0.5},
+            {"name": "all", "percent": 100},
+        ]
+        r = api.post(
+            "/api/v1/rollouts",
+            json={"model": "kws", "version": "2.0.0", "target": {"group": "e2e"}, "stages": stages},
+        )
         assert r.status_code == 201, r.text
         rid = r.json()["id"]
         _wait(lambda: api.get(f"/api/v1/rollouts/{rid}").json()["stage"] >= 1, 30, "second stage")
         before = api.get(f"/api/v1/rollouts/{rid}").json()
-        assert before["status"] not in ("succeeded", "rolled_back", "aborted") and 0 < before["touched"] < n, before
+        assert (
+            before["status"] not in ("succeeded", "rolled_back", "aborted") and 0 < before["touched"] < n
+        ), before
         srv.kill(signal.SIGKILL)
         time.sleep(1.0)
         srv.start()
         api.close()
         api = srv.api
-        final = _wait(lambda: (st := api.get(f"/api/v1/rollouts/{rid}").json())["status"] == "succeeded" and st, 90,
-                      "rollout to finish after the restart")
+        final = _wait(
+            lambda: (st := api.get(f"/api/v1/rollouts/{rid}").json())["status"] == "succeeded" and st,
+            90,
+            "rollout to finish after the restart",
+        )
         assert final["devices"]["confirmed"] == n
         assigned = api.get(f"/api/v1/rollouts/{rid}/devices").json()
         assert sorted(a["device_id"] for a in assigned) == [f"e{i:02d}" for i in range(n)]
-        assert all(len(d.installs) == 1 for d in fleet.devices), {d.device_id: d.installs for d in fleet.devices}
+        assert all(len(d.installs) == 1 for d in fleet.devices), {
+            d.device_id: d.installs for d in fleet.devices
+        }
         assert all(d["model"]["version"] == "2.0.0" for d in api.get("/api/v1/devices").json())
         seqs = [e["seq"] for e in api.get(f"/api/v1/rollouts/{rid}/events").json()]
         assert seqs == list(range(1, len(seqs) + 1))
@@ -153,13 +181,22 @@ def test_lost_states_are_repaired_from_retained_messages(monkeypatch: pytest.Mon
         fleet = _fleet(srv, 1, v1)
         try:
             with srv.api as api:
-                _wait(lambda: (api.get("/api/v1/devices/e00").json()["model"] or {}).get("version") == "1.0.0", 15, "state")
+                _wait(
+                    lambda: (api.get("/api/v1/devices/e00").json()["model"] or {}).get("version") == "1.0.0",
+                    15,
+                    "state",
+                )
                 db = sqlite3.connect(srv.directory / "data" / "tinyfleet.db")
                 with db:  # as if the broker had dropped the state message while ingest lagged
-                    db.execute("UPDATE devices SET model_version = NULL, model_name = NULL, state_ts = NULL WHERE id = 'e00'")
+                    db.execute(
+                        "UPDATE devices SET model_version = NULL, model_name = NULL, state_ts = NULL WHERE id = 'e00'"
+                    )
                 db.close()
                 assert api.get("/api/v1/devices/e00").json()["model"] is None
-                _wait(lambda: (api.get("/api/v1/devices/e00").json()["model"] or {}).get("version") == "1.0.0", 20,
-                      "the periodic re-read to restore the state")
+                _wait(
+                    lambda: (api.get("/api/v1/devices/e00").json()["model"] or {}).get("version") == "1.0.0",
+                    20,
+                    "the periodic re-read to restore the state",
+                )
         finally:
             fleet.stop()

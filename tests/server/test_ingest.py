@@ -12,8 +12,18 @@ from tinyfleet.server.runtime import Runtime
 
 
 def _state(device_id: str, ts: float, seq: int, version: str = "1.0.0") -> bytes:
-    return json.dumps({"v": 1, "device_id": device_id, "board": "rpi4", "kind": "linux", "ts": ts, "seq": seq,
-                       "active": {"name": "kws", "version": version, "sha256": "a" * 64}, "update": "idle"}).encode()
+    return json.dumps(
+        {
+            "v": 1,
+            "device_id": device_id,
+            "board": "rpi4",
+            "kind": "linux",
+            "ts": ts,
+            "seq": seq,
+            "active": {"name": "kws", "version": version, "sha256": "a" * 64},
+            "update": "idle",
+        }
+    ).encode()
 
 
 def test_bad_messages_are_counted_and_dropped(client: TestClient, runtime: Runtime) -> None:
@@ -21,9 +31,18 @@ def test_bad_messages_are_counted_and_dropped(client: TestClient, runtime: Runti
     ing = runtime.ingest
     ing.refresh_devices()
     cases = {
-        "topic": [("tf/v1/d/ing-1/nope", b"{}"), ("other/topic", b"{}"), ("tf/v1/d/BAD/hb", b"{}"), ("", b"{}")],
-        "malformed": [("tf/v1/d/ing-1/hb", b"\xff\xfe"), ("tf/v1/d/ing-1/state", b"[]"),
-                      ("tf/v1/d/ing-1/online", b"yes"), ("tf/v1/d/ing-1/tm", b'{"v":2,"ts":1}')],
+        "topic": [
+            ("tf/v1/d/ing-1/nope", b"{}"),
+            ("other/topic", b"{}"),
+            ("tf/v1/d/BAD/hb", b"{}"),
+            ("", b"{}"),
+        ],
+        "malformed": [
+            ("tf/v1/d/ing-1/hb", b"\xff\xfe"),
+            ("tf/v1/d/ing-1/state", b"[]"),
+            ("tf/v1/d/ing-1/online", b"yes"),
+            ("tf/v1/d/ing-1/tm", b'{"v":2,"ts":1}'),
+        ],
         "oversized": [("tf/v1/d/ing-1/hb", b"{" + b" " * 600 + b"}"), ("tf/v1/d/ing-1/tm", b"x" * 5000)],
         "spoofed": [("tf/v1/d/ing-1/state", _state("someone-else", 1.0, 1))],
         "unknown_device": [("tf/v1/d/ghost/hb", b'{"v":1,"ts":1}')],
@@ -48,8 +67,22 @@ def test_valid_messages_are_written(client: TestClient, runtime: Runtime) -> Non
     ing.handle("tf/v1/d/ing-2/online", b"1")
     ing.handle("tf/v1/d/ing-2/hb", b'{"v":1,"ts":11,"uptime_s":3}')
     ing.handle("tf/v1/d/ing-2/event", b'{"v":1,"deployment_id":"r1-x","type":"confirmed","ts":12}')
-    ing.handle("tf/v1/d/ing-2/tm", json.dumps({"v": 1, "ts": 13, "period_s": 60, "model": "1.1.0", "n": 50, "err": 1,
-                                               "cls": [20, 30], "conf": [0] * 15 + [50], "in": [[1] * 16]}).encode())
+    ing.handle(
+        "tf/v1/d/ing-2/tm",
+        json.dumps(
+            {
+                "v": 1,
+                "ts": 13,
+                "period_s": 60,
+                "model": "1.1.0",
+                "n": 50,
+                "err": 1,
+                "cls": [20, 30],
+                "conf": [0] * 15 + [50],
+                "in": [[1] * 16],
+            }
+        ).encode(),
+    )
     ing.flush()
     ing.handle("tf/v1/d/ing-2/state", _state("ing-2", 4.0, 0, "0.9.0"))  # a late retained copy: ignored
     ing.flush()

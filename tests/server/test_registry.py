@@ -49,7 +49,9 @@ def _basic(user: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()}
 
 
-def test_download_with_range_and_device_authorization(client: TestClient, runtime: Runtime, fleet_keys: Path) -> None:
+def test_download_with_range_and_device_authorization(
+    client: TestClient, runtime: Runtime, fleet_keys: Path
+) -> None:
     pkg = make_package(fleet_keys, "kws", "2.0.0", 1)
     sha = _publish(client, pkg)[1]["sha256"]
     creds = client.post("/api/v1/devices", json={"id": "dl-1", "board": "rpi4"}).json()

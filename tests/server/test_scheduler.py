@@ -25,11 +25,22 @@ STAGES = [
 
 def _setup(client: TestClient, keys: Path, n: int = 20, incompatible: int = 2) -> None:
     for v, counter in (("1.0.0", 1), ("2.0.0", 2)):
-        assert client.post("/api/v1/models", content=make_package(keys, "kws", v, counter, boards=("rpi4",)),
-                           headers=OCTETS).status_code == 201
+        assert (
+            client.post(
+                "/api/v1/models",
+                content=make_package(keys, "kws", v, counter, boards=("rpi4",)),
+                headers=OCTETS,
+            ).status_code
+            == 201
+        )
     for i in range(n):
         board = "qemu-an386" if i >= n - incompatible else "rpi4"
-        assert client.post("/api/v1/devices", json={"id": f"d{i:02d}", "board": board, "tags": {"fleet": "x"}}).status_code == 201
+        assert (
+            client.post(
+                "/api/v1/devices", json={"id": f"d{i:02d}", "board": board, "tags": {"fleet": "x"}}
+            ).status_code
+            == 201
+        )
     client.put("/api/v1/groups/fleet", json={"name": "fleet", "selector": {"fleet": "x"}})
 
 
@@ -39,14 +50,23 @@ def _report_all(db: Database, *, fail: set[str] = frozenset()) -> None:  # type:
         for dev in s.scalars(select(Device)):
             if dev.desired is None:
                 if dev.model_version is None:
-                    dev.model_name, dev.model_version, dev.model_sha256, dev.update_state = "kws", "1.0.0", "", "idle"
+                    dev.model_name, dev.model_version, dev.model_sha256, dev.update_state = (
+                        "kws",
+                        "1.0.0",
+                        "",
+                        "idle",
+                    )
                 continue
             model = dev.desired.get("model")
             dev.deployment_id = dev.desired["deployment_id"]
             if dev.id in fail:
                 dev.update_state = "failed"
             elif model is not None:
-                dev.model_name, dev.model_version, dev.model_sha256 = model["name"], model["version"], model["sha256"]
+                dev.model_name, dev.model_version, dev.model_sha256 = (
+                    model["name"],
+                    model["version"],
+                    model["sha256"],
+                )
                 dev.update_state = "confirmed"
 
 
@@ -68,14 +88,23 @@ def _create(client: TestClient, **over: object) -> int:
     return int(r.json()["id"])
 
 
-def test_four_stage_rollout_reaches_every_compatible_device(client: TestClient, runtime: Runtime, fleet_keys: Path) -> None:
+def test_four_stage_rollout_reaches_every_compatible_device(
+    client: TestClient, runtime: Runtime, fleet_keys: Path
+) -> None:
     _setup(client, fleet_keys)
     _report_all(runtime.db)
     rid = _create(client)
     assert _run(runtime, rid) == "succeeded"
     with runtime.db.session() as s:
-        per_device = dict(s.execute(select(Assignment.device_id, func.count()).where(Assignment.rollout_id == rid)
-                                    .group_by(Assignment.device_id)).tuples().all())
+        per_device = dict(
+            s.execute(
+                select(Assignment.device_id, func.count())
+                .where(Assignment.rollout_id == rid)
+                .group_by(Assignment.device_id)
+            )
+            .tuples()
+            .all()
+        )
         assert per_device == {f"d{i:02d}": 1 for i in range(18)}  # once each; incompatible never
         for d in ("d18", "d19"):
             dev = s.get(Device, d)
@@ -87,11 +116,18 @@ def test_four_stage_rollout_reaches_every_compatible_device(client: TestClient, 
     assert kinds[0] == "created" and "assigned" in kinds and kinds.count("transition") >= 5
 
 
-def test_abort_rolls_every_touched_device_back(client: TestClient, runtime: Runtime, fleet_keys: Path) -> None:
+def test_abort_rolls_every_touched_device_back(
+    client: TestClient, runtime: Runtime, fleet_keys: Path
+) -> None:
     _setup(client, fleet_keys, n=10, incompatible=0)
     _report_all(runtime.db)
-    rid = _create(client, stages=[{"name": "canary", "devices": ["d00", "d01"]},
-                                  {"name": "all", "percent": 100, "manual_approval": True}])
+    rid = _create(
+        client,
+        stages=[
+            {"name": "canary", "devices": ["d00", "d01"]},
+            {"name": "all", "percent": 100, "manual_approval": True},
+        ],
+    )
     for _ in range(5):
         _report_all(runtime.db)
         step_rollout(runtime.db, rid, "test", "http://x")
@@ -106,20 +142,32 @@ def test_abort_rolls_every_touched_device_back(client: TestClient, runtime: Runt
     assert _run(runtime, rid) == "rolled_back"
 
 
-def test_error_threshold_aborts_and_rolls_back(client: TestClient, runtime: Runtime, fleet_keys: Path) -> None:
+def test_error_threshold_aborts_and_rolls_back(
+    client: TestClient, runtime: Runtime, fleet_keys: Path
+) -> None:
     _setup(client, fleet_keys, n=6, incompatible=0)
     _report_all(runtime.db)
-    rid = _create(client, stages=[{"name": "canary", "devices": ["d00", "d01"], "error": {"max_failed": 0}},
-                                  {"name": "all", "percent": 100}])
+    rid = _create(
+        client,
+        stages=[
+            {"name": "canary", "devices": ["d00", "d01"], "error": {"max_failed": 0}},
+            {"name": "all", "percent": 100},
+        ],
+    )
     assert _run(runtime, rid, fail={"d01"}) == "rolled_back"
     with runtime.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Assignment).where(Assignment.rollout_id == rid)) == 2
 
 
-def test_concurrent_schedulers_never_double_assign(client: TestClient, runtime: Runtime, fleet_keys: Path) -> None:
+def test_concurrent_schedulers_never_double_assign(
+    client: TestClient, runtime: Runtime, fleet_keys: Path
+) -> None:
     _setup(client, fleet_keys, n=30, incompatible=0)
     _report_all(runtime.db)
-    rid = _create(client, stages=[{"name": "a", "count": 5}, {"name": "b", "percent": 50}, {"name": "c", "percent": 100}])
+    rid = _create(
+        client,
+        stages=[{"name": "a", "count": 5}, {"name": "b", "percent": 50}, {"name": "c", "percent": 100}],
+    )
     dbs = [Database(runtime.db.url) for _ in range(3)]
     errors: list[BaseException] = []
 
@@ -139,8 +187,14 @@ def test_concurrent_schedulers_never_double_assign(client: TestClient, runtime: 
             t.join()
     assert _run(runtime, rid) == "succeeded"
     with runtime.db.session() as s:
-        counts = list(s.execute(select(func.count()).select_from(Assignment).where(Assignment.rollout_id == rid)
-                                .group_by(Assignment.device_id)).scalars())
+        counts = list(
+            s.execute(
+                select(func.count())
+                .select_from(Assignment)
+                .where(Assignment.rollout_id == rid)
+                .group_by(Assignment.device_id)
+            ).scalars()
+        )
     assert len(counts) == 30 and set(counts) == {1}
     for db in dbs:
         db.dispose()

@@ -55,14 +55,23 @@ class VirtualDevice:
     def publish_state(self, update: str, deployment_id: str | None) -> None:
         with self.lock:
             self.seq += 1
-            st = wire.DeviceState(device_id=self.device_id, board=self.board, kind="sim",
-                                  active=wire.ModelRef(**self.active) if self.active else None,
-                                  runtimes=["litert"], deployment_id=deployment_id, update=update,
-                                  ts=time.time(), seq=self.seq)
+            st = wire.DeviceState(
+                device_id=self.device_id,
+                board=self.board,
+                kind="sim",
+                active=wire.ModelRef(**self.active) if self.active else None,
+                runtimes=["litert"],
+                deployment_id=deployment_id,
+                update=update,
+                ts=time.time(),
+                seq=self.seq,
+            )
         self.c.publish(wire.topic(self.device_id, Channel.STATE), wire.encode(st), qos=1, retain=True)
 
     def event(self, deployment_id: str, typ: str, detail: str = "") -> None:
-        ev = wire.DeviceEvent(deployment_id=deployment_id, type=wire.EventType(typ), detail=detail, ts=time.time())
+        ev = wire.DeviceEvent(
+            deployment_id=deployment_id, type=wire.EventType(typ), detail=detail, ts=time.time()
+        )
         self.c.publish(wire.topic(self.device_id, Channel.EVENT), wire.encode(ev), qos=1)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
@@ -89,7 +98,12 @@ class VirtualDevice:
             self.event(dep, "self_test_failed", "simulated")
             self.publish_state("failed", dep)
             return
-        self.active = {"name": m.name, "version": m.version, "sha256": m.sha256, "security_counter": m.security_counter}
+        self.active = {
+            "name": m.name,
+            "version": m.version,
+            "sha256": m.sha256,
+            "security_counter": m.security_counter,
+        }
         self.installs.append(dep)
         self.event(dep, "confirmed")
         self.publish_state("confirmed", dep)

@@ -29,7 +29,9 @@ class Api:
         self.server = (server or os.environ.get("TINYFLEET_SERVER") or DEFAULT_SERVER).rstrip("/")
         self.token = token or os.environ.get("TINYFLEET_TOKEN") or ""
         if not self.token and not anonymous:
-            raise UsageError("no API token: pass --token or set TINYFLEET_TOKEN (see `tinyfleet token create`)")
+            raise UsageError(
+                "no API token: pass --token or set TINYFLEET_TOKEN (see `tinyfleet token create`)"
+            )
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         try:
@@ -44,7 +46,9 @@ class Api:
             except ValueError:
                 detail = r.text
             if isinstance(detail, list):  # FastAPI validation errors
-                detail = "; ".join(f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" for d in detail)
+                detail = "; ".join(
+                    f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" for d in detail
+                )
             raise ServerError(f"{r.status_code}: {str(detail)[:500]}")
         return r.json() if r.content else None
 
@@ -56,8 +60,13 @@ def _options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _emit(data: Any, as_json: bool, columns: Sequence[str], title: str = "",
-          cell: Callable[[dict[str, Any], str], Any] | None = None) -> None:
+def _emit(
+    data: Any,
+    as_json: bool,
+    columns: Sequence[str],
+    title: str = "",
+    cell: Callable[[dict[str, Any], str], Any] | None = None,
+) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return
@@ -110,25 +119,40 @@ def _device_cell(r: dict[str, Any], c: str) -> Any:
 @click.option("--group", help="Only the devices of this group.")
 @click.option("--tag", "tags", multiple=True, help="key=value (repeatable).")
 @_options
-def device_list(group: str | None, tags: tuple[str, ...], server: str | None, token: str | None, as_json: bool) -> None:
+def device_list(
+    group: str | None, tags: tuple[str, ...], server: str | None, token: str | None, as_json: bool
+) -> None:
     """List devices."""
     params: dict[str, Any] = {"tag": list(tags)}
     if group:
         params["group"] = group
     data = Api(server, token).call("GET", "/api/v1/devices", params=params)
-    _emit(data, as_json, ["id", "board", "online", "model", "update", "tags", "rollout_id"], cell=_device_cell)
+    _emit(
+        data, as_json, ["id", "board", "online", "model", "update", "tags", "rollout_id"], cell=_device_cell
+    )
 
 
 @device.command("add")
 @click.argument("device_id")
 @click.option("--board", required=True, help="Board name from the catalogue (tinyfleet/boards.toml).")
 @click.option("--tag", "tags", multiple=True, help="key=value (repeatable).")
-@click.option("--out", type=click.Path(path_type=Path), help="Also write the credentials (JSON, mode 0600) here.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Also write the credentials (JSON, mode 0600) here."
+)
 @_options
-def device_add(device_id: str, board: str, tags: tuple[str, ...], out: Path | None, server: str | None,
-               token: str | None, as_json: bool) -> None:
+def device_add(
+    device_id: str,
+    board: str,
+    tags: tuple[str, ...],
+    out: Path | None,
+    server: str | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
     """Enroll DEVICE_ID; prints its secret (shown once) and the MQTT settings."""
-    data = Api(server, token).call("POST", "/api/v1/devices", json={"id": device_id, "board": board, "tags": _pairs(tags, "--tag")})
+    data = Api(server, token).call(
+        "POST", "/api/v1/devices", json={"id": device_id, "board": board, "tags": _pairs(tags, "--tag")}
+    )
     _save_credentials(data, out, as_json)
 
 
@@ -137,36 +161,61 @@ def _save_credentials(data: dict[str, Any], out: Path | None, as_json: bool) -> 
         from tinyfleet.fsutil import atomic_write_text
 
         atomic_write_text(out, json.dumps(data, indent=2) + "\n", mode=0o600)
-    flat = {"device_id": data["device_id"], "secret": data["secret"], "mqtt": f"{data['mqtt']['host']}:{data['mqtt']['port']}",
-            "http_url": data["http_url"]}
+    flat = {
+        "device_id": data["device_id"],
+        "secret": data["secret"],
+        "mqtt": f"{data['mqtt']['host']}:{data['mqtt']['port']}",
+        "http_url": data["http_url"],
+    }
     _emit(data if as_json else flat, as_json, list(flat))
 
 
 @device.command("enrollment-token")
 @click.option("--uses", type=int, default=1, show_default=True, help="How many devices may enroll with it.")
-@click.option("--ttl", "ttl_s", type=float, default=86400.0, show_default=True, help="Seconds it stays valid.")
-@click.option("--tag", "tags", multiple=True, help="key=value given to every device enrolled with it (repeatable).")
+@click.option(
+    "--ttl", "ttl_s", type=float, default=86400.0, show_default=True, help="Seconds it stays valid."
+)
+@click.option(
+    "--tag", "tags", multiple=True, help="key=value given to every device enrolled with it (repeatable)."
+)
 @_options
-def device_enrollment_token(uses: int, ttl_s: float, tags: tuple[str, ...], server: str | None, token: str | None,
-                            as_json: bool) -> None:
+def device_enrollment_token(
+    uses: int, ttl_s: float, tags: tuple[str, ...], server: str | None, token: str | None, as_json: bool
+) -> None:
     """Make a token devices trade for their own credentials (`tinyfleet device enroll`)."""
-    data = Api(server, token).call("POST", "/api/v1/enrollment-tokens",
-                                   json={"uses": uses, "ttl_s": ttl_s, "tags": _pairs(tags, "--tag")})
+    data = Api(server, token).call(
+        "POST",
+        "/api/v1/enrollment-tokens",
+        json={"uses": uses, "ttl_s": ttl_s, "tags": _pairs(tags, "--tag")},
+    )
     _emit(data, as_json, ["token", "uses", "ttl_s", "tags"])
 
 
 @device.command("enroll")
 @click.argument("device_id")
 @click.option("--board", required=True, help="Board name from the catalogue.")
-@click.option("--enrollment-token", "enrollment_token", required=True, envvar="TINYFLEET_ENROLLMENT_TOKEN",
-              help="From `tinyfleet device enrollment-token` [TINYFLEET_ENROLLMENT_TOKEN].")
+@click.option(
+    "--enrollment-token",
+    "enrollment_token",
+    required=True,
+    envvar="TINYFLEET_ENROLLMENT_TOKEN",
+    help="From `tinyfleet device enrollment-token` [TINYFLEET_ENROLLMENT_TOKEN].",
+)
 @click.option("--out", type=click.Path(path_type=Path), help="Write the credentials (JSON, mode 0600) here.")
 @_options
-def device_enroll(device_id: str, board: str, enrollment_token: str, out: Path | None, server: str | None,
-                  token: str | None, as_json: bool) -> None:
+def device_enroll(
+    device_id: str,
+    board: str,
+    enrollment_token: str,
+    out: Path | None,
+    server: str | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
     """Enroll this device with an enrollment token (no API token needed)."""
     data = Api(server, None, anonymous=True).call(
-        "POST", "/api/v1/enroll", json={"token": enrollment_token, "id": device_id, "board": board})
+        "POST", "/api/v1/enroll", json={"token": enrollment_token, "id": device_id, "board": board}
+    )
     _save_credentials(data, out, as_json)
 
 
@@ -176,8 +225,12 @@ def device_enroll(device_id: str, board: str, enrollment_token: str, out: Path |
 def device_show(device_id: str, server: str | None, token: str | None, as_json: bool) -> None:
     """One device in full."""
     data = Api(server, token).call("GET", f"/api/v1/devices/{device_id}")
-    _emit(data, as_json, ["id", "board", "kind", "online", "model", "update", "deployment_id", "firmware", "tags"],
-          cell=_device_cell)
+    _emit(
+        data,
+        as_json,
+        ["id", "board", "kind", "online", "model", "update", "deployment_id", "firmware", "tags"],
+        cell=_device_cell,
+    )
 
 
 # ---- models ---------------------------------------------------------------------------------------
@@ -190,7 +243,9 @@ def model_publish(package: Path, server: str | None, token: str | None, as_json:
         raw = package.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {package}: {exc.strerror}") from None
-    data = Api(server, token).call("POST", "/api/v1/models", content=raw, headers={"content-type": "application/octet-stream"})
+    data = Api(server, token).call(
+        "POST", "/api/v1/models", content=raw, headers={"content-type": "application/octet-stream"}
+    )
     _emit(data, as_json, ["name", "version", "security_counter", "sha256", "size"])
 
 
@@ -213,7 +268,9 @@ def parse_stage(text: str) -> dict[str, Any]:
     ``max_failed_share=SHARE``, ``approve`` (manual approval before the stage starts)."""
     parts = text.split(":")
     if len(parts) < 2 or not parts[0]:
-        raise UsageError(f"stage {text!r}: use NAME:N%|N|@dev1,dev2[:soak=S][:success=F][:max_failed=N][:approve]")
+        raise UsageError(
+            f"stage {text!r}: use NAME:N%|N|@dev1,dev2[:soak=S][:success=F][:max_failed=N][:approve]"
+        )
     name, who, opts = parts[0], parts[1], parts[2:]
     stage: dict[str, Any] = {"name": name}
     try:
@@ -251,7 +308,9 @@ def parse_gate(text: str) -> dict[str, Any]:
     gate, sep, rest = text.partition("=")
     bound, _, action = rest.partition(":")
     if not sep:
-        raise UsageError(f"gate {text!r}: use GATE=BOUND[:hold|rollback] (drift, confidence_drop, error_rate, latency_p95)")
+        raise UsageError(
+            f"gate {text!r}: use GATE=BOUND[:hold|rollback] (drift, confidence_drop, error_rate, latency_p95)"
+        )
     try:
         out: dict[str, Any] = {"gate": gate, "bound": float(bound)}
     except ValueError:
@@ -283,26 +342,54 @@ def rollout() -> None:
 @click.argument("model")
 @click.option("--group", help="Target group.")
 @click.option("--selector", "selector", multiple=True, help="Target tag selector key=value (repeatable).")
-@click.option("--stage", "stages", multiple=True, help=f"NAME:N%|N|@dev,dev[:soak=S][:success=F][:max_failed=N][:approve] (repeatable; default {' '.join(DEFAULT_STAGES)}).")
-@click.option("--gate", "gates", multiple=True, help="ML health gate GATE=BOUND[:hold|rollback] (repeatable).")
+@click.option(
+    "--stage",
+    "stages",
+    multiple=True,
+    help=f"NAME:N%|N|@dev,dev[:soak=S][:success=F][:max_failed=N][:approve] (repeatable; default {' '.join(DEFAULT_STAGES)}).",
+)
+@click.option(
+    "--gate", "gates", multiple=True, help="ML health gate GATE=BOUND[:hold|rollback] (repeatable)."
+)
 @click.option("--metric", type=click.Choice(["psi", "js", "ks"]), help="Drift metric of the health gate.")
 @click.option("--min-samples", type=int, help="Inferences per cohort before the health gate decides.")
 @click.option("--window", "window_s", type=float, help="Telemetry window of the health gate, seconds.")
-@click.option("--spec", "spec_file", type=click.Path(path_type=Path, dir_okay=False), help="JSON file with stages/health (overrides the flags).")
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="JSON file with stages/health (overrides the flags).",
+)
 @click.option("--name", default="", help="A name for the rollout.")
 @_options
-def rollout_create(model: str, group: str | None, selector: tuple[str, ...], stages: tuple[str, ...], gates: tuple[str, ...],
-                   metric: str | None, min_samples: int | None, window_s: float | None, spec_file: Path | None, name: str,
-                   server: str | None, token: str | None, as_json: bool) -> None:
+def rollout_create(
+    model: str,
+    group: str | None,
+    selector: tuple[str, ...],
+    stages: tuple[str, ...],
+    gates: tuple[str, ...],
+    metric: str | None,
+    min_samples: int | None,
+    window_s: float | None,
+    spec_file: Path | None,
+    name: str,
+    server: str | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
     """Roll MODEL (NAME@VERSION) out in stages to a group or a tag selector."""
     mname, sep, version = model.partition("@")
     if not sep or not mname or not version:
         raise UsageError(f"model must be NAME@VERSION, got {model!r}")
     if bool(group) == bool(selector):
         raise UsageError("give exactly one of --group or --selector")
-    body: dict[str, Any] = {"name": name, "model": mname, "version": version,
-                            "target": {"group": group} if group else {"selector": _pairs(selector, "--selector")},
-                            "stages": [parse_stage(s) for s in (stages or DEFAULT_STAGES)]}
+    body: dict[str, Any] = {
+        "name": name,
+        "model": mname,
+        "version": version,
+        "target": {"group": group} if group else {"selector": _pairs(selector, "--selector")},
+        "stages": [parse_stage(s) for s in (stages or DEFAULT_STAGES)],
+    }
     health: dict[str, Any] = {}
     if gates:
         health["bounds"] = [parse_gate(g) for g in gates]
@@ -350,7 +437,9 @@ def _command(name: str, help_text: str) -> click.Command:
     @click.option("--reason", default="", help="Recorded in the audit trail.")
     @_options
     def cmd(rollout_id: int, reason: str, server: str | None, token: str | None, as_json: bool) -> None:
-        data = Api(server, token).call("POST", f"/api/v1/rollouts/{rollout_id}/{name}", json={"reason": reason})
+        data = Api(server, token).call(
+            "POST", f"/api/v1/rollouts/{rollout_id}/{name}", json={"reason": reason}
+        )
         _emit(data, as_json, _ROLLOUT_COLUMNS, cell=_rollout_cell)
 
     return cmd
@@ -371,11 +460,20 @@ def drift() -> None:
 @drift.command("show")
 @click.option("--model", "model", help="NAME or NAME@VERSION (default: every version devices run).")
 @click.option("--metric", type=click.Choice(["psi", "js", "ks"]), default="psi", show_default=True)
-@click.option("--window", "window_s", type=float, default=3600.0, show_default=True, help="Seconds of telemetry.")
+@click.option(
+    "--window", "window_s", type=float, default=3600.0, show_default=True, help="Seconds of telemetry."
+)
 @click.option("--devices", "per_device", is_flag=True, help="Also list per-device scores.")
 @_options
-def drift_show(model: str | None, metric: str, window_s: float, per_device: bool, server: str | None,
-               token: str | None, as_json: bool) -> None:
+def drift_show(
+    model: str | None,
+    metric: str,
+    window_s: float,
+    per_device: bool,
+    server: str | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
     """Drift of each model version against its package baseline: fleet and per device, with alerts."""
     params: dict[str, Any] = {"metric": metric, "window_s": window_s}
     if model:
@@ -387,8 +485,12 @@ def drift_show(model: str | None, metric: str, window_s: float, per_device: bool
     if as_json:
         _emit(data, True, [])
         return
-    _emit(data, False, ["model", "devices", "reporting", "n", "output", "confidence", "input", "alert"],
-          title=f"drift ({metric}, last {window_s:g} s)")
+    _emit(
+        data,
+        False,
+        ["model", "devices", "reporting", "n", "output", "confidence", "input", "alert"],
+        title=f"drift ({metric}, last {window_s:g} s)",
+    )
     if per_device:
         rows = [{"model": m["model"], **d} for m in data for d in m.get("per_device", [])]
         _emit(rows, False, ["model", "device_id", "n", "output", "confidence", "input", "alert"])
@@ -402,7 +504,9 @@ def token() -> None:
 
 @token.command("create")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["admin", "operator", "viewer"]), default="viewer", show_default=True)
+@click.option(
+    "--role", type=click.Choice(["admin", "operator", "viewer"]), default="viewer", show_default=True
+)
 @_options
 def token_create(name: str, role: str, server: str | None, token: str | None, as_json: bool) -> None:
     """Make a token; its value is printed once."""

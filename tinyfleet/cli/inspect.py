@@ -15,8 +15,13 @@ from tinyfleet.signing import load_trusted_keys
 
 @click.command()
 @click.argument("package", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--pubkey", "pubkeys", multiple=True, type=click.Path(path_type=Path),
-              help="Trusted public key file (repeatable; default: the keys folder's *.pub).")
+@click.option(
+    "--pubkey",
+    "pubkeys",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Trusted public key file (repeatable; default: the keys folder's *.pub).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the verified manifest as JSON.")
 def inspect(package: Path, pubkeys: tuple[Path, ...], as_json: bool) -> None:
     """Verify PACKAGE (signature, digests, canonical encoding) and print its manifest."""
@@ -27,18 +32,24 @@ def inspect(package: Path, pubkeys: tuple[Path, ...], as_json: bool) -> None:
         click.echo(json.dumps({"verified": True, "package_sha256": pkg.sha256, "manifest": m}, indent=2))
         return
     console = Console()
-    console.print(f"[bold]{pkg.name} {pkg.version}[/bold]  security counter {pkg.security_counter}  "
-                  f"signed by {pkg.key_id}  [green]verified[/green]")
+    console.print(
+        f"[bold]{pkg.name} {pkg.version}[/bold]  security counter {pkg.security_counter}  "
+        f"signed by {pkg.key_id}  [green]verified[/green]"
+    )
     console.print(f"package sha256 {pkg.sha256}  ({pkg.size} bytes)")
     console.print(f"boards: {', '.join(pkg.boards)}")
     for t in ("input", "output"):
         spec = m[t]
-        console.print(f"{t}: shape {spec.get('shape')} {spec.get('dtype')} scale {spec.get('scale')} "
-                      f"zero point {spec.get('zero_point')}")
+        console.print(
+            f"{t}: shape {spec.get('shape')} {spec.get('dtype')} scale {spec.get('scale')} "
+            f"zero point {spec.get('zero_point')}"
+        )
     req = m["requirements"]
     console.print(f"ops: {', '.join(req.get('ops', []))}")
-    console.print(f"arena {req.get('arena_bytes')} B, flash {req.get('flash_bytes')} B, "
-                  f"golden vectors {pkg.device_manifest.golden_count}")
+    console.print(
+        f"arena {req.get('arena_bytes')} B, flash {req.get('flash_bytes')} B, "
+        f"golden vectors {pkg.device_manifest.golden_count}"
+    )
     table = Table("artifact", "bytes", "sha256")
     for name, entry in m["artifacts"].items():
         table.add_row(name, str(entry["size"]), entry["sha256"][:16] + "…")

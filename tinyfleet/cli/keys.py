@@ -22,8 +22,13 @@ def keys() -> None:
 
 
 @keys.command("init")
-@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None,
-              help="Keys folder (default: $TINYFLEET_KEYS or ~/.tinyfleet/keys).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keys folder (default: $TINYFLEET_KEYS or ~/.tinyfleet/keys).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing key pair.")
 def init_cmd(directory: Path | None, force: bool) -> None:
     """Make a new key pair."""

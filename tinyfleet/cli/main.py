@@ -26,11 +26,23 @@ COMMANDS: CommandTable = {
         {
             "train": ("tinyfleet.compiler.cli:train", "Train a float model from a spec."),
             "quantize": ("tinyfleet.compiler.cli:quantize", "Full-integer int8 post-training quantization."),
-            "convert": ("tinyfleet.compiler.cli:convert", "Write .tflite, C array, ONNX float and ONNX int8."),
-            "verify": ("tinyfleet.compiler.cli:verify", "Run a model in the reference runtimes and check a board budget."),
+            "convert": (
+                "tinyfleet.compiler.cli:convert",
+                "Write .tflite, C array, ONNX float and ONNX int8.",
+            ),
+            "verify": (
+                "tinyfleet.compiler.cli:verify",
+                "Run a model in the reference runtimes and check a board budget.",
+            ),
             "package": ("tinyfleet.compiler.cli:package", "Pack artifacts into one signed model package."),
-            "build": ("tinyfleet.compiler.cli:build", "The whole pipeline: train → quantize → convert → verify → package."),
-            "inspect": ("tinyfleet.cli.inspect:inspect", "Verify a package's signature and digests and show it."),
+            "build": (
+                "tinyfleet.compiler.cli:build",
+                "The whole pipeline: train → quantize → convert → verify → package.",
+            ),
+            "inspect": (
+                "tinyfleet.cli.inspect:inspect",
+                "Verify a package's signature and digests and show it.",
+            ),
             "publish": ("tinyfleet.cli.fleet:model_publish", "Upload a signed package to the fleet server."),
             "list": ("tinyfleet.cli.fleet:model_list", "List the models on the fleet server."),
         },
@@ -79,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         if debug:
             traceback.print_exc()
-        click.echo(f"internal error: {type(exc).__name__}: {_one_line(exc)} (TINYFLEET_DEBUG=1 for details)", err=True)
+        click.echo(
+            f"internal error: {type(exc).__name__}: {_one_line(exc)} (TINYFLEET_DEBUG=1 for details)",
+            err=True,
+        )
         return 70
     return 0
 

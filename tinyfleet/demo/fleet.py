@@ -24,11 +24,19 @@ class FleetClient:
         return list(self.api.call("GET", "/api/v1/devices"))
 
     def add_device(self, device_id: str, board: str, tags: dict[str, str]) -> dict[str, Any]:
-        return dict(self.api.call("POST", "/api/v1/devices", json={"id": device_id, "board": board, "tags": tags}))
+        return dict(
+            self.api.call("POST", "/api/v1/devices", json={"id": device_id, "board": board, "tags": tags})
+        )
 
     def publish(self, package: bytes) -> dict[str, Any]:
-        return dict(self.api.call("POST", "/api/v1/models", content=package,
-                                  headers={"content-type": "application/octet-stream"}))
+        return dict(
+            self.api.call(
+                "POST",
+                "/api/v1/models",
+                content=package,
+                headers={"content-type": "application/octet-stream"},
+            )
+        )
 
     def create_rollout(self, **spec: Any) -> dict[str, Any]:
         return dict(self.api.call("POST", "/api/v1/rollouts", json=spec))
@@ -57,8 +65,14 @@ class FleetClient:
             out.setdefault(cls, Counter())[version] += 1
         return out
 
-    def wait(self, what: str, check: Callable[[], bool], timeout: float, on_tick: Callable[[], None] | None = None,
-             poll: float = 0.5) -> None:
+    def wait(
+        self,
+        what: str,
+        check: Callable[[], bool],
+        timeout: float,
+        on_tick: Callable[[], None] | None = None,
+        poll: float = 0.5,
+    ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if on_tick:
@@ -68,8 +82,9 @@ class FleetClient:
             time.sleep(poll)
         raise ServerError(f"timed out after {timeout:.0f} s waiting for {what}")
 
-    def wait_rollout(self, rollout_id: int, timeout: float, on_tick: Callable[[dict[str, Any]], None] | None = None
-                     ) -> dict[str, Any]:
+    def wait_rollout(
+        self, rollout_id: int, timeout: float, on_tick: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
         last: dict[str, Any] = {}
 
         def done() -> bool:

@@ -60,14 +60,22 @@ class ProcessGroup:
     log_dir: Path
     procs: list[Proc] = field(default_factory=list)
 
-    def start(self, name: str, args: Sequence[str], env: Mapping[str, str] | None = None,
-              cwd: Path | None = None) -> Proc:
+    def start(
+        self, name: str, args: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> Proc:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         full_env = {**os.environ, **(env or {})}
         with open(log_path, "ab") as log:
-            popen = subprocess.Popen(list(args), stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=cwd,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+            popen = subprocess.Popen(
+                list(args),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=full_env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         proc = Proc(name, popen, log_path)
         self.procs.append(proc)
         return proc
@@ -94,4 +102,6 @@ class ProcessGroup:
     def check_alive(self) -> None:
         for proc in self.procs:
             if not proc.alive():
-                raise DeviceError(f"{proc.name} stopped unexpectedly (exit {proc.popen.returncode}): {proc.tail()}")
+                raise DeviceError(
+                    f"{proc.name} stopped unexpectedly (exit {proc.popen.returncode}): {proc.tail()}"
+                )

@@ -88,17 +88,30 @@ class Demo:
         self.env = {"TINYFLEET_KEYS": str(self.keys_dir.resolve())}
         try:
             firmware = self._start_firmware_build()
-            pkgs = self.step("1/7 train and package digits v1, v2 (and a v3 with a failing self-test)", self.build_models)
+            pkgs = self.step(
+                "1/7 train and package digits v1, v2 (and a v3 with a failing self-test)", self.build_models
+            )
             self.step("2/7 start the fleet server, its broker and the dashboard", self.start_server)
-            self.step(f"3/7 boot {self.cfg.mcus} emulated MCU(s) behind a gateway, a Linux agent and "
-                      f"{self.cfg.sim_devices} simulated devices",
-                      lambda: self.start_devices(firmware))
-            self.step("4/7 roll out v1 to all, then v2 in stages (canary → 25 % → 100 %)", lambda: self.rollouts_v1_v2(pkgs))
+            self.step(
+                f"3/7 boot {self.cfg.mcus} emulated MCU(s) behind a gateway, a Linux agent and "
+                f"{self.cfg.sim_devices} simulated devices",
+                lambda: self.start_devices(firmware),
+            )
+            self.step(
+                "4/7 roll out v1 to all, then v2 in stages (canary → 25 % → 100 %)",
+                lambda: self.rollouts_v1_v2(pkgs),
+            )
             self.step("5/7 inject input drift on part of the fleet", self.inject_drift)
-            self.step("6/7 publish v3, which fails its self-test: the canary fails and the rollout rolls back",
-                      lambda: self.rollout_v3(pkgs))
-            self.step("7/7 summary", lambda: print_summary(self.console, self.fleet, self.outcomes, self.drift_report,
-                                                           self.canary_v3))
+            self.step(
+                "6/7 publish v3, which fails its self-test: the canary fails and the rollout rolls back",
+                lambda: self.rollout_v3(pkgs),
+            )
+            self.step(
+                "7/7 summary",
+                lambda: print_summary(
+                    self.console, self.fleet, self.outcomes, self.drift_report, self.canary_v3
+                ),
+            )
             self.serve()
         finally:
             self.procs.stop_all()
@@ -114,9 +127,21 @@ class Demo:
     def _start_firmware_build(self) -> Proc:
         """The firmware builds (PlatformIO) while the models train."""
         self.firmware_dir = (self.cfg.workdir / "firmware-build").resolve()
-        return self.procs.start("firmware-build", tinyfleet_cmd(
-            "firmware", "build", "--board", "qemu-an386", "--pubkey", str((self.keys_dir / PUBLIC_NAME).resolve()),
-            "--build-dir", str(self.firmware_dir)), env=self.env, cwd=REPO)
+        return self.procs.start(
+            "firmware-build",
+            tinyfleet_cmd(
+                "firmware",
+                "build",
+                "--board",
+                "qemu-an386",
+                "--pubkey",
+                str((self.keys_dir / PUBLIC_NAME).resolve()),
+                "--build-dir",
+                str(self.firmware_dir),
+            ),
+            env=self.env,
+            cwd=REPO,
+        )
 
     def build_models(self) -> Packages:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -133,21 +158,32 @@ class Demo:
             pre = _Prebuilt(self.cfg.prebuilt[0], next(self.cfg.prebuilt[0].glob("*.tfpkg")))
             return self._variants(pre, None, trusted)
         stages = ("data", "train", "quantize", "convert", "verify", "package", "report")
-        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=self.console) as p:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=self.console
+        ) as p:
 
             def tracker(label: str) -> Callable[[str], None]:
                 task = p.add_task(label, total=len(stages))
 
                 def on_stage(name: str) -> None:
-                    p.update(task, completed=stages.index(name) if name in stages else 0,
-                             description=f"{label}: {name}")
+                    p.update(
+                        task,
+                        completed=stages.index(name) if name in stages else 0,
+                        description=f"{label}: {name}",
+                    )
+
                 return on_stage
 
             v1 = build(spec, out / "v1", key, progress=tracker("v1"))
             if self.cfg.retrain_v2:
-                spec2 = dataclasses.replace(spec, version="2.0.0", security_counter=2,
-                                            train=dataclasses.replace(spec.train, seed=spec.train.seed + 1,
-                                                                      epochs=spec.train.epochs + 10))
+                spec2 = dataclasses.replace(
+                    spec,
+                    version="2.0.0",
+                    security_counter=2,
+                    train=dataclasses.replace(
+                        spec.train, seed=spec.train.seed + 1, epochs=spec.train.epochs + 10
+                    ),
+                )
                 v2_path = build(spec2, out / "v2", key, progress=tracker("v2")).package_path
             else:
                 v2_path = None
@@ -163,10 +199,13 @@ class Demo:
         key = load_signing_key(self.keys_dir / "tinyfleet-signing.key")
         base = read_package(v1.package_path, trusted)
         if v2_path is None:
-            v2_path = atomic_write_bytes(out / "digits-2.0.0.tfpkg",
-                                         resign(base, key, version="2.0.0", security_counter=2))
-        v3 = atomic_write_bytes(out / "digits-3.0.0-bad-golden.tfpkg",
-                                resign(base, key, version="3.0.0", security_counter=3, golden=base.golden.shifted()))
+            v2_path = atomic_write_bytes(
+                out / "digits-2.0.0.tfpkg", resign(base, key, version="2.0.0", security_counter=2)
+            )
+        v3 = atomic_write_bytes(
+            out / "digits-3.0.0-bad-golden.tfpkg",
+            resign(base, key, version="3.0.0", security_counter=3, golden=base.golden.shifted()),
+        )
         for label, path in (("v1", v1.package_path), ("v2", v2_path), ("v3", v3)):
             m = read_package(path, trusted).manifest
             acc = m.get("metrics", {}).get("accuracy_int8")
@@ -196,10 +235,24 @@ class Demo:
         self.broker_port = free_port()
         admin = "tf_admin_" + secrets.token_urlsafe(18)
         self.server_url = f"http://127.0.0.1:{self.http_port}"
-        self.server = self.procs.start("server", tinyfleet_cmd(
-            "server", "--data-dir", str(d.resolve()), "--port", str(self.http_port),
-            "--broker-port", str(self.broker_port), "--trusted-key", str((self.keys_dir / PUBLIC_NAME).resolve()),
-            "--admin-token", admin), env=self.env, cwd=d)
+        self.server = self.procs.start(
+            "server",
+            tinyfleet_cmd(
+                "server",
+                "--data-dir",
+                str(d.resolve()),
+                "--port",
+                str(self.http_port),
+                "--broker-port",
+                str(self.broker_port),
+                "--trusted-key",
+                str((self.keys_dir / PUBLIC_NAME).resolve()),
+                "--admin-token",
+                admin,
+            ),
+            env=self.env,
+            cwd=d,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -216,7 +269,9 @@ class Demo:
         self.operator_token = self.fleet.token("demo-operator", "operator")
         self.console.print(f"   dashboard: [bold cyan]{self.server_url}/ui/[/bold cyan]")
         self.console.print(f"   operator token: [bold]{self.operator_token}[/bold]")
-        self.console.print(f"   broker: mqtt://127.0.0.1:{self.broker_port}   logs: {self.cfg.workdir / 'logs'}")
+        self.console.print(
+            f"   broker: mqtt://127.0.0.1:{self.broker_port}   logs: {self.cfg.workdir / 'logs'}"
+        )
 
     # ------------------------------------------------------------------ 3. devices
     def start_devices(self, firmware: Proc) -> None:
@@ -224,7 +279,9 @@ class Demo:
         self._start_sim()
         self._start_mcus(firmware)
         total = self.cfg.sim_devices + 1 + (self.cfg.mcus + 1 if self.cfg.mcus else 0)  # + edge-01, gateway
-        self.fleet.wait(f"{total} devices online", lambda: sum(d["online"] for d in self.fleet.devices()) >= total, 120)
+        self.fleet.wait(
+            f"{total} devices online", lambda: sum(d["online"] for d in self.fleet.devices()) >= total, 120
+        )
         self.console.print(f"   {total} devices online")
 
     def _credentials(self, device_id: str, board: str, cls: str) -> str:
@@ -240,14 +297,19 @@ class Demo:
             f'[server]\nmqtt = "127.0.0.1:{self.broker_port}"\nhttp = "{self.server_url}"\n\n'
             f'[paths]\nstate_dir = "state"\ntrusted_keys = ["{(self.keys_dir / PUBLIC_NAME).resolve()}"]\n\n'
             f'[serve]\nhttp = "127.0.0.1:{free_port()}"\nunix = ""\n\n'
-            f'[telemetry]\nperiod_s = 5.0\n\n{extra}'
+            f"[telemetry]\nperiod_s = 5.0\n\n{extra}"
         )
         return cfg
 
     def _start_linux_agent(self) -> None:
         secret = self._credentials("edge-01", "linux-x86_64", "linux")
-        cfg = self._agent_config("edge-01", secret, "linux-x86_64", self.cfg.workdir / "agents" / "edge-01",
-                                 f'[replay]\nfile = "{self.replay_file.resolve()}"\nrate_hz = 20.0\n')
+        cfg = self._agent_config(
+            "edge-01",
+            secret,
+            "linux-x86_64",
+            self.cfg.workdir / "agents" / "edge-01",
+            f'[replay]\nfile = "{self.replay_file.resolve()}"\nrate_hz = 20.0\n',
+        )
         self.procs.start("agent-edge-01", tinyfleet_cmd("agent", "run", "--config", str(cfg)), env=self.env)
 
     def _start_sim(self) -> None:
@@ -258,11 +320,35 @@ class Demo:
         csv.write_text("\n".join(lines) + "\n")
         csv.chmod(0o600)
         self.drift_flag = self.cfg.workdir / "sim" / "drift-on"
-        self.sim = self.procs.start("sim", tinyfleet_cmd(
-            "sim", "--devices", str(n), "--credentials", str(csv), "--broker", f"127.0.0.1:{self.broker_port}",
-            "--http", self.server_url, "--board", "rpi4", "--heartbeat", "5", "--telemetry", "5",
-            "--download", "shared", "--drift", f"{self.cfg.drift_share}@file:{self.drift_flag}",
-            "--pubkey", str(self.keys_dir / PUBLIC_NAME), "--stats-every", "5"), env=self.env)
+        self.sim = self.procs.start(
+            "sim",
+            tinyfleet_cmd(
+                "sim",
+                "--devices",
+                str(n),
+                "--credentials",
+                str(csv),
+                "--broker",
+                f"127.0.0.1:{self.broker_port}",
+                "--http",
+                self.server_url,
+                "--board",
+                "rpi4",
+                "--heartbeat",
+                "5",
+                "--telemetry",
+                "5",
+                "--download",
+                "shared",
+                "--drift",
+                f"{self.cfg.drift_share}@file:{self.drift_flag}",
+                "--pubkey",
+                str(self.keys_dir / PUBLIC_NAME),
+                "--stats-every",
+                "5",
+            ),
+            env=self.env,
+        )
 
     def _start_mcus(self, firmware: Proc) -> None:
         if self.cfg.mcus == 0:
@@ -279,19 +365,36 @@ class Demo:
             dev = f"mcu-{i:02d}"
             secret = self._credentials(dev, "qemu-an386", "mcu")
             board_dir = self.cfg.workdir / "boards" / dev
-            board = self.procs.start(f"qemu-{dev}", tinyfleet_cmd(
-                "firmware", "flash", "--board", "qemu-an386", "--build-dir", str(self.firmware_dir),
-                "--workdir", str(board_dir.resolve()), "--device-id", dev),
-                env=self.env, cwd=REPO)
+            board = self.procs.start(
+                f"qemu-{dev}",
+                tinyfleet_cmd(
+                    "firmware",
+                    "flash",
+                    "--board",
+                    "qemu-an386",
+                    "--build-dir",
+                    str(self.firmware_dir),
+                    "--workdir",
+                    str(board_dir.resolve()),
+                    "--device-id",
+                    dev,
+                ),
+                env=self.env,
+                cwd=REPO,
+            )
             url = board.wait_for(r"socket://127\.0\.0\.1:\d+", 60).group(0)
             ports.append(url)
-            extra += (f'[[gateway.devices]]\nid = "{dev}"\nsecret = "{secret}"\nserial = "{url}"\n'
-                      f'board = "qemu-an386"\n\n')
+            extra += (
+                f'[[gateway.devices]]\nid = "{dev}"\nsecret = "{secret}"\nserial = "{url}"\n'
+                f'board = "qemu-an386"\n\n'
+            )
             self.console.print(f"   {dev}: QEMU mps2-an386 on {url}")
         # The gateway is a Linux board too: it runs the model as its own device, and each MCU behind it
         # connects with the MCU's own credentials.
         secret = self._credentials("gateway-01", "linux-x86_64", "gateway")
-        cfg = self._agent_config("gateway-01", secret, "linux-x86_64", self.cfg.workdir / "agents" / "gateway-01", extra)
+        cfg = self._agent_config(
+            "gateway-01", secret, "linux-x86_64", self.cfg.workdir / "agents" / "gateway-01", extra
+        )
         args = ["agent", "run", "--config", str(cfg)]
         for url in ports:
             args += ["--serial", url]
@@ -301,10 +404,22 @@ class Demo:
     def _all_devices(self) -> list[str]:
         return [d["id"] for d in self.fleet.devices() if d.get("tags", {}).get("fleet") == "demo"]
 
-    def _run_rollout(self, name: str, version: str, stages: list[dict[str, Any]], health: dict[str, Any] | None,
-                     timeout: float) -> dict[str, Any]:
-        r = self.fleet.create_rollout(name=name, model="digits", version=version, target={"selector": {"fleet": "demo"}},
-                                      stages=stages, health=health)
+    def _run_rollout(
+        self,
+        name: str,
+        version: str,
+        stages: list[dict[str, Any]],
+        health: dict[str, Any] | None,
+        timeout: float,
+    ) -> dict[str, Any]:
+        r = self.fleet.create_rollout(
+            name=name,
+            model="digits",
+            version=version,
+            target={"selector": {"fleet": "demo"}},
+            stages=stages,
+            health=health,
+        )
         self.console.print(f"   rollout {r['id']} ({name}): {len(stages)} stage(s)")
         seen: set[str] = set()
 
@@ -315,15 +430,24 @@ class Demo:
                 self.console.print(f"   [dim]{line}[/dim]")
 
         final = self.fleet.wait_rollout(int(r["id"]), timeout, tick)
-        self.outcomes.append({"id": r["id"], "name": name, "version": version, "status": final.get("status"),
-                              "assignments": final.get("assignments", {})})
+        self.outcomes.append(
+            {
+                "id": r["id"],
+                "name": name,
+                "version": version,
+                "status": final.get("status"),
+                "assignments": final.get("assignments", {}),
+            }
+        )
         return final
 
     def rollouts_v1_v2(self, pkgs: Packages) -> None:
         for p in (pkgs.v1, pkgs.v2):
             m = self.fleet.publish(p.read_bytes())
             self.console.print(f"   published {m.get('name')} {m.get('version')}")
-        final = self._run_rollout("v1-to-all", "1.0.0", [{"name": "all", "percent": 100, "success_share": 0.95}], None, 300)
+        final = self._run_rollout(
+            "v1-to-all", "1.0.0", [{"name": "all", "percent": 100, "success_share": 0.95}], None, 300
+        )
         if final.get("status") != "succeeded":
             raise ServerError(f"the v1 rollout ended {final.get('status')}")
         canary = ["edge-01", "mcu-01", *[f"sim-{i:05d}" for i in range(min(3, self.cfg.sim_devices))]]
@@ -346,11 +470,24 @@ class Demo:
             rows = []
             for model in self.fleet.drift(name="digits"):
                 if model.get("alert"):
-                    rows.append({"subject": model["model"], "input_psi": model.get("input"),
-                                 "output_psi": model.get("output"), "n": model.get("n")})
-                rows += [{"subject": f"{d['device_id']} ({model['model']})", "input_psi": d.get("input"),
-                          "output_psi": d.get("output"), "n": d.get("n")}
-                         for d in model.get("per_device", []) if d.get("alert")]
+                    rows.append(
+                        {
+                            "subject": model["model"],
+                            "input_psi": model.get("input"),
+                            "output_psi": model.get("output"),
+                            "n": model.get("n"),
+                        }
+                    )
+                rows += [
+                    {
+                        "subject": f"{d['device_id']} ({model['model']})",
+                        "input_psi": d.get("input"),
+                        "output_psi": d.get("output"),
+                        "n": d.get("n"),
+                    }
+                    for d in model.get("per_device", [])
+                    if d.get("alert")
+                ]
             self.drift_report = rows
             return bool(rows)
 
@@ -361,19 +498,25 @@ class Demo:
             alert()
         for model in self.fleet.drift(name="digits"):
             if model.get("input") is not None:
-                self.console.print(f"   fleet on {model['model']}: input PSI {model['input']:.3f}, output PSI "
-                                   f"{model['output']:.3f}, mean confidence {model['mean_confidence']:.3f} over "
-                                   f"{model['n']} inferences from {model['reporting']} devices")
+                self.console.print(
+                    f"   fleet on {model['model']}: input PSI {model['input']:.3f}, output PSI "
+                    f"{model['output']:.3f}, mean confidence {model['mean_confidence']:.3f} over "
+                    f"{model['n']} inferences from {model['reporting']} devices"
+                )
         devices = [r for r in self.drift_report if "(" in r["subject"]]
         self.console.print(f"   {len(devices)} device(s) in drift alert")
         for row in self.drift_report[:8]:
-            self.console.print(f"   [yellow]drift alert[/yellow] {row['subject']}: input PSI {row['input_psi']:.2f}, "
-                               f"output PSI {row['output_psi']:.2f} over {row['n']} inferences")
+            self.console.print(
+                f"   [yellow]drift alert[/yellow] {row['subject']}: input PSI {row['input_psi']:.2f}, "
+                f"output PSI {row['output_psi']:.2f} over {row['n']} inferences"
+            )
 
     # ------------------------------------------------------------------ 6. v3
     def rollout_v3(self, pkgs: Packages) -> None:
         m = self.fleet.publish(pkgs.v3.read_bytes())
-        self.console.print(f"   published {m.get('name')} {m.get('version')} (golden outputs do not match the model)")
+        self.console.print(
+            f"   published {m.get('name')} {m.get('version')} (golden outputs do not match the model)"
+        )
         self.canary_v3 = [c for c in ("edge-01", "mcu-01") if c in self._all_devices()]
         stages = [
             {"name": "canary", "devices": self.canary_v3, "success_share": 1.0, "error": {"max_failed": 0}},
@@ -382,23 +525,38 @@ class Demo:
         ]
         final = self._run_rollout("v3-staged", "3.0.0", stages, None, 300)
         if final.get("status") not in ("aborted", "rolled_back"):
-            raise ServerError(f"the v3 rollout should have been stopped by its canary, but ended {final.get('status')}")
-        leaked = [d["id"] for d in self.fleet.devices()
-                  if d["id"] not in self.canary_v3 and ((d.get("model") or {}).get("version") == "3.0.0"
-                                                        or ((d.get("desired") or {}).get("model") or {}).get("version") == "3.0.0")]
+            raise ServerError(
+                f"the v3 rollout should have been stopped by its canary, but ended {final.get('status')}"
+            )
+        leaked = [
+            d["id"]
+            for d in self.fleet.devices()
+            if d["id"] not in self.canary_v3
+            and (
+                (d.get("model") or {}).get("version") == "3.0.0"
+                or ((d.get("desired") or {}).get("model") or {}).get("version") == "3.0.0"
+            )
+        ]
         if leaked:
             raise ServerError(f"v3 reached devices outside the canary: {', '.join(leaked[:10])}")
-        self.console.print(f"   rollout {final.get('status')}; v3 never reached a device outside the canary "
-                           f"({', '.join(self.canary_v3)})")
+        self.console.print(
+            f"   rollout {final.get('status')}; v3 never reached a device outside the canary "
+            f"({', '.join(self.canary_v3)})"
+        )
 
     # ------------------------------------------------------------------ serve
     def serve(self) -> None:
-        self.console.print(f"\ndashboard: [bold cyan]{self.server_url}/ui/[/bold cyan]  operator token: "
-                           f"[bold]{self.operator_token}[/bold]")
+        self.console.print(
+            f"\ndashboard: [bold cyan]{self.server_url}/ui/[/bold cyan]  operator token: "
+            f"[bold]{self.operator_token}[/bold]"
+        )
         if self.cfg.duration is not None and self.cfg.duration <= 0:
             return
-        self.console.print("serving; Ctrl-C to stop" if self.cfg.duration is None
-                           else f"serving for {self.cfg.duration:.0f} s")
+        self.console.print(
+            "serving; Ctrl-C to stop"
+            if self.cfg.duration is None
+            else f"serving for {self.cfg.duration:.0f} s"
+        )
         deadline = None if self.cfg.duration is None else time.monotonic() + self.cfg.duration
         while deadline is None or time.monotonic() < deadline:
             self.procs.check_alive()

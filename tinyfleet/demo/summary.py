@@ -13,8 +13,13 @@ from tinyfleet.demo.fleet import FleetClient
 __all__ = ["print_summary"]
 
 
-def print_summary(console: Console, fleet: FleetClient, outcomes: list[dict[str, Any]],
-                  drift_alerts: list[dict[str, Any]], canary_v3: list[str]) -> None:
+def print_summary(
+    console: Console,
+    fleet: FleetClient,
+    outcomes: list[dict[str, Any]],
+    drift_alerts: list[dict[str, Any]],
+    canary_v3: list[str],
+) -> None:
     versions = fleet.versions()
     all_versions = sorted({v for c in versions.values() for v in c})
     t = Table(title="model versions per device class", min_width=48)
@@ -29,8 +34,13 @@ def print_summary(console: Console, fleet: FleetClient, outcomes: list[dict[str,
     for c in ("id", "name", "version", "outcome", "devices by status"):
         r.add_column(c)
     for o in outcomes:
-        r.add_row(str(o["id"]), o["name"], o["version"], str(o["status"]),
-                  json.dumps(o.get("assignments", {}), sort_keys=True))
+        r.add_row(
+            str(o["id"]),
+            o["name"],
+            o["version"],
+            str(o["status"]),
+            json.dumps(o.get("assignments", {}), sort_keys=True),
+        )
     console.print(r)
 
     d = Table(title="drift alerts (PSI against the package baseline)")

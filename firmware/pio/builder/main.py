@@ -68,7 +68,9 @@ env.Append(
     ],
     LIBS=["c_nano", "m", "gcc"],
     BUILDERS=dict(
-        ElfToBin=Builder(action=env.VerboseAction("$OBJCOPY -O binary $SOURCES $TARGET", "Building $TARGET"), suffix=".bin"),
+        ElfToBin=Builder(
+            action=env.VerboseAction("$OBJCOPY -O binary $SOURCES $TARGET", "Building $TARGET"), suffix=".bin"
+        ),
     ),
 )
 env.Replace(LDSCRIPT_PATH="$PROJECT_DIR/{}".format(board.get("build.ldscript")))
@@ -78,7 +80,9 @@ target_bin = env.ElfToBin("$BUILD_DIR/${PROGNAME}", target_elf)
 
 AlwaysBuild(env.Alias("nobuild", target_bin))
 AlwaysBuild(
-    env.Alias("checkprogsize", target_elf, env.VerboseAction(env.CheckUploadSize, "Checking size $PIOMAINPROG"))
+    env.Alias(
+        "checkprogsize", target_elf, env.VerboseAction(env.CheckUploadSize, "Checking size $PIOMAINPROG")
+    )
 )
 AlwaysBuild(env.Alias("size", target_elf, env.VerboseAction("$SIZEPRINTCMD", "Calculating size $SOURCE")))
 Default([target_bin, "checkprogsize"])
