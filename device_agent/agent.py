@@ -247,9 +247,9 @@ class Agent(FleetDevice):
             slots=slots,
             runtimes=[self.cfg.runtime],
             deployment_id=self.deployment_id,
-            update=UPDATE_STATUS[self.update_step],
+            update=UPDATE_STATUS[self.update_step],  # type: ignore[arg-type]
             ts=round(time.time(), 3),
-            seq=self.next_seq(),  # type: ignore[arg-type]
+            seq=self.next_seq(),
         )
 
     def active_sha256(self) -> str | None:

@@ -285,8 +285,8 @@ class GatewayDevice(FleetDevice):
                     name=a.name, version=a.version, sha256=sha, security_counter=a.security_counter
                 )
         slots = [
-            wire.SlotInfo(slot=s, state=st)
-            for s, st in sorted((info.slots if info else {}).items())  # type: ignore[arg-type]
+            wire.SlotInfo(slot=s, state=st)  # type: ignore[arg-type]
+            for s, st in sorted((info.slots if info else {}).items())
             if s in ("a", "b") and st in ("empty", "writing", "pending", "trial", "confirmed", "failed")
         ]
         return wire.DeviceState(
@@ -298,9 +298,9 @@ class GatewayDevice(FleetDevice):
             slots=slots[:2],
             runtimes=["tinyfleet-mcu"],
             deployment_id=self.deployment_id,
-            update=UPDATE_STATUS[self.update_step],
+            update=UPDATE_STATUS[self.update_step],  # type: ignore[arg-type]
             ts=round(time.time(), 3),
-            seq=self.next_seq(),  # type: ignore[arg-type]
+            seq=self.next_seq(),
         )
 
     def active_sha256(self) -> str | None:
