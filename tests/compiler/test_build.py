@@ -74,7 +74,7 @@ def test_verify_run_folder_bitexact(digits_package, cli, repo_root) -> None:
     assert r["agreement"]["litert_ref"]["mismatches"] == 0 and r["samples"] == 359
     assert r["accuracy"]["tflm"] >= 0.94 and r["accuracy"]["tflm"] == r["accuracy"]["litert_ref"]
     assert r["accuracy"]["model_int8.onnx"] >= 0.9 and r["tflm_arena_bytes"] > 0
-    doc = (repo_root / "docs" / "tinyfleet.compiler.md").read_text()
+    doc = (repo_root / "docs" / "compiler.md").read_text()
     table = doc.split("`--json` prints one object:", 1)[1].split("\n\n", 2)[1]
     documented = {k for line in table.splitlines()[2:] for k in re.findall(r"`(\w+)`", line.split("|")[1])}
     assert documented == set(r), sorted(documented ^ set(r))

@@ -68,7 +68,7 @@ def test_docs_list_every_spec_key(repo_root: Path) -> None:
 
     from tinyfleet.compiler.spec import _SECTIONS, _TOP
 
-    doc = (repo_root / "docs" / "tinyfleet.compiler.md").read_text()
+    doc = (repo_root / "docs" / "compiler.md").read_text()
     rows = set(re.findall(r"^\| `(?:\[(\w+)\] )?(\w+)` \|", doc, flags=re.M))
     documented = {f"{sec}.{key}" if sec else key for sec, key in rows}
     expected = {k for k in _TOP if k not in _SECTIONS} | {
