@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tinyfleet.errors import UsageError
+from tinyfleet.rollout_status import ACTIVE
 from tinyfleet.server.api.deps import DB, RT, Caller, Operator, Viewer
 from tinyfleet.server.db import Assignment, Rollout, RolloutEvent
 from tinyfleet.server.rollout.engine import Command
@@ -78,7 +79,9 @@ def create(body: RolloutIn, rt: RT, caller: Operator) -> dict[str, Any]:
 @router.get("/rollouts")
 def list_rollouts(s: DB, _: Viewer, active: bool = False) -> list[dict[str, Any]]:
     q = select(Rollout).order_by(Rollout.id.desc())
-    rows = [r for r in s.scalars(q) if not active or r.status not in ("succeeded", "aborted", "rolled_back")]
+    if active:
+        q = q.where(Rollout.status.in_(sorted(ACTIVE)))
+    rows = list(s.scalars(q))
     return [_status(s, r) for r in rows]
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -19,6 +20,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tinyfleet.rollout_status import RolloutStatus
 
 __all__ = [
     "ApiToken",
@@ -123,7 +126,15 @@ class Rollout(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
     target: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"group": name} or {"selector": {tag: value}}
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # stages, gates, thresholds as created
-    status: Mapped[str] = mapped_column(String(24))
+    status: Mapped[RolloutStatus] = mapped_column(
+        Enum(
+            RolloutStatus,
+            native_enum=False,
+            length=24,
+            values_callable=lambda e: [m.value for m in e],
+            validate_strings=True,
+        )
+    )  # the contract enum; its values fit the VARCHAR(24) of the first migration
     engine_state: Mapped[str] = mapped_column(
         Text
     )  # JSON summary of the engine state (the event log is the truth)

@@ -27,7 +27,7 @@ from tinyfleet.server.rollout.gates import (
     success_share,
 )
 from tinyfleet.server.rollout.machine import Status, Trigger, lookup
-from tinyfleet.server.rollout.model import DeviceOutcome, FleetSnapshot, GateAction, VersionRef
+from tinyfleet.server.rollout.model import DeviceOutcome, DeviceView, FleetSnapshot, GateAction, VersionRef
 
 __all__ = [
     "Assignment",
@@ -37,6 +37,8 @@ __all__ = [
     "cohort_figures",
     "cohorts",
     "command",
+    "refused_devices",
+    "refuses_rollback",
     "step",
     "summary",
 ]
@@ -238,8 +240,18 @@ def _record_reports(b: _Builder, snapshot: FleetSnapshot) -> None:
         b.emit(EventKind.REPORTED, devices=tuple(sorted(confirmed)), failed=tuple(sorted(failed)))
 
 
+def refuses_rollback(previous: VersionRef | None, view: DeviceView, counters: Mapping[str, int]) -> bool:
+    """True when the device reported its rollback failed *because* of anti-rollback: it runs a model
+    whose security counter is higher than the counter of the version it was sent back to (a failure
+    for any other reason leaves the device waiting: it may still succeed on a retry)."""
+    if previous is None or view.outcome is not DeviceOutcome.FAILED:
+        return False
+    floor = counters.get(previous.key)
+    return floor is not None and view.security_counter > floor
+
+
 def _record_restored(b: _Builder, snapshot: FleetSnapshot) -> None:
-    back = []
+    back, refused = [], []
     for d, rec in b.state.devices.items():
         if rec.status is not DeviceStatus.ROLLBACK_ISSUED:
             continue
@@ -248,8 +260,17 @@ def _record_restored(b: _Builder, snapshot: FleetSnapshot) -> None:
             continue
         if rec.previous is not None and rec.previous.same_model(view.current):
             back.append(d)
+        elif refuses_rollback(rec.previous, view, snapshot.counters):
+            refused.append(d)
     if back:
         b.emit(EventKind.RESTORED, devices=tuple(sorted(back)))
+    if refused:
+        b.emit(EventKind.ROLLBACK_REFUSED, devices=tuple(sorted(refused)))
+
+
+def refused_devices(state: RolloutState) -> list[str]:
+    """Devices that refused their rollback (anti-rollback) and keep the new version."""
+    return sorted(d for d, r in state.devices.items() if r.status is DeviceStatus.ROLLBACK_REFUSED)
 
 
 def _next_trigger(state: RolloutState, last: Trigger, approval: Trigger, plain: Trigger) -> Trigger:
@@ -297,7 +318,24 @@ def _tick(b: _Builder, snapshot: FleetSnapshot, runtime_ops: Mapping[str, frozen
     if st.status is Status.ABORTING:
         _record_restored(b, snapshot)
         if all(r.status in DONE for r in b.state.devices.values()):
-            b.transition(Trigger.ALL_RESTORED)
+            refused = refused_devices(b.state)
+            if refused:
+                shown = ", ".join(refused[:20]) + (
+                    f" and {len(refused) - 20} more" if len(refused) > 20 else ""
+                )
+                b.transition(
+                    Trigger.PARTLY_RESTORED,
+                    reason="; ".join(
+                        r
+                        for r in (
+                            b.state.reason,
+                            f"{len(refused)} device(s) refused the rollback (anti-rollback): {shown}",
+                        )
+                        if r
+                    ),
+                )
+            else:
+                b.transition(Trigger.ALL_RESTORED)
         return False
     if st.status not in (Status.RUNNING, Status.SOAKING):
         return False
@@ -395,6 +433,7 @@ def summary(state: RolloutState) -> dict[str, Any]:
         "devices": counts,
         "touched": len(state.devices),
         "skipped": {d: list(r) for d, r in sorted(state.skipped.items())},
+        "rollback_refused": refused_devices(state),
         "reason": state.reason,
         "package": state.spec.package.ref.key,
         "updated_at": state.updated_at,

@@ -17,7 +17,7 @@ from typing import Any
 from tinyfleet.errors import UsageError
 from tinyfleet.server.rollout.codec import from_json, to_json
 from tinyfleet.server.rollout.gates import Verdict
-from tinyfleet.server.rollout.machine import Status, Trigger, lookup
+from tinyfleet.server.rollout.machine import TERMINAL, Status, Trigger, lookup
 from tinyfleet.server.rollout.model import RolloutSpec, VersionRef
 
 __all__ = [
@@ -41,6 +41,7 @@ class EventKind(StrEnum):
     REPORTED = "reported"  # devices (confirmed now), failed (failed now)
     ROLLBACK_ISSUED = "rollback_issued"  # devices, previous (parallel)
     RESTORED = "restored"  # devices back on their previous version
+    ROLLBACK_REFUSED = "rollback_refused"  # devices that refused their previous version (anti-rollback)
 
 
 class DeviceStatus(StrEnum):
@@ -50,9 +51,11 @@ class DeviceStatus(StrEnum):
     ROLLBACK_ISSUED = "rollback_issued"
     RESTORED = "restored"
     NO_PREVIOUS = "no_previous"  # had no model before: nothing to return to (see docs/rollouts.md)
+    ROLLBACK_REFUSED = "rollback_refused"  # refused its previous version: its security counter is higher
 
 
-DONE = frozenset({DeviceStatus.RESTORED, DeviceStatus.NO_PREVIOUS})
+# final statuses of a device in an abort: the rollout waits for nothing more from it
+DONE = frozenset({DeviceStatus.RESTORED, DeviceStatus.NO_PREVIOUS, DeviceStatus.ROLLBACK_REFUSED})
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ class RolloutState:
 
     @property
     def terminal(self) -> bool:
-        return self.status in (Status.SUCCEEDED, Status.ABORTED, Status.ROLLED_BACK)
+        return self.status in TERMINAL
 
     def stage_devices(self, stage: int | None = None) -> list[str]:
         k = self.stage if stage is None else stage
@@ -169,6 +172,7 @@ def apply(state: RolloutState | None, ev: Event) -> RolloutState:
         EventKind.REPORTED: ((ev.devices, DeviceStatus.CONFIRMED), (ev.failed, DeviceStatus.FAILED)),
         EventKind.ROLLBACK_ISSUED: ((ev.devices, DeviceStatus.ROLLBACK_ISSUED),),
         EventKind.RESTORED: ((ev.devices, DeviceStatus.RESTORED),),
+        EventKind.ROLLBACK_REFUSED: ((ev.devices, DeviceStatus.ROLLBACK_REFUSED),),
     }.get(ev.kind)
     if marks is not None:
         for ids, status in marks:
@@ -176,6 +180,8 @@ def apply(state: RolloutState | None, ev: Event) -> RolloutState:
                 if d not in devices:
                     raise _bad(ev, f"device {d} was not assigned by this rollout")
                 rec = devices[d]
+                if status is DeviceStatus.ROLLBACK_REFUSED and rec.status is not DeviceStatus.ROLLBACK_ISSUED:
+                    raise _bad(ev, f"device {d} refused a rollback it was not sent")
                 if status is DeviceStatus.ROLLBACK_ISSUED and rec.previous is None:
                     status_d = DeviceStatus.NO_PREVIOUS
                 else:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tinyfleet.rollout_status import ACTIVE, MEANING, TERMINAL, RolloutStatus
+
 __all__ = [
     "ACTIVE",
     "Row",
@@ -23,34 +25,8 @@ __all__ = [
 ]
 
 
-class Status(StrEnum):
-    CREATED = "created"
-    RUNNING = "running"
-    SOAKING = "soaking"
-    WAITING_APPROVAL = "waiting_approval"
-    PAUSED = "paused"
-    HELD = "held"
-    ABORTING = "aborting"
-    SUCCEEDED = "succeeded"
-    ABORTED = "aborted"
-    ROLLED_BACK = "rolled_back"
-
-
-STATUS_MEANING: dict[Status, str] = {
-    Status.CREATED: "stored; nothing assigned yet (the next tick starts it)",
-    Status.RUNNING: "the current stage assigns devices up to its share and waits for its success threshold",
-    Status.SOAKING: "the stage reached its success threshold; waiting out the soak time and the health gate",
-    Status.WAITING_APPROVAL: "the next stage needs an operator's promote before it assigns anything",
-    Status.PAUSED: "stopped by an operator: no assignments, no gate decisions; device results are still recorded",
-    Status.HELD: "stopped by an ML health gate with action hold; an operator resumes, promotes or aborts",
-    Status.ABORTING: "every touched device was sent its previous version; waiting until all run it again",
-    Status.SUCCEEDED: "terminal: the last stage passed",
-    Status.ABORTED: "terminal: aborted before any device was touched",
-    Status.ROLLED_BACK: "terminal: aborted, and every touched device runs its previous version again",
-}
-
-TERMINAL = frozenset({Status.SUCCEEDED, Status.ABORTED, Status.ROLLED_BACK})
-ACTIVE = frozenset(set(Status) - TERMINAL)
+Status = RolloutStatus  # the contract enum (tinyfleet.rollout_status): one home for its values
+STATUS_MEANING: dict[Status, str] = MEANING
 
 
 class Trigger(StrEnum):
@@ -66,6 +42,7 @@ class Trigger(StrEnum):
     HEALTH_HOLD = "health_hold"
     HEALTH_ROLLBACK = "health_rollback"
     ALL_RESTORED = "all_restored"
+    PARTLY_RESTORED = "partly_restored"
     # from operators (commands)
     PAUSE = "pause"
     RESUME = "resume"
@@ -121,6 +98,7 @@ TRANSITIONS: tuple[Row, ...] = (
     Row(S.PAUSED,           T.RESUME,                S.RUNNING,          False, "operator resume"),
     Row(S.PAUSED,           T.ABORT,                 S.ABORTING,         False, "operator abort: roll back"),
     Row(S.ABORTING,         T.ALL_RESTORED,          S.ROLLED_BACK,      False, "every touched device runs its previous version"),
+    Row(S.ABORTING,         T.PARTLY_RESTORED,       S.ROLLED_BACK_PARTIALLY, False, "every touched device is back or refused its previous version (anti-rollback); some refused"),
 )
 # fmt: on
 del S, T

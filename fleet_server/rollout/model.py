@@ -361,6 +361,7 @@ class DeviceView:
     online: bool = True
     arena_budget: int | None = None
     flash_budget: int | None = None
+    security_counter: int = 0  # of the model it runs (its anti-rollback floor once confirmed)
 
 
 @dataclass(frozen=True)
@@ -371,9 +372,12 @@ class FleetSnapshot:
     every target device and of every device the rollout touched. ``telemetry``: per device, its merged
     telemetry window (``drift.window.merge``) over ``spec.health.window_s``. ``baselines``: drift
     baselines keyed ``name@version`` for the new package and the versions control devices run.
+    ``counters``: security counters keyed ``name@version`` of the versions a rollback sends (the
+    engine tells an anti-rollback refusal from another failure with them).
     """
 
     target: tuple[str, ...]
     devices: Mapping[str, DeviceView]
     telemetry: Mapping[str, Window] = field(default_factory=dict)
     baselines: Mapping[str, Baseline] = field(default_factory=dict)
+    counters: Mapping[str, int] = field(default_factory=dict)

@@ -67,7 +67,7 @@ def desired_for(
             url=f"{http_url}/api/v1/artifacts/{row.sha256}",
         )
     msg = wire.DesiredState(deployment_id=deployment_id, rollout_id=rollout_id, model=model, issued_at=now)
-    return msg.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return wire.to_dict(msg)
 
 
 def _deployment_id(rollout_id: int) -> str:
@@ -181,7 +181,7 @@ def apply_decision(s: Session, row: Rollout, before: RolloutState, decision: Dec
                 .values(rollout_id=None)
             )
     if decision.events:
-        row.status = decision.state.status.value
+        row.status = decision.state.status
         row.engine_state = _state_json(decision.state)
         row.updated_at = now
         row.revision += 1

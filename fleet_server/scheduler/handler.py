@@ -25,11 +25,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from tinyfleet.errors import UsageError
+from tinyfleet.rollout_status import ACTIVE, RolloutStatus
 from tinyfleet.server.db import Database, ModelRow, Rollout, RolloutEvent
 from tinyfleet.server.rollout.compat import package_info
 from tinyfleet.server.rollout.engine import Command, Decision, command, step, summary
 from tinyfleet.server.rollout.events import Event, RolloutState, apply, create, replay
-from tinyfleet.server.rollout.machine import ACTIVE
 from tinyfleet.server.rollout.model import RolloutSpec
 from tinyfleet.server.scheduler.executor import apply_decision
 from tinyfleet.server.scheduler.snapshot import build_snapshot
@@ -62,9 +62,7 @@ class StepResult:
 def active_rollouts(db: Database) -> list[int]:
     with db.session() as s:
         return list(
-            s.scalars(
-                select(Rollout.id).where(Rollout.status.in_([st.value for st in ACTIVE])).order_by(Rollout.id)
-            )
+            s.scalars(select(Rollout.id).where(Rollout.status.in_(sorted(ACTIVE))).order_by(Rollout.id))
         )
 
 
@@ -134,9 +132,9 @@ def step_rollout(
         row = _claim(s, db, rollout_id, me, ttl)
         if row is None:
             return StepResult(rollout_id, claimed=False)
-        if row.status not in {st.value for st in ACTIVE}:
+        if row.status not in ACTIVE:
             _release_claim(row)
-            return StepResult(rollout_id, claimed=True, status=row.status)
+            return StepResult(rollout_id, claimed=True, status=row.status.value)
         at = time.time() if now is None else now
         state = load_state(s, rollout_id)
         decision = step(state, build_snapshot(s, row, state, at), at)
@@ -202,7 +200,7 @@ def create_rollout(
         model_id=m.id,
         target=dict(target),
         spec=spec.to_json(),
-        status="created",
+        status=RolloutStatus.CREATED,
         engine_state="{}",
         created_at=now,
         updated_at=now,

@@ -15,7 +15,7 @@ from tinyfleet.server.db import Assignment, Device, DeviceEventRow, ModelRow, Ro
 from tinyfleet.server.devices import resolve_target
 from tinyfleet.server.drift.baseline import Baseline
 from tinyfleet.server.drift.window import Window, merge
-from tinyfleet.server.rollout.events import RolloutState
+from tinyfleet.server.rollout.events import DeviceStatus, RolloutState
 from tinyfleet.server.rollout.model import DeviceOutcome, DeviceView, FleetSnapshot, VersionRef
 
 __all__ = ["build_snapshot", "device_outcome", "version_ref"]
@@ -46,6 +46,7 @@ _VIEW_COLUMNS = (
     Device.flash_budget,
     Device.deployment_id,
     Device.update_state,
+    Device.security_counter,
 )
 
 
@@ -129,7 +130,9 @@ def build_snapshot(s: Session, row: Rollout, state: RolloutState, now: float) ->
             online=dev.online,
             arena_budget=dev.arena_budget,
             flash_budget=dev.flash_budget,
+            security_counter=dev.security_counter or 0,
         )
+    counters = _rollback_counters(s, state)
     telemetry: dict[str, Window] = {}
     baselines: dict[str, Baseline] = {}
     health = state.spec.health
@@ -150,4 +153,24 @@ def build_snapshot(s: Session, row: Rollout, state: RolloutState, now: float) ->
         for m in s.scalars(select(ModelRow).where(ModelRow.name.in_({n for n, _ in versions}))):
             if (m.name, m.version) in versions and (b := _baseline(m.manifest)) is not None:
                 baselines[f"{m.name}@{m.version}"] = b
-    return FleetSnapshot(target=tuple(target), devices=views, telemetry=telemetry, baselines=baselines)
+    return FleetSnapshot(
+        target=tuple(target), devices=views, telemetry=telemetry, baselines=baselines, counters=counters
+    )
+
+
+def _rollback_counters(s: Session, state: RolloutState) -> dict[str, int]:
+    """Security counters of the versions this rollout sent devices back to (read only while some
+    rollback is outstanding: the engine needs them to recognise an anti-rollback refusal)."""
+    wanted = {
+        (r.previous.name, r.previous.version)
+        for r in state.devices.values()
+        if r.status is DeviceStatus.ROLLBACK_ISSUED and r.previous is not None
+    }
+    if not wanted:
+        return {}
+    rows = s.execute(
+        select(ModelRow.name, ModelRow.version, ModelRow.security_counter).where(
+            ModelRow.name.in_({n for n, _ in wanted})
+        )
+    )
+    return {f"{n}@{v}": int(c) for n, v, c in rows if (n, v) in wanted}

@@ -45,6 +45,7 @@ class Fleet:
     baselines: dict[str, Baseline] = field(default_factory=dict)
     holder: dict[str, str] = field(default_factory=dict)  # device → rollout that holds it
     history: dict[str, list[VersionRef | None]] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)  # security counter per name@version
 
     @staticmethod
     def make(n: int, board: Callable[[int], str] = lambda i: "qemu-an386", **kw: object) -> Fleet:
@@ -55,7 +56,9 @@ class Fleet:
         views = {}
         for d, v in self.devices.items():
             views[d] = replace(v, active_rollout=self.holder.get(d))
-        return FleetSnapshot(tuple(self.target), views, dict(self.telemetry), dict(self.baselines))
+        return FleetSnapshot(
+            tuple(self.target), views, dict(self.telemetry), dict(self.baselines), dict(self.counters)
+        )
 
     def apply(self, rollout_id: str, dec: Decision) -> None:
         for a in dec.assign:

@@ -377,6 +377,7 @@ def test_abort_of_devices_without_a_previous_model_ends_and_says_so() -> None:
         "rollback_issued": 0,
         "restored": 3,
         "no_previous": 1,
+        "rollback_refused": 0,
     }
 
 

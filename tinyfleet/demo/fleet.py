@@ -9,10 +9,9 @@ from typing import Any
 
 from tinyfleet.cli.fleet import Api
 from tinyfleet.errors import ServerError
+from tinyfleet.rollout_status import TERMINAL
 
 __all__ = ["FleetClient", "TERMINAL"]
-
-TERMINAL = ("succeeded", "aborted", "rolled_back")
 
 
 class FleetClient:

@@ -159,6 +159,9 @@ async function detailView(root, ctx) {
     clear(head).append(...[h("h1", { "data-testid": "rollout-title" }, `Rollout #${r.id} ${r.name ?? ""} `, pill(r.status)),
       h("p", { class: "muted" }, `${modelOf(r)} → ${describeTarget(r.target)} · created ${fmtTime(r.created_at)}${r.created_by ? ` by ${r.created_by}` : ""}`),
       r.reason ? h("p", { "data-testid": "rollout-reason" }, `Reason: ${r.reason}`) : null,
+      (r.rollback_refused || []).length
+        ? h("p", { class: "bad", "data-testid": "rollout-refused" }, `Refused the rollback (anti-rollback; they keep ${modelOf(r)}): ${r.rollback_refused.join(", ")}`)
+        : null,
       Object.keys(r.skipped || {}).length
         ? h("p", { class: "muted", "data-testid": "rollout-skipped" }, `Skipped: ${Object.entries(r.skipped).map(([d, why]) => `${d} (${why.join("; ")})`).join(", ")}`)
         : null].filter(Boolean));
