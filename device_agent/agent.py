@@ -227,27 +227,33 @@ class Agent(FleetDevice):
         slots = []
         act = self.slots.active()
         for s in ("a", "b"):
+            st: wire.SlotState
             if s == act:
-                st = "trial" if self.update_step in (Step.SWAP, Step.CONFIRM) else "confirmed"
+                st = (
+                    wire.SlotState.TRIAL
+                    if self.update_step in (Step.SWAP, Step.CONFIRM)
+                    else wire.SlotState.CONFIRMED
+                )
             elif s in self.bad_slots:
-                st = "failed"
+                st = wire.SlotState.FAILED
             elif self.update_step is Step.INSTALL:
-                st = "writing"
+                st = wire.SlotState.WRITING
             elif self.slots.has_package(s):
-                st = "pending" if self.update_step in (Step.LOAD, Step.SELF_TEST) else "confirmed"
+                pending = self.update_step in (Step.LOAD, Step.SELF_TEST)
+                st = wire.SlotState.PENDING if pending else wire.SlotState.CONFIRMED
             else:
-                st = "empty"
-            slots.append(wire.SlotInfo(slot=s, state=st, model=self.slot_refs.get(s)))  # type: ignore[arg-type]
+                st = wire.SlotState.EMPTY
+            slots.append(wire.SlotInfo(slot=wire.SlotName(s), state=st, model=self.slot_refs.get(s)))
         return wire.DeviceState(
             device_id=self.cfg.device_id,
             board=self.cfg.board,
-            kind="linux",
+            kind=wire.DeviceKind.LINUX,
             firmware="tinyfleet-agent",
             active=self.active_ref,
             slots=slots,
             runtimes=[self.cfg.runtime],
             deployment_id=self.deployment_id,
-            update=UPDATE_STATUS[self.update_step],  # type: ignore[arg-type]
+            update=UPDATE_STATUS[self.update_step],
             ts=round(time.time(), 3),
             seq=self.next_seq(),
         )

@@ -285,20 +285,20 @@ class GatewayDevice(FleetDevice):
                     name=a.name, version=a.version, sha256=sha, security_counter=a.security_counter
                 )
         slots = [
-            wire.SlotInfo(slot=s, state=st)  # type: ignore[arg-type]
+            wire.SlotInfo(slot=wire.SlotName(s), state=wire.SlotState(st))
             for s, st in sorted((info.slots if info else {}).items())
-            if s in ("a", "b") and st in ("empty", "writing", "pending", "trial", "confirmed", "failed")
+            if s in set(wire.SlotName) and st in set(wire.SlotState)  # a state the contract lacks is left out
         ]
         return wire.DeviceState(
             device_id=self.mcu.device_id,
             board=self.mcu.board,
-            kind="mcu",
+            kind=wire.DeviceKind.MCU,
             firmware=(info.firmware if info else "")[:32],
             active=active,
             slots=slots[:2],
             runtimes=["tinyfleet-mcu"],
             deployment_id=self.deployment_id,
-            update=UPDATE_STATUS[self.update_step],  # type: ignore[arg-type]
+            update=UPDATE_STATUS[self.update_step],
             ts=round(time.time(), 3),
             seq=self.next_seq(),
         )
@@ -392,7 +392,7 @@ class GatewayDevice(FleetDevice):
             ts=round(now, 3),
             period_s=max(0.001, round(now - since, 3)),
             model=a.version,
-            n=tm.n,  # type: ignore[call-arg]  # populated by name (alias "in")
+            n=tm.n,
             err=tm.err,
             lat_p50_us=tm.lat_p50_us,
             lat_p95_us=tm.lat_p95_us,

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tinyfleet.fsutil import atomic_write_text
-from tinyfleet.wire import DesiredModel, DesiredState, EventType
+from tinyfleet.wire import DesiredModel, DesiredState, EventType, UpdateState, convert, to_dict
 
 __all__ = [
     "TRANSITIONS",
@@ -109,19 +109,19 @@ TRANSITIONS: tuple[Transition, ...] = (
 _TABLE: dict[tuple[Step, Outcome], Transition] = {(t.source, t.outcome): t for t in TRANSITIONS}
 
 # What DeviceState.update says while a step runs (wire contract values).
-UPDATE_STATUS: dict[Step, str] = {
-    Step.IDLE: "idle",
-    Step.DOWNLOAD: "downloading",
-    Step.VERIFY: "verifying",
-    Step.INSTALL: "installing",
-    Step.LOAD: "installing",
-    Step.SELF_TEST: "testing",
-    Step.SWAP: "testing",
-    Step.CONFIRM: "testing",
-    Step.ROLLBACK: "testing",
-    Step.DONE: "confirmed",
-    Step.ROLLED_BACK: "rolled_back",
-    Step.FAILED: "failed",
+UPDATE_STATUS: dict[Step, UpdateState] = {
+    Step.IDLE: UpdateState.IDLE,
+    Step.DOWNLOAD: UpdateState.DOWNLOADING,
+    Step.VERIFY: UpdateState.VERIFYING,
+    Step.INSTALL: UpdateState.INSTALLING,
+    Step.LOAD: UpdateState.INSTALLING,
+    Step.SELF_TEST: UpdateState.TESTING,
+    Step.SWAP: UpdateState.TESTING,
+    Step.CONFIRM: UpdateState.TESTING,
+    Step.ROLLBACK: UpdateState.TESTING,
+    Step.DONE: UpdateState.CONFIRMED,
+    Step.ROLLED_BACK: UpdateState.ROLLED_BACK,
+    Step.FAILED: UpdateState.FAILED,
 }
 
 
@@ -179,7 +179,7 @@ class Journal:
 
     @property
     def model(self) -> DesiredModel | None:
-        return DesiredModel.model_validate(self.target) if self.target else None
+        return convert(self.target, DesiredModel) if self.target else None
 
 
 class Action(StrEnum):
@@ -285,7 +285,7 @@ class Executor:
         if j.deployment_id != desired.deployment_id or (j.target or {}).get("sha256") != model.sha256:
             j.attempts = 0
         j.deployment_id = desired.deployment_id
-        j.target = model.model_dump()
+        j.target = to_dict(model)
         j.previous = self.steps.snapshot_previous()
         step = FIRST
         tries: dict[Step, int] = {}

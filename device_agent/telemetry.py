@@ -77,7 +77,7 @@ class Recorder:
                 self._start = t
                 return None
             lat = np.array(self._lat) if self._lat else np.zeros(1)
-            msg = wire.Telemetry(  # type: ignore[call-arg]  # populated by name (alias "in")
+            msg = wire.Telemetry(
                 ts=round(t, 3),
                 period_s=max(0.001, round(t - self._start, 3)),
                 model=self._model or "0.0.0",

@@ -10,46 +10,67 @@ Topics, one folder per device (the device id is also its MQTT username, so the b
     tf/v1/d/{device_id}/tm        device → server  QoS 1     Telemetry
     tf/v1/d/{device_id}/online    device → server  retained  b"1" / b"0" (b"0" is the last will)
 
-Payloads are compact JSON objects with ``"v": 1``. ``parse(channel, payload)`` validates size and
-schema and raises :class:`WireError`; a receiver counts and drops such messages.
+Payloads are compact JSON objects (RFC 8259: ``NaN`` and ``Infinity`` are refused) with ``"v": 1``.
+The message types are ``msgspec`` structs: every limit and closed value set is in the type, and the
+published JSON Schema (``docs/reference/``) is generated from them. ``parse(channel, payload)``
+checks size and schema and raises :class:`WireError` naming the offending field; a receiver counts
+and drops such messages. ``encode`` checks a message against the same limits before it leaves.
 """
 
 from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
+
+from tinyfleet.states import DeviceKind, EventType, SlotName, SlotState, UpdateState
 
 __all__ = [
     "DEVICE_ID_RE",
     "MAX_BYTES",
+    "MESSAGES",
     "TOPIC_PREFIX",
     "Channel",
     "DesiredModel",
     "DesiredState",
     "DeviceEvent",
+    "DeviceKind",
     "DeviceState",
     "EventType",
     "Heartbeat",
     "ModelRef",
     "SlotInfo",
+    "SlotName",
+    "SlotState",
     "Telemetry",
+    "UpdateState",
     "WireError",
+    "convert",
     "encode",
     "parse",
     "parse_topic",
+    "to_dict",
     "topic",
     "wildcard",
 ]
 
 TOPIC_PREFIX = "tf/v1/d"
-DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
 
 
 class WireError(ValueError):
-    """A message or topic that does not follow the wire contract."""
+    """A message or topic that does not follow the wire contract.
+
+    ``field`` names the offending field as a path (``slots[0].state``), or is ``""`` when the
+    message as a whole is at fault (size, not JSON, not an object).
+    """
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class Channel(StrEnum):
@@ -92,126 +113,193 @@ def parse_topic(name: str) -> tuple[str, Channel]:
         raise WireError(f"unknown channel in topic {name[:120]!r}") from None
 
 
-Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-Version = Annotated[str, Field(pattern=r"^\d{1,5}\.\d{1,5}\.\d{1,5}$")]
-Counter = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
-Count = Annotated[int, Field(ge=0, le=2**53)]
-ShortText = Annotated[str, Field(max_length=200)]
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+# ---- field types: every limit lives here ---------------------------------------------------------
+# Patterns end in "$(?!\n)": Python's "$" also matches before a final newline, the look-ahead refuses
+# it; JSON Schema (ECMA-262) readers see the same language.
+def _pattern(body: str) -> str:
+    return "^" + body + "$(?!\n)"
 
 
-class _Msg(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-    v: Literal[1] = 1
+COUNT_MAX: Final = 2**53  # the largest integer every JSON reader holds exactly
+TS_MAX: Final = 1e10  # UNIX seconds, year 2286
+
+DeviceId = Annotated[
+    str,
+    msgspec.Meta(pattern=_pattern(DEVICE_ID_PATTERN[1:-1]), description="the device id (= MQTT username)"),
+]
+Sha256Hex = Annotated[
+    str, msgspec.Meta(pattern=_pattern("[0-9a-f]{64}"), description="SHA-256, lower-case hex")
+]
+Version = Annotated[
+    str, msgspec.Meta(pattern=_pattern(r"\d{1,5}\.\d{1,5}\.\d{1,5}"), description="MAJOR.MINOR.PATCH")
+]
+Counter = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF, description="anti-rollback security counter")]
+Count = Annotated[int, msgspec.Meta(ge=0, le=COUNT_MAX)]
+Timestamp = Annotated[float, msgspec.Meta(ge=0, le=TS_MAX, description="UNIX seconds")]
+Name = Annotated[str, msgspec.Meta(pattern=_pattern("[A-Za-z0-9][A-Za-z0-9._-]{0,63}"))]
+DeploymentId = Annotated[str, msgspec.Meta(max_length=64)]
+Seq = Annotated[Count, msgspec.Meta(description="sender's sequence number; orders messages with equal ts")]
+Bins = Annotated[list[Count], msgspec.Meta(min_length=16, max_length=16)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0, le=1e15)]
 
 
-class ModelRef(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class _Part(msgspec.Struct, frozen=True, kw_only=True):
+    """A nested object of a message."""
+
+
+class _Msg(msgspec.Struct, frozen=True, kw_only=True, tag_field="v", tag=1):
+    """A top-level message: encoded with ``"v": 1``; a missing ``v`` reads as 1, any other is refused."""
+
+
+class ModelRef(_Part, frozen=True, kw_only=True):
+    """A model package a device holds."""
+
     name: Name
     version: Version
-    sha256: Sha256Hex  # digest of the model package file
+    sha256: Annotated[Sha256Hex, msgspec.Meta(description="digest of the model package file")]
     security_counter: Counter = 0
 
 
-class SlotInfo(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    slot: Literal["a", "b"]
-    state: Literal["empty", "writing", "pending", "trial", "confirmed", "failed"]
+class SlotInfo(_Part, frozen=True, kw_only=True):
+    """One model slot of the device."""
+
+    slot: SlotName
+    state: SlotState
     model: ModelRef | None = None
 
 
-class DeviceState(_Msg):
-    device_id: str
-    board: Name
-    kind: Literal["mcu", "linux", "sim"]
-    firmware: Annotated[str, Field(max_length=32)] = ""
+class DeviceState(_Msg, frozen=True, kw_only=True):
+    """What a device is and runs (retained; the server keeps the newest by ``ts``, ``seq``)."""
+
+    device_id: DeviceId
+    board: Annotated[Name, msgspec.Meta(description="board name (docs/reference/boards.md)")]
+    kind: DeviceKind
+    firmware: Annotated[str, msgspec.Meta(max_length=32)] = ""
     active: ModelRef | None = None
-    slots: Annotated[list[SlotInfo], Field(max_length=2)] = []
-    runtimes: Annotated[list[Name], Field(max_length=8)] = []
-    deployment_id: Annotated[str, Field(max_length=64)] | None = None
-    update: Literal[
-        "idle", "downloading", "verifying", "installing", "testing", "confirmed", "rolled_back", "failed"
-    ] = "idle"
+    slots: Annotated[list[SlotInfo], msgspec.Meta(max_length=2)] = []
+    runtimes: Annotated[
+        list[Name], msgspec.Meta(max_length=8, description="runtime names (docs/reference/boards.md)")
+    ] = []
+    deployment_id: (
+        Annotated[
+            DeploymentId, msgspec.Meta(description="the desired state's deployment the device works on")
+        ]
+        | None
+    ) = None
+    update: UpdateState = UpdateState.IDLE
     arena_budget: Count | None = None
     flash_budget: Count | None = None
-    ts: float
-    seq: Count = 0
+    ts: Timestamp
+    seq: Seq = 0
 
 
-class DesiredModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class DesiredModel(_Part, frozen=True, kw_only=True):
+    """The model package a device must install."""
+
     name: Name
     version: Version
-    sha256: Sha256Hex  # package digest = artifact address
-    size: Annotated[int, Field(gt=0)]
+    sha256: Annotated[Sha256Hex, msgspec.Meta(description="package digest = artifact address")]
+    size: Annotated[int, msgspec.Meta(gt=0, le=COUNT_MAX, description="package size in bytes")]
     security_counter: Counter
-    url: Annotated[str, Field(max_length=512)]
+    url: Annotated[str, msgspec.Meta(max_length=512, description="download URL (HTTP Basic, Range)")]
 
 
-class DesiredState(_Msg):
-    deployment_id: Annotated[str, Field(min_length=1, max_length=64)]
-    rollout_id: Annotated[str, Field(max_length=64)] | None = None
-    model: DesiredModel | None = None  # None: keep what you have
-    issued_at: float
+class DesiredState(_Msg, frozen=True, kw_only=True):
+    """What the server wants a device to run (retained; a new ``deployment_id`` per assignment)."""
+
+    deployment_id: Annotated[DeploymentId, msgspec.Meta(min_length=1)]
+    rollout_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    model: Annotated[DesiredModel, msgspec.Meta(description="absent: keep what you run")] | None = None
+    issued_at: Timestamp
 
 
-class EventType(StrEnum):
-    DOWNLOAD_STARTED = "download_started"
-    DOWNLOAD_PROGRESS = "download_progress"
-    DOWNLOADED = "downloaded"
-    VERIFY_FAILED = "verify_failed"
-    INSTALLED = "installed"
-    SELF_TEST_PASSED = "self_test_passed"
-    SELF_TEST_FAILED = "self_test_failed"
-    ACTIVATED = "activated"
-    CONFIRMED = "confirmed"
-    ROLLED_BACK = "rolled_back"
-    INCOMPATIBLE = "incompatible"
-    FAILED = "failed"
+class DeviceEvent(_Msg, frozen=True, kw_only=True):
+    """One step of an update."""
 
-
-class DeviceEvent(_Msg):
-    deployment_id: Annotated[str, Field(max_length=64)]
+    deployment_id: DeploymentId
     type: EventType
     model: ModelRef | None = None
-    detail: ShortText = ""
-    progress: Annotated[float, Field(ge=0, le=1)] | None = None
-    ts: float
-    seq: Count = 0
+    detail: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    progress: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    ts: Timestamp
+    seq: Seq = 0
 
 
-class Heartbeat(_Msg):
-    ts: float
-    uptime_s: Annotated[float, Field(ge=0)] = 0.0
+class Heartbeat(_Msg, frozen=True, kw_only=True):
+    """Liveness between state changes."""
+
+    ts: Timestamp
+    uptime_s: NonNegative = 0.0
     model_version: Version | None = None
 
 
-class Telemetry(_Msg):
-    ts: float
-    period_s: Annotated[float, Field(gt=0, le=86400)]
-    model: Version  # active model version the counts belong to
-    n: Count  # inferences in the period
+class Telemetry(_Msg, frozen=True, kw_only=True):
+    """What the active model did over one period (bins as in ``tinyfleet/drift.py``)."""
+
+    ts: Timestamp
+    period_s: Annotated[float, msgspec.Meta(gt=0, le=86400)]
+    model: Annotated[Version, msgspec.Meta(description="active model version the counts belong to")]
+    n: Annotated[Count, msgspec.Meta(description="inferences in the period")]
     err: Count = 0
-    lat_p50_us: Annotated[float, Field(ge=0)] = 0.0
-    lat_p95_us: Annotated[float, Field(ge=0)] = 0.0
+    lat_p50_us: NonNegative = 0.0
+    lat_p95_us: NonNegative = 0.0
     input_hist: Annotated[
-        list[Annotated[list[Count], Field(min_length=16, max_length=16)]], Field(max_length=16)
-    ] = Field(default=[], alias="in")
-    cls: Annotated[list[Count], Field(max_length=256)] = []
-    conf: Annotated[list[Count], Field(max_length=16)] = []
+        list[Bins], msgspec.Meta(max_length=16, description="input histograms: groups × 16 bins")
+    ] = msgspec.field(default_factory=list, name="in")
+    cls: Annotated[list[Count], msgspec.Meta(max_length=256, description="arg-max count per class")] = []
+    conf: Annotated[list[Count], msgspec.Meta(max_length=16, description="confidence histogram")] = []
 
 
-_MODELS: dict[Channel, type[_Msg]] = {
+MESSAGES: dict[Channel, type[_Msg]] = {
     Channel.STATE: DeviceState,
     Channel.DESIRED: DesiredState,
     Channel.EVENT: DeviceEvent,
     Channel.HB: Heartbeat,
     Channel.TM: Telemetry,
 }
+_DECODERS: dict[Channel, msgspec.json.Decoder[Any]] = {
+    ch: msgspec.json.Decoder(cls) for ch, cls in MESSAGES.items()
+}
+_ENCODER = msgspec.json.Encoder()
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+T = TypeVar("T")
 
 
-def encode(msg: _Msg) -> bytes:
-    return msg.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")
+def _wire_error(kind: str, exc: msgspec.MsgspecError) -> WireError:
+    text = str(exc)
+    m = _AT.search(text)
+    field = m.group("path").lstrip(".") if m else ""
+    reason = text[: m.start()] if m else text
+    return WireError(f"invalid {kind} message: {field or 'message'}: {reason}", field)
+
+
+def _drop_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_drop_none(v) for v in obj]
+    return obj
+
+
+def to_dict(msg: msgspec.Struct) -> dict[str, Any]:
+    """The message as JSON-ready builtins, wire names, absent optional fields left out."""
+    out: dict[str, Any] = _drop_none(msgspec.to_builtins(msg))
+    return out
+
+
+def convert(data: Any, cls: type[T]) -> T:
+    """Build and check a message (or part) from builtins such as a stored ``to_dict``; WireError if invalid."""
+    try:
+        return msgspec.convert(data, cls, strict=True)
+    except msgspec.ValidationError as exc:
+        raise _wire_error(getattr(cls, "__name__", "wire"), exc) from None
+
+
+def encode(msg: msgspec.Struct) -> bytes:
+    """Compact JSON of ``msg``, checked against the contract (a sender never sends what receivers refuse)."""
+    data = to_dict(msg)
+    convert(data, type(msg))
+    return _ENCODER.encode(data)
 
 
 def parse(channel: Channel | str, payload: bytes, device_id: str | None = None) -> Any:
@@ -227,13 +315,11 @@ def parse(channel: Channel | str, payload: bytes, device_id: str | None = None) 
             raise WireError("online payload must be '0' or '1'")
         return payload == b"1"
     try:
-        msg = _MODELS[ch].model_validate_json(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "message"
-        raise WireError(f"invalid {ch.value} message: {where}: {first.get('msg', 'invalid')}") from None
+        msg = _DECODERS[ch].decode(payload)
+    except msgspec.ValidationError as exc:
+        raise _wire_error(ch.value, exc) from None
+    except msgspec.DecodeError as exc:
+        raise WireError(f"invalid {ch.value} message: not JSON ({exc})") from None
     if isinstance(msg, DeviceState) and device_id is not None and msg.device_id != device_id:
-        raise WireError(f"state for {msg.device_id!r} published on the topic of {device_id!r}")
-    if isinstance(msg, Telemetry) and msg.input_hist and len({len(g) for g in msg.input_hist}) != 1:
-        raise WireError("invalid tm message: input histograms differ in size")
+        raise WireError(f"state for {msg.device_id!r} published on the topic of {device_id!r}", "device_id")
     return msg

@@ -135,7 +135,7 @@ def synth_telemetry(
     hist = [rng.multinomial(n * per_group, p / p.sum()).tolist() for p in in_p]
     errors = int(rng.binomial(n, err_rate)) if err_rate > 0 else 0
     lat = 400.0 * (slow_factor if slow else 1.0)
-    return wire.Telemetry(  # type: ignore[call-arg]  # populated by name (alias "in")
+    return wire.Telemetry(
         ts=round(ts, 3),
         period_s=period_s,
         model=version,

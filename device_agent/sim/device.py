@@ -183,12 +183,12 @@ class SimDevice:
         return wire.DeviceState(
             device_id=self.id,
             board=self.fleet.cfg.board,
-            kind="sim",
+            kind=wire.DeviceKind.SIM,
             firmware="tinyfleet-sim",
             active=self.active,
             runtimes=["litert"],
             deployment_id=self.deployment_id,
-            update=UPDATE_STATUS[self.update_step],  # type: ignore[arg-type]
+            update=UPDATE_STATUS[self.update_step],
             ts=round(time.time(), 3),
             seq=self.seq,
         )

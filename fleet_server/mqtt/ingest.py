@@ -256,7 +256,7 @@ class Ingest:
                     "model_version": active.version if active else None,
                     "model_sha256": active.sha256 if active else None,
                     "security_counter": active.security_counter if active else 0,
-                    "slots": [slot.model_dump(mode="json") for slot in st.slots],
+                    "slots": [wire.to_dict(slot) for slot in st.slots],
                     "runtimes": list(st.runtimes),
                     "update_state": st.update,
                     "deployment_id": st.deployment_id,

@@ -65,7 +65,7 @@ class Outbox:
             return 0
         infos, done = [], []
         for device_id, desired, rev in rows:
-            payload = b"" if desired is None else wire.encode(wire.DesiredState.model_validate(desired))
+            payload = b"" if desired is None else wire.encode(wire.convert(desired, wire.DesiredState))
             infos.append(
                 self.link.publish(wire.topic(device_id, Channel.DESIRED), payload, retain=True, qos=1)
             )

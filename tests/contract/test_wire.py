@@ -89,3 +89,89 @@ def test_desired_state_with_model() -> None:
         ),
     )
     assert wire.parse("desired", wire.encode(d)) == d
+
+
+def test_encoding_is_the_published_format() -> None:
+    """Byte for byte what version 1 devices and servers exchange: ``v`` first, absent optionals left out."""
+    state = wire.DeviceState(
+        device_id="dev-1",
+        board="rpi4",
+        kind=wire.DeviceKind.LINUX,
+        slots=[wire.SlotInfo(slot=wire.SlotName.A, state=wire.SlotState.CONFIRMED)],
+        update=wire.UpdateState.TESTING,
+        ts=1.5,
+    )
+    assert wire.encode(state) == (
+        b'{"v":1,"device_id":"dev-1","board":"rpi4","kind":"linux","firmware":"",'
+        b'"slots":[{"slot":"a","state":"confirmed"}],"runtimes":[],"update":"testing","ts":1.5,"seq":0}'
+    )
+    ev = wire.DeviceEvent(deployment_id="d", type=wire.EventType.CONFIRMED, ts=2.0)
+    assert wire.encode(ev) == b'{"v":1,"deployment_id":"d","type":"confirmed","detail":"","ts":2.0,"seq":0}'
+    # a message without "v" reads as version 1
+    assert wire.parse("hb", b'{"ts":3}') == wire.Heartbeat(ts=3.0)
+
+
+@pytest.mark.parametrize(
+    "channel, payload, field",
+    [
+        ("event", b'{"v":1,"deployment_id":"x","type":"download_started","ts":NaN}', ""),
+        ("event", b'{"v":1,"deployment_id":"x","type":"download_started","ts":Infinity}', ""),
+        ("event", b'{"v":1,"deployment_id":"x","type":"download_started","ts":1e400}', "ts"),
+        ("hb", b'{"v":1,"ts":-1}', "ts"),
+        ("hb", b'{"v":1,"ts":"1"}', "ts"),
+        (
+            "state",
+            b'{"v":1,"device_id":"d","board":"b","kind":"linux","ts":1,"slots":[{"slot":"a","state":"ok"}]}',
+            "slots[0].state",
+        ),
+        (
+            "state",
+            b'{"v":1,"device_id":"d","board":"b","kind":"linux","ts":1,"slots":[{"slot":"c","state":"empty"}]}',
+            "slots[0].slot",
+        ),
+        ("state", b'{"v":1,"device_id":"d","board":"b","kind":"phone","ts":1}', "kind"),
+        ("state", b'{"v":1,"device_id":"d","board":"b","kind":"linux","ts":1,"update":"busy"}', "update"),
+        (
+            "state",
+            b'{"v":1,"device_id":"d","board":"b","kind":"linux","ts":1,"firmware":"' + b"x" * 33 + b'"}',
+            "firmware",
+        ),
+        ("state", b'{"v":1,"device_id":"d","board":"b\\n","kind":"linux","ts":1}', "board"),
+        (
+            "state",
+            b'{"v":1,"device_id":"d","board":"b","kind":"linux","ts":1,"runtimes":["a","b","c","d","e","f","g","h","i"]}',
+            "runtimes",
+        ),
+        ("tm", b'{"v":1,"ts":1,"period_s":86401,"model":"1.0.0","n":1}', "period_s"),
+        ("tm", b'{"v":1,"ts":1,"period_s":1,"model":"1.0.0","n":1.0}', "n"),
+        ("event", b'{"v":1,"deployment_id":"x","type":"confirmed","ts":1,"progress":1.5}', "progress"),
+        (
+            "desired",
+            b'{"v":1,"deployment_id":"x","issued_at":1,"model":{"name":"m","version":"1.0.0","sha256":"'
+            + b"a" * 64
+            + b'","size":0,"security_counter":1,"url":"/"}}',
+            "model.size",
+        ),
+    ],
+)
+def test_wire_error_names_the_field(channel: str, payload: bytes, field: str) -> None:
+    with pytest.raises(wire.WireError) as info:
+        wire.parse(channel, payload)
+    assert info.value.field == field
+    if field:
+        assert f": {field}: " in str(info.value)
+
+
+def test_encode_refuses_what_receivers_would_drop() -> None:
+    bad = wire.DeviceState(
+        device_id="dev-1", board="rpi4", kind=wire.DeviceKind.LINUX, firmware="x" * 33, ts=1.0
+    )
+    with pytest.raises(wire.WireError, match="firmware"):
+        wire.encode(bad)
+
+
+def test_to_dict_and_convert_round_trip() -> None:
+    m = wire.DesiredModel(name="m", version="1.0.0", sha256="a" * 64, size=1, security_counter=0, url="/x")
+    assert wire.convert(wire.to_dict(m), wire.DesiredModel) == m
+    with pytest.raises(wire.WireError, match="size"):
+        wire.convert({**wire.to_dict(m), "size": -1}, wire.DesiredModel)

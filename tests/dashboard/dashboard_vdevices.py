@@ -121,7 +121,7 @@ class VirtualDevice:
             return
         if desired.model is None or desired.deployment_id == self._deployment:
             return
-        target = desired.model.model_dump()
+        target = wire.to_dict(desired.model)
         if self.active and self.active["sha256"] == target["sha256"]:
             return
         self._work = threading.Thread(target=self._install, args=(desired.deployment_id, target), daemon=True)
