@@ -34,7 +34,13 @@ __all__ = ["server"]
     "--broker", help="'builtin' (start our own mosquitto, the default) or mqtt[s]://user:pass@host:port."
 )
 @click.option("--broker-host", help="Built-in broker listen address (default 127.0.0.1).")
-@click.option("--broker-port", type=int, help="Built-in broker port (default 1883).")
+@click.option("--broker-port", type=int, help="Built-in broker port for devices (default 1883).")
+@click.option(
+    "--broker-public-port",
+    type=int,
+    help="Broker port devices are told (default: --broker-port, or the --broker URL's port; a process "
+    "joining a built-in broker is given its server port and tells devices the device port).",
+)
 @click.option(
     "--tls-cert",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),

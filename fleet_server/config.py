@@ -56,6 +56,7 @@ class Settings:
     broker_host: str = "127.0.0.1"
     broker_port: int = 1883
     broker_public_host: str = ""  # what devices are told to connect to; empty: broker_host
+    broker_public_port: int = 0  # the port devices are told; 0: broker_port (built-in) or the URL's port
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_ca: Path | None = (

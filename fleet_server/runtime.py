@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tinyfleet.fsutil import atomic_write_text
-from tinyfleet.server.broker import SERVER_USER, BrokerSupervisor, hash_secret
+from tinyfleet.server.broker import SERVER_USER, BrokerSupervisor, hash_secret, server_client_id, share_group
 from tinyfleet.server.broker.conf import ListenerTLS
 from tinyfleet.server.bus import Bus
 from tinyfleet.server.config import BrokerURL, Settings, parse_broker_url
@@ -94,15 +94,16 @@ class Runtime:
         """Host, port and TLS flag devices are told at enrollment."""
         st = self.settings
         if st.builtin_broker:
-            return st.device_broker_host, st.broker_port, st.tls_cert is not None
+            return st.device_broker_host, st.broker_public_port or st.broker_port, st.tls_cert is not None
         url = parse_broker_url(st.broker)
-        return st.broker_public_host or url.host, url.port, url.tls
+        return st.broker_public_host or url.host, st.broker_public_port or url.port, url.tls
 
     def _broker_url(self) -> BrokerURL:
         st = self.settings
         if st.builtin_broker:
+            port = self.broker.server_port if self.broker is not None else st.broker_port
             return BrokerURL(
-                st.broker_host, st.broker_port, SERVER_USER, self._server_secret, tls=st.tls_cert is not None
+                st.broker_host, port, SERVER_USER, self._server_secret, tls=st.tls_cert is not None
             )
         return parse_broker_url(st.broker)
 
@@ -120,17 +121,21 @@ class Runtime:
             self._cred_fingerprint = self._fingerprint()
         self.ingest.start()
         ca = st.tls_ca or st.tls_cert
+        url = self._broker_url()
+        # client ids are random (unguessable, so no one can take the server's session over) and the
+        # shared-subscription group is derived from the server password (no device can join it)
         self.link = MqttLink(
-            self._broker_url(),
-            f"tinyfleet-server-{st.instance_id}",
+            url,
+            server_client_id("ingest"),
             self.ingest.handle,
             st.mqtt_max_inflight,
             ca_file=str(ca) if ca else None,
+            share_group=share_group(url.password),
         )
         self.link.start()
         self.publisher = MqttLink(
-            self._broker_url(),
-            f"tinyfleet-server-{st.instance_id}-pub",
+            url,
+            server_client_id("pub"),
             None,
             st.mqtt_max_inflight,
             ca_file=str(ca) if ca else None,

@@ -167,9 +167,12 @@ class FleetServer:
     # ---- API helpers ---------------------------------------------------------------------------
     @property
     def broker_url(self) -> str:
-        """``mqtt://tf.server:SECRET@host:port``: how another server process joins this one's broker."""
-        secret = (self.directory / "data" / "broker" / "server.secret").read_text().strip()
-        return f"mqtt://tf.server:{secret}@{self.broker_host}:{self.broker_port}"
+        """``mqtt://tf.server:SECRET@host:port``: how another server process joins this one's broker
+        (on its server listener, ``DATA_DIR/broker/server.port``)."""
+        broker = self.directory / "data" / "broker"
+        secret = (broker / "server.secret").read_text().strip()
+        port = int((broker / "server.port").read_text().strip())
+        return f"mqtt://tf.server:{secret}@{self.broker_host}:{port}"
 
     @property
     def api(self) -> httpx.Client:
@@ -218,11 +221,12 @@ def start_server(
     timeout: float = 30.0,
     broker_url: str | None = None,
     key_dir: Path | None = None,
+    device_broker_port: int | None = None,
 ) -> FleetServer:
     """Start a server in ``directory`` (made traversable so Mosquitto can drop to its own user).
 
-    ``broker_url``: join that broker (e.g. another FleetServer's ``broker_url``) instead of starting
-    one; ``key_dir``: trust (and sign test packages with) that keys folder."""
+    ``broker_url``: join that broker (e.g. another FleetServer's ``broker_url``, its server
+    listener) instead of starting one, telling devices ``device_broker_port``; ``key_dir``: trust (and sign test packages with) that keys folder."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o711)
@@ -253,7 +257,9 @@ def start_server(
         args += ["--database-url", database_url]
     if broker_url:
         args += ["--broker", broker_url]
-        broker_port = int(broker_url.rsplit(":", 1)[1])
+        broker_port = device_broker_port or int(broker_url.rsplit(":", 1)[1])
+        if device_broker_port:
+            args += ["--broker-public-port", str(device_broker_port)]
     env = {**os.environ, "TINYFLEET_KEYS": str(key_dir), "PYTHONUNBUFFERED": "1"}
     srv = FleetServer(
         url=f"http://127.0.0.1:{http_port}",

@@ -52,7 +52,6 @@ def create_app(rt: Runtime, *, start: bool = True) -> FastAPI:
         return {
             "status": "ok",
             "version": __version__,
-            "instance": rt.settings.instance_id,
             "mqtt_connected": bool(rt.link and rt.link.connected.is_set()),
             "broker": "builtin" if rt.settings.builtin_broker else "external",
             "broker_running": bool(rt.broker and rt.broker.running()),

@@ -1,6 +1,7 @@
 """Start, watch and restart our own ``mosquitto`` with a generated configuration.
 
-Files live in ``DATA_DIR/broker``: ``mosquitto.conf``, ``acl``, ``passwd``, ``data/`` (persistence),
+Files live in ``DATA_DIR/broker``: ``mosquitto.conf``, ``acl``, ``passwd`` (device listener),
+``server.acl``, ``server.passwd``, ``server.port`` (server listener), ``data/`` (persistence),
 ``mosquitto.pid`` and ``mosquitto.log``. Started as root, Mosquitto drops to the user ``mosquitto``;
 then its folder and files are given to that user, provided every parent folder lets it through
 (otherwise it stays root, and says so in the log). The broker gets SIGTERM when the server dies,
@@ -24,7 +25,14 @@ from pathlib import Path
 
 from tinyfleet.errors import ServerError
 from tinyfleet.fsutil import atomic_write_text
-from tinyfleet.server.broker.conf import ListenerTLS, render_acl, render_config
+from tinyfleet.netutil import free_port
+from tinyfleet.server.broker.conf import (
+    SERVER_USER,
+    ListenerTLS,
+    render_acl,
+    render_config,
+    render_server_acl,
+)
 
 __all__ = ["BrokerSupervisor"]
 
@@ -46,9 +54,13 @@ class BrokerSupervisor:
         credentials: Credentials,
         mosquitto: str = "/usr/sbin/mosquitto",
         tls: ListenerTLS | None = None,
+        server_port: int = 0,
     ) -> None:
+        """``port``: the device listener; ``server_port``: the server listener (0: the one this
+        folder used before, else a free port; kept in ``server.port``)."""
         self.dir = Path(directory).resolve()
         self.host, self.port = host, port
+        self.server_port = server_port or self._stored_server_port()
         self.credentials = credentials
         self.mosquitto = mosquitto
         self.tls = tls
@@ -81,6 +93,18 @@ class BrokerSupervisor:
                 return "root"
         return "mosquitto"
 
+    def _stored_server_port(self) -> int:
+        path = self.dir / "server.port"
+        try:
+            port = int(path.read_text().strip())
+        except (OSError, ValueError):
+            port = 0
+        if not 0 < port < 65536 or port == self.port:
+            port = free_port()
+            self.dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, f"{port}\n", mode=0o644)
+        return port
+
     def _own(self, path: Path) -> None:
         if self.run_user == "mosquitto":
             pw = pwd.getpwnam("mosquitto")
@@ -93,8 +117,10 @@ class BrokerSupervisor:
         self._own(self.dir)
         self._own(data)
         self.write_passwords()
-        atomic_write_text(self.dir / "acl", render_acl(), mode=0o640)
-        self._own(self.dir / "acl")
+        for name, text in (("acl", render_acl()), ("server.acl", render_server_acl())):
+            atomic_write_text(self.dir / name, text, mode=0o640)
+            self._own(self.dir / name)
+        atomic_write_text(self.dir / "server.port", f"{self.server_port}\n", mode=0o644)
         conf = render_config(
             host=self.host,
             port=self.port,
@@ -103,16 +129,24 @@ class BrokerSupervisor:
             persistence_dir=data,
             pid_file=self.dir / "mosquitto.pid",
             user=self.run_user,
+            server_port=self.server_port,
+            server_password_file=self.dir / "server.passwd",
+            server_acl_file=self.dir / "server.acl",
             tls=self.tls,
         )
         atomic_write_text(self.conf_path, conf, mode=0o640)
         self._own(self.conf_path)
 
     def write_passwords(self) -> int:
-        lines = [f"{user}:{hashed}" for user, hashed in self.credentials()]
-        atomic_write_text(self.dir / "passwd", "\n".join(lines) + "\n", mode=0o640)
-        self._own(self.dir / "passwd")
-        return len(lines)
+        """The device listener knows only devices, the server listener only the server account."""
+        devices: list[str] = []
+        server: list[str] = []
+        for user, hashed in self.credentials():
+            (server if user == SERVER_USER else devices).append(f"{user}:{hashed}")
+        for name, lines in (("passwd", devices), ("server.passwd", server)):
+            atomic_write_text(self.dir / name, "".join(line + "\n" for line in lines), mode=0o640)
+            self._own(self.dir / name)
+        return len(devices) + len(server)
 
     # ---- process -----------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:

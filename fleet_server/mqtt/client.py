@@ -1,7 +1,8 @@
 """One MQTT 5 connection (paho-mqtt 2) for ingest and for publishing desired states.
 
-Ingest subscribes through the shared subscription ``$share/tinyfleet/...`` so several server
-processes split the devices' messages between them. Shared subscriptions never deliver retained
+Ingest subscribes through the shared subscription ``$share/GROUP/...`` so several server
+processes split the devices' messages between them; GROUP is secret (``broker.share_group``), so a
+device cannot join it and draw the server's traffic to itself. Shared subscriptions never deliver retained
 messages, so right after each connect the client also subscribes once, unshared, to the retained
 ``state`` and ``online`` topics to learn what changed while no server was listening, and drops that
 subscription again once the retained messages are in.
@@ -26,7 +27,7 @@ from tinyfleet.wire import Channel, wildcard
 __all__ = ["SHARE_GROUP", "MqttLink"]
 
 log = logging.getLogger("tinyfleet.mqtt")
-SHARE_GROUP = "tinyfleet"
+SHARE_GROUP = "tinyfleet"  # only when no group is given (an external broker without a server password)
 _INGEST = (Channel.STATE, Channel.EVENT, Channel.HB, Channel.TM, Channel.ONLINE)
 _RETAINED = (Channel.STATE, Channel.ONLINE)
 Handler = Callable[[str, bytes, bool], None]  # topic, payload, retained
@@ -44,8 +45,10 @@ class MqttLink:
         max_inflight: int = 1000,
         ca_file: str | None = None,
         bootstrap_seconds: float = 3.0,
+        share_group: str = SHARE_GROUP,
     ) -> None:
         self.url = url
+        self.share_group = share_group
         self.on_message_cb = on_message
         self.connected = threading.Event()
         self.bootstrap_seconds = bootstrap_seconds
@@ -97,7 +100,7 @@ class MqttLink:
         self.connected.set()
         if self.on_message_cb is None:
             return
-        subs = [(f"$share/{SHARE_GROUP}/{wildcard(ch)}", SubscribeOptions(qos=1)) for ch in _INGEST]
+        subs = [(f"$share/{self.share_group}/{wildcard(ch)}", SubscribeOptions(qos=1)) for ch in _INGEST]
         subs += [(wildcard(ch), SubscribeOptions(qos=1, noLocal=True)) for ch in _RETAINED]
         client.subscribe(subs)
         self._arm_bootstrap_end()

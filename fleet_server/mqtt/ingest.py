@@ -50,6 +50,8 @@ class Ingest:
         self._thread: threading.Thread | None = None
         self.on_batch: Callable[[], None] | None = None
         self.stats = {"received": 0, "dropped": 0, "written": 0}
+        # messages the database refused, per sending device (the per-message fallback of _write)
+        self.refused_by_device: collections.Counter[str] = collections.Counter()
 
     # ---- known devices ---------------------------------------------------------------------------
     def refresh_devices(self) -> None:
@@ -147,15 +149,43 @@ class Ingest:
         started = time.perf_counter()
         try:
             changed = self._write_batch(items)
-        except Exception:  # noqa: BLE001 - a failed batch is logged and dropped; ingest goes on
-            log.exception("ingest batch of %d messages failed", len(items))
-            self._dropped["db_error"] += len(items)
-            return
+        except Exception as exc:  # noqa: BLE001 - a failed batch is retried device by device
+            log.warning("ingest batch of %d messages failed (%s): retrying device by device", len(items), exc)
+            changed = self._write_isolated(items)
         INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
         for device_id in changed:  # wakes the scheduler too; heartbeats alone do not
             self.bus.publish("device", {"id": device_id})
         if self.on_batch is not None:
             self.on_batch()
+
+    def _write_isolated(self, items: list[Item]) -> set[str]:
+        """Fallback after a failed batch: one transaction per device, then per message for a device
+        whose messages fail together, so a message the database refuses costs only its own sender
+        (a hostile device cannot blank the batch everyone else's messages share)."""
+        by_device: dict[str, list[Item]] = {}
+        for it in items:
+            by_device.setdefault(it[0], []).append(it)
+        changed: set[str] = set()
+        for device_id, own in by_device.items():
+            try:
+                changed |= self._write_batch(own)
+                continue
+            except Exception:  # noqa: BLE001 - narrowed down below
+                pass
+            for it in own:
+                try:
+                    changed |= self._write_batch([it])
+                except Exception as exc:  # noqa: BLE001 - this message alone is refused
+                    self._refused(device_id, it[1], exc)
+        return changed
+
+    def _refused(self, device_id: str, channel: Channel, exc: Exception) -> None:
+        self.stats["dropped"] += 1
+        self._dropped["db_error"] += 1
+        self.refused_by_device[device_id] += 1
+        log.warning(
+            "device %s: %s message refused by the database (%s); dropped", device_id, channel.value, exc
+        )
 
     def _verify(self, items: list[Item]) -> list[Item]:
         unverified = {d for d, _, _, _, ok in items if not ok}
@@ -174,7 +204,6 @@ class Ingest:
 
     def _write_batch(self, items: list[Item]) -> set[str]:
         items = self._verify(items)
-        self.stats["written"] += len(items)
         seen: dict[str, float] = {}
         online: dict[str, bool] = {}
         states: dict[str, wire.DeviceState] = {}
@@ -234,6 +263,7 @@ class Ingest:
                 changed |= {e["device_id"] for e in events}
             if telemetry:
                 s.execute(insert(TelemetryRow), telemetry)
+        self.stats["written"] += len(items)
         return changed
 
     @staticmethod

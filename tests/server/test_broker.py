@@ -92,7 +92,7 @@ def test_wrong_password_is_refused(broker: BrokerSupervisor) -> None:
 
 
 def test_device_receives_only_its_own_desired_state(broker: BrokerSupervisor) -> None:
-    server = Client(broker.port, SERVER_USER, SECRETS[SERVER_USER])
+    server = Client(broker.server_port, SERVER_USER, SECRETS[SERVER_USER])
     a = Client(broker.port, "dev-a", SECRETS["dev-a"])
     b = Client(broker.port, "dev-b", SECRETS["dev-b"])
     for c in (server, a, b):
@@ -115,7 +115,7 @@ def test_device_receives_only_its_own_desired_state(broker: BrokerSupervisor) ->
 
 
 def test_device_cannot_publish_as_another_device(broker: BrokerSupervisor) -> None:
-    server = Client(broker.port, SERVER_USER, SECRETS[SERVER_USER])
+    server = Client(broker.server_port, SERVER_USER, SECRETS[SERVER_USER])
     a = Client(broker.port, "dev-a", SECRETS["dev-a"])
     for c in (server, a):
         assert c.connected.wait(5)

@@ -39,7 +39,13 @@ def test_two_processes_share_ingest_and_rollout(postgres_url: str, tmp_path: Pat
     shared = ["--artifact-dir", str(tmp_path / "artifacts")]  # one artifact store for both processes
     with (
         running_server(postgres_url, shared) as a,
-        running_server(postgres_url, shared, broker_url=a.broker_url, key_dir=a.key_dir) as b,
+        running_server(
+            postgres_url,
+            shared,
+            broker_url=a.broker_url,
+            device_broker_port=a.broker_port,
+            key_dir=a.key_dir,
+        ) as b,
     ):
         v1 = a.publish_model(a.make_package("kws", "1.0.0", 1))
         b.publish_model(b.make_package("kws", "2.0.0", 2))
