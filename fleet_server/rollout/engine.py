@@ -37,6 +37,7 @@ __all__ = [
     "cohort_figures",
     "cohorts",
     "command",
+    "fault",
     "refused_devices",
     "refuses_rollback",
     "step",
@@ -389,11 +390,28 @@ def step(
     b = _Builder(state, now)
     if state.terminal:
         return b.decision()
+    if state.error:
+        b.emit(EventKind.RECOVERED, reason=f"step succeeded again after: {state.error}")
     _record_reports(b, snapshot)
     for _ in range(4 * len(state.spec.stages) + 4):
         b.verdicts.clear()
         if not _tick(b, snapshot, runtime_ops):
             break
+    return b.decision()
+
+
+MAX_FAULT_CHARS = 200
+
+
+def fault(state: RolloutState, now: float, message: str) -> Decision:
+    """Record that a step of this rollout failed (``message``: one line); nothing else changes.
+
+    The same message as the one on record adds no event, so a fault that repeats every tick is
+    stored once; the next successful ``step`` records ``recovered``."""
+    b = _Builder(state, now)
+    line = " ".join(message.split())[:MAX_FAULT_CHARS] or "step failed"
+    if not state.terminal and line != state.error:
+        b.emit(EventKind.FAULT, reason=line)
     return b.decision()
 
 
@@ -434,6 +452,7 @@ def summary(state: RolloutState) -> dict[str, Any]:
         "touched": len(state.devices),
         "skipped": {d: list(r) for d, r in sorted(state.skipped.items())},
         "rollback_refused": refused_devices(state),
+        "error": state.error,
         "reason": state.reason,
         "package": state.spec.package.ref.key,
         "updated_at": state.updated_at,

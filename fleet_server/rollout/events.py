@@ -42,6 +42,8 @@ class EventKind(StrEnum):
     ROLLBACK_ISSUED = "rollback_issued"  # devices, previous (parallel)
     RESTORED = "restored"  # devices back on their previous version
     ROLLBACK_REFUSED = "rollback_refused"  # devices that refused their previous version (anti-rollback)
+    FAULT = "fault"  # reason: a step of this rollout failed (e.g. its group was deleted); others go on
+    RECOVERED = "recovered"  # a step succeeded again after a fault
 
 
 class DeviceStatus(StrEnum):
@@ -104,6 +106,7 @@ class RolloutState:
     skipped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     reason: str = ""  # why it was held or aborted
     waived_stage: int = -1  # stage an operator started by promoting over a health hold
+    error: str = ""  # why the last step failed (a fault event); "" once a step succeeds again
     seq: int = 0
     created_at: float = 0.0
     updated_at: float = 0.0
@@ -168,6 +171,12 @@ def apply(state: RolloutState | None, ev: Event) -> RolloutState:
         return replace(s, devices=devices)
     if ev.kind is EventKind.SKIPPED:
         return replace(s, skipped={**s.skipped, **ev.skipped})
+    if ev.kind is EventKind.FAULT:
+        if not ev.reason:
+            raise _bad(ev, "a fault needs a reason")
+        return replace(s, error=ev.reason)
+    if ev.kind is EventKind.RECOVERED:
+        return replace(s, error="")
     marks = {
         EventKind.REPORTED: ((ev.devices, DeviceStatus.CONFIRMED), (ev.failed, DeviceStatus.FAILED)),
         EventKind.ROLLBACK_ISSUED: ((ev.devices, DeviceStatus.ROLLBACK_ISSUED),),

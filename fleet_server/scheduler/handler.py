@@ -28,7 +28,7 @@ from tinyfleet.errors import UsageError
 from tinyfleet.rollout_status import ACTIVE, RolloutStatus
 from tinyfleet.server.db import Database, ModelRow, Rollout, RolloutEvent
 from tinyfleet.server.rollout.compat import package_info
-from tinyfleet.server.rollout.engine import Command, Decision, command, step, summary
+from tinyfleet.server.rollout.engine import Command, Decision, command, fault, step, summary
 from tinyfleet.server.rollout.events import Event, RolloutState, apply, create, replay
 from tinyfleet.server.rollout.model import RolloutSpec
 from tinyfleet.server.scheduler.executor import apply_decision
@@ -40,6 +40,7 @@ __all__ = [
     "active_rollouts",
     "create_rollout",
     "load_state",
+    "record_fault",
     "run_command",
     "step_rollout",
 ]
@@ -148,6 +149,26 @@ def step_rollout(
             len(decision.rollback),
             decision.state.status.value,
         )
+
+
+def record_fault(
+    db: Database, rollout_id: int, me: str, http_url: str, message: str, ttl: float = 15.0
+) -> bool:
+    """Store a failed step on the rollout (a ``fault`` event: visible in its summary and log), in a
+    transaction of its own. True when an event was added (False: same fault already on record, the
+    rollout is claimed elsewhere or finished)."""
+    with db.session() as s:
+        row = _claim(s, db, rollout_id, me, ttl)
+        if row is None:
+            return False
+        if row.status not in ACTIVE:
+            _release_claim(row)
+            return False
+        state = load_state(s, rollout_id)
+        decision = fault(state, time.time(), message)
+        apply_decision(s, row, state, decision, http_url)
+        _release_claim(row)
+        return bool(decision.events)
 
 
 def run_command(

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from tinyfleet.errors import TinyfleetError
 from tinyfleet.server.metrics import ROLLOUT_STEPS
 from tinyfleet.server.scheduler.executor import ConflictError
-from tinyfleet.server.scheduler.handler import active_rollouts, step_rollout
+from tinyfleet.server.scheduler.handler import active_rollouts, record_fault, step_rollout
 
 if TYPE_CHECKING:
     from tinyfleet.server.runtime import Runtime
@@ -64,6 +65,10 @@ class Scheduler:
                     str(exc).splitlines()[0][:200],
                 )
                 continue
+            except Exception as exc:  # noqa: BLE001 - one rollout's fault must not stop the others
+                ROLLOUT_STEPS.labels("error").inc()
+                self._fault(rid, exc)
+                continue
             if not res.claimed:
                 ROLLOUT_STEPS.labels("skipped").inc()
                 continue
@@ -82,3 +87,19 @@ class Scheduler:
                 if self.rt.outbox is not None:
                     self.rt.outbox.kick.set()
         return changed
+
+    def _fault(self, rid: int, exc: Exception) -> None:
+        """Record the failed step on its rollout (once per distinct message) and go on."""
+        st = self.rt.settings
+        msg = str(exc) if isinstance(exc, TinyfleetError) else f"{type(exc).__name__}: {exc}"
+        try:
+            added = record_fault(self.rt.db, rid, st.instance_id, st.http_url, msg, st.claim_ttl)
+        except Exception:  # noqa: BLE001 - e.g. the database is gone; the next round tries again
+            log.exception("rollout %d: step failed and the fault could not be recorded", rid)
+            return
+        if added:
+            if isinstance(exc, TinyfleetError):
+                log.warning("rollout %d: step failed: %s", rid, msg)
+            else:
+                log.error("rollout %d: step failed", rid, exc_info=exc)
+            self.rt.bus.publish("rollout", {"id": rid, "error": msg})

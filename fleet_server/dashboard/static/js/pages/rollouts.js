@@ -159,6 +159,7 @@ async function detailView(root, ctx) {
     clear(head).append(...[h("h1", { "data-testid": "rollout-title" }, `Rollout #${r.id} ${r.name ?? ""} `, pill(r.status)),
       h("p", { class: "muted" }, `${modelOf(r)} → ${describeTarget(r.target)} · created ${fmtTime(r.created_at)}${r.created_by ? ` by ${r.created_by}` : ""}`),
       r.reason ? h("p", { "data-testid": "rollout-reason" }, `Reason: ${r.reason}`) : null,
+      r.error ? h("p", { class: "bad", "data-testid": "rollout-error" }, `Last step failed: ${r.error}`) : null,
       (r.rollback_refused || []).length
         ? h("p", { class: "bad", "data-testid": "rollout-refused" }, `Refused the rollback (anti-rollback; they keep ${modelOf(r)}): ${r.rollback_refused.join(", ")}`)
         : null,
