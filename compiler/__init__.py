@@ -8,7 +8,6 @@ Modules (one concept each):
     train         deterministic training into a run folder
     quantize      full-integer int8 post-training quantization (representative data)
     flatbuffer    what a .tflite holds: ops, tensors, quantization (no interpreter)
-    ops           the op tables of the tinyfleet MCU runtime and of TFLM
     carray        the model as an aligned C array (model.c / model.h)
     pipeline      the stages over a run folder (what the commands and build share)
     onnx_export   ONNX float (tf2onnx) and ONNX int8 QDQ (onnxruntime.quantization)

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from tinyfleet.boards import Board
+from tinyfleet.catalogue import ops_verdict
 from tinyfleet.compiler.flatbuffer import TfliteInfo, read_tflite
-from tinyfleet.compiler.ops import unsupported_ops
 from tinyfleet.compiler.quantize import dequantize, quantize_inputs
 from tinyfleet.compiler.runtimes import litert_ref_run, onnx_run, tflm_arena_bytes, tflm_run
 from tinyfleet.errors import DataError
@@ -130,8 +130,7 @@ def evaluate(
 def board_check(ev: Evaluation, board: Board, golden_bytes: int = 0) -> dict[str, Any]:
     """Does the model fit ``board``? Flash (model + golden) per slot, TFLM arena, and ops."""
     flash = ev.info.size + golden_bytes
-    per_runtime = unsupported_ops(ev.info.ops, board.runtimes)
-    missing = sorted({op for ops in per_runtime.values() for op in ops})
+    verdict = ops_verdict(ev.info.ops, board.runtimes)
     reasons = []
     if flash > board.model_slot_bytes:
         reasons.append(
@@ -139,17 +138,18 @@ def board_check(ev: Evaluation, board: Board, golden_bytes: int = 0) -> dict[str
         )
     if ev.arena_bytes > board.arena_budget:
         reasons.append(f"TFLM arena needs {ev.arena_bytes} bytes, the board's budget is {board.arena_budget}")
-    if missing:
-        by = "; ".join(f"{rt}: {', '.join(ops)}" for rt, ops in per_runtime.items() if ops)
-        reasons.append(f"unsupported ops ({by})")
+    if not verdict.runs:
+        by = [f"{rt}: {', '.join(ops)}" for rt, ops in verdict.unsupported_by.items() if ops]
+        by += [f"unknown runtime {rt!r}" for rt in verdict.unknown] or ([] if by else ["no runtime"])
+        reasons.append(f"unsupported ops ({'; '.join(by)})")
     return {
         "board": board.name,
         "board_kind": board.kind,
         "flash_bytes": flash,
         "model_slot_bytes": board.model_slot_bytes,
         "arena_budget": board.arena_budget,
-        "unsupported_ops": missing,
-        "unsupported_by": per_runtime,
+        "unsupported_ops": list(verdict.unsupported_ops),
+        "unsupported_by": {rt: list(ops) for rt, ops in verdict.unsupported_by.items()},
         "fits": not reasons,
         "reasons": reasons,
     }

@@ -132,7 +132,7 @@ def _load() -> ctypes.CDLL:
 
 
 def supported_ops() -> list[str]:
-    """Operator names the micro runtime runs (the same list as firmware/runtime/ops.txt)."""
+    """Operator names the micro runtime runs (the catalogue's ``tinyfleet-mcu`` list)."""
     raw: bytes = _load().tfrt_supported_ops()
     return raw.decode().split(",")
 

@@ -3,8 +3,9 @@
 A device is compatible when all of these hold (each failure is one reason string):
 
 1. its board is in the board catalogue (``tinyfleet.boards``) and in the package's ``boards``;
-2. one of its runtimes (the ones it reports, else the board's) runs every op in
-   ``requirements.ops`` (:data:`RUNTIME_OPS`; ``None`` there means the full builtin op set);
+2. every runtime it may use (the ones it reports, else the board's) runs every op in
+   ``requirements.ops`` (the runtime catalogue's rule, ``tinyfleet.catalogue.ops_verdict``, which
+   ``model verify`` applies to a board too);
 3. ``requirements.arena_bytes`` <= the board's ``arena_budget`` (and the device's own, if it reported one);
 4. ``requirements.flash_bytes`` (model + golden vectors) <= the board's ``model_slot_bytes`` (and
    the device's reported flash budget).
@@ -16,88 +17,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from tinyfleet.boards import Board, all_boards
+from tinyfleet.catalogue import op_tables, ops_verdict
 from tinyfleet.errors import UsageError
 from tinyfleet.server.rollout.model import DeviceView, PackageInfo
 
-__all__ = ["MCU_OPS", "RUNTIME_OPS", "TFLM_OPS", "check", "package_info"]
+__all__ = ["RUNTIME_OPS", "check", "package_info"]
 
-# Ops of the tinyfleet micro runtime: the same list as firmware/runtime/ops.txt (a test keeps them in step).
-MCU_OPS: frozenset[str] = frozenset(
-    {
-        "ADD",
-        "AVERAGE_POOL_2D",
-        "CONCATENATION",
-        "CONV_2D",
-        "DEPTHWISE_CONV_2D",
-        "DEQUANTIZE",
-        "EXPAND_DIMS",
-        "FULLY_CONNECTED",
-        "LOGISTIC",
-        "MAX_POOL_2D",
-        "MEAN",
-        "MUL",
-        "PACK",
-        "PAD",
-        "QUANTIZE",
-        "RELU",
-        "RELU6",
-        "RESHAPE",
-        "SHAPE",
-        "SOFTMAX",
-        "SQUEEZE",
-        "STRIDED_SLICE",
-    }
-)
-# A subset of the TFLM builtin resolver large enough for the models tinyfleet compiles.
-TFLM_OPS: frozenset[str] = MCU_OPS | frozenset(
-    {
-        "ABS",
-        "ARG_MAX",
-        "ARG_MIN",
-        "BATCH_TO_SPACE_ND",
-        "CAST",
-        "CEIL",
-        "DIV",
-        "ELU",
-        "EQUAL",
-        "EXP",
-        "FLOOR",
-        "GATHER",
-        "GREATER",
-        "HARD_SWISH",
-        "L2_NORMALIZATION",
-        "LEAKY_RELU",
-        "LESS",
-        "LOG",
-        "LOG_SOFTMAX",
-        "MAXIMUM",
-        "MINIMUM",
-        "NEG",
-        "PADV2",
-        "PRELU",
-        "REDUCE_MAX",
-        "RESIZE_BILINEAR",
-        "RESIZE_NEAREST_NEIGHBOR",
-        "RSQRT",
-        "SLICE",
-        "SPACE_TO_BATCH_ND",
-        "SPLIT",
-        "SQRT",
-        "SQUARE",
-        "SUB",
-        "SUM",
-        "TANH",
-        "TRANSPOSE",
-        "TRANSPOSE_CONV",
-        "UNPACK",
-    }
-)
-RUNTIME_OPS: Mapping[str, frozenset[str] | None] = {
-    "tinyfleet-mcu": MCU_OPS,
-    "tflm": TFLM_OPS,
-    "litert": None,
-    "onnxruntime": None,
-}
+# Runtime name -> the operators it runs (None: any), from the runtime catalogue (tinyfleet/runtimes.toml).
+RUNTIME_OPS: Mapping[str, frozenset[str] | None] = op_tables()
 
 
 def package_info(manifest: Mapping[str, Any], sha256: str) -> PackageInfo:
@@ -123,24 +50,6 @@ def package_info(manifest: Mapping[str, Any], sha256: str) -> PackageInfo:
     return info
 
 
-def _ops_reason(
-    runtimes: tuple[str, ...], ops: tuple[str, ...], catalogue: Mapping[str, frozenset[str] | None]
-) -> str | None:
-    best: tuple[int, str, list[str]] | None = None
-    for rt in runtimes:
-        if rt not in catalogue:
-            continue
-        supported = catalogue[rt]
-        missing = [] if supported is None else [o for o in ops if o not in supported]
-        if not missing:
-            return None
-        if best is None or len(missing) < best[0]:
-            best = (len(missing), rt, missing)
-    if best is None:
-        return f"no known runtime among {', '.join(runtimes) or 'none'}"
-    return f"ops not supported by {best[1]}: {', '.join(best[2])}"
-
-
 def check(
     device: DeviceView,
     package: PackageInfo,
@@ -156,9 +65,7 @@ def check(
     if board.name not in package.boards:
         reasons.append(f"board {board.name} not among the package's boards ({', '.join(package.boards)})")
     runtimes = device.runtimes or board.runtimes
-    ops = _ops_reason(tuple(runtimes), package.ops, runtime_ops)
-    if ops:
-        reasons.append(ops)
+    reasons.extend(ops_verdict(package.ops, runtimes, runtime_ops).reasons())
     arena = min(
         board.arena_budget, device.arena_budget if device.arena_budget is not None else board.arena_budget
     )

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from rollout_kit import PKG
 
 from tinyfleet.boards import get_board
 from tinyfleet.errors import UsageError
-from tinyfleet.server.rollout.compat import MCU_OPS, TFLM_OPS, check, package_info
+from tinyfleet.server.rollout.compat import check, package_info
 from tinyfleet.server.rollout.model import DeviceView
 
 QEMU = get_board("qemu-an386")
@@ -20,7 +19,7 @@ def dev(board: str = "qemu-an386", **kw: object) -> DeviceView:
 
 def test_a_fitting_device_is_compatible() -> None:
     assert check(dev(), PKG) == ()
-    assert check(dev("rpi4"), replace(PKG, ops=("SOME_OP_ONLY_LITERT_HAS",))) == ()
+    assert check(dev("rpi4"), replace(PKG, ops=("RFFT2D",))) == ()
 
 
 @pytest.mark.parametrize(
@@ -39,7 +38,9 @@ def test_a_fitting_device_is_compatible() -> None:
             replace(PKG, ops=("TANH",)),
             "ops not supported by tinyfleet-mcu: TANH",
         ),
-        (dev(runtimes=("cuda",)), PKG, "no known runtime among cuda"),
+        (dev(runtimes=("cuda",)), PKG, "unknown runtime 'cuda'"),
+        (dev(), replace(PKG, ops=("SPLIT_V",)), "ops not supported by tinyfleet-mcu: SPLIT_V"),
+        (dev("rpi4"), replace(PKG, ops=("CUSTOM_X",)), "ops not supported by litert: CUSTOM_X"),
         (
             dev(),
             replace(PKG, arena_bytes=QEMU.arena_budget + 1),
@@ -60,8 +61,11 @@ def test_budgets_exactly_at_the_limit_fit() -> None:
     assert check(dev(arena_budget=4096, flash_budget=50_000), PKG) == ()
 
 
-def test_mcu_runtime_ops_are_a_subset_of_tflm() -> None:
-    assert MCU_OPS <= TFLM_OPS
+def test_every_runtime_the_device_may_use_must_run_the_ops() -> None:
+    split = replace(PKG, ops=("SPLIT_V", "FULLY_CONNECTED"))
+    assert check(dev(), split) == ("ops not supported by tinyfleet-mcu: SPLIT_V",)  # board: both runtimes
+    assert check(dev(runtimes=("tflm",)), split) == ()  # a device that reports TFLM alone runs it
+    assert check(dev(runtimes=("tinyfleet-mcu", "tflm")), split) != ()
 
 
 def test_package_info_reads_the_manifest_contract() -> None:
@@ -84,11 +88,3 @@ def test_package_info_reads_the_manifest_contract() -> None:
     assert package_info(manifest, "e" * 64).flash_bytes == 1300
     with pytest.raises(UsageError, match="no requirements"):
         package_info({"name": "x"}, "e" * 64)
-
-
-def test_mcu_ops_match_the_firmware_runtime_list() -> None:
-    ops_txt = Path(__file__).resolve().parents[2] / "firmware" / "runtime" / "ops.txt"
-    listed = {
-        ln.strip() for ln in ops_txt.read_text("utf-8").splitlines() if ln.strip() and not ln.startswith("#")
-    }
-    assert listed == MCU_OPS

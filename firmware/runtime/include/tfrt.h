@@ -167,7 +167,7 @@ uint32_t tfrt_macs(const tfrt_model *m);
  * name) into `name` (NUL-terminated, truncated to n); returns the full length, 0 if none. */
 size_t tfrt_unsupported_op(const tfrt_model *m, char *name, size_t n);
 
-/* Comma-separated names of the operators this runtime runs (same list as runtime/ops.txt). */
+/* Comma-separated names of the operators this runtime runs (the runtime catalogue's list). */
 const char *tfrt_supported_ops(void);
 
 /* sizeof(tfrt_model), for language bindings that allocate it themselves. */
