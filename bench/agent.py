@@ -175,7 +175,7 @@ def bench_agent(folder: Path) -> list[tuple[str, str]]:
         ("  of which: python + numpy", "import numpy"),
         ("  of which: + tinyfleet.wire (pydantic models)", "import numpy, tinyfleet.wire"),
         (
-            "  of which: + package/signing, gmqtt, agent",
+            "  of which: + package/signing, paho-mqtt, agent",
             "import tinyfleet.agent.agent, tinyfleet.agent.serve",
         ),
         (
