@@ -42,7 +42,7 @@ void hal_uart_write(const uint8_t *buf, size_t len);
  * two sectors and splits the rest into two equal model slots (docs: firmware/docs/ota.md).
  * Offsets are relative to the start of that region. */
 typedef struct {
-    uint32_t size;        /* bytes in the region; a multiple of sector_size, >= 4 sectors */
+    uint32_t size;        /* bytes in the region; a multiple of sector_size, >= 6 sectors (tf_ota_open) */
     uint32_t sector_size; /* erase unit in bytes (power of two) */
     uint32_t write_align; /* program unit in bytes: 1, 2, 4, 8 or 16; offsets and lengths of
                              hal_flash_write are multiples of it */

@@ -139,7 +139,8 @@ typedef struct {
 } tf_ota_t;
 
 /* Compute the layout and read the newest valid record. `pubkey` NULL: no key (fail closed).
- * TF_E_FLASH if the region is too small (fewer than 4 sectors) or unreadable. */
+ * TF_E_FLASH if the region is too small (fewer than 6 sectors: two record sectors and two slots
+ * of a header sector and at least one payload sector each) or unreadable. */
 tf_status_t tf_ota_open(tf_ota_t *o, const tf_flash_t *flash, const uint8_t *pubkey);
 
 /* Decide, persist, validate and start a model (REVERT/TEST/NONE as the table says) until one

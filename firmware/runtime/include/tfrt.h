@@ -99,7 +99,7 @@ typedef struct {
     int32_t mult[3];
     int32_t shift[3];
     int32_t misc[4];    /* op-specific: masks, radius, counts */
-    uint32_t chan_offset; /* arena offset of per-channel multipliers then shifts (int32 each) */
+    uint32_t chan_offset; /* arena offset of per-channel multipliers (int32) then shifts (int8) */
 } tfrt_op;
 
 typedef struct tfrt_model {
