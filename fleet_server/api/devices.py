@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
 
+from tinyfleet.rollout_status import ACTIVE
 from tinyfleet.server import devices as svc
 from tinyfleet.server.api.deps import DB, RT, Admin, Operator, Viewer
 from tinyfleet.server.api.schemas import (
@@ -21,7 +22,7 @@ from tinyfleet.server.api.schemas import (
     MqttInfo,
     device_out,
 )
-from tinyfleet.server.db import Device, DeviceEventRow, Group, GroupMember
+from tinyfleet.server.db import Device, DeviceEventRow, Group, GroupMember, Rollout
 from tinyfleet.server.runtime import Runtime
 from tinyfleet.wire import TOPIC_PREFIX
 
@@ -193,5 +194,14 @@ def delete_group(name: str, s: DB, _: Operator) -> None:
     g = s.get(Group, name)
     if g is None:
         raise HTTPException(404, f"no group {name}")
+    users = [
+        r.id
+        for r in s.scalars(select(Rollout).where(Rollout.status.in_(sorted(ACTIVE))))
+        if (r.target or {}).get("group") == name
+    ]
+    if users:
+        raise HTTPException(
+            409, f"group {name} is the target of active rollout(s) {', '.join(map(str, users))}"
+        )
     s.query(GroupMember).filter(GroupMember.group_name == name).delete()
     s.delete(g)

@@ -13,6 +13,7 @@ from tinyfleet.errors import UsageError
 from tinyfleet.rollout_status import ACTIVE
 from tinyfleet.server.api.deps import DB, RT, Caller, Operator, Viewer
 from tinyfleet.server.db import Assignment, Rollout, RolloutEvent
+from tinyfleet.server.devices import resolve_target
 from tinyfleet.server.rollout.engine import Command
 from tinyfleet.server.runtime import Runtime
 from tinyfleet.server.scheduler.handler import (
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/api/v1", tags=["rollouts"])
 
 class RolloutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = ""
+    name: str = Field(default="", max_length=64, description="default: MODEL-VERSION (cut to 64 characters)")
     model: str = Field(description="model name")
     version: str = Field(description="model version in the registry")
     target: dict[str, Any] = Field(description='{"group": NAME} or {"selector": {TAG: VALUE}}')
@@ -64,10 +65,15 @@ def _status(s: Session, row: Rollout) -> dict[str, Any]:
 @router.post("/rollouts", status_code=201)
 def create(body: RolloutIn, rt: RT, caller: Operator) -> dict[str, Any]:
     """Create a staged rollout (validated now; the scheduler starts it on its next round)."""
+    name = body.name or f"{body.model}-{body.version}"[:64]
     try:
         with rt.db.session() as s:
+            try:  # referential check now, so a rollout the scheduler could never step is refused
+                resolve_target(s, body.target)
+            except UsageError as exc:
+                raise HTTPException(422, f"invalid target: {exc}") from None
             row, _ = create_rollout(
-                s, body.name, body.model, body.version, body.target, body.stages, body.health, caller.name
+                s, name, body.model, body.version, body.target, body.stages, body.health, caller.name
             )
             out = _status(s, row)
     except NotFound as exc:
