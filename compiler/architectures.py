@@ -99,7 +99,7 @@ def _user_model(keras: Any, path: Path, shape: tuple[int, ...], n: int) -> Any:
         raise UsageError(f"architecture file {path} does not exist")
     try:
         model = keras.models.load_model(path, compile=False)
-    except Exception as exc:  # keras raises many types for a bad file
+    except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad file
         raise DataError(f"cannot load Keras model {path}: {type(exc).__name__}: {exc}") from None
     got_in = tuple(model.input_shape[1:])
     if got_in != tuple(shape):

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from tinyfleet.errors import BudgetError, UsageError
+from tinyfleet.errors import BudgetError, PackageError, UsageError
 
 __all__ = ["build", "convert", "package", "quantize", "train", "verify"]
 
@@ -289,7 +289,7 @@ def package(
     version = version or (spec.version if spec else "1.0.0")
     try:
         parse_semver(version)
-    except Exception as exc:
+    except PackageError as exc:
         raise UsageError(str(exc)) from None
     counter = security_counter or (spec.security_counter if spec else 1)
     board_list = [get_board(b) for b in (boards or pspec.boards)]

@@ -122,7 +122,7 @@ def read_tflite(blob: bytes, what: str = "model") -> TfliteInfo:
         return _parse(s, blob)
     except DataError:
         raise
-    except Exception as exc:  # flatbuffers raises struct/index errors on damaged data
+    except Exception as exc:  # noqa: BLE001 - flatbuffers raises struct/index errors on damaged data
         raise DataError(f"{what} is a damaged TFLite flatbuffer ({type(exc).__name__})") from None
 
 

@@ -39,7 +39,7 @@ def onnx_float(model: Any) -> bytes:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), quiet_native((1, 2)):
             warnings.simplefilter("ignore")
             proto, _ = tf2onnx.convert.from_function(fn, input_signature=sig, opset=ONNX_OPSET)
-    except Exception as exc:  # tf2onnx raises assorted errors for unsupported graphs
+    except Exception as exc:  # noqa: BLE001 - tf2onnx raises assorted errors for unsupported graphs
         raise DataError(
             f"ONNX export failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
         ) from None
@@ -87,7 +87,7 @@ def onnx_int8_qdq(float_model: bytes, representative: np.ndarray) -> bytes:
                     weight_type=QuantType.QInt8,
                     per_channel=True,
                 )
-        except Exception as exc:  # onnxruntime.quantization raises assorted errors
+        except Exception as exc:  # noqa: BLE001 - onnxruntime.quantization raises assorted errors
             raise DataError(f"ONNX int8 quantization failed: {type(exc).__name__}: {exc}") from None
         finally:
             logging.disable(logging.NOTSET)

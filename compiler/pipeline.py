@@ -125,7 +125,7 @@ def load_npz_data(path: Path, blob: bytes) -> VerifyData:
         raise
     except FileNotFoundError:
         raise UsageError(f"data file {path} does not exist") from None
-    except Exception as exc:  # numpy raises many types for a damaged file
+    except Exception as exc:  # noqa: BLE001 - numpy raises many types for a damaged file
         raise DataError(f"{path} is not a readable .npz file ({type(exc).__name__})") from None
     if y is not None and y.ndim == 2 and y.shape[1] > 1:
         y = np.argmax(y, axis=1)

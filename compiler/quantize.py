@@ -52,7 +52,7 @@ def quantize_model(model: Any, representative: np.ndarray) -> bytes:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), quiet_native((1, 2)):
             warnings.simplefilter("ignore")
             blob = bytes(conv.convert())
-    except Exception as exc:  # the converter raises ConverterError and friends
+    except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError and friends
         msg = " ".join(str(exc).split())[:300]
         raise DataError(f"int8 conversion failed: {type(exc).__name__}: {msg}") from None
     read_tflite(blob, "the converted model").require_int8("the converted model")

@@ -193,7 +193,7 @@ def onnx_run(onnx_bytes: bytes, x: np.ndarray) -> np.ndarray:
     opts.log_severity_level = 3
     try:
         sess = ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise DataError(f"onnxruntime refuses the model: {type(exc).__name__}") from None
     name = sess.get_inputs()[0].name
     in_shape = [d if isinstance(d, int) else 1 for d in sess.get_inputs()[0].shape]

@@ -192,7 +192,7 @@ def load_run(folder: Path, with_model: bool = True) -> Run:
 
         try:
             model = keras.models.load_model(folder / "model.keras", compile=False)
-        except Exception as exc:  # keras raises many types for a bad file
+        except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad file
             raise DataError(f"cannot load {folder / 'model.keras'}: {type(exc).__name__}") from None
     spec_path = folder / "spec.toml"
     spec_text = spec_path.read_text("utf-8") if spec_path.is_file() else ""

@@ -37,7 +37,7 @@ def run(config_path: Path, serial: tuple[str, ...], log_level: str) -> None:
     asyncio.run(_main(cfg))
 
 
-async def _main(cfg) -> None:  # noqa: ANN001 - AgentConfig; kept untyped to import lazily
+async def _main(cfg) -> None:
     from tinyfleet.agent.agent import Agent
 
     stop = asyncio.Event()

@@ -133,5 +133,5 @@ class FleetDevice(abc.ABC):
             desired = await self._desired.get()
             try:
                 await self.update(desired)
-            except Exception:  # noqa: BLE001 - keep serving; the journal recovers at the next start
+            except Exception:
                 log.exception("%s: update failed unexpectedly", self.device_id)

@@ -188,7 +188,7 @@ class MqttSession:
         if self._on_connected is not None:
             try:
                 await self._on_connected()
-            except Exception:  # noqa: BLE001 - a failing owner callback must not kill the session
+            except Exception:
                 log.exception("%s: on_connected failed", self.cfg.device_id)
         await self._lost.wait()
         self.connected.clear()
@@ -332,7 +332,7 @@ class MqttSession:
         if self._on_message is not None:
             try:
                 await self._on_message(topic_name, payload)
-            except Exception:  # noqa: BLE001 - log and acknowledge: a poison message must not loop forever
+            except Exception:
                 log.exception("%s: handler failed for %s", self.cfg.device_id, topic_name)
         if qos > 0 and self.client.is_connected():
             self.client.ack(mid, qos)

@@ -336,7 +336,7 @@ class Executor:
                 return await s.confirm(model)
             if step is Step.ROLLBACK:
                 return await s.rollback(model, self.journal.previous)
-        except Exception as exc:  # noqa: BLE001 - an unexpected error fails the step, the table decides
+        except Exception as exc:
             log.exception("update step %s failed", step.value)
             return StepResult(Outcome.FAIL, f"{step.value}: {type(exc).__name__}: {exc}"[:200])
         raise ValueError(f"step {step.value} has no action")

@@ -83,7 +83,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         model = self.server.agent.hotswap.active
         if self.path == "/healthz":
             self._send(200 if model else 503, {"ok": model is not None})
@@ -113,7 +113,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             self._send(404, {"error": f"no such path {self.path}"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path != "/v1/infer":
             self._send(404, {"error": f"no such path {self.path}"})
             return

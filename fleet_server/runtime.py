@@ -183,7 +183,7 @@ class Runtime:
                     with self.db.session() as s:
                         for change in evaluate_alerts(s):
                             self.bus.publish("drift", change)
-            except Exception:  # noqa: BLE001 - retried next round
+            except Exception:
                 log.exception("housekeeping failed")
 
     def stop(self) -> None:

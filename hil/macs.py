@@ -64,5 +64,5 @@ def count_macs(blob: bytes) -> int:
         return total
     except DataError:
         raise
-    except Exception as exc:  # damaged flatbuffer: struct/index errors
+    except Exception as exc:  # noqa: BLE001 - damaged flatbuffer: struct/index errors
         raise DataError(f"damaged TFLite flatbuffer ({type(exc).__name__})") from None

@@ -343,5 +343,5 @@ def _decode(raw: bytes) -> dict[str, bytes]:
         raise PackageError(f"not a valid model package ({exc})") from None
     except (zipfile.LargeZipFile, EOFError, ValueError, KeyError, OSError) as exc:
         raise PackageError(f"not a valid model package ({type(exc).__name__}: {exc})") from None
-    except Exception as exc:  # zipfile raises assorted errors on hostile input
+    except Exception as exc:  # noqa: BLE001 - zipfile raises assorted errors on hostile input
         raise PackageError(f"not a valid model package ({type(exc).__name__})") from None

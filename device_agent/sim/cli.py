@@ -186,7 +186,7 @@ def sim(
             asyncio.run(_run(Fleet(cfg), duration, stats_every))
 
 
-async def _run(fleet, duration: float, stats_every: float) -> None:  # noqa: ANN001 - Fleet, imported lazily
+async def _run(fleet, duration: float, stats_every: float) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -41,7 +41,7 @@ class FetchError(Exception):
 
 def _http_get(url: str, timeout: float = 60.0) -> bytes:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (https, PyPI only)
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return bytes(resp.read())
     except OSError as exc:
         raise FetchError(f"cannot download {url}: {exc}") from None

@@ -182,7 +182,7 @@ class BrokerSupervisor:
                     stdin=subprocess.DEVNULL,
                     stdout=logf,
                     stderr=logf,
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl call
+                    preexec_fn=_die_with_parent,
                 )
             except OSError as exc:
                 raise ServerError(f"cannot start {self.mosquitto}: {exc.strerror}") from None

@@ -139,7 +139,7 @@ class MqttLink:
             except UnicodeDecodeError:
                 topic = ""  # counted as a malformed topic by the handler
             self.on_message_cb(topic, bytes(msg.payload), bool(msg.retain))
-        except Exception:  # noqa: BLE001 - one bad message must never stop the network thread
+        except Exception:
             log.exception("ingest handler failed")
 
 

@@ -50,7 +50,7 @@ class Outbox:
                     and self.publish_pending() >= self.batch
                 ):
                     pass
-            except Exception:  # noqa: BLE001 - retried on the next round
+            except Exception:
                 log.exception("desired-state publishing failed")
 
     def publish_pending(self) -> int:

@@ -47,7 +47,7 @@ class Scheduler:
                 return
             try:
                 self.run_once()
-            except Exception:  # noqa: BLE001 - the loop must survive a bad round; logged
+            except Exception:
                 log.exception("scheduler round failed")
 
     def run_once(self) -> int:
@@ -94,7 +94,7 @@ class Scheduler:
         msg = str(exc) if isinstance(exc, TinyfleetError) else f"{type(exc).__name__}: {exc}"
         try:
             added = record_fault(self.rt.db, rid, st.instance_id, st.http_url, msg, st.claim_ttl)
-        except Exception:  # noqa: BLE001 - e.g. the database is gone; the next round tries again
+        except Exception:
             log.exception("rollout %d: step failed and the fault could not be recorded", rid)
             return
         if added:

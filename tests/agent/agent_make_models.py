@@ -29,7 +29,7 @@ def main(out: Path, n: int) -> None:
             ]
         )
 
-        def rep(rng: np.random.Generator = rng):  # noqa: ANN202
+        def rep(rng: np.random.Generator = rng):
             for _ in range(32):
                 yield [rng.uniform(0, 16, size=(1, 64)).astype(np.float32)]
 

@@ -39,7 +39,7 @@ class RangeFileHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         srv = self.server
         auth = self.headers.get("Authorization", "")
         ok = False

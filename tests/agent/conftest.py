@@ -14,14 +14,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from agent_stand_in import DEVICES, Broker, FileServer, Observer, make_broker  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from agent_stand_in import DEVICES, Broker, FileServer, Observer, make_broker
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tinyfleet import drift, wire  # noqa: E402
-from tinyfleet.agent.config import AgentConfig  # noqa: E402
-from tinyfleet.golden import GoldenSet  # noqa: E402
-from tinyfleet.package import build_package  # noqa: E402
-from tinyfleet.signing import init_keys, load_signing_key  # noqa: E402
+from tinyfleet import drift, wire
+from tinyfleet.agent.config import AgentConfig
+from tinyfleet.golden import GoldenSet
+from tinyfleet.package import build_package
+from tinyfleet.signing import init_keys, load_signing_key
 
 
 @dataclass

@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the dashboard_* helper modules
 
-from dashboard_helpers import LAPTOP, Fleet, login, wait  # noqa: E402
+from dashboard_helpers import LAPTOP, Fleet, login, wait
 
 CHROMIUM = os.environ.get("TINYFLEET_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

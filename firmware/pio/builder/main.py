@@ -6,7 +6,6 @@ hard-float ABI, links them with the port's linker script and the flash/RAM budge
 link), writes firmware.bin and prints PlatformIO's flash/RAM usage against the same budget.
 """
 
-# ruff: noqa: F821  (SCons injects DefaultEnvironment, Import, AlwaysBuild, Default)
 from SCons.Script import AlwaysBuild, Builder, Default, DefaultEnvironment
 
 env = DefaultEnvironment()
