@@ -21,6 +21,7 @@ from tinyfleet.server.broker.conf import ListenerTLS
 from tinyfleet.server.bus import Bus
 from tinyfleet.server.config import BrokerURL, Settings, parse_broker_url
 from tinyfleet.server.db import Database, Device, migrate
+from tinyfleet.server.drift.detect import DEFAULT_DETECTOR, DetectorConfig
 from tinyfleet.server.drift_report import evaluate_alerts
 from tinyfleet.server.metrics import BROKER_RESTARTS, DEVICES_ONLINE
 from tinyfleet.server.mqtt import Ingest, MqttLink
@@ -181,7 +182,11 @@ class Runtime:
                 if time.monotonic() >= next_drift:
                     next_drift = time.monotonic() + self.settings.drift_interval
                     with self.db.session() as s:
-                        for change in evaluate_alerts(s):
+                        cfg = DetectorConfig(
+                            interval_s=self.settings.drift_interval,
+                            window_s=max(DEFAULT_DETECTOR.window_s, self.settings.drift_interval),
+                        )
+                        for change in evaluate_alerts(s, cfg=cfg):
                             self.bus.publish("drift", change)
             except Exception:
                 log.exception("housekeeping failed")

@@ -57,7 +57,11 @@ def merge_sparse(
     x, y = _counts(a, "first histogram"), _counts(b, "second histogram")
     if x.size != y.size:
         raise ValueError("histograms have different numbers of bins")
-    nx, ny = x.sum(), y.sum()
+    return _merge(x, y, min_expected)
+
+
+def _merge(x: np.ndarray, y: np.ndarray, min_expected: float) -> tuple[np.ndarray, np.ndarray]:
+    nx, ny = float(x.sum()), float(y.sum())
     if nx <= 0 or ny <= 0:
         return np.zeros(0), np.zeros(0)
     total = nx + ny
@@ -66,7 +70,7 @@ def merge_sparse(
     gx: list[float] = []
     gy: list[float] = []
     cx = cy = 0.0
-    for xi, yi in zip(x, y, strict=True):
+    for xi, yi in zip(x.tolist(), y.tolist(), strict=True):
         cx += xi
         cy += yi
         if cx + cy >= need:
@@ -97,13 +101,16 @@ class HomogeneityTest:
 
 
 def _g_and_x2(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    obs = np.vstack([x, y])
-    expected = obs.sum(axis=1, keepdims=True) * obs.sum(axis=0, keepdims=True) / obs.sum()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g_terms = np.where(obs > 0, obs * np.log(obs / expected), 0.0)
-    g = 2.0 * float(g_terms.sum())
-    x2 = float(((obs - expected) ** 2 / expected).sum())
-    return max(0.0, g), max(0.0, x2)
+    nx, ny = float(x.sum()), float(y.sum())
+    total = nx + ny
+    g = x2 = 0.0
+    for o1, o2 in zip(x.tolist(), y.tolist(), strict=True):
+        col = (o1 + o2) / total
+        for o, e in ((o1, nx * col), (o2, ny * col)):
+            if o > 0:
+                g += o * math.log(o / e)
+            x2 += (o - e) ** 2 / e
+    return max(0.0, 2.0 * g), max(0.0, x2)
 
 
 def psi(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, pseudo: float = 0.5) -> float:
@@ -111,8 +118,12 @@ def psi(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, pseudo
     x, y = _counts(a, "first histogram") + pseudo, _counts(b, "second histogram") + pseudo
     if x.size != y.size:
         raise ValueError("histograms have different numbers of bins")
-    p, q = x / x.sum(), y / y.sum()
-    return float(np.sum((q - p) * np.log(q / p)))
+    sx, sy = float(x.sum()), float(y.sum())
+    out = 0.0
+    for xi, yi in zip(x.tolist(), y.tolist(), strict=True):
+        p, q = xi / sx, yi / sy
+        out += (q - p) * math.log(q / p)
+    return out
 
 
 def homogeneity_test(
@@ -122,9 +133,11 @@ def homogeneity_test(
     min_expected: float = MIN_EXPECTED,
 ) -> HomogeneityTest:
     """Two-sample G-test (default) or Pearson χ² test of one distribution behind ``a`` and ``b``."""
-    x, y = merge_sparse(a, b, min_expected)
-    n = int(round(float(_counts(a, "first histogram").sum())))
-    m = int(round(float(_counts(b, "second histogram").sum())))
+    ca, cb = _counts(a, "first histogram"), _counts(b, "second histogram")
+    if ca.size != cb.size:
+        raise ValueError("histograms have different numbers of bins")
+    x, y = _merge(ca, cb, min_expected)
+    n, m = int(round(float(ca.sum()))), int(round(float(cb.sum())))
     if x.size < 2:
         return HomogeneityTest(0.0, 0, 1.0, n, m, int(x.size), 0.0)
     g, x2 = _g_and_x2(x, y)
