@@ -28,7 +28,7 @@ static fake_rt_t rt;
 static tf_runner_t runner;
 static const uint8_t *feed;
 static size_t feed_len, feed_pos;
-static uint32_t clock_ticks;
+static uint64_t clock_ticks;
 
 static size_t uart_read(uint8_t *buf, size_t max)
 {
@@ -38,7 +38,7 @@ static size_t uart_read(uint8_t *buf, size_t max)
     return n;
 }
 static void uart_write(const uint8_t *buf, size_t len) { (void)buf; (void)len; }
-static uint32_t ticks(void) { return clock_ticks += 3; }
+static uint64_t ticks(void) { return clock_ticks += 3; }
 static void reset(void) {}
 
 static void app_boot(void)

@@ -76,11 +76,11 @@ static void uart_write(const uint8_t *buf, size_t len)
     }
 }
 
-static uint32_t ticks(void)
+static uint64_t ticks(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint32_t)((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static void reset(void) { exit(0); }

@@ -143,6 +143,14 @@ static inline void fake_output_quant(void *ctx, float *scale, int32_t *zero_poin
     *zero_point = -128;
 }
 
+/* the fake model's input is read as q = round(x * 256) - 128 */
+static inline void fake_input_quant(void *ctx, float *scale, int32_t *zero_point)
+{
+    (void)ctx;
+    *scale = 1.0f / 256.0f;
+    *zero_point = -128;
+}
+
 static inline uint32_t fake_arena_used(void *ctx)
 {
     return ((fake_rt_t *)ctx)->model ? 128u : 0u;
@@ -150,7 +158,7 @@ static inline uint32_t fake_arena_used(void *ctx)
 
 static inline tf_runner_t fake_runner(fake_rt_t *f)
 {
-    tf_runner_t r = { fake_load, fake_input, fake_invoke, fake_output, fake_output_quant, fake_arena_used, 4096u, f };
+    tf_runner_t r = { fake_load, fake_input, fake_invoke, fake_output, fake_output_quant, fake_input_quant, fake_arena_used, 4096u, f };
     return r;
 }
 

@@ -54,9 +54,10 @@ def package(
     model_size: int,
     bad_golden: bool = False,
     key: Ed25519PrivateKey = KEY,
+    nout: int = 6,
 ) -> tuple[bytes, bytes]:
     rng = random.Random(seed)
-    nin, nout, count = 16, 6, 3
+    nin, count = 16, 3
     model = fake_model(rng, nin, nout, model_size)
     inputs = np.array([[rng.randrange(-128, 128) for _ in range(nin)] for _ in range(count)], dtype=np.int8)
     outputs = fake_outputs(model, inputs)
@@ -108,6 +109,8 @@ def main() -> int:
         "LOW": package(3, "digits", (0, 9, 0), 4, model_size=200),
         "BADGOLDEN": package(4, "digits", (1, 2, 0), 7, model_size=200, bad_golden=True),
         "OTHERKEY": package(5, "digits", (1, 3, 0), 8, model_size=200, key=OTHER_KEY),
+        # announced as the MLPerf Tiny AD benchmark (name "ad..."): float32 input over EEMBC `db`
+        "AD": package(6, "ad01-fake", (1, 0, 0), 9, model_size=200, nout=16),
     }
     for tag, (begin, payload) in packages.items():
         parts.append(c_array(f"FX_{tag}_BEGIN", begin))

@@ -2,6 +2,7 @@
  * The device application end to end over its UART: frames (INFO, INFER, OTA_*, CONFIRM,
  * TELEMETRY, RESET) and EEMBC text commands, on a simulated flash with the fake runtime.
  */
+#include <math.h>
 #include <stdint.h>
 
 #include "core_check.h"
@@ -18,7 +19,7 @@ static uint8_t rx_q[8192];
 static size_t rx_len, rx_pos;
 static uint8_t tx[16384];
 static size_t tx_len;
-static uint32_t clock_ticks;
+static uint64_t clock_ticks;
 static int resets;
 
 static size_t uart_read(uint8_t *buf, size_t max)
@@ -34,7 +35,7 @@ static void uart_write(const uint8_t *buf, size_t len)
     memcpy(tx + tx_len, buf, len);
     tx_len += len;
 }
-static uint32_t ticks(void) { return clock_ticks += 7; }
+static uint64_t ticks(void) { return clock_ticks += 7; }
 static void reset(void) { resets++; }
 
 static void boot(const uint8_t *key)
@@ -236,15 +237,16 @@ static void test_eembc(void)
 {
     power_up();
     CHECK(strcmp(text("name%"), "m-name-dut-[tinyfleet]\r\nm-ready\r\n") == 0);
-    CHECK(strstr(text("db load 16%"), "e-[db load: the model input has 0 bytes]") != NULL);
+    CHECK(strstr(text("db load 16%"), "e-[Command 'db load': at most 0 bytes for this model]") != NULL);
+    CHECK(strcmp(text("infer 1 0%"), "e-[no model]\r\nm-ready\r\n") == 0);
     CHECK_EQ(ota(FX_V1_BEGIN, FX_V1_PAYLOAD, sizeof FX_V1_PAYLOAD, -1), TF_OK);
     reset_and_boot();
     CHECK(strcmp(text("profile%"), "m-profile-[ULPMark for tinyML Firmware V0.0.1]\r\nm-model-[digits]\r\nm-ready\r\n") == 0);
     CHECK(strcmp(text("db load 16%"), "m-[Expecting 16 bytes]\r\nm-ready\r\n") == 0);
     CHECK(strcmp(text("db 000102030405060708090a0b%"), "m-ready\r\n") == 0);
     CHECK(strcmp(text("db 80ff7f01%"), "m-load-done\r\nm-ready\r\n") == 0);
-    CHECK(strstr(text("db 00%"), "e-[db: more bytes than announced]") != NULL);
-    CHECK(strstr(text("db print%"), "m-buffer-000102030405060708090a0b80ff7f01\r\n") != NULL);
+    CHECK(strstr(text("db 00%"), "e-[db: send db load N first; N bytes are already loaded]") != NULL);
+    CHECK(strcmp(text("db print%"), "m-buffer-00-01-02-03-04-05-06-07\r\nm-buffer-08-09-0a-0b-80-ff-7f-01\r\nm-ready\r\n") == 0);
     const char *r = text("infer 3 2%");
     CHECK(strstr(r, "m-warmup-start-2\r\nm-warmup-done\r\nm-infer-start-3\r\nm-lap-us-") != NULL);
     CHECK(strstr(r, "m-infer-done\r\nm-results-[") != NULL);
@@ -258,12 +260,84 @@ static void test_eembc(void)
     CHECK_EQ(tf_app_telemetry()->inferences, 5);
     CHECK(strncmp(text("timestamp%"), "m-lap-us-", 9) == 0);
     CHECK(strstr(text("bogus%"), "e-[Unknown command: bogus]\r\nm-ready") != NULL);
-    CHECK(strstr(text("infer x%"), "e-[infer needs N [W], each at most 100000]") != NULL);
-    CHECK(strstr(text("infer 4294967295 1%"), "e-[infer needs N [W]") != NULL);
-    CHECK(strstr(text("infer 1 100001%"), "e-[infer needs N [W]") != NULL);
+    CHECK(strstr(text("infer x%"), "e-[Inference iterations must be >0]") != NULL);
+    CHECK(strstr(text("infer 0%"), "e-[Inference iterations must be >0]") != NULL);
+    CHECK(strstr(text("infer 1 -1%"), "e-[Inference warmup must be >=0]") != NULL);
+    CHECK(strstr(text("infer 4294967295 1%"), "e-[infer N W: each at most 100000]") != NULL);
+    CHECK(strstr(text("infer 1 100001%"), "e-[infer N W: each at most 100000]") != NULL);
+    /* the reference's defaults: N = 1, W = 10; spaces may repeat */
+    CHECK(strstr(text("infer%"), "m-warmup-start-10\r\nm-warmup-done\r\nm-infer-start-1\r\n") != NULL);
+    CHECK(strstr(text("  infer   2  %"), "m-warmup-start-10\r\nm-warmup-done\r\nm-infer-start-2\r\n") != NULL);
+    CHECK(strstr(text("db%"), "e-[Command 'db' requires a subcommand]") != NULL);
+    CHECK(strstr(text("db load%"), "e-[Command 'db load' requires the # of bytes]") != NULL);
+    CHECK(strstr(text("db load 0%"), "e-[Command 'db load' must be >0 bytes]") != NULL);
+    CHECK(strstr(text("db load 17%"), "e-[Command 'db load': at most 16 bytes for this model]") != NULL);
+    CHECK(strcmp(text("db load 2%"), "m-[Expecting 2 bytes]\r\nm-ready\r\n") == 0);
+    CHECK(strstr(text("db 0g%"), "e-[Invalid hex digit '0g']\r\nm-ready") != NULL);
+    /* lines over 80 characters are cut to their first 80 and answered, as the reference does */
+    char longline[200];
+    snprintf(longline, sizeof longline, "name%*s%%", 100, "");
+    CHECK(strcmp(text(longline), "m-name-dut-[tinyfleet]\r\nm-ready\r\n") == 0);
+    memset(longline, 'a', sizeof longline);
+    memcpy(longline, "db ", 3);
+    strcpy(longline + 120, "%");
+    CHECK(strcmp(text(longline), "e-[Insufficient number of hex digits]\r\nm-ready\r\n") == 0);
+    CHECK(strcmp(text("%"), "e-[Unknown command: ]\r\nm-ready\r\n") == 0);
     /* text and frames interleave on the one UART */
     CHECK(strcmp(text("name%"), "m-name-dut-[tinyfleet]\r\nm-ready\r\n") == 0);
     CHECK_EQ(request(TF_MSG_INFO, NULL, 0), TF_OK);
+}
+
+/* m-lap-us is 64-bit: past 2^32 ticks (171.8 s at 25 MHz) it keeps counting. */
+static void test_eembc_time_does_not_wrap(void)
+{
+    power_up();
+    clock_ticks = 200ull * 25000000ull - 7u; /* the next read is 200 s */
+    CHECK(strcmp(text("timestamp%"), "m-lap-us-200000000\r\nm-ready\r\n") == 0);
+    clock_ticks = 30ull * 24 * 3600 * 25000000ull - 7u; /* a month up */
+    CHECK(strcmp(text("timestamp%"), "m-lap-us-2592000000000\r\nm-ready\r\n") == 0);
+}
+
+/* AD, as the reference runner drives it: float32 in, quantized on the device, one score out. */
+static void test_eembc_ad_float_input(void)
+{
+    power_up();
+    CHECK_EQ(ota(FX_AD_BEGIN, FX_AD_PAYLOAD, sizeof FX_AD_PAYLOAD, -1), TF_OK);
+    reset_and_boot();
+    CHECK(strstr(text("profile%"), "m-model-[ad01]\r\n") != NULL);
+    CHECK(strstr(text("db load 65%"), "e-[Command 'db load': at most 64 bytes for this model]") != NULL);
+    CHECK(strcmp(text("db load 64%"), "m-[Expecting 64 bytes]\r\nm-ready\r\n") == 0);
+    CHECK(strstr(text("infer 1 0%"), "e-[AD input: db load 64 bytes of float32 first]\r\nm-ready") != NULL);
+    float x[16];
+    for (int i = 0; i < 16; i++) x[i] = (float)i * 0.061f - 0.4f + (i == 3 ? 9.0f : 0.0f); /* x[3] saturates */
+    char cmd[80];
+    for (int i = 0; i < 16; i += 4) {
+        char *p = cmd + sprintf(cmd, "db ");
+        for (int k = i; k < i + 4; k++) {
+            uint8_t b[4];
+            uint32_t bits;
+            memcpy(&bits, &x[k], 4);
+            tf_put_u32(b, bits);
+            for (int j = 0; j < 4; j++) p += sprintf(p, "%02x", b[j]);
+        }
+        strcpy(p, "%");
+        CHECK(strstr(text(cmd), i == 12 ? "m-load-done\r\nm-ready" : "m-ready") != NULL);
+    }
+    /* the reference: q = clamp(round(x / scale) + zp), out = fake model, score = mean (deq(out) - x)^2 */
+    float sum = 0.0f;
+    for (int j = 0; j < 16; j++) {
+        int32_t q = (int32_t)round(x[j] / (1.0f / 256.0f)) - 128;
+        q = q < -128 ? -128 : q > 127 ? 127 : q;
+        int8_t o = (int8_t)(uint8_t)((uint8_t)q + FX_AD_PAYLOAD[12 + j]);
+        float d = ((float)o + 128.0f) * (1.0f / 256.0f) - x[j];
+        sum += d * d;
+    }
+    char want[64];
+    snprintf(want, sizeof want, "m-infer-done\r\nm-results-[%0.3f]\r\nm-ready\r\n", (double)(sum / 16.0f));
+    CHECK(strstr(text("infer 2 1%"), want) != NULL);
+    snprintf(want, sizeof want, "m-results-[%0.3f]\r\nm-ready\r\n", (double)(sum / 16.0f));
+    CHECK(strcmp(text("results%"), want) == 0);
+    CHECK(sum / 16.0f > 1.0f); /* x[3] = 9.18 saturates: the score sees it */
 }
 
 int main(void)
@@ -272,5 +346,7 @@ int main(void)
     test_ota_over_frames();
     test_infer_and_telemetry();
     test_eembc();
+    test_eembc_time_does_not_wrap();
+    test_eembc_ad_float_input();
     return core_report("test_proto_app");
 }

@@ -54,17 +54,28 @@ static const int8_t *rt_output(void *ctx, uint32_t *bytes)
     return (const int8_t *)p;
 }
 
-static void rt_output_quant(void *ctx, float *scale, int32_t *zero_point)
+static void io_quant(int which, float *scale, int32_t *zero_point)
 {
-    tfrt_io out;
-    (void)ctx;
-    if (tfrt_io_info(&model, 1, &out) == TFRT_OK) {
-        *scale = out.scale;
-        *zero_point = out.zero_point;
+    tfrt_io io;
+    if (tfrt_io_info(&model, which, &io) == TFRT_OK) {
+        *scale = io.scale;
+        *zero_point = io.zero_point;
     } else {
         *scale = 1.0f;
         *zero_point = 0;
     }
+}
+
+static void rt_output_quant(void *ctx, float *scale, int32_t *zero_point)
+{
+    (void)ctx;
+    io_quant(1, scale, zero_point);
+}
+
+static void rt_input_quant(void *ctx, float *scale, int32_t *zero_point)
+{
+    (void)ctx;
+    io_quant(0, scale, zero_point);
 }
 
 static uint32_t rt_arena_used(void *ctx)
@@ -76,7 +87,7 @@ static uint32_t rt_arena_used(void *ctx)
 const tf_runner_t *tf_runner_tfrt(void)
 {
     static const tf_runner_t runner = {
-        rt_load, rt_input, rt_invoke, rt_output, rt_output_quant, rt_arena_used, TF_ARENA_BYTES, 0,
+        rt_load, rt_input, rt_invoke, rt_output, rt_output_quant, rt_input_quant, rt_arena_used, TF_ARENA_BYTES, 0,
     };
     return &runner;
 }

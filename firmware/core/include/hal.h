@@ -63,9 +63,12 @@ const uint8_t *hal_flash_map(void);
 
 /* ---- Time ---- */
 
-/* A free-running, monotonically increasing tick counter (wraps at 2^32). On Cortex-M: SysTick
- * counted up in software (reload interrupt + current value). hal_tick_hz() is its rate. */
-uint32_t hal_ticks(void);
+/* A free-running, monotonically increasing 64-bit tick counter (never wraps in practice: 2^64
+ * ticks at 1 GHz is 584 years). On Cortex-M: SysTick counted up in software (reload interrupt +
+ * current value); a port whose clock is 32 bits wide extends it (see ports/nano33ble). The
+ * MLPerf Tiny `m-lap-us` timestamps come from it, so they do not wrap after 2^32 ticks
+ * (171.8 s at 25 MHz). hal_tick_hz() is its rate. */
+uint64_t hal_ticks(void);
 uint32_t hal_tick_hz(void);
 
 /* ---- Identity, keys, reset ---- */

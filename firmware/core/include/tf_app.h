@@ -44,7 +44,7 @@ enum {
 typedef struct {
     size_t (*uart_read)(uint8_t *buf, size_t max); /* non-blocking */
     void (*uart_write)(const uint8_t *buf, size_t len);
-    uint32_t (*ticks)(void);
+    uint64_t (*ticks)(void); /* hal_ticks(): 64-bit, monotonic */
     uint32_t tick_hz;
     const char *device_id;
     const uint8_t *pubkey; /* 32 bytes, or NULL: OTA refused */

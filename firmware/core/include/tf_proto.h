@@ -33,7 +33,7 @@ extern "C" {
 /* COBS adds one byte per 254 plus one. */
 #define TF_COBS_MAX_ENCODED(n) ((n) + (n) / 254u + 1u)
 #define TF_FRAME_MAX_WIRE (TF_COBS_MAX_ENCODED(TF_FRAME_MAX_BODY) + 2u)
-#define TF_TEXT_MAX_LINE 96u /* EEMBC commands are at most 80 characters */
+#define TF_TEXT_MAX_LINE 80u /* EEMBC commands are at most 80 characters; longer ones are cut */
 
 /* ---- CRC-32 (IEEE), reflected polynomial 0xEDB88320, init and final xor 0xFFFFFFFF ---- */
 uint32_t tf_crc32_update(uint32_t crc, const void *data, size_t len); /* start with crc = 0 */
@@ -76,7 +76,8 @@ size_t tf_frame_encode(uint8_t type, uint16_t req_id, const uint8_t *payload, si
  * Feed received bytes one at a time; it returns an event when a frame or a text command is
  * complete. Rules: outside a frame, 0x00 opens a frame and any other byte is text; text is
  * collected up to '%' (an EEMBC command), CR/LF are ignored, a line longer than
- * TF_TEXT_MAX_LINE is dropped. Inside a frame, bytes are collected up to the next 0x00, which
+ * TF_TEXT_MAX_LINE keeps its first TF_TEXT_MAX_LINE characters and is answered (as the MLPerf
+ * Tiny reference firmware does). Inside a frame, bytes are collected up to the next 0x00, which
  * closes it. An empty frame (0x00 0x00) is skipped and the second 0x00 opens a new frame. A
  * frame that fails to decode makes its closing 0x00 open the next frame (resynchronises after
  * a sender was cut off mid-frame). More than TF_FRAME_MAX_WIRE bytes without 0x00 drops the
@@ -90,7 +91,6 @@ typedef enum {
 
 typedef struct {
     uint8_t in_frame;
-    uint8_t overflow;
     uint16_t wire_len;
     uint16_t text_len;
     uint8_t wire[TF_FRAME_MAX_WIRE];

@@ -28,6 +28,8 @@ typedef struct tf_runner {
     const int8_t *(*output)(void *ctx, uint32_t *bytes);
     /* Quantization of the output (for the EEMBC `results%` scores). */
     void (*output_quant)(void *ctx, float *scale, int32_t *zero_point);
+    /* Quantization of the input (the EEMBC AD benchmark sends float32 and the device quantizes). */
+    void (*input_quant)(void *ctx, float *scale, int32_t *zero_point);
     /* Arena bytes the loaded model uses, and the arena the board has. */
     uint32_t (*arena_used)(void *ctx);
     uint32_t arena_size;

@@ -32,30 +32,30 @@ void tf_app_init(const tf_app_env_t *env)
     memset(&tf_app, 0, sizeof tf_app);
     tf_app.env = *env;
     tf_rx_init(&tf_app.rx);
-    tf_tm_init(&tf_app.tm, 1, env->ticks());
+    tf_tm_init(&tf_app.tm, 1, (uint32_t)env->ticks());
     if (tf_ota_open(&tf_app.ota, env->flash, env->pubkey) == TF_OK) {
         tf_ota_boot(&tf_app.ota, start_model, (void *)env->runner);
     }
     if (tf_app_has_model()) tf_tm_set_classes(&tf_app.tm, tf_app.ota.view.manifest.output_bytes);
 }
 
-tf_status_t tf_app_infer_once(uint32_t *ticks)
+tf_status_t tf_app_infer_once(const int8_t *src, uint32_t *ticks)
 {
     const tf_runner_t *r = tf_app.env.runner;
     uint32_t n_in = 0, n_out = 0;
     if (!tf_app_has_model()) return TF_E_NO_MODEL;
     int8_t *in = r->input(r->ctx, &n_in);
     if (in == NULL) return TF_E_NO_MODEL;
-    memcpy(in, tf_app.input, n_in);
-    uint32_t t0 = tf_app.env.ticks();
+    memcpy(in, src, n_in);
+    uint64_t t0 = tf_app.env.ticks();
     tf_status_t st = r->invoke(r->ctx);
-    *ticks = tf_app.env.ticks() - t0;
+    *ticks = (uint32_t)(tf_app.env.ticks() - t0);
     const int8_t *out = r->output(r->ctx, &n_out);
     if (st != TF_OK || out == NULL) {
         tf_tm_error(&tf_app.tm);
         return TF_E_INFER;
     }
-    tf_tm_record(&tf_app.tm, tf_app.input, n_in, out, n_out, *ticks);
+    tf_tm_record(&tf_app.tm, src, n_in, out, n_out, *ticks);
     return TF_OK;
 }
 
@@ -120,7 +120,7 @@ static tf_status_t handle_infer(const tf_frame_t *f, uint8_t *p, size_t *len)
     tf_put_u32(p + 4, 0);
     *len = 8;
     if (!(flags & 0x01)) return TF_OK;
-    tf_status_t st = tf_app_infer_once(&ticks);
+    tf_status_t st = tf_app_infer_once(tf_app.input, &ticks);
     if (st != TF_OK) return st;
     const int8_t *out = r->output(r->ctx, &n_out);
     if (n_out > TF_FRAME_MAX_PAYLOAD - 9u) return TF_E_TOO_LARGE;
@@ -162,7 +162,7 @@ static tf_status_t handle_telemetry(const tf_frame_t *f, uint8_t *p, size_t *len
 {
     uint8_t flags = f->len > 0 ? f->payload[0] : 0;
     uint8_t groups = f->len > 1 ? f->payload[1] : 0;
-    uint32_t now = tf_app.env.ticks();
+    uint32_t now = (uint32_t)tf_app.env.ticks(); /* telemetry periods: 32-bit differences */
     if (f->len > 2) return TF_E_BAD_LENGTH;
     *len = tf_tm_encode(&tf_app.tm, now, tf_app.env.tick_hz, p, TF_FRAME_MAX_PAYLOAD - 1u);
     if (*len == 0) return TF_E_TOO_LARGE;

@@ -24,9 +24,9 @@ extern tf_app_t tf_app;
 /* true when a model runs */
 bool tf_app_has_model(void);
 
-/* Copy the staged input into the runtime, run one inference, feed telemetry.
+/* Copy `src` (the model's input bytes) into the runtime, run one inference, feed telemetry.
  * On TF_OK, *ticks is the latency. */
-tf_status_t tf_app_infer_once(uint32_t *ticks);
+tf_status_t tf_app_infer_once(const int8_t *src, uint32_t *ticks);
 
 /* One EEMBC text command (without its '%'): answer it, then "m-ready". */
 void tf_app_text_command(const char *line);

@@ -43,7 +43,6 @@ size_t tf_frame_encode(uint8_t type, uint16_t req_id, const uint8_t *payload, si
 void tf_rx_init(tf_rx_t *rx)
 {
     rx->in_frame = 0;
-    rx->overflow = 0;
     rx->wire_len = 0;
     rx->text_len = 0;
     rx->last_error = TF_FRAME_OK;
@@ -80,25 +79,16 @@ tf_rx_event_t tf_rx_push(tf_rx_t *rx, uint8_t byte)
     if (byte == 0) {
         rx->in_frame = 1;
         rx->wire_len = 0;
-        rx->overflow = 0;
         rx->text_len = 0;
         return TF_RX_NONE;
     }
     if (byte == '\r' || byte == '\n') return TF_RX_NONE;
     if (byte == '%') {
-        if (rx->overflow) {
-            rx->overflow = 0;
-            rx->text_len = 0;
-            return TF_RX_NONE;
-        }
         rx->text[rx->text_len] = '\0';
         rx->text_len = 0;
         return TF_RX_TEXT;
     }
-    if (rx->text_len >= TF_TEXT_MAX_LINE) {
-        rx->overflow = 1; /* dropped up to the next '%' */
-        return TF_RX_NONE;
-    }
+    if (rx->text_len >= TF_TEXT_MAX_LINE) return TF_RX_NONE; /* cut: the rest of the line is ignored */
     rx->text[rx->text_len++] = (char)byte;
     return TF_RX_NONE;
 }

@@ -12,6 +12,7 @@
 #include <Arduino.h>
 #include <esp_partition.h>
 #include <esp_system.h>
+#include <esp_timer.h>
 
 #include <string.h>
 
@@ -100,9 +101,9 @@ const uint8_t *hal_flash_map(void)
     return static_cast<const uint8_t *>(store_map);
 }
 
-uint32_t hal_ticks(void)
+uint64_t hal_ticks(void)
 {
-    return micros();
+    return static_cast<uint64_t>(esp_timer_get_time()); /* 64-bit microseconds since boot */
 }
 
 uint32_t hal_tick_hz(void)

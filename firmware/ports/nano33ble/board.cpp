@@ -101,9 +101,15 @@ const uint8_t *hal_flash_map(void)
     return flash_ok ? reinterpret_cast<const uint8_t *>(kStoreBase) : nullptr;
 }
 
-uint32_t hal_ticks(void)
+uint64_t hal_ticks(void)
 {
-    return micros();
+    /* micros() wraps every 71.6 min: count the wraps (device_poll calls this far more often). */
+    static uint32_t last;
+    static uint32_t high;
+    uint32_t now = micros();
+    if (now < last) high++;
+    last = now;
+    return (static_cast<uint64_t>(high) << 32) | now;
 }
 
 uint32_t hal_tick_hz(void)

@@ -93,7 +93,7 @@ void SysTick_Handler(void)
     systick_wraps++;
 }
 
-uint32_t hal_ticks(void)
+uint64_t hal_ticks(void)
 {
     uint32_t wraps;
     uint32_t value;
@@ -101,7 +101,7 @@ uint32_t hal_ticks(void)
         wraps = systick_wraps;
         value = SYST_CVR;
     } while (wraps != systick_wraps);
-    return wraps * (SYST_RELOAD_MAX + 1u) + (SYST_RELOAD_MAX - value);
+    return (uint64_t)wraps * (SYST_RELOAD_MAX + 1u) + (SYST_RELOAD_MAX - value);
 }
 
 uint32_t hal_tick_hz(void)
