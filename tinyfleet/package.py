@@ -34,6 +34,7 @@ from tinyfleet.device_manifest import DeviceManifest, parse_semver
 from tinyfleet.errors import PackageError
 from tinyfleet.fsutil import atomic_write_bytes
 from tinyfleet.golden import GoldenSet
+from tinyfleet.pkgzip import StoredArchive
 from tinyfleet.signing import key_id, load_trusted_keys, public_key_raw, sign, verify
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
 
 SCHEMA = "tinyfleet.model-package/1"
 MAX_PACKAGE_BYTES = 256 * 1024 * 1024
+MAX_MANIFEST_BYTES = 256 * 1024  # a real manifest.json is a few KiB
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _HEAD = ("manifest.json", "manifest.sig", "device.bin", "device.sig")
 _REQUIRED_ARTIFACTS = ("model.tflite", "golden.bin")
@@ -245,14 +247,17 @@ def read_package(source: str | Path | bytes, trusted_keys: Mapping[str, bytes] |
     ``trusted_keys`` maps key id -> raw public key; None means the keys in the default keys folder.
     """
     raw = _load_bytes(source)
-    members = _decode(raw)
-    if _encode(members) != raw:
-        raise PackageError("package is not in canonical form (modified or not written by tinyfleet)")
-    manifest_bytes = members["manifest.json"]
+    # the archive layout from the central directory alone; then only the manifest and its signature
+    # are read and checked before any other member is touched (pkgzip: no zip bomb gets inflated)
+    archive = StoredArchive(raw, _HEAD, _MEMBER_RE)
+    manifest_bytes = archive.read("manifest.json", cap=MAX_MANIFEST_BYTES)
+    members = {"manifest.json": manifest_bytes, "manifest.sig": archive.read("manifest.sig", cap=64)}
     try:
         manifest = json.loads(manifest_bytes.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise PackageError("manifest.json is not valid JSON") from None
+    except RecursionError:
+        raise PackageError("manifest.json is nested too deeply") from None
     if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
         raise PackageError(f"not a {SCHEMA} manifest")
     kid = manifest.get("key_id")
@@ -262,16 +267,17 @@ def read_package(source: str | Path | bytes, trusted_keys: Mapping[str, bytes] |
     verify(trusted, kid, manifest_bytes, members["manifest.sig"], what="manifest.json")
     _check_manifest_fields(manifest)
     table = manifest.get("artifacts")
-    if not isinstance(table, dict) or set(table) != set(members) - {"manifest.json", "manifest.sig"}:
+    if not isinstance(table, dict) or set(table) != set(archive.names) - {"manifest.json", "manifest.sig"}:
         raise PackageError("manifest's artifacts table does not match the package members")
     for name, entry in table.items():
-        data = members[name]
-        if (
-            not isinstance(entry, dict)
-            or entry.get("size") != len(data)
-            or entry.get("sha256") != _sha256(data)
-        ):
+        if not isinstance(entry, dict) or entry.get("size") != archive.size(name):  # before reading it
             raise PackageError(f"artifact {name} does not match its digest in the manifest")
+    for name, entry in table.items():
+        data = members[name] = archive.read(name, cap=archive.size(name))
+        if entry.get("sha256") != _sha256(data):
+            raise PackageError(f"artifact {name} does not match its digest in the manifest")
+    if _encode(members) != raw:
+        raise PackageError("package is not in canonical form (modified or not written by tinyfleet)")
     verify(trusted, kid, members["device.bin"], members["device.sig"], what="device.bin")
     pkg = ModelPackage(manifest=manifest, members=members, raw=raw)
     _check_device_manifest(pkg)
@@ -316,32 +322,3 @@ def _load_bytes(source: str | Path | bytes) -> bytes:
         raise PackageError(f"package is larger than {MAX_PACKAGE_BYTES} bytes")
     return raw
 
-
-def _decode(raw: bytes) -> dict[str, bytes]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-            infos = zf.infolist()
-            names = [i.filename for i in infos]
-            if len(set(names)) != len(names):
-                raise PackageError("package has duplicate members")
-            if names[:4] != list(_HEAD) or any(not _MEMBER_RE.match(n) for n in names):
-                raise PackageError("package members are missing or misnamed")
-            members = {}
-            for info in infos:
-                if info.compress_type != zipfile.ZIP_STORED or info.file_size > MAX_PACKAGE_BYTES:
-                    raise PackageError("package member is compressed or too large")
-                members[info.filename] = zf.read(info)
-            return members
-    except PackageError:
-        raise
-    except zipfile.BadZipFile as exc:
-        if str(exc).startswith("Bad CRC-32"):
-            raise PackageError(
-                f"package is damaged or was modified: {str(exc)[len('Bad CRC-32 for file ') :]}"
-                " fails its checksum"
-            ) from None
-        raise PackageError(f"not a valid model package ({exc})") from None
-    except (zipfile.LargeZipFile, EOFError, ValueError, KeyError, OSError) as exc:
-        raise PackageError(f"not a valid model package ({type(exc).__name__}: {exc})") from None
-    except Exception as exc:  # noqa: BLE001 - zipfile raises assorted errors on hostile input
-        raise PackageError(f"not a valid model package ({type(exc).__name__})") from None
