@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tinyfleet.boards import get_board
-from tinyfleet.compiler.datasets import load_dataset
+from tinyfleet.compiler.datasets import Dataset, load_dataset
 from tinyfleet.compiler.packaging import assemble, package_bytes
 from tinyfleet.compiler.pipeline import (
     ONNX_ARTIFACTS,
@@ -30,6 +30,9 @@ from tinyfleet.compiler.report import confusion, write_confusion_plot, write_rep
 from tinyfleet.compiler.spec import Spec
 from tinyfleet.compiler.train import Run, train, write_run
 from tinyfleet.fsutil import atomic_dir, atomic_write_bytes, atomic_write_text
+
+if TYPE_CHECKING:
+    from tinyfleet.compiler.tracking import Tracker
 
 
 def manifest_key_id(pkg: bytes) -> str:
@@ -101,14 +104,49 @@ def build(
     key: Ed25519PrivateKey,
     progress: Progress | None = None,
     on_epoch: Callable[[int, int, float], None] | None = None,
+    tracker: Tracker | None = None,
+    dataset: Dataset | None = None,
+    lineage: list[dict[str, Any]] | None = None,
 ) -> BuildResult:
-    """Run every stage into ``out``; ``progress(stage)`` before each stage, ``on_epoch`` while training."""
+    """Run every stage into ``out``; ``progress(stage)`` before each stage, ``on_epoch`` while training.
+
+    With a ``tracker`` the build is one MLflow run (docs/mlops.md): the manifest records its id, and
+    the run gets the parameters, metrics, report, plot and the package (plus a registry version).
+    ``dataset`` replaces the spec's data (retraining); ``lineage`` lists what was added to it.
+    """
+    if tracker is None:
+        return _build(spec, out, key, progress, on_epoch, None, dataset, lineage)
+    from tinyfleet.compiler.tracking import spec_params
+
+    tracker.start(
+        f"{spec.name}-{spec.version}", {"tinyfleet.model": spec.name, "tinyfleet.version": spec.version}
+    )
+    ok = False
+    try:
+        tracker.log_params(spec_params(spec))
+        result = _build(spec, out, key, progress, on_epoch, tracker, dataset, lineage)
+        ok = True
+        return result
+    finally:
+        tracker.end(ok)
+
+
+def _build(
+    spec: Spec,
+    out: Path,
+    key: Ed25519PrivateKey,
+    progress: Progress | None,
+    on_epoch: Callable[[int, int, float], None] | None,
+    tracker: Tracker | None,
+    dataset: Dataset | None,
+    lineage: list[dict[str, Any]] | None,
+) -> BuildResult:
     boards = [get_board(b) for b in spec.package.boards]
     stages: dict[str, float] = {}
     t_all = time.perf_counter()
     with atomic_dir(out) as tmp:
         with _timed(stages, "data", progress):
-            ds = load_dataset(spec.data)
+            ds = dataset if dataset is not None else load_dataset(spec.data)
         with _timed(stages, "train", progress):
             run = train(spec, ds, on_epoch=on_epoch)
             write_run(run, tmp)
@@ -137,6 +175,13 @@ def build(
                 golden_count_wanted=spec.package.golden_count,
                 drift_groups=spec.package.drift_groups,
             )
+            if tracker is not None and tracker.run is not None:
+                manifest["tracking"] = {
+                    "mlflow_run_id": tracker.run.run_id,
+                    "mlflow_experiment_id": tracker.run.experiment_id,
+                }
+            if lineage:
+                manifest["lineage"] = list(lineage)
             pkg = package_bytes(manifest, artifacts, key)
             pkg_name = f"{spec.name}-{spec.version}.tfpkg"
             atomic_write_bytes(tmp / pkg_name, pkg)
@@ -154,11 +199,47 @@ def build(
                 f"{spec.name} {spec.version}: float vs int8 on {len(run.split.y_val)} validation samples",
             )
         stages["total"] = round(time.perf_counter() - t_all, 3)
-        table = write_report(tmp, report)
         import json
 
+        if lineage:
+            report["lineage"] = list(lineage)
+        if tracker is not None:
+            report["tracking"] = _log_run(tracker, spec, run, report, tmp / pkg_name)
+        table = write_report(tmp, report)
         atomic_write_text(tmp / "verify.json", json.dumps({**ev.report, "boards": checks}, indent=2) + "\n")
+        if tracker is not None:
+            for fname in (
+                "report.json",
+                "report.txt",
+                "confusion.png",
+                "verify.json",
+                "train.json",
+                "spec.toml",
+            ):
+                if (tmp / fname).is_file():
+                    tracker.log_file(tmp / fname, "report")
+            atomic_write_text(tmp / "mlflow.json", json.dumps(report["tracking"], indent=2) + "\n")
     return BuildResult(out_dir=out, package_path=out / pkg_name, report=report, table=table)
+
+
+def _log_run(
+    tracker: Tracker, spec: Spec, run: Run, report: dict[str, Any], pkg_path: Path
+) -> dict[str, Any]:
+    """Parameters, metrics and the package into the tracker's run, and a registry version."""
+    from tinyfleet.compiler.tracking import record_params, report_metrics
+
+    assert tracker.run is not None
+    tracker.log_params(record_params(run.record))
+    tracker.log_metrics(report_metrics(report))
+    sha = report["package"]["sha256"]
+    tracker.set_tags({"tinyfleet.package_sha256": sha, "tinyfleet.key_id": report["package"]["key_id"]})
+    tracker.log_file(pkg_path, "package")
+    out: dict[str, Any] = {**tracker.run.as_dict(), "experiment": tracker.experiment}
+    if tracker.register:
+        out["registered_model"] = spec.name
+        out["registry_version"] = tracker.register_package(spec.name, spec.version, sha)
+        tracker.set_tags({"tinyfleet.registry_version": out["registry_version"]})
+    return out
 
 
 def _report(

@@ -38,10 +38,36 @@ def _run_dir(path: Path) -> Path:
     return path
 
 
+def mlflow_option(fn: Any) -> Any:
+    """``--mlflow [URI]``: log to MLflow (default the local store ./mlruns; docs/mlops.md)."""
+    return click.option(
+        "--mlflow",
+        "mlflow_uri",
+        is_flag=False,
+        flag_value="",
+        default=None,
+        metavar="[URI]",
+        help="Log the run to MLflow (default store ./mlruns; or a tracking URI). Overrides [tracking].",
+    )(fn)
+
+
+def _tracker(spec: Any, mlflow_uri: str | None) -> Any:
+    """A Tracker when --mlflow or the spec's [tracking] asks for one, else None (MLflow not imported)."""
+    from tinyfleet.compiler.tracking import tracking_for
+
+    tracking = tracking_for(spec, mlflow_uri)
+    if tracking is None:
+        return None
+    from tinyfleet.compiler.tracking import Tracker
+
+    return Tracker(tracking, spec.name)
+
+
 @click.command()
 @click.argument("spec_path", metavar="SPEC.toml", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder to write (default: runs/NAME).")
-def train(spec_path: Path, out: Path | None) -> None:
+@mlflow_option
+def train(spec_path: Path, out: Path | None, mlflow_uri: str | None) -> None:
     """Train the float model a SPEC describes, into a run folder."""
     from tinyfleet.compiler.spec import load_spec
     from tinyfleet.compiler.train import train as do_train
@@ -50,6 +76,10 @@ def train(spec_path: Path, out: Path | None) -> None:
 
     spec = load_spec(spec_path)
     out = _replaceable(out or Path("runs") / spec.name)
+    tracker = _tracker(spec, mlflow_uri)
+    if tracker is not None:
+        _train_tracked(spec, out, tracker)
+        return
     with _err.status(
         f"training {spec.name} ({spec.train.architecture}, {spec.train.epochs} epochs)"
     ) as status:
@@ -64,6 +94,36 @@ def train(spec_path: Path, out: Path | None) -> None:
     click.echo(
         f"trained {spec.name}: float accuracy {run.record['accuracy_float']:.4f} on "
         f"{run.record['dataset']['n_val']} validation samples → {out}"
+    )
+
+
+def _train_tracked(spec: Any, out: Path, tracker: Any) -> None:
+    from tinyfleet.compiler.tracking import record_params, spec_params
+    from tinyfleet.compiler.train import train as do_train
+    from tinyfleet.compiler.train import write_run
+    from tinyfleet.fsutil import atomic_dir, atomic_write_text
+
+    ref = tracker.start(f"{spec.name}-{spec.version}-train", {"tinyfleet.model": spec.name})
+    ok = False
+    try:
+        tracker.log_params(spec_params(spec))
+        with _err.status(f"training {spec.name} (MLflow run {ref.run_id})"):
+            run = do_train(spec)
+        tracker.log_params(record_params(run.record))
+        tracker.log_metrics({"accuracy_float": float(run.record["accuracy_float"])})
+        with atomic_dir(out) as tmp:
+            write_run(run, tmp)
+            info = {**ref.as_dict(), "experiment": tracker.experiment}
+            atomic_write_text(tmp / "mlflow.json", json.dumps(info, indent=2) + "\n")
+            for fname in ("train.json", "spec.toml"):
+                if (tmp / fname).is_file():
+                    tracker.log_file(tmp / fname, "report")
+        ok = True
+    finally:
+        tracker.end(ok)
+    click.echo(
+        f"trained {spec.name}: float accuracy {run.record['accuracy_float']:.4f} on "
+        f"{run.record['dataset']['n_val']} validation samples → {out} (MLflow run {ref.run_id})"
     )
 
 
@@ -314,6 +374,15 @@ def package(
         golden_count_wanted=golden_count or pspec.golden_count,
         drift_groups=drift_groups or pspec.drift_groups,
     )
+    if run is not None and (source / "mlflow.json").is_file():
+        try:
+            info = json.loads((source / "mlflow.json").read_text("utf-8"))
+            manifest["tracking"] = {
+                "mlflow_run_id": str(info["run_id"]),
+                "mlflow_experiment_id": str(info["experiment_id"]),
+            }
+        except (ValueError, KeyError, TypeError):
+            raise UsageError(f"{source / 'mlflow.json'} is damaged") from None
     pkg = package_bytes(manifest, artifacts, signing_key)
     fname = f"{name}-{version}.tfpkg"
     dest = (
@@ -338,21 +407,28 @@ def package(
     type=click.Path(path_type=Path),
     help="Ed25519 private key (default: the keys folder's; made when absent).",
 )
-def build(spec_path: Path, out: Path, key: Path | None) -> None:
+@mlflow_option
+def build(spec_path: Path, out: Path, key: Path | None, mlflow_uri: str | None) -> None:
     """The whole pipeline: train → quantize → convert → verify → package, with a report."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from tinyfleet.compiler.build import STAGES
-    from tinyfleet.compiler.build import build as do_build
     from tinyfleet.compiler.spec import load_spec
     from tinyfleet.signing import PRIVATE_NAME, default_keys_dir, init_keys, load_signing_key
 
     spec = load_spec(spec_path)
     _replaceable(out)
+    tracker = _tracker(spec, mlflow_uri)
     if key is None and not (default_keys_dir() / PRIVATE_NAME).exists():
         priv, _ = init_keys()
         _err.print(f"no signing key yet: made one at {priv} (`tinyfleet keys init`)")
     signing_key = load_signing_key(key)
+    _build_with_progress(spec, out, signing_key, tracker)
+
+
+def _build_with_progress(spec: Any, out: Path, signing_key: Any, tracker: Any, **extra: Any) -> Any:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from tinyfleet.compiler.build import STAGES
+    from tinyfleet.compiler.build import build as do_build
+
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -374,9 +450,18 @@ def build(spec_path: Path, out: Path, key: Path | None) -> None:
         def epoch(n: int, total: int, acc: float) -> None:
             bar.update(task, description=f"{spec.name}: train epoch {n}/{total} (accuracy {acc:.3f})")
 
-        result = do_build(spec, out, signing_key, progress, epoch)
+        result = do_build(spec, out, signing_key, progress, epoch, tracker=tracker, **extra)
         bar.update(task, completed=len(STAGES), description=f"{spec.name}: done")
     click.echo(result.table, nl=False)
     click.echo(
         f"wrote {result.out_dir} (package {result.package_path}, report.json, report.txt, confusion.png)"
     )
+    t = result.report.get("tracking")
+    if t:
+        reg = (
+            f"; registry {t['registered_model']} version {t['registry_version']}"
+            if "registry_version" in t
+            else ""
+        )
+        click.echo(f"MLflow run {t['run_id']} in experiment {t['experiment']} ({t['tracking_uri']}){reg}")
+    return result

@@ -22,6 +22,7 @@ __all__ = [
     "PackageSpec",
     "QuantizeSpec",
     "Spec",
+    "TrackingSpec",
     "TrainSpec",
     "load_spec",
     "parse_spec",
@@ -67,6 +68,15 @@ class PackageSpec:
 
 
 @dataclass(frozen=True)
+class TrackingSpec:
+    """``[tracking]``: log runs to MLflow (docs/mlops.md). Absent: nothing is logged."""
+
+    mlflow: str = ""  # tracking URI; "" = the local store ./mlruns
+    experiment: str = ""  # "" = the model name
+    register: bool = True  # a model registry version per package
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     version: str = "1.0.0"
@@ -75,15 +85,17 @@ class Spec:
     train: TrainSpec = field(default_factory=TrainSpec)
     quantize: QuantizeSpec = field(default_factory=QuantizeSpec)
     package: PackageSpec = field(default_factory=PackageSpec)
+    tracking: TrackingSpec | None = None  # None: no [tracking] section
     text: str = ""  # the spec file as written (recorded in the run folder)
 
 
-_TOP = {"name", "version", "security_counter", "data", "train", "quantize", "package"}
+_TOP = {"name", "version", "security_counter", "data", "train", "quantize", "package", "tracking"}
 _SECTIONS: dict[str, set[str]] = {
     "data": {"source", "label_column", "input_shape", "scale", "validation_split", "labels"},
     "train": {"architecture", "epochs", "batch_size", "learning_rate", "seed"},
     "quantize": {"representative_samples"},
     "package": {"boards", "golden_count", "drift_groups"},
+    "tracking": {"mlflow", "experiment", "register"},
 }
 
 
@@ -130,6 +142,7 @@ def parse_spec(text: str, base_dir: Path, origin: str = "spec") -> Spec:
         train=_train(raw.get("train", {}), base_dir, origin),
         quantize=_quantize(raw.get("quantize", {}), origin),
         package=_package(raw.get("package", {}), origin),
+        tracking=_tracking(raw["tracking"], base_dir, origin) if "tracking" in raw else None,
         text=text,
     )
 
@@ -247,3 +260,18 @@ def _package(t: dict[str, Any], origin: str) -> PackageSpec:
     if not 1 <= golden <= 1000 or not 1 <= groups <= 4096:
         raise UsageError(f"{where}: golden_count must be 1..1000 and drift_groups 1..4096")
     return PackageSpec(boards=tuple(boards), golden_count=golden, drift_groups=groups)
+
+
+def _tracking(t: dict[str, Any], base_dir: Path, origin: str) -> TrackingSpec | None:
+    where = f"{origin} [tracking]"
+    mlflow = t.get("mlflow", True)
+    if mlflow is False:
+        return None
+    if mlflow is True:
+        mlflow = ""
+    if not isinstance(mlflow, str):
+        raise UsageError(f"{where}: mlflow must be true, false or a tracking URI")
+    if mlflow and ":" not in mlflow:  # a plain folder: relative to the spec, like every path
+        mlflow = _resolve(mlflow, base_dir)
+    experiment = _get(t, "experiment", str, where, "")
+    return TrackingSpec(mlflow=mlflow, experiment=experiment, register=_get(t, "register", bool, where, True))

@@ -64,6 +64,7 @@ __all__ = ["server"]
 @click.option(
     "--admin-token", help="Use this admin token (default: make one at first start, in DATA_DIR/admin.token)."
 )
+@click.option("--mlflow-url", help="MLflow UI base URL: model versions link to the run that built them.")
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )

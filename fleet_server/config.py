@@ -72,6 +72,7 @@ class Settings:
     mqtt_max_inflight: int = 1000
     drift_interval: float = 30.0  # seconds between drift alert evaluations
     resync_interval: float = 120.0  # seconds between re-reads of every retained device state
+    mlflow_url: str = ""  # MLflow UI base URL for the run links of model versions; empty: ids only
 
     @property
     def db_url(self) -> str:

@@ -42,7 +42,7 @@ async def publish(request: Request, rt: RT, caller: Operator) -> ModelOut:
     try:
         with rt.db.session() as s:
             row = publish_package(s, rt.store, bytes(body), rt.trusted_keys, uploaded_by=caller.name)
-            out = model_out(row, rt.settings.http_url)
+            out = model_out(row, rt.settings.http_url, rt.settings.mlflow_url)
     except PublishError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     rt.bus.publish("model", {"name": out.name, "version": out.version})
@@ -54,7 +54,7 @@ def list_models(rt: RT, s: DB, _: Viewer, name: str | None = None) -> list[Model
     q = select(ModelRow).order_by(ModelRow.name, ModelRow.major, ModelRow.minor, ModelRow.patch)
     if name:
         q = q.where(ModelRow.name == name)
-    return [model_out(m, rt.settings.http_url) for m in s.scalars(q)]
+    return [model_out(m, rt.settings.http_url, rt.settings.mlflow_url) for m in s.scalars(q)]
 
 
 @router.get("/models/{name}/{version}", response_model=ModelOut)
@@ -62,7 +62,7 @@ def get_model(name: str, version: str, rt: RT, s: DB, _: Viewer) -> ModelOut:
     m = s.scalar(select(ModelRow).where(ModelRow.name == name, ModelRow.version == version))
     if m is None:
         raise HTTPException(404, f"no model {name} {version}")
-    return model_out(m, rt.settings.http_url)
+    return model_out(m, rt.settings.http_url, rt.settings.mlflow_url)
 
 
 @router.get("/models/{name}/{version}/manifest")

@@ -136,9 +136,21 @@ class ModelOut(BaseModel):
     uploaded_at: float
     uploaded_by: str
     download_url: str
+    mlflow_run_id: str | None = Field(default=None, description="MLflow run that built it (manifest)")
+    mlflow_experiment_id: str | None = None
+    mlflow_url: str | None = Field(default=None, description="the run in the MLflow UI (--mlflow-url)")
 
 
-def model_out(m: ModelRow, http_url: str) -> ModelOut:
+def _mlflow_fields(manifest: dict[str, Any] | None, mlflow_url: str) -> dict[str, Any]:
+    t = (manifest or {}).get("tracking")
+    if not isinstance(t, dict) or not isinstance(t.get("mlflow_run_id"), str):
+        return {}
+    run, exp = t["mlflow_run_id"], str(t.get("mlflow_experiment_id", ""))
+    url = f"{mlflow_url.rstrip('/')}/#/experiments/{exp}/runs/{run}" if mlflow_url and exp else None
+    return {"mlflow_run_id": run, "mlflow_experiment_id": exp or None, "mlflow_url": url}
+
+
+def model_out(m: ModelRow, http_url: str, mlflow_url: str = "") -> ModelOut:
     return ModelOut(
         id=m.id,
         name=m.name,
@@ -151,6 +163,7 @@ def model_out(m: ModelRow, http_url: str) -> ModelOut:
         uploaded_at=m.uploaded_at,
         uploaded_by=m.uploaded_by,
         download_url=f"{http_url}/api/v1/artifacts/{m.sha256}",
+        **_mlflow_fields(m.manifest, mlflow_url),
     )
 
 
