@@ -4,6 +4,7 @@ in ``migrations/versions`` (tests check the two agree)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tinyfleet.rollout_status import RolloutStatus
+from tinyfleet.states import DeviceKind, EventType, UpdateState
 
 __all__ = [
     "ApiToken",
@@ -42,6 +44,20 @@ __all__ = [
 Json = dict[str, Any]
 
 
+def _state_enum(enum: type[StrEnum], length: int, name: str) -> Enum:
+    """A contract enum stored as its string value in a VARCHAR(length) with a CHECK constraint
+    (migration 0002) listing the enum's values: a value outside the contract cannot be written."""
+    return Enum(
+        enum,
+        native_enum=False,
+        length=length,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+        create_constraint=True,
+        name=name,
+    )
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -55,7 +71,9 @@ class Device(Base):
     secret_hash: Mapped[str] = mapped_column(String(200))  # mosquitto $7$ PBKDF2-SHA512 line
     enrolled_at: Mapped[float] = mapped_column(Float)
     # reported by the device (retained state)
-    kind: Mapped[str | None] = mapped_column(String(16), default=None)
+    kind: Mapped[DeviceKind | None] = mapped_column(
+        _state_enum(DeviceKind, 16, "ck_devices_kind"), default=None
+    )
     firmware: Mapped[str] = mapped_column(String(32), default="")
     model_name: Mapped[str | None] = mapped_column(String(64), default=None)
     model_version: Mapped[str | None] = mapped_column(String(32), default=None)
@@ -63,7 +81,9 @@ class Device(Base):
     security_counter: Mapped[int] = mapped_column(BigInteger, default=0)
     slots: Mapped[list[Any]] = mapped_column(JSON, default=list)
     runtimes: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    update_state: Mapped[str] = mapped_column(String(16), default="idle")
+    update_state: Mapped[UpdateState] = mapped_column(
+        _state_enum(UpdateState, 16, "ck_devices_update_state"), default=UpdateState.IDLE
+    )
     deployment_id: Mapped[str | None] = mapped_column(String(64), default=None)
     arena_budget: Mapped[int | None] = mapped_column(BigInteger, default=None)
     flash_budget: Mapped[int | None] = mapped_column(BigInteger, default=None)
@@ -192,7 +212,7 @@ class DeviceEventRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     device_id: Mapped[str] = mapped_column(String(64))
     deployment_id: Mapped[str] = mapped_column(String(64))
-    type: Mapped[str] = mapped_column(String(32))
+    type: Mapped[EventType] = mapped_column(_state_enum(EventType, 32, "ck_device_events_type"))
     detail: Mapped[str] = mapped_column(String(200), default="")
     progress: Mapped[float | None] = mapped_column(Float, default=None)
     ts: Mapped[float] = mapped_column(Float)

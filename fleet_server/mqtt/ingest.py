@@ -80,9 +80,11 @@ class Ingest:
         if len(payload) > wire.MAX_BYTES[channel]:
             return self._drop("oversized")
         try:
-            msg = wire.parse(channel, payload, device_id=device_id)
-        except wire.WireError as exc:
-            return self._drop("spoofed" if "published on the topic of" in str(exc) else "malformed")
+            msg = wire.parse(channel, payload)
+        except wire.WireError:
+            return self._drop("malformed")
+        if isinstance(msg, wire.DeviceState) and msg.device_id != device_id:
+            return self._drop("spoofed")  # a state naming another device than its topic's
         # a device unknown here may have been enrolled by another server process a moment ago:
         # the writer checks those against the database before using them
         if len(self._queue) >= self._max_queue:
@@ -225,7 +227,7 @@ class Ingest:
                     {
                         "device_id": device_id,
                         "deployment_id": msg.deployment_id,
-                        "type": msg.type.value,
+                        "type": msg.type,
                         "detail": msg.detail,
                         "progress": msg.progress,
                         "ts": msg.ts,

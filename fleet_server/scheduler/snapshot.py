@@ -17,13 +17,24 @@ from tinyfleet.server.drift.baseline import Baseline
 from tinyfleet.server.drift.window import Window, merge
 from tinyfleet.server.rollout.events import DeviceStatus, RolloutState
 from tinyfleet.server.rollout.model import DeviceOutcome, DeviceView, FleetSnapshot, VersionRef
+from tinyfleet.states import EventType, UpdateState
 
 __all__ = ["build_snapshot", "device_outcome", "version_ref"]
 
 log = logging.getLogger("tinyfleet.scheduler")
 
-FAILED_EVENTS = frozenset({"verify_failed", "self_test_failed", "rolled_back", "incompatible", "failed"})
-_PENDING_STATES = frozenset({"downloading", "verifying", "installing", "testing"})
+FAILED_EVENTS = frozenset(
+    {
+        EventType.VERIFY_FAILED,
+        EventType.SELF_TEST_FAILED,
+        EventType.ROLLED_BACK,
+        EventType.INCOMPATIBLE,
+        EventType.FAILED,
+    }
+)
+_PENDING_STATES = frozenset(
+    {UpdateState.DOWNLOADING, UpdateState.VERIFYING, UpdateState.INSTALLING, UpdateState.TESTING}
+)
 _CHUNK = 5000
 
 
@@ -56,32 +67,32 @@ def version_ref(dev: Any) -> VersionRef | None:
     return VersionRef(dev.model_name, dev.model_version, dev.model_sha256 or "")
 
 
-def device_outcome(dev: Any, deployment_id: str | None, last_event: str | None) -> DeviceOutcome:
+def device_outcome(dev: Any, deployment_id: str | None, last_event: EventType | None) -> DeviceOutcome:
     """A device's install result for one deployment: its OTA events first, else its reported state."""
     if deployment_id is None:
         return DeviceOutcome.NONE
     if last_event in FAILED_EVENTS:
         return DeviceOutcome.FAILED
-    if last_event == "confirmed":
+    if last_event == EventType.CONFIRMED:
         return DeviceOutcome.CONFIRMED
     if dev.deployment_id == deployment_id:
-        if dev.update_state in ("failed", "rolled_back"):
+        if dev.update_state in (UpdateState.FAILED, UpdateState.ROLLED_BACK):
             return DeviceOutcome.FAILED
-        if dev.update_state in ("confirmed", "idle") and dev.model_version:
+        if dev.update_state in (UpdateState.CONFIRMED, UpdateState.IDLE) and dev.model_version:
             return DeviceOutcome.CONFIRMED
         if dev.update_state in _PENDING_STATES:
             return DeviceOutcome.PENDING
     return DeviceOutcome.PENDING if last_event else DeviceOutcome.NONE
 
 
-def _last_events(s: Session, deployments: Sequence[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _last_events(s: Session, deployments: Sequence[str]) -> dict[str, EventType]:
+    out: dict[str, EventType] = {}
     for chunk in _chunks(list(deployments)):
         rows = s.execute(
             select(DeviceEventRow.deployment_id, DeviceEventRow.type)
             .where(
                 DeviceEventRow.deployment_id.in_(chunk),
-                DeviceEventRow.type.in_([*FAILED_EVENTS, "confirmed"]),
+                DeviceEventRow.type.in_([*FAILED_EVENTS, EventType.CONFIRMED]),
             )
             .order_by(DeviceEventRow.id)
         )
