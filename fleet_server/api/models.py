@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 from sqlalchemy import or_, select
@@ -15,6 +17,15 @@ from tinyfleet.server.metrics import ARTIFACT_BYTES
 from tinyfleet.server.registry import PublishError, publish_package
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
+VERIFY_CONCURRENCY = 2  # package verifications running at once, per server process
+
+
+def _verify_limiter(request: Request) -> anyio.CapacityLimiter:
+    """One limiter per app, made in its event loop on first use."""
+    limiter = getattr(request.app.state, "verify_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.verify_limiter = anyio.CapacityLimiter(VERIFY_CONCURRENCY)
+    return limiter
 
 
 @router.post(
@@ -39,10 +50,16 @@ async def publish(request: Request, rt: RT, caller: Operator) -> ModelOut:
         body += chunk
         if len(body) > MAX_PACKAGE_BYTES:
             raise HTTPException(413, f"package larger than {MAX_PACKAGE_BYTES} bytes")
-    try:
+
+    def verify_and_store() -> ModelOut:
         with rt.db.session() as s:
             row = publish_package(s, rt.store, bytes(body), rt.trusted_keys, uploaded_by=caller.name)
-            out = model_out(row, rt.settings.http_url, rt.settings.mlflow_url)
+            return model_out(row, rt.settings.http_url, rt.settings.mlflow_url)
+
+    # verification hashes up to MAX_PACKAGE_BYTES: in a worker thread, so other requests go on,
+    # and at most VERIFY_CONCURRENCY at once (CPU and memory stay bounded under an upload flood)
+    try:
+        out = await anyio.to_thread.run_sync(verify_and_store, limiter=_verify_limiter(request))
     except PublishError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     rt.bus.publish("model", {"name": out.name, "version": out.version})
