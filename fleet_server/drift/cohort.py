@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tinyfleet import drift as math_
+from tinyfleet.drift import N_BINS
 from tinyfleet.server.drift.baseline import Baseline
 from tinyfleet.server.drift.window import Window, merge_windows
+from tinyfleet.stats.homogeneity import HomogeneityTest, homogeneity_test
 
 __all__ = ["CohortStats", "DriftScores", "Signal", "cohort_stats", "drift_scores"]
 
@@ -50,6 +52,19 @@ class CohortStats:
     mean_confidence: float
     latency_p95_us: float
     drift: float | None  # the configured signal's score vs baseline (weighted over versions)
+    err: int = 0  # failed inferences
+    conf: tuple[int, ...] = ()  # merged confidence histogram
+    drift_test: HomogeneityTest | None = None  # the signal vs baseline, for the version with most data
+
+    @property
+    def confidence_variance(self) -> float:
+        """Variance of one inference's top confidence, from the histogram (bin midpoints)."""
+        total = sum(self.conf)
+        if not total:
+            return 0.0
+        mids = [(b + 0.5) / N_BINS for b in range(len(self.conf))]
+        mean = sum(m * c for m, c in zip(mids, self.conf, strict=True)) / total
+        return sum(c * (m - mean) ** 2 for m, c in zip(mids, self.conf, strict=True)) / total
 
 
 def _score(metric: str, ref: Sequence[int], live: Sequence[int]) -> float | None:
@@ -90,6 +105,8 @@ def cohort_stats(
             by_key.setdefault(key, []).append(w)
     total = merge_windows(w for ws in by_key.values() for w in ws)
     weighted, weight = 0.0, 0
+    test: HomogeneityTest | None = None
+    test_n = 0
     for key, ws in by_key.items():
         base = baselines.get(key)
         if base is None:
@@ -99,6 +116,10 @@ def cohort_stats(
         if s is not None and merged.n > 0:
             weighted += s * merged.n
             weight += merged.n
+            if merged.n > test_n:
+                t = _signal_test(merged, base, Signal(signal))
+                if t is not None:
+                    test, test_n = t, merged.n
     return CohortStats(
         devices=len(pairs) if devices is None else devices,
         reporting=sum(len(ws) for ws in by_key.values()),
@@ -107,4 +128,36 @@ def cohort_stats(
         mean_confidence=total.mean_confidence,
         latency_p95_us=total.lat_p95_us,
         drift=weighted / weight if weight else None,
+        err=total.err,
+        conf=total.conf,
+        drift_test=test,
     )
+
+
+def _signal_test(window: Window, baseline: Baseline, signal: Signal) -> HomogeneityTest | None:
+    """G-test of a window's signal against the baseline (input: the group with the smallest p;
+    input counts scaled to inferences, as in ``drift.detect``)."""
+    pairs: list[tuple[list[float], list[float]]] = []
+    if signal is Signal.OUTPUT and window.cls:
+        pairs.append(([float(c) for c in baseline.cls], [float(c) for c in window.cls]))
+    elif signal is Signal.CONFIDENCE and window.conf:
+        pairs.append(([float(c) for c in baseline.conf], [float(c) for c in window.conf]))
+    elif signal is Signal.INPUT and len(window.input_hist) == len(baseline.input_hist) and window.n:
+        for r_hist, l_hist in zip(baseline.input_hist, window.input_hist, strict=True):
+            if sum(r_hist) and sum(l_hist):
+                pairs.append(
+                    (
+                        [c * baseline.n / sum(r_hist) for c in r_hist],
+                        [c * window.n / sum(l_hist) for c in l_hist],
+                    )
+                )
+    best: HomogeneityTest | None = None
+    for ref, live in pairs:
+        size = max(len(ref), len(live))
+        a, b = ref + [0.0] * (size - len(ref)), live + [0.0] * (size - len(live))
+        if sum(a) <= 0 or sum(b) <= 0:
+            continue
+        t = homogeneity_test(a, b)
+        if t.df >= 1 and (best is None or t.p_value < best.p_value):
+            best = t
+    return best

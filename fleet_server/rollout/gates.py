@@ -6,23 +6,35 @@ Comparisons (both sides of each are tested):
 - ``error_count``: FAIL when ``failed > max_failed``;
 - ``error_share``: FAIL when ``failed / assigned > max_failed_share``; an empty stage never fails;
 - ``success_share``: PASS when ``confirmed / assigned >= success_share``; an empty stage passes;
-- ML health gates, canary cohort against control cohort, FAIL when the value is ``> bound``:
-  ``drift`` = canary drift − control drift, ``confidence_drop`` = control mean confidence − canary mean
-  confidence, ``error_rate`` = canary error rate − control error rate, ``latency_p95`` = canary p95 /
-  control p95. They WAIT while either cohort has fewer than ``min_samples`` inferences (or no drift
-  score), and are SKIPped when the control cohort has no devices.
+- ML health gates, canary cohort against control cohort, decided on evidence (docs/drift.md):
+  ``error_rate`` = canary error rate − control error rate, ``confidence_drop`` = control mean
+  confidence − canary mean confidence: an always-valid (1 − ``GATE_ALPHA``) interval [lo, hi] on the
+  difference (normal-mixture SPRT, ``tinyfleet.stats.sequential``, prior scale = the bound);
+  FAIL when ``lo > 0`` (the canary is worse, at every look) and the estimate is ``> bound``; PASS
+  when ``hi <= bound``; otherwise WAIT (inconclusive: the stage holds until the evidence suffices).
+  ``drift`` = canary excess PSI − control excess PSI (PSI less its null mean at the sizes): FAIL when
+  the canary's G-test against its baseline reaches the mixture e-value ``1/GATE_ALPHA`` and the value
+  is ``> bound``; PASS when not failing and the test could see a PSI of ``bound`` (its critical PSI at
+  these sizes is ``<= bound``); otherwise WAIT. ``latency_p95`` = canary p95 / control p95 (point
+  estimate until devices send latency histograms). They WAIT while either cohort has fewer than
+  ``min_samples`` inferences (or no drift score), and are SKIPped when the control cohort has no
+  devices.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from tinyfleet.server.drift.cohort import CohortStats
 from tinyfleet.server.rollout.model import ErrorThreshold, GateKind, HealthGate
+from tinyfleet.stats.homogeneity import psi_critical, psi_null_mean
+from tinyfleet.stats.sequential import chi2_mixture_log_e, mixture_halfwidth
 
 __all__ = [
+    "GATE_ALPHA",
     "HEALTH_EVALUATORS",
     "Outcome",
     "StageStats",
@@ -33,6 +45,11 @@ __all__ = [
     "health_verdicts",
     "success_share",
 ]
+
+
+# Two-sided level of the always-valid intervals: an equal canary is failed with probability at most
+# GATE_ALPHA / 2 = 1 % over all looks of a stage (Ville's inequality on the mixture martingale).
+GATE_ALPHA = 0.02
 
 
 class Outcome(StrEnum):
@@ -49,6 +66,9 @@ class Verdict:
     value: float | None = None
     bound: float | None = None
     detail: str = ""
+    lower: float | None = None  # the interval that decided (ML health gates)
+    upper: float | None = None
+    samples: tuple[int, int] | None = None  # (canary, control) inferences
 
 
 @dataclass(frozen=True)
@@ -121,34 +141,96 @@ def _compare(gate: GateKind, value: float, bound: float, what: str) -> Verdict:
     )
 
 
+def _interval_verdict(
+    gate: GateKind, est: float, var: float, bound: float, what: str, samples: tuple[int, int]
+) -> Verdict:
+    """FAIL / PASS / WAIT from the always-valid interval ``est ± h`` (see the module doc)."""
+    h = mixture_halfwidth(max(var, 1e-12), GATE_ALPHA, max(bound, 1e-3))
+    lo, hi = est - h, est + h
+    if lo > 0 and est > bound:
+        outcome, why = Outcome.FAIL, f"worse at every look (lower {lo:.4g} > 0) and {est:.4g} > {bound:g}"
+    elif hi <= bound:
+        outcome, why = Outcome.PASS, f"upper {hi:.4g} <= {bound:g}"
+    else:
+        outcome, why = Outcome.WAIT, f"inconclusive: interval [{lo:.4g}, {hi:.4g}] vs bound {bound:g}"
+    detail = f"{what} = {est:.4g}, {1 - GATE_ALPHA:.0%} always-valid [{lo:.4g}, {hi:.4g}]: {why}"
+    return Verdict(gate, outcome, est, bound, detail, lo, hi, samples)
+
+
+def _excess(c: CohortStats) -> float | None:
+    t = c.drift_test
+    if t is None:
+        return None
+    return t.psi - psi_null_mean(t.bins, t.n, t.m)
+
+
 def _drift(canary: CohortStats, control: CohortStats, bound: float) -> Verdict:
-    if canary.drift is None or control.drift is None:
+    g = GateKind.DRIFT
+    samples = (canary.n, control.n)
+    ex_canary, ex_control = _excess(canary), _excess(control)
+    t = canary.drift_test
+    if t is None or ex_canary is None:
         return Verdict(
-            GateKind.DRIFT, Outcome.WAIT, None, bound, "no drift score yet (no baseline or no counts)"
+            g, Outcome.WAIT, None, bound, "no drift test yet (no baseline or no counts)", samples=samples
         )
-    return _compare(
-        GateKind.DRIFT,
-        canary.drift - control.drift,
+    value = ex_canary - (ex_control or 0.0)
+    info = t.n * t.m / (t.n + t.m)
+    log_e = chi2_mixture_log_e(t.statistic, t.df, info, max(bound, 1e-3) / t.df)
+    crit = psi_critical(t.bins, t.n, t.m, GATE_ALPHA)
+    what = (
+        f"canary excess PSI {ex_canary:.4g} - control {ex_control or 0.0:.4g} = {value:.4g}; "
+        f"canary G = {t.statistic:.1f} on {t.df} df, e-value {math.exp(min(log_e, 700.0)):.3g}"
+    )
+    if log_e >= math.log(1.0 / GATE_ALPHA) and value > bound:
+        return Verdict(
+            g,
+            Outcome.FAIL,
+            value,
+            bound,
+            f"{what} >= {1 / GATE_ALPHA:g} and > {bound:g}",
+            value,
+            None,
+            samples,
+        )
+    if crit <= bound and value <= bound:
+        return Verdict(
+            g, Outcome.PASS, value, bound, f"{what}; resolution {crit:.4g} <= {bound:g}", None, value, samples
+        )
+    return Verdict(
+        g,
+        Outcome.WAIT,
+        value,
         bound,
-        f"canary drift {canary.drift:.4g} - control drift {control.drift:.4g}",
+        f"inconclusive: {what}; resolution {crit:.4g} vs {bound:g}",
+        samples=samples,
     )
 
 
 def _confidence(canary: CohortStats, control: CohortStats, bound: float) -> Verdict:
-    return _compare(
+    est = control.mean_confidence - canary.mean_confidence
+    var = canary.confidence_variance / max(canary.n, 1) + control.confidence_variance / max(control.n, 1)
+    return _interval_verdict(
         GateKind.CONFIDENCE_DROP,
-        control.mean_confidence - canary.mean_confidence,
+        est,
+        var,
         bound,
         f"control confidence {control.mean_confidence:.4g} - canary {canary.mean_confidence:.4g}",
+        (canary.n, control.n),
     )
 
 
 def _error_rate(canary: CohortStats, control: CohortStats, bound: float) -> Verdict:
-    return _compare(
+    # variance with one pseudo-failure and one pseudo-success per cohort (never 0 at 0 errors)
+    p1 = (canary.err + 1) / (canary.n + 2)
+    p2 = (control.err + 1) / (control.n + 2)
+    var = p1 * (1 - p1) / max(canary.n, 1) + p2 * (1 - p2) / max(control.n, 1)
+    return _interval_verdict(
         GateKind.ERROR_RATE,
         canary.error_rate - control.error_rate,
+        var,
         bound,
         f"canary error rate {canary.error_rate:.4g} - control {control.error_rate:.4g}",
+        (canary.n, control.n),
     )
 
 

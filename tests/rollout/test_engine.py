@@ -284,7 +284,7 @@ HEALTHY = dict(canary_err=0.01, canary_conf_bin=14, canary_lat=1000.0, canary_cl
 @pytest.mark.parametrize(
     "gate,bound,bad,good",
     [
-        (GateKind.ERROR_RATE, 0.05, {"canary_err": 0.07}, {"canary_err": 0.05}),
+        (GateKind.ERROR_RATE, 0.05, {"canary_err": 0.07}, {"canary_err": 0.03}),  # 0.05: inconclusive
         (GateKind.CONFIDENCE_DROP, 0.1, {"canary_conf_bin": 11}, {"canary_conf_bin": 13}),
         (GateKind.LATENCY_P95, 1.5, {"canary_lat": 1600.0}, {"canary_lat": 1500.0}),
         (GateKind.DRIFT, 0.2, {"canary_cls": (900, 100)}, {"canary_cls": (520, 480)}),
