@@ -172,6 +172,7 @@ class Agent(FleetDevice):
         self.slot_refs: dict[str, wire.ModelRef] = {}  # what each slot holds, as far as this process knows
         self.bad_slots: set[str] = set()  # slots whose package did not verify or load at start-up
         self.started = time.monotonic()
+        self.last_tick = self.started  # the periodic task's last round (the systemd watchdog reads it)
         self.endpoint: Any = None
         self.ready = threading.Event()  # set once boot is done and the endpoint listens
 
@@ -208,8 +209,9 @@ class Agent(FleetDevice):
             return
 
     def configure_recorder(self, pkg: ModelPackage) -> None:
-        groups = int(pkg.manifest.get("drift_baseline", {}).get("input", {}).get("groups", 1))
-        n_classes = int(np.prod(pkg.manifest["output"]["shape"]))
+        baseline = pkg.meta.drift_baseline
+        groups = baseline.input.groups if baseline is not None else 1
+        n_classes = int(np.prod(pkg.meta.output.shape))
         self.recorder.configure(groups, n_classes)
 
     # -- inference (called from the endpoint's threads) ------------------------------------------
@@ -318,6 +320,7 @@ class Agent(FleetDevice):
         next_hb = next_tm = time.monotonic()
         while True:
             now = time.monotonic()
+            self.last_tick = now
             if now >= next_hb:
                 next_hb = now + self.cfg.heartbeat_period_s
                 hb = wire.Heartbeat(
@@ -331,4 +334,4 @@ class Agent(FleetDevice):
                 self.flush_telemetry()
             if self.session.connected.is_set():
                 self._drain()
-            await asyncio.sleep(min(next_hb, next_tm) - time.monotonic() + 0.001)
+            await asyncio.sleep(min(next_hb, next_tm, now + 5.0) - time.monotonic() + 0.001)

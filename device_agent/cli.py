@@ -6,10 +6,15 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from tinyfleet.agent import sdnotify
 from tinyfleet.agent.config import load_config
+
+if TYPE_CHECKING:
+    from tinyfleet.agent.agent import Agent
 
 __all__ = ["agent"]
 
@@ -50,10 +55,27 @@ async def _main(cfg) -> None:
 
         plan_mcus(cfg)  # a bad [[gateway.devices]] / --serial combination fails before anything starts
         tasks.append(asyncio.create_task(run_gateway(cfg, stop)))
-    tasks.append(asyncio.create_task(Agent(cfg).run(stop)))  # the board itself is a device too
+    board = Agent(cfg)
+    tasks.append(asyncio.create_task(board.run(stop)))  # the board itself is a device too
+    watchdog = asyncio.create_task(_supervise(board))
     done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    sdnotify.notify("STOPPING=1")
+    watchdog.cancel()
     failed = [t for t in done if t.exception() is not None]
     if failed:
         stop.set()
         await asyncio.gather(*pending, return_exceptions=True)
         failed[0].result()
+
+
+async def _supervise(board: Agent) -> None:
+    """systemd: READY=1 once the model is loaded and the endpoint listens; watchdog pings while the
+    agent's periodic task runs (it wakes at least every 5 s)."""
+    import time
+
+    def status() -> str:
+        ref = board.active_ref
+        model = f"{ref.name} {ref.version}" if ref else "no model"
+        return f"{model}; MQTT {'connected' if board.session.connected.is_set() else 'not connected'}"
+
+    await sdnotify.supervise(board.ready.is_set, lambda: time.monotonic() - board.last_tick < 30.0, status)

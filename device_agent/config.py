@@ -10,7 +10,7 @@ Relative paths are resolved against the folder of the config file. Example::
 
     [server]
     mqtt = "127.0.0.1:1883"
-    http = "http://127.0.0.1:8000"   # base for relative artifact URLs
+    http = "http://127.0.0.1:8080"   # base for relative artifact URLs
 
     [paths]
     state_dir = "state"         # A/B slots, journal, telemetry spool
@@ -82,7 +82,7 @@ class AgentConfig:
     mqtt_port: int = 1883
     keepalive_s: int = 30
     session_expiry_s: int = 7 * 24 * 3600
-    http_base: str = "http://127.0.0.1:8000"
+    http_base: str = "http://127.0.0.1:8080"
     state_dir: Path = Path("state")
     trusted_keys: list[Path] = field(default_factory=list)
     serve_http: str = "127.0.0.1:8701"
@@ -163,7 +163,7 @@ def config_from_dict(data: dict[str, Any], base: Path, where: str = "agent.toml"
         mqtt_port=port,
         keepalive_s=_get(mq, "keepalive_s", int, 30, f"{where} [mqtt]"),
         session_expiry_s=_get(mq, "session_expiry_s", int, 7 * 24 * 3600, f"{where} [mqtt]"),
-        http_base=_get(srv, "http", str, "http://127.0.0.1:8000", f"{where} [server]").rstrip("/"),
+        http_base=_get(srv, "http", str, "http://127.0.0.1:8080", f"{where} [server]").rstrip("/"),
         state_dir=base / _get(paths, "state_dir", str, "state", f"{where} [paths]"),
         trusted_keys=[base / k for k in keys],
         serve_http=_get(serve, "http", str, "127.0.0.1:8701", f"{where} [serve]"),

@@ -6,7 +6,6 @@ Built from a copy of the working tree (so no build folders or egg-info land in t
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,22 +14,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-_SKIP_TOP = {".venv", ".git", "runs", ".cache", "test-results", "build", "dist", "bench"}
-
-
-def _ignore(folder: str, names: list[str]) -> set[str]:
-    skip = {n for n in names if n.endswith(".egg-info") or n in {"__pycache__", ".pio", ".mypy_cache"}}
-    if Path(folder).resolve() == REPO:
-        skip |= {n for n in names if n in _SKIP_TOP}
-    if Path(folder).name == "firmware":
-        skip |= {"build"} & set(names)
-    return skip
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = tmp_path_factory.mktemp("src") / "tinyfleet"
-    shutil.copytree(REPO, src, symlinks=True, ignore=_ignore)
+def dist(tmp_path_factory: pytest.TempPathFactory, source_copy: Path) -> Path:
+    src = source_copy
     out = tmp_path_factory.mktemp("dist")
     r = subprocess.run(
         [sys.executable, "-m", "build", "--outdir", str(out), str(src)],

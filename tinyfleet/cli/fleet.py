@@ -139,21 +139,68 @@ def device_list(
 @click.option(
     "--out", type=click.Path(path_type=Path), help="Also write the credentials (JSON, mode 0600) here."
 )
+@click.option(
+    "--agent-config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write a ready agent.toml (mode 0600) for this device here, with the fleet's public "
+    "signing key copied beside it ($TINYFLEET_KEYS, default ~/.tinyfleet/keys).",
+)
 @_options
 def device_add(
     device_id: str,
     board: str,
     tags: tuple[str, ...],
     out: Path | None,
+    agent_config: Path | None,
     server: str | None,
     token: str | None,
     as_json: bool,
 ) -> None:
     """Enroll DEVICE_ID; prints its secret (shown once) and the MQTT settings."""
+    if agent_config is not None and agent_config.exists():
+        raise click.UsageError(f"{agent_config} exists; not overwriting it (the secret is shown only once)")
     data = Api(server, token).call(
         "POST", "/api/v1/devices", json={"id": device_id, "board": board, "tags": _pairs(tags, "--tag")}
     )
     _save_credentials(data, out, as_json)
+    if agent_config is not None:
+        _write_agent_config(agent_config, data, board)
+
+
+def _write_agent_config(path: Path, data: dict[str, Any], board: str) -> None:
+    """An agent.toml that works as written (docs/agent.md); the public key is copied beside it."""
+    import shutil
+
+    from tinyfleet.fsutil import atomic_write_text
+    from tinyfleet.signing import PUBLIC_NAME, default_keys_dir
+
+    pub = default_keys_dir() / PUBLIC_NAME
+    key_line = f'trusted_keys = ["{PUBLIC_NAME}"]'
+    if pub.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not (path.parent / PUBLIC_NAME).exists():
+            shutil.copyfile(pub, path.parent / PUBLIC_NAME)
+    else:
+        click.echo(f"warning: no {pub}: put the fleet's public signing key beside {path}", err=True)
+    text = (
+        f"# agent.toml for {data['device_id']}, written by `tinyfleet device add` (keep it private: it holds\n"
+        "# the device secret). Run: tinyfleet agent run --config THIS_FILE  (docs/agent.md)\n"
+        "[device]\n"
+        f'id = "{data["device_id"]}"\n'
+        f'secret = "{data["secret"]}"\n'
+        f'board = "{board}"\n'
+        'runtime = "litert"\n\n'
+        "[server]\n"
+        f'mqtt = "{data["mqtt"]["host"]}:{data["mqtt"]["port"]}"\n'
+        f'http = "{data["http_url"]}"\n\n'
+        "[paths]\n"
+        f'state_dir = "state-{data["device_id"]}"\n'
+        f"{key_line}\n\n"
+        "[serve]\n"
+        'http = "127.0.0.1:8701"\n'
+    )
+    atomic_write_text(path, text, mode=0o600)
+    click.echo(f"wrote {path}", err=True)
 
 
 def _save_credentials(data: dict[str, Any], out: Path | None, as_json: bool) -> None:
@@ -161,13 +208,14 @@ def _save_credentials(data: dict[str, Any], out: Path | None, as_json: bool) -> 
         from tinyfleet.fsutil import atomic_write_text
 
         atomic_write_text(out, json.dumps(data, indent=2) + "\n", mode=0o600)
-    flat = {
-        "device_id": data["device_id"],
-        "secret": data["secret"],
-        "mqtt": f"{data['mqtt']['host']}:{data['mqtt']['port']}",
-        "http_url": data["http_url"],
-    }
-    _emit(data if as_json else flat, as_json, list(flat))
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    # plain lines, never a table: a table cell would cut the once-shown secret to the terminal's width
+    click.echo(f"device_id: {data['device_id']}")
+    click.echo(f"secret:    {data['secret']}   (shown once)")
+    click.echo(f"mqtt:      {data['mqtt']['host']}:{data['mqtt']['port']}")
+    click.echo(f"http_url:  {data['http_url']}")
 
 
 @device.command("enrollment-token")
@@ -338,6 +386,53 @@ def rollout() -> None:
     """Create and steer staged rollouts."""
 
 
+CONTROL_KEYS = ("retry", "window", "bandwidth_bytes_per_min", "start_at")
+_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
+
+
+def rollout_controls(
+    retries: int | None,
+    backoff: float | None,
+    factor: float | None,
+    max_backoff: float | None,
+    mw_cron: str | None,
+    mw_duration: float | None,
+    mw_tz: str,
+    bandwidth: str | None,
+    start_at: str | None,
+) -> dict[str, Any]:
+    """The rollout-control fields of a create request from the CLI flags (the server validates them)."""
+    out: dict[str, Any] = {}
+    retry = {
+        k: v
+        for k, v in (
+            ("max_retries", retries),
+            ("backoff_s", backoff),
+            ("factor", factor),
+            ("max_backoff_s", max_backoff),
+        )
+        if v is not None
+    }
+    if retry:
+        out["retry"] = retry
+    if (mw_cron is None) != (mw_duration is None):
+        raise UsageError("--maintenance-window and --maintenance-duration go together")
+    if mw_cron is not None:
+        out["window"] = {"cron": mw_cron, "duration_s": mw_duration, "tz": mw_tz}
+    if bandwidth is not None:
+        text = bandwidth.strip().lower().removesuffix("b")
+        unit = text[-1:] if text[-1:] in ("k", "m", "g") else ""
+        digits = text[: len(text) - len(unit)]
+        if not digits.isdigit():
+            raise UsageError(
+                f"--bandwidth {bandwidth!r}: expected bytes per minute such as 500000, 500k or 2M"
+            )
+        out["bandwidth_bytes_per_min"] = int(digits) * _UNITS[unit]
+    if start_at is not None:
+        out["start_at"] = start_at
+    return out
+
+
 @rollout.command("create")
 @click.argument("model")
 @click.option("--group", help="Target group.")
@@ -360,6 +455,23 @@ def rollout() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="JSON file with stages/health (overrides the flags).",
 )
+@click.option("--retries", type=int, help="Retry a failed device up to N times (0-10).")
+@click.option("--retry-backoff", type=float, help="Seconds before the first retry (default 60).")
+@click.option("--retry-factor", type=float, help="Backoff growth per retry (default 2).")
+@click.option("--retry-max-backoff", type=float, help="Longest wait between retries, seconds (default 3600).")
+@click.option(
+    "--maintenance-window", "mw_cron", help="5-field cron of when a window opens, e.g. '0 2 * * 1-5'."
+)
+@click.option(
+    "--maintenance-duration", "mw_duration", type=float, help="Window length in seconds (60-604800)."
+)
+@click.option(
+    "--maintenance-tz", "mw_tz", default="UTC", show_default=True, help="IANA time zone of the cron."
+)
+@click.option(
+    "--bandwidth", help="Cap on package bytes sent per minute across the rollout (e.g. 500000, 2M)."
+)
+@click.option("--start-at", help="Start at this time: ISO 8601 with a UTC offset, or UNIX seconds.")
 @click.option("--name", default="", help="A name for the rollout.")
 @_options
 def rollout_create(
@@ -372,6 +484,15 @@ def rollout_create(
     min_samples: int | None,
     window_s: float | None,
     spec_file: Path | None,
+    retries: int | None,
+    retry_backoff: float | None,
+    retry_factor: float | None,
+    retry_max_backoff: float | None,
+    mw_cron: str | None,
+    mw_duration: float | None,
+    mw_tz: str,
+    bandwidth: str | None,
+    start_at: str | None,
     name: str,
     server: str | None,
     token: str | None,
@@ -398,6 +519,19 @@ def rollout_create(
             health[k] = v
     if health:
         body["health"] = health
+    body.update(
+        rollout_controls(
+            retries,
+            retry_backoff,
+            retry_factor,
+            retry_max_backoff,
+            mw_cron,
+            mw_duration,
+            mw_tz,
+            bandwidth,
+            start_at,
+        )
+    )
     if spec_file is not None:
         try:
             extra = json.loads(spec_file.read_text("utf-8"))
@@ -405,7 +539,9 @@ def rollout_create(
             raise UsageError(f"cannot read spec {spec_file}: {exc}") from None
         if not isinstance(extra, dict):
             raise UsageError(f"{spec_file}: expected a JSON object")
-        body.update({k: v for k, v in extra.items() if k in ("stages", "health", "target", "name")})
+        body.update(
+            {k: v for k, v in extra.items() if k in ("stages", "health", "target", "name", *CONTROL_KEYS)}
+        )
     data = Api(server, token).call("POST", "/api/v1/rollouts", json=body)
     _emit(data, as_json, _ROLLOUT_COLUMNS, cell=_rollout_cell)
 
