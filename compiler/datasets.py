@@ -12,6 +12,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ class Dataset:
     sha256: str
     source: str
     scale: float
+    dvc: dict[str, Any] | None = None  # the DVC record of a file source inside a DVC repo (compiler/dvc.py)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Split:
 
 
 def load_dataset(spec: DataSpec) -> Dataset:
+    dvc: dict[str, Any] | None = None
     if spec.source == "digits":
         x, y, digest = _digits()
         default_scale = 16.0
@@ -50,6 +53,7 @@ def load_dataset(spec: DataSpec) -> Dataset:
     else:
         path = Path(spec.source)
         x, y, digest = _npz(path) if path.suffix == ".npz" else _csv(path, spec.label_column)
+        dvc = _dvc(path, digest)
         default_scale = 1.0
         default_shape = tuple(x.shape[1:])
         names = None
@@ -70,7 +74,19 @@ def load_dataset(spec: DataSpec) -> Dataset:
         names = spec.labels
     elif names is None:
         names = tuple(str(i) for i in range(classes))
-    return Dataset(x=xf, y=y, labels=tuple(names), sha256=digest, source=spec.source, scale=scale)
+    return Dataset(x=xf, y=y, labels=tuple(names), sha256=digest, source=spec.source, scale=scale, dvc=dvc)
+
+
+def _dvc(path: Path, sha256: str) -> dict[str, Any] | None:
+    """DVC's record of ``path`` when it lies in a DVC repository (read as is either way)."""
+    from tinyfleet.compiler.dvc import dvc_lineage, find_dvc_root
+
+    if find_dvc_root(path) is None:
+        return None
+    raw = _read(path)
+    if hashlib.sha256(raw).hexdigest() != sha256:
+        raise DataError(f"dataset {path} changed while it was read")
+    return dvc_lineage(path, raw)
 
 
 def split_dataset(ds: Dataset, validation_split: float, seed: int) -> Split:

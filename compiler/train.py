@@ -141,6 +141,7 @@ def train(
             "n_train": int(len(split.y_train)),
             "n_val": int(len(split.y_val)),
             "scale": ds.scale,
+            **({"dvc": ds.dvc} if ds.dvc else {}),
         },
         "input_shape": list(ds.x.shape[1:]),
         "labels": list(ds.labels),

@@ -30,8 +30,8 @@ __all__ = [
     "validate_tags",
 ]
 
-_TAG_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
-_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+_TAG_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}\Z")  # "\Z": "$" accepts a final newline
+_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 
 
 class DeviceConflict(UsageError):

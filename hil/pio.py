@@ -66,7 +66,7 @@ ARM_TOOLS = (
     "strip",
     "gdb",
 )
-_DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,31}$")
+_DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,31}\Z")
 
 
 def repo_root() -> Path:
@@ -235,7 +235,7 @@ class BuildResult:
         )
 
 
-_SECTION_RE = re.compile(r"^(\.\S+)\s+(\d+)\s+(\d+)\s*$")
+_SECTION_RE = re.compile(r"^(\.\S+)\s+(\d+)\s+(\d+)\s*\Z")
 _OVERFLOW_RE = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
 _TOO_BIG_RE = re.compile(
     r"Error: The (program|data) size \((\d+) bytes\) is greater than maximum allowed \((\d+) bytes\)"

@@ -55,7 +55,7 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _HEAD = ("manifest.json", "manifest.sig", "device.bin", "device.sig")
 _REQUIRED_ARTIFACTS = ("model.tflite", "golden.bin")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,30}$")
-_MEMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_MEMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
 def canonical_json(obj: Any) -> bytes:

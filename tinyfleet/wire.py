@@ -58,7 +58,7 @@ __all__ = [
 
 TOPIC_PREFIX = "tf/v1/d"
 DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
+DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN[:-1] + r"\Z")  # "\Z": "$" would also accept a final newline
 
 
 class WireError(ValueError):

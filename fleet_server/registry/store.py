@@ -10,7 +10,7 @@ from tinyfleet.fsutil import atomic_write_bytes
 
 __all__ = ["ArtifactStore"]
 
-_SHA = re.compile(r"^[0-9a-f]{64}$")
+_SHA = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 class ArtifactStore:

@@ -44,9 +44,9 @@ __all__ = [
 ]
 
 MAX_STAGES = 20
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-_VERSION_RE = re.compile(r"^\d{1,5}\.\d{1,5}\.\d{1,5}$")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")  # "\Z": "$" accepts a final newline
+_SHA_RE = re.compile(r"^[0-9a-f]{64}\Z")
+_VERSION_RE = re.compile(r"^\d{1,5}\.\d{1,5}\.\d{1,5}\Z")
 
 
 class GateKind(StrEnum):
