@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tinyfleet.boards import Board
 from tinyfleet.compiler.baseline import drift_baseline, golden_count, golden_set, tolerances
+from tinyfleet.compiler.flatbuffer import TensorInfo
 from tinyfleet.compiler.verify import Evaluation, board_check
 from tinyfleet.errors import BudgetError
+from tinyfleet.manifest import DriftBaseline, Golden, ManifestBody, Requirements, TensorSpec, parse_manifest
 from tinyfleet.package import build_package
 
 __all__ = ["BoardMismatch", "assemble", "package_bytes"]
@@ -44,30 +47,36 @@ def assemble(
     bad = [c for c in checks if not c["fits"]]
     if bad:
         raise BoardMismatch("; ".join(f"does not fit {c['board']}: {', '.join(c['reasons'])}" for c in bad))
-    manifest: dict[str, Any] = {
-        "name": name,
-        "version": version,
-        "security_counter": security_counter,
-        "boards": [b.name for b in boards],
-        "input": {**ev.info.input.as_dict(), "dtype": "int8"},
-        "output": {**ev.info.output.as_dict(), "dtype": "int8"},
-        "golden": {"count": golden.count, "tolerance": tolerances(ev.report["agreement"])},
-        "metrics": dict(metrics),
-        "requirements": {
-            "ops": list(ev.info.ops),
-            "arena_bytes": ev.arena_bytes,
-            "flash_bytes": ev.info.size + len(golden_bytes),
-        },
-        "drift_baseline": {
-            **drift_baseline(ev.data.x, ev.outputs["tflm"], drift_groups),
-            "source": ev.data.source,
-        },
-        "training": dict(training),
-    }
-    if labels is not None:
-        manifest["labels"] = list(labels)
+    body = ManifestBody(
+        name=name,
+        version=version,
+        security_counter=security_counter,
+        boards=[b.name for b in boards],
+        input=_tensor(ev.info.input),
+        output=_tensor(ev.info.output),
+        golden=Golden(count=golden.count, tolerance=tolerances(ev.report["agreement"])),
+        metrics=dict(metrics),
+        requirements=Requirements(
+            ops=list(ev.info.ops), arena_bytes=ev.arena_bytes, flash_bytes=ev.info.size + len(golden_bytes)
+        ),
+        drift_baseline=parse_manifest(
+            {**drift_baseline(ev.data.x, ev.outputs["tflm"], drift_groups), "source": ev.data.source},
+            DriftBaseline,
+        ),
+        training=dict(training),
+        labels=list(labels) if labels is not None else None,
+    )
+    # checked now (a field out of its limits is the compiler's error, named here); a dict so that
+    # later stages can add the optional fields they own (tracking, lineage) before signing
+    manifest: dict[str, Any] = msgspec.to_builtins(parse_manifest(msgspec.to_builtins(body), ManifestBody))
     artifacts = {"model.tflite": blob, "golden.bin": golden_bytes, **extra_artifacts}
     return manifest, artifacts, checks
+
+
+def _tensor(t: TensorInfo) -> TensorSpec:
+    return TensorSpec(
+        shape=list(t.shape), dtype="int8", scale=float(t.scale or 0.0), zero_point=int(t.zero_point or 0)
+    )
 
 
 def package_bytes(

@@ -64,12 +64,10 @@ class _McuModel:
         self.version = info.active.version if info.active else ""
         self.sha256 = info.active.sha256 if info.active else ""
         self.runtime = "tinyfleet-mcu"
-        spec = pkg.manifest if pkg is not None else None
-        self.input = (
-            TensorSpec.from_manifest(spec["input"]) if spec else TensorSpec((info.input_bytes,), 1.0, 0)
-        )
+        spec = pkg.meta if pkg is not None else None
+        self.input = TensorSpec.from_manifest(spec.input) if spec else TensorSpec((info.input_bytes,), 1.0, 0)
         self.output = (
-            TensorSpec.from_manifest(spec["output"]) if spec else TensorSpec((info.output_bytes,), 1.0, 0)
+            TensorSpec.from_manifest(spec.output) if spec else TensorSpec((info.output_bytes,), 1.0, 0)
         )
 
     def infer(self, x: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyfleet import manifest
 from tinyfleet.errors import DataError, DeviceError
 from tinyfleet.package import ModelPackage
 
@@ -40,12 +41,8 @@ class TensorSpec:
         return int(np.prod(self.shape))
 
     @classmethod
-    def from_manifest(cls, spec: dict[str, Any]) -> TensorSpec:
-        return cls(
-            tuple(int(d) for d in spec["shape"]),
-            float(spec.get("scale", 1.0)),
-            int(spec.get("zero_point", 0)),
-        )
+    def from_manifest(cls, spec: manifest.TensorSpec) -> TensorSpec:
+        return cls(tuple(spec.shape), spec.scale, spec.zero_point)
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
         q = np.round(np.asarray(x, dtype=np.float64) / self.scale) + self.zero_point
@@ -64,8 +61,8 @@ class LoadedModel:
         self.name = package.name
         self.version = package.version
         self.sha256 = package.sha256
-        self.input = TensorSpec.from_manifest(package.manifest["input"])
-        self.output = TensorSpec.from_manifest(package.manifest["output"])
+        self.input = TensorSpec.from_manifest(package.meta.input)
+        self.output = TensorSpec.from_manifest(package.meta.output)
         self._lock = threading.Lock()
         self._closed = False
         self._impl: Any = None
@@ -162,10 +159,10 @@ def self_test(model: LoadedModel) -> tuple[bool, int, str]:
     """Run the package's golden vectors; (passed, max |diff|, detail)."""
     pkg = model.package
     golden = pkg.golden
-    tol_table = pkg.manifest.get("golden", {}).get("tolerance", {})
+    tol_table = pkg.meta.golden.tolerance
     if model.runtime not in tol_table:
         return False, -1, f"package gives no golden tolerance for {model.runtime}"
-    tolerance = int(tol_table[model.runtime])
+    tolerance = tol_table[model.runtime]
     outs = np.stack([model.infer(x) for x in golden.inputs])
     if outs.shape != golden.outputs.shape:
         return False, -1, f"model output has {outs.shape[1]} values, golden vectors {golden.output_bytes}"

@@ -6,14 +6,13 @@ OTA compares its runtime against TFLM bit for bit (tolerance 0 for `tinyfleet-mc
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tinyfleet.compiler.flatbuffer import read_tflite
+from tinyfleet.compiler.flatbuffer import TensorInfo, read_tflite
 from tinyfleet.compiler.runtimes import tflm_run
 from tinyfleet.golden import GoldenSet
+from tinyfleet.manifest import Golden, ManifestBody, Requirements, TensorSpec
 from tinyfleet.package import build_package
 
 __all__ = ["make_package"]
@@ -46,18 +45,22 @@ def make_package(
         else golden_outputs
     )
     golden = GoldenSet(inputs=x, outputs=np.asarray(y, dtype=np.int8).reshape(len(x), -1))
-    manifest: dict[str, Any] = {
-        "name": name,
-        "version": version,
-        "security_counter": security_counter,
-        "boards": [board],
-        "input": info.input.as_dict(),
-        "output": info.output.as_dict(),
-        "requirements": {
-            "ops": list(info.ops),
-            "arena_bytes": int(arena_bytes),
-            "flash_bytes": len(tflite) + len(golden.pack()),
-        },
-        "golden": {"count": golden.count, "tolerance": {"tinyfleet-mcu": 0, "tflm": 0}},
-    }
+    manifest = ManifestBody(
+        name=name,
+        version=version,
+        security_counter=security_counter,
+        boards=[board],
+        input=_tensor(info.input),
+        output=_tensor(info.output),
+        requirements=Requirements(
+            ops=list(info.ops), arena_bytes=int(arena_bytes), flash_bytes=len(tflite) + len(golden.pack())
+        ),
+        golden=Golden(count=golden.count, tolerance={"tinyfleet-mcu": 0, "tflm": 0}),
+    )
     return build_package(manifest, {"model.tflite": tflite, "golden.bin": golden.pack()}, key)
+
+
+def _tensor(t: TensorInfo) -> TensorSpec:
+    return TensorSpec(
+        shape=list(t.shape), dtype="int8", scale=float(t.scale or 0.0), zero_point=int(t.zero_point or 0)
+    )

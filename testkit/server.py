@@ -36,6 +36,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tinyfleet import manifest as mf
 from tinyfleet.golden import GoldenSet
 from tinyfleet.netutil import free_port
 from tinyfleet.package import build_package
@@ -70,27 +71,27 @@ def make_package(
         rng.integers(-128, 128, (2, 4), dtype=np.int8), rng.integers(-128, 128, (2, 3), dtype=np.int8)
     )
     artifacts = {"model.tflite": b"TFL3" + rng.bytes(64), "golden.bin": golden.pack()}
-    manifest = {
-        "name": name,
-        "version": version,
-        "security_counter": security_counter,
-        "boards": list(boards),
-        "input": {"shape": [1, 4], "dtype": "int8", "scale": 0.5, "zero_point": 0},
-        "output": {"shape": [1, 3], "dtype": "int8", "scale": 1 / 256, "zero_point": -128},
-        "labels": ["a", "b", "c"],
-        "golden": {"count": 2, "tolerance": {"tinyfleet-mcu": 0, "tflm": 0, "litert": 1, "onnxruntime": 2}},
-        "requirements": {
-            "ops": list(ops),
-            "arena_bytes": arena_bytes,
-            "flash_bytes": len(artifacts["model.tflite"]) + len(artifacts["golden.bin"]),
-        },
-        "drift_baseline": {
-            "n": 100,
-            "input": {"bins": 16, "groups": 1, "hist": [[6] * 15 + [10]]},
-            "output_classes": {"counts": [30, 30, 40]},
-            "confidence": {"bins": 16, "hist": [0] * 12 + [10, 20, 30, 40]},
-        },
-    }
+    manifest = mf.ManifestBody(
+        name=name,
+        version=version,
+        security_counter=security_counter,
+        boards=list(boards),
+        input=mf.TensorSpec(shape=[1, 4], dtype="int8", scale=0.5, zero_point=0),
+        output=mf.TensorSpec(shape=[1, 3], dtype="int8", scale=1 / 256, zero_point=-128),
+        labels=["a", "b", "c"],
+        golden=mf.Golden(count=2, tolerance={"tinyfleet-mcu": 0, "tflm": 0, "litert": 1, "onnxruntime": 2}),
+        requirements=mf.Requirements(
+            ops=list(ops),
+            arena_bytes=arena_bytes,
+            flash_bytes=len(artifacts["model.tflite"]) + len(artifacts["golden.bin"]),
+        ),
+        drift_baseline=mf.DriftBaseline(
+            n=100,
+            input=mf.InputHistogram(bins=16, groups=1, hist=[[6] * 15 + [10]]),
+            output_classes=mf.OutputClasses(counts=[30, 30, 40]),
+            confidence=mf.ConfidenceHistogram(bins=16, hist=[0] * 12 + [10, 20, 30, 40]),
+        ),
+    )
     return build_package(manifest, artifacts, load_signing_key(key_dir / "tinyfleet-signing.key"))
 
 

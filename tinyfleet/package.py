@@ -28,12 +28,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tinyfleet.device_manifest import DeviceManifest, parse_semver
+from tinyfleet.device_manifest import DeviceManifest
 from tinyfleet.errors import PackageError
 from tinyfleet.fsutil import atomic_write_bytes
 from tinyfleet.golden import GoldenSet
+from tinyfleet.manifest import SCHEMA, Manifest, ManifestBody, parse_manifest
 from tinyfleet.pkgzip import StoredArchive
 from tinyfleet.signing import key_id, load_trusted_keys, public_key_raw, sign, verify
 
@@ -48,13 +50,11 @@ __all__ = [
     "write_package",
 ]
 
-SCHEMA = "tinyfleet.model-package/1"
 MAX_PACKAGE_BYTES = 256 * 1024 * 1024
 MAX_MANIFEST_BYTES = 256 * 1024  # a real manifest.json is a few KiB
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _HEAD = ("manifest.json", "manifest.sig", "device.bin", "device.sig")
 _REQUIRED_ARTIFACTS = ("model.tflite", "golden.bin")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,30}$")
 _MEMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
@@ -70,31 +70,39 @@ def _sha256(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class ModelPackage:
-    """A package whose signature, digests and encoding have been verified."""
+    """A package whose signature, digests and encoding have been verified.
+
+    ``meta`` is the typed manifest (tinyfleet.manifest); ``manifest`` the signed JSON as read.
+    """
 
     manifest: dict[str, Any]
     members: dict[str, bytes] = field(repr=False)
     raw: bytes = field(repr=False)
+    meta: Manifest = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.meta is None:
+            object.__setattr__(self, "meta", parse_manifest(self.manifest, Manifest))
 
     @property
     def name(self) -> str:
-        return str(self.manifest["name"])
+        return self.meta.name
 
     @property
     def version(self) -> str:
-        return str(self.manifest["version"])
+        return self.meta.version
 
     @property
     def security_counter(self) -> int:
-        return int(self.manifest["security_counter"])
+        return self.meta.security_counter
 
     @property
     def key_id(self) -> str:
-        return str(self.manifest["key_id"])
+        return self.meta.key_id
 
     @property
     def boards(self) -> list[str]:
-        return list(self.manifest.get("boards", []))
+        return list(self.meta.boards)
 
     @cached_property
     def sha256(self) -> str:
@@ -132,35 +140,22 @@ class ModelPackage:
         return self.members["model.tflite"] + self.members["golden.bin"]
 
 
-def _check_manifest_fields(m: Mapping[str, Any]) -> None:
-    name = m.get("name")
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise PackageError("manifest: name must be 1..31 characters of letters, digits, '.', '_' or '-'")
-    version = m.get("version")
-    if not isinstance(version, str):
-        raise PackageError("manifest: version must be a MAJOR.MINOR.PATCH string")
-    parse_semver(version)
-    counter = m.get("security_counter")
-    if not isinstance(counter, int) or isinstance(counter, bool) or not 1 <= counter <= 0xFFFFFFFF:
-        raise PackageError("manifest: security_counter must be an integer from 1 to 4294967295")
-    boards = m.get("boards")
-    if not isinstance(boards, list) or not boards or not all(isinstance(b, str) for b in boards):
-        raise PackageError("manifest: boards must be a non-empty list of board names")
-    for t in ("input", "output"):
-        spec = m.get(t)
-        if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list):
-            raise PackageError(f"manifest: {t} must describe a tensor (shape, dtype, scale, zero_point)")
-    req = m.get("requirements")
-    if (
-        not isinstance(req, dict)
-        or not isinstance(req.get("arena_bytes"), int)
-        or not isinstance(req.get("ops"), list)
-    ):
-        raise PackageError("manifest: requirements must give ops and arena_bytes")
+_BODY_FIELDS = frozenset(ManifestBody.__struct_fields__)
+
+
+def _manifest_body(manifest: ManifestBody | Mapping[str, Any]) -> ManifestBody:
+    """The writer's manifest, checked; a key the model does not know is refused (a typo is not signed)."""
+    data: Mapping[str, Any] = (
+        msgspec.to_builtins(manifest) if isinstance(manifest, ManifestBody) else manifest
+    )
+    unknown = sorted(set(data) - _BODY_FIELDS - {"schema", "key_id", "artifacts"})
+    if unknown:
+        raise PackageError(f"manifest: {unknown[0]}: not a manifest field (tinyfleet.manifest.ManifestBody)")
+    return parse_manifest({k: v for k, v in data.items() if k in _BODY_FIELDS}, ManifestBody)
 
 
 def build_package(
-    manifest: Mapping[str, Any], artifacts: Mapping[str, bytes], signing_key: Ed25519PrivateKey
+    manifest: ManifestBody | Mapping[str, Any], artifacts: Mapping[str, bytes], signing_key: Ed25519PrivateKey
 ) -> bytes:
     """Sign and encode a package. ``manifest`` is completed with schema, key_id and the artifacts table."""
     for name in _REQUIRED_ARTIFACTS:
@@ -169,19 +164,23 @@ def build_package(
     for name in artifacts:
         if name in _HEAD or not _MEMBER_RE.match(name):
             raise PackageError(f"invalid artifact name {name!r}")
-    m = dict(manifest)
-    _check_manifest_fields(m)
+    body = _manifest_body(manifest)
+    m: dict[str, Any] = msgspec.to_builtins(body)
     golden = GoldenSet.unpack(artifacts["golden.bin"])
+    if body.golden.count != golden.count:
+        raise PackageError(
+            f"manifest: golden.count: {body.golden.count}, but golden.bin holds {golden.count}"
+        )
     model = artifacts["model.tflite"]
     device = DeviceManifest(
-        name=m["name"],
-        version=parse_semver(m["version"]),
-        security_counter=m["security_counter"],
+        name=body.name,
+        version=body.semver,
+        security_counter=body.security_counter,
         model_size=len(model),
         model_sha256=hashlib.sha256(model).digest(),
         golden_size=len(artifacts["golden.bin"]),
         golden_sha256=hashlib.sha256(artifacts["golden.bin"]).digest(),
-        arena_bytes=int(m["requirements"]["arena_bytes"]),
+        arena_bytes=body.requirements.arena_bytes,
         input_bytes=golden.input_bytes,
         output_bytes=golden.output_bytes,
         golden_count=golden.count,
@@ -192,6 +191,7 @@ def build_package(
     m["key_id"] = key_id(public_key_raw(signing_key))
     m["artifacts"] = {k: {"sha256": _sha256(v), "size": len(v)} for k, v in members.items()}
     manifest_bytes = canonical_json(m)
+    parse_manifest(json.loads(manifest_bytes), Manifest)  # what every reader will check
     members = {"manifest.json": manifest_bytes, "manifest.sig": sign(signing_key, manifest_bytes), **members}
     return _encode(members)
 
@@ -218,7 +218,7 @@ def resign(
 
 def write_package(
     path: str | Path,
-    manifest: Mapping[str, Any],
+    manifest: ManifestBody | Mapping[str, Any],
     artifacts: Mapping[str, bytes],
     signing_key: Ed25519PrivateKey,
 ) -> Path:
@@ -265,21 +265,20 @@ def read_package(source: str | Path | bytes, trusted_keys: Mapping[str, bytes] |
         raise PackageError("manifest has no key_id")
     trusted = load_trusted_keys() if trusted_keys is None else trusted_keys
     verify(trusted, kid, manifest_bytes, members["manifest.sig"], what="manifest.json")
-    _check_manifest_fields(manifest)
-    table = manifest.get("artifacts")
-    if not isinstance(table, dict) or set(table) != set(archive.names) - {"manifest.json", "manifest.sig"}:
+    meta = parse_manifest(manifest, Manifest)
+    if set(meta.artifacts) != set(archive.names) - {"manifest.json", "manifest.sig"}:
         raise PackageError("manifest's artifacts table does not match the package members")
-    for name, entry in table.items():
-        if not isinstance(entry, dict) or entry.get("size") != archive.size(name):  # before reading it
+    for name, entry in meta.artifacts.items():
+        if entry.size != archive.size(name):  # the signed size, before the member is read
             raise PackageError(f"artifact {name} does not match its digest in the manifest")
-    for name, entry in table.items():
-        data = members[name] = archive.read(name, cap=archive.size(name))
-        if entry.get("sha256") != _sha256(data):
+    for name, entry in meta.artifacts.items():
+        data = members[name] = archive.read(name, cap=entry.size)
+        if entry.sha256 != _sha256(data):
             raise PackageError(f"artifact {name} does not match its digest in the manifest")
     if _encode(members) != raw:
         raise PackageError("package is not in canonical form (modified or not written by tinyfleet)")
     verify(trusted, kid, members["device.bin"], members["device.sig"], what="device.bin")
-    pkg = ModelPackage(manifest=manifest, members=members, raw=raw)
+    pkg = ModelPackage(manifest=manifest, members=members, raw=raw, meta=meta)
     _check_device_manifest(pkg)
     return pkg
 
@@ -290,14 +289,15 @@ def _check_device_manifest(pkg: ModelPackage) -> None:
     model = pkg.members["model.tflite"]
     expected = (
         d.name == pkg.name
-        and d.version == parse_semver(pkg.version)
+        and d.version == pkg.meta.semver
         and d.security_counter == pkg.security_counter
         and d.model_size == len(model)
         and d.model_sha256 == hashlib.sha256(model).digest()
         and d.golden_sha256 == hashlib.sha256(pkg.members["golden.bin"]).digest()
-        and d.arena_bytes == int(pkg.manifest["requirements"]["arena_bytes"])
+        and d.arena_bytes == pkg.meta.requirements.arena_bytes
         and (d.input_bytes, d.output_bytes, d.golden_count)
         == (golden.input_bytes, golden.output_bytes, golden.count)
+        and pkg.meta.golden.count == golden.count
     )
     if not expected:
         raise PackageError("device.bin does not agree with manifest.json")
@@ -321,4 +321,3 @@ def _load_bytes(source: str | Path | bytes) -> bytes:
     if len(raw) > MAX_PACKAGE_BYTES:
         raise PackageError(f"package is larger than {MAX_PACKAGE_BYTES} bytes")
     return raw
-

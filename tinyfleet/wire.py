@@ -51,6 +51,7 @@ __all__ = [
     "encode",
     "parse",
     "parse_topic",
+    "pattern",
     "to_dict",
     "topic",
     "wildcard",
@@ -116,7 +117,7 @@ def parse_topic(name: str) -> tuple[str, Channel]:
 # ---- field types: every limit lives here ---------------------------------------------------------
 # Patterns end in "$(?!\n)": Python's "$" also matches before a final newline, the look-ahead refuses
 # it; JSON Schema (ECMA-262) readers see the same language.
-def _pattern(body: str) -> str:
+def pattern(body: str) -> str:
     return "^" + body + "$(?!\n)"
 
 
@@ -125,18 +126,18 @@ TS_MAX: Final = 1e10  # UNIX seconds, year 2286
 
 DeviceId = Annotated[
     str,
-    msgspec.Meta(pattern=_pattern(DEVICE_ID_PATTERN[1:-1]), description="the device id (= MQTT username)"),
+    msgspec.Meta(pattern=pattern(DEVICE_ID_PATTERN[1:-1]), description="the device id (= MQTT username)"),
 ]
 Sha256Hex = Annotated[
-    str, msgspec.Meta(pattern=_pattern("[0-9a-f]{64}"), description="SHA-256, lower-case hex")
+    str, msgspec.Meta(pattern=pattern("[0-9a-f]{64}"), description="SHA-256, lower-case hex")
 ]
 Version = Annotated[
-    str, msgspec.Meta(pattern=_pattern(r"\d{1,5}\.\d{1,5}\.\d{1,5}"), description="MAJOR.MINOR.PATCH")
+    str, msgspec.Meta(pattern=pattern(r"\d{1,5}\.\d{1,5}\.\d{1,5}"), description="MAJOR.MINOR.PATCH")
 ]
 Counter = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF, description="anti-rollback security counter")]
 Count = Annotated[int, msgspec.Meta(ge=0, le=COUNT_MAX)]
 Timestamp = Annotated[float, msgspec.Meta(ge=0, le=TS_MAX, description="UNIX seconds")]
-Name = Annotated[str, msgspec.Meta(pattern=_pattern("[A-Za-z0-9][A-Za-z0-9._-]{0,63}"))]
+Name = Annotated[str, msgspec.Meta(pattern=pattern("[A-Za-z0-9][A-Za-z0-9._-]{0,63}"))]
 DeploymentId = Annotated[str, msgspec.Meta(max_length=64)]
 Seq = Annotated[Count, msgspec.Meta(description="sender's sequence number; orders messages with equal ts")]
 Bins = Annotated[list[Count], msgspec.Meta(min_length=16, max_length=16)]

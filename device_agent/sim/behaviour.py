@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from tinyfleet import drift, wire
+from tinyfleet.manifest import Manifest
 
 __all__ = ["Baseline", "Behaviour", "picked", "synth_telemetry"]
 
@@ -84,15 +84,14 @@ class Baseline:
     input_size: int = 64
 
     @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> Baseline:
-        b = manifest.get("drift_baseline") or {}
-        try:
-            hist = np.asarray(b["input"]["hist"], dtype=np.float64)
-            classes = np.asarray(b["output_classes"]["counts"], dtype=np.float64)
-            conf = np.asarray(b["confidence"]["hist"], dtype=np.float64)
-            size = int(np.prod(manifest["input"]["shape"]))
-        except (KeyError, TypeError, ValueError):
+    def from_manifest(cls, manifest: Manifest) -> Baseline:
+        b = manifest.drift_baseline
+        if b is None or b.output_classes is None:
             return cls()
+        hist = np.asarray(b.input.hist, dtype=np.float64)
+        classes = np.asarray(b.output_classes.counts, dtype=np.float64)
+        conf = np.asarray(b.confidence.hist, dtype=np.float64)
+        size = int(np.prod(manifest.input.shape))
         return cls(_norm(hist), _norm(classes), _norm(conf), size)
 
 

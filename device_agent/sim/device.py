@@ -87,10 +87,10 @@ class _Steps:
             manifest = self.d.fleet.verified_manifest(model.sha256, data)
         except PackageError as exc:
             return StepResult(Outcome.FAIL, str(exc))
-        if manifest["security_counter"] < self.d.counter:
+        if manifest.security_counter < self.d.counter:
             return StepResult(
                 Outcome.FAIL,
-                f"anti-rollback: security counter {manifest['security_counter']} < {self.d.counter}",
+                f"anti-rollback: security counter {manifest.security_counter} < {self.d.counter}",
             )
         self.baseline = Baseline.from_manifest(manifest)
         return StepResult.ok("signature, digests and security counter verified")

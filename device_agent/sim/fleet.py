@@ -35,6 +35,7 @@ from tinyfleet.agent.sim.behaviour import Behaviour
 from tinyfleet.agent.sim.credentials import device_ids, device_secret
 from tinyfleet.agent.sim.device import SimDevice
 from tinyfleet.errors import PackageError, UsageError
+from tinyfleet.manifest import Manifest
 from tinyfleet.package import read_package
 from tinyfleet.signing import load_trusted_keys
 
@@ -93,7 +94,7 @@ class Fleet:
         self.counters: collections.Counter[str] = collections.Counter()
         self.devices = [SimDevice(self, d, s, i) for i, (d, s) in enumerate(creds)]
         self.blobs: dict[str, bytes] = {}
-        self._manifests: dict[str, dict[str, Any]] = {}
+        self._manifests: dict[str, Manifest] = {}
         self._shared_locks: dict[str, asyncio.Lock] = {}
         self._keys: dict[str, bytes] | None = None
         self.download_slots = asyncio.Semaphore(cfg.max_downloads)
@@ -104,12 +105,12 @@ class Fleet:
         self._flag_checked = 0.0
 
     # -- packages (verified once per sha256 for the whole fleet) ------------------------------------
-    def verified_manifest(self, sha256: str, data: bytes) -> dict[str, Any]:
+    def verified_manifest(self, sha256: str, data: bytes) -> Manifest:
         m = self._manifests.get(sha256)
         if m is None:
             if self._keys is None:
                 self._keys = load_trusted_keys(self.cfg.trusted_keys)
-            m = read_package(data, self._keys).manifest
+            m = read_package(data, self._keys).meta
             self._manifests[sha256] = m
         return m
 

@@ -16,7 +16,7 @@ def manifest(**over: object) -> dict:
         "input": {"shape": [1, 4], "dtype": "int8", "scale": 0.5, "zero_point": -3},
         "output": {"shape": [1, 3], "dtype": "int8", "scale": 1 / 256, "zero_point": -128},
         "labels": ["a", "b", "c"],
-        "golden": {"tolerance": {"tinyfleet-mcu": 0, "tflm": 0, "litert": 1, "onnxruntime": 2}},
+        "golden": {"count": 2, "tolerance": {"tinyfleet-mcu": 0, "tflm": 0, "litert": 1, "onnxruntime": 2}},
         "requirements": {"ops": ["FULLY_CONNECTED", "SOFTMAX"], "arena_bytes": 1234, "flash_bytes": 999},
         "metrics": {"accuracy_int8": 0.9},
     }
