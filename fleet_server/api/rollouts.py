@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tinyfleet.errors import UsageError
 from tinyfleet.rollout_status import ACTIVE
 from tinyfleet.server.api.deps import DB, RT, Caller, Operator, Viewer
+from tinyfleet.server.api.schemas import RolloutDetailOut, RolloutDeviceOut, RolloutEventOut, RolloutOut
 from tinyfleet.server.db import Assignment, Rollout, RolloutEvent
 from tinyfleet.server.devices import resolve_target
 from tinyfleet.server.rollout.engine import Command
@@ -40,6 +41,18 @@ class RolloutIn(BaseModel):
     health: dict[str, Any] | None = Field(
         default=None, description="ML health gate: bounds, metric, signal, min_samples, window_s"
     )
+    retry: dict[str, Any] | None = Field(
+        default=None, description="automatic retries: max_retries (0-10), backoff_s, factor, max_backoff_s"
+    )
+    window: dict[str, Any] | None = Field(
+        default=None, description="maintenance window: cron (5 fields), duration_s, tz (IANA name)"
+    )
+    bandwidth_bytes_per_min: int | None = Field(
+        default=None, description="cap on package bytes sent per minute across the rollout"
+    )
+    start_at: float | str | None = Field(
+        default=None, description="scheduled start: UNIX seconds or ISO 8601 with a UTC offset"
+    )
 
 
 class CommandIn(BaseModel):
@@ -62,7 +75,7 @@ def _status(s: Session, row: Rollout) -> dict[str, Any]:
     return out
 
 
-@router.post("/rollouts", status_code=201)
+@router.post("/rollouts", response_model=RolloutOut, status_code=201)
 def create(body: RolloutIn, rt: RT, caller: Operator) -> dict[str, Any]:
     """Create a staged rollout (validated now; the scheduler starts it on its next round)."""
     name = body.name or f"{body.model}-{body.version}"[:64]
@@ -72,8 +85,17 @@ def create(body: RolloutIn, rt: RT, caller: Operator) -> dict[str, Any]:
                 resolve_target(s, body.target)
             except UsageError as exc:
                 raise HTTPException(422, f"invalid target: {exc}") from None
+            controls = body.model_dump(include={"retry", "window", "bandwidth_bytes_per_min", "start_at"})
             row, _ = create_rollout(
-                s, name, body.model, body.version, body.target, body.stages, body.health, caller.name
+                s,
+                name,
+                body.model,
+                body.version,
+                body.target,
+                body.stages,
+                body.health,
+                caller.name,
+                controls={k: v for k, v in controls.items() if v is not None},
             )
             out = _status(s, row)
     except NotFound as exc:
@@ -82,7 +104,7 @@ def create(body: RolloutIn, rt: RT, caller: Operator) -> dict[str, Any]:
     return out
 
 
-@router.get("/rollouts")
+@router.get("/rollouts", response_model=list[RolloutOut])
 def list_rollouts(s: DB, _: Viewer, active: bool = False) -> list[dict[str, Any]]:
     q = select(Rollout).order_by(Rollout.id.desc())
     if active:
@@ -98,14 +120,14 @@ def _get(s: Session, rollout_id: int) -> Rollout:
     return row
 
 
-@router.get("/rollouts/{rollout_id}")
+@router.get("/rollouts/{rollout_id}", response_model=RolloutDetailOut)
 def status(rollout_id: int, s: DB, _: Viewer) -> dict[str, Any]:
     """State, stage, device counts per status, skipped devices (with reasons), the spec."""
     row = _get(s, rollout_id)
     return {**_status(s, row), "spec": row.spec}
 
 
-@router.get("/rollouts/{rollout_id}/events")
+@router.get("/rollouts/{rollout_id}/events", response_model=list[RolloutEventOut])
 def events(
     rollout_id: int, s: DB, _: Viewer, after: int = 0, limit: Annotated[int, Query(le=10000)] = 1000
 ) -> list[dict[str, Any]]:
@@ -120,7 +142,7 @@ def events(
     return [r.data for r in rows]
 
 
-@router.get("/rollouts/{rollout_id}/devices")
+@router.get("/rollouts/{rollout_id}/devices", response_model=list[RolloutDeviceOut])
 def devices(rollout_id: int, s: DB, _: Viewer) -> list[dict[str, Any]]:
     """Every device the rollout touched: stage, status, deployment id, previous version."""
     _get(s, rollout_id)
@@ -157,23 +179,23 @@ def _command(
         return _status(s, _get(s, rollout_id))
 
 
-@router.post("/rollouts/{rollout_id}/pause")
+@router.post("/rollouts/{rollout_id}/pause", response_model=RolloutOut)
 def pause(rollout_id: int, rt: RT, caller: Operator, body: CommandIn | None = None) -> dict[str, Any]:
     return _command(rollout_id, Command.PAUSE, body, rt, caller)
 
 
-@router.post("/rollouts/{rollout_id}/resume")
+@router.post("/rollouts/{rollout_id}/resume", response_model=RolloutOut)
 def resume(rollout_id: int, rt: RT, caller: Operator, body: CommandIn | None = None) -> dict[str, Any]:
     return _command(rollout_id, Command.RESUME, body, rt, caller)
 
 
-@router.post("/rollouts/{rollout_id}/promote")
+@router.post("/rollouts/{rollout_id}/promote", response_model=RolloutOut)
 def promote(rollout_id: int, rt: RT, caller: Operator, body: CommandIn | None = None) -> dict[str, Any]:
     """Start the next stage now (also over a manual-approval stop or an ML health hold)."""
     return _command(rollout_id, Command.PROMOTE, body, rt, caller)
 
 
-@router.post("/rollouts/{rollout_id}/abort")
+@router.post("/rollouts/{rollout_id}/abort", response_model=RolloutOut)
 def abort(rollout_id: int, rt: RT, caller: Operator, body: CommandIn | None = None) -> dict[str, Any]:
     """Stop and send every touched device back to its previous version."""
     return _command(rollout_id, Command.ABORT, body, rt, caller)

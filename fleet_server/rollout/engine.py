@@ -17,7 +17,15 @@ from tinyfleet.errors import UsageError
 from tinyfleet.server.drift.cohort import CohortStats, cohort_stats
 from tinyfleet.server.rollout import compat, planner
 from tinyfleet.server.rollout.codec import to_json
-from tinyfleet.server.rollout.events import DONE, DeviceStatus, Event, EventKind, RolloutState, apply
+from tinyfleet.server.rollout.events import (
+    DONE,
+    SEND_WINDOW_S,
+    DeviceStatus,
+    Event,
+    EventKind,
+    RolloutState,
+    apply,
+)
 from tinyfleet.server.rollout.gates import (
     Outcome,
     StageStats,
@@ -37,9 +45,11 @@ __all__ = [
     "cohort_figures",
     "cohorts",
     "command",
+    "due_retries",
     "fault",
     "refused_devices",
     "refuses_rollback",
+    "send_budget",
     "step",
     "summary",
 ]
@@ -78,6 +88,7 @@ class Decision:
     rollback: tuple[Rollback, ...] = ()
     release: tuple[str, ...] = ()  # devices this rollout no longer holds (it finished)
     verdicts: tuple[Verdict, ...] = ()  # the gate verdicts of this tick (also when nothing changed)
+    retry: tuple[Assignment, ...] = ()  # failed devices sent the package again (already held)
 
     def to_json(self) -> dict[str, Any]:
         return dict(to_json(self))
@@ -92,6 +103,7 @@ class _Builder:
         self.rollback: list[Rollback] = []
         self.release: list[str] = []
         self.verdicts: list[Verdict] = []
+        self.retry: list[Assignment] = []
 
     def emit(self, kind: EventKind, **fields: Any) -> None:
         ev = Event(seq=self.state.seq + 1, at=self.now, kind=kind, **fields)
@@ -145,16 +157,77 @@ class _Builder:
             tuple(self.rollback),
             tuple(self.release),
             tuple(self.verdicts),
+            tuple(self.retry),
         )
 
 
 def _stage_stats(state: RolloutState) -> StageStats:
+    """Counts of the current stage; a failed device that will be retried counts as neither
+    confirmed nor failed until its retries are used up."""
     recs = [r for r in state.devices.values() if r.stage == state.stage]
+    retries = state.spec.retry.max_retries
     return StageStats(
         assigned=len(recs),
         confirmed=sum(1 for r in recs if r.status is DeviceStatus.CONFIRMED),
-        failed=sum(1 for r in recs if r.status is DeviceStatus.FAILED),
+        failed=sum(1 for r in recs if r.status is DeviceStatus.FAILED and r.retries >= retries),
     )
+
+
+def send_budget(state: RolloutState, now: float) -> int | None:
+    """Devices that may be sent the package now: 0 outside the maintenance window, else what the
+    bandwidth cap leaves of this minute (None: no limit)."""
+    spec = state.spec
+    if spec.window is not None and not spec.window.open_at(now):
+        return 0
+    per_min = spec.sends_per_minute()
+    if per_min is None:
+        return None
+    used = sum(n for at, n in state.sends if at > now - SEND_WINDOW_S)
+    return max(0, per_min - used)
+
+
+def due_retries(state: RolloutState, now: float) -> list[str]:
+    """Failed devices whose next retry is due (retry policy: exponential backoff, a maximum)."""
+    pol = state.spec.retry
+    if pol.max_retries == 0:
+        return []
+    return sorted(
+        d
+        for d, r in state.devices.items()
+        if r.status is DeviceStatus.FAILED
+        and r.retries < pol.max_retries
+        and r.failed_at is not None
+        and now >= r.failed_at + pol.delay(r.retries)
+    )
+
+
+def _send(b: _Builder, snapshot: FleetSnapshot, runtime_ops: Mapping[str, frozenset[str] | None]) -> bool:
+    """Retries that are due, then (in ``running``) new assignments, within the send budget.
+    True when the planner withheld devices (window closed or bandwidth used up)."""
+    st = b.state
+    budget = send_budget(st, b.now)
+    retry = due_retries(st, b.now)
+    if budget is not None:
+        retry = retry[:budget]
+        budget -= len(retry)
+    if retry:
+        b.emit(EventKind.RETRIED, devices=tuple(retry))
+        pkg = st.spec.package.ref
+        b.retry.extend(Assignment(d, pkg, st.devices[d].previous, st.devices[d].stage) for d in retry)
+    if b.state.status is not Status.RUNNING:
+        return False
+    p = planner.plan(b.state, snapshot, runtime_ops, limit=budget)
+    if p.skipped:
+        b.emit(EventKind.SKIPPED, stage=st.stage, skipped=dict(p.skipped))
+    if p.assign:
+        b.emit(
+            EventKind.ASSIGNED,
+            stage=st.stage,
+            devices=tuple(d for d, _ in p.assign),
+            previous=tuple(prev for _, prev in p.assign),
+        )
+        b.assign.extend(Assignment(d, st.spec.package.ref, prev, st.stage) for d, prev in p.assign)
+    return p.withheld
 
 
 def cohorts(state: RolloutState, snapshot: FleetSnapshot) -> tuple[list[str], list[str]]:
@@ -314,6 +387,8 @@ def _tick(b: _Builder, snapshot: FleetSnapshot, runtime_ops: Mapping[str, frozen
     """One decision in the current state; True when the state changed and another look is due."""
     st = b.state
     if st.status is Status.CREATED:
+        if st.spec.start_at is not None and b.now < st.spec.start_at:
+            return False  # scheduled start
         b.transition(Trigger.START_APPROVAL if st.spec.stages[0].manual_approval else Trigger.START)
         return True
     if st.status is Status.ABORTING:
@@ -343,25 +418,17 @@ def _tick(b: _Builder, snapshot: FleetSnapshot, runtime_ops: Mapping[str, frozen
     if _gate_abort(b, snapshot):
         return True
     stage = st.spec.stages[st.stage]
+    withheld = _send(b, snapshot, runtime_ops)
     if st.status is Status.RUNNING:
-        p = planner.plan(b.state, snapshot, runtime_ops)
-        if p.skipped:
-            b.emit(EventKind.SKIPPED, stage=st.stage, skipped=dict(p.skipped))
-        if p.assign:
-            b.emit(
-                EventKind.ASSIGNED,
-                stage=st.stage,
-                devices=tuple(d for d, _ in p.assign),
-                previous=tuple(prev for _, prev in p.assign),
-            )
-            b.assign.extend(Assignment(d, st.spec.package.ref, prev, st.stage) for d, prev in p.assign)
+        if withheld:
+            return False  # the stage is not full yet: it waits for the window / bandwidth
         ok = success_share(_stage_stats(b.state), stage.success_share)
         b.verdicts.append(ok)
         if ok.outcome is Outcome.PASS:
             b.transition(Trigger.SUCCESS_MET, [ok])
             return True
         return False
-    ok = success_share(_stage_stats(st), stage.success_share)
+    ok = success_share(_stage_stats(b.state), stage.success_share)
     b.verdicts.append(ok)
     if ok.outcome is not Outcome.PASS:
         b.transition(Trigger.SUCCESS_LOST, [ok])

@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     ROLLBACK_ISSUED = "rollback_issued"  # devices, previous (parallel)
     RESTORED = "restored"  # devices back on their previous version
     ROLLBACK_REFUSED = "rollback_refused"  # devices that refused their previous version (anti-rollback)
+    RETRIED = "retried"  # devices sent the package again after a failure (retry policy)
     FAULT = "fault"  # reason: a step of this rollout failed (e.g. its group was deleted); others go on
     RECOVERED = "recovered"  # a step succeeded again after a fault
 
@@ -92,6 +93,8 @@ class DeviceRecord:
     stage: int  # index of the stage that assigned the device
     previous: VersionRef | None  # what it ran before (None: no model)
     status: DeviceStatus
+    retries: int = 0  # times it was sent the package again after a failure
+    failed_at: float | None = None  # when its latest failure was recorded
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class RolloutState:
     reason: str = ""  # why it was held or aborted
     waived_stage: int = -1  # stage an operator started by promoting over a health hold
     error: str = ""  # why the last step failed (a fault event); "" once a step succeeds again
+    sends: tuple[tuple[float, int], ...] = ()  # (time, devices sent the package) over the last minute
     seq: int = 0
     created_at: float = 0.0
     updated_at: float = 0.0
@@ -168,7 +172,14 @@ def apply(state: RolloutState | None, ev: Event) -> RolloutState:
             if d in devices:
                 raise _bad(ev, f"device {d} is assigned twice")
             devices[d] = DeviceRecord(s.stage, prev, DeviceStatus.ASSIGNED)
-        return replace(s, devices=devices)
+        return replace(s, devices=devices, sends=_sent(s, ev))
+    if ev.kind is EventKind.RETRIED:
+        for d in ev.devices:
+            rec = devices.get(d)
+            if rec is None or rec.status is not DeviceStatus.FAILED:
+                raise _bad(ev, f"device {d} is retried but has not failed")
+            devices[d] = replace(rec, status=DeviceStatus.ASSIGNED, retries=rec.retries + 1, failed_at=None)
+        return replace(s, devices=devices, sends=_sent(s, ev))
     if ev.kind is EventKind.SKIPPED:
         return replace(s, skipped={**s.skipped, **ev.skipped})
     if ev.kind is EventKind.FAULT:
@@ -195,9 +206,18 @@ def apply(state: RolloutState | None, ev: Event) -> RolloutState:
                     status_d = DeviceStatus.NO_PREVIOUS
                 else:
                     status_d = status
-                devices[d] = replace(rec, status=status_d)
+                failed_at = ev.at if status_d is DeviceStatus.FAILED else rec.failed_at
+                devices[d] = replace(rec, status=status_d, failed_at=failed_at)
         return replace(s, devices=devices)
     raise _bad(ev, "unknown event kind")
+
+
+SEND_WINDOW_S = 60.0  # the bandwidth cap counts the sends of the last minute
+
+
+def _sent(s: RolloutState, ev: Event) -> tuple[tuple[float, int], ...]:
+    recent = tuple(x for x in s.sends if x[0] > ev.at - SEND_WINDOW_S)
+    return (*recent, (ev.at, len(ev.devices))) if ev.devices else recent
 
 
 def _transition(s: RolloutState, ev: Event) -> RolloutState:

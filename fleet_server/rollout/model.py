@@ -22,6 +22,7 @@ from tinyfleet.server.drift.baseline import Baseline
 from tinyfleet.server.drift.cohort import Signal as DriftSignal
 from tinyfleet.server.drift.window import Window
 from tinyfleet.server.rollout.codec import from_json, to_json
+from tinyfleet.server.rollout.window import Cron, compiled, in_window, zone
 from tinyfleet.wire import DEVICE_ID_RE
 
 __all__ = [
@@ -35,8 +36,11 @@ __all__ = [
     "HEALTH_GATES",
     "HealthBound",
     "HealthGate",
+    "MAX_RETRIES",
     "MAX_STAGES",
+    "MaintenanceWindow",
     "PackageInfo",
+    "RetryPolicy",
     "RolloutSpec",
     "Stage",
     "Target",
@@ -123,6 +127,7 @@ class PackageInfo:
     arena_bytes: int
     flash_bytes: int
     security_counter: int = 0
+    size: int = 0  # bytes of the package file (what a device downloads); 0: unknown
 
     @property
     def ref(self) -> VersionRef:
@@ -300,6 +305,71 @@ class HealthGate:
             b.validate()
 
 
+MAX_RETRIES = 10  # as AWS IoT Jobs' retry criteria
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Automatic retries of failed devices: a device that failed is sent the package again after
+    ``backoff_s * factor**k`` seconds (k = retries so far), at most ``max_backoff_s``, up to
+    ``max_retries`` times. A device counts as failed for the error gates only once its retries are
+    used up (while it waits for one it is neither confirmed nor failed)."""
+
+    max_retries: int = 0
+    backoff_s: float = 60.0
+    factor: float = 2.0
+    max_backoff_s: float = 3600.0
+
+    def delay(self, retries_so_far: int) -> float:
+        """Seconds from a failure to the next retry."""
+        return float(min(self.backoff_s * self.factor ** min(retries_so_far, 64), self.max_backoff_s))
+
+    def validate(self) -> None:
+        _require(
+            _is_int(self.max_retries) and 0 <= self.max_retries <= MAX_RETRIES,
+            f"retry.max_retries must be an integer from 0 to {MAX_RETRIES}",
+        )
+        _require(
+            _finite(self.backoff_s) and 1.0 <= self.backoff_s <= 86400.0,
+            "retry.backoff_s must be a number of seconds from 1 to 86400",
+        )
+        _require(_finite(self.factor) and 1.0 <= self.factor <= 10.0, "retry.factor must be from 1 to 10")
+        _require(
+            _finite(self.max_backoff_s) and self.backoff_s <= self.max_backoff_s <= 7 * 86400.0,
+            "retry.max_backoff_s must be from backoff_s to 604800 (7 days)",
+        )
+
+
+MAX_WINDOW_S = 7 * 86400.0
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """Devices are sent the desired state (first assignment or retry) only inside a window: from
+    each time the 5-field ``cron`` expression fires (wall time in the IANA zone ``tz``) for
+    ``duration_s`` seconds. Rollbacks are sent at once, window or not."""
+
+    cron: str
+    duration_s: float
+    tz: str = "UTC"
+
+    def validate(self) -> None:
+        Cron.parse(self.cron)
+        _require(
+            _finite(self.duration_s) and 60.0 <= self.duration_s <= MAX_WINDOW_S,
+            "window.duration_s must be a number of seconds from 60 to 604800 (7 days)",
+        )
+        _require(
+            isinstance(self.tz, str) and 0 < len(self.tz) <= 64, "window.tz must be an IANA time zone name"
+        )
+        zone(self.tz)
+
+    def open_at(self, now: float) -> bool:
+        """Whether ``now`` (UNIX seconds) is inside a window."""
+        cron, tz = compiled(self.cron, self.tz)
+        return in_window(cron, tz, self.duration_s, now)
+
+
 @dataclass(frozen=True)
 class RolloutSpec:
     """What an operator asks for. ``RolloutSpec.from_json(data)`` validates; so does ``validate()``."""
@@ -308,9 +378,38 @@ class RolloutSpec:
     target: Target
     stages: tuple[Stage, ...]
     health: HealthGate = field(default_factory=HealthGate)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    window: MaintenanceWindow | None = None
+    bandwidth_bytes_per_min: int | None = None  # package bytes sent per minute across the rollout
+    start_at: float | None = None  # UNIX seconds: the rollout stays `created` until then
+
+    def sends_per_minute(self) -> int | None:
+        """Devices the bandwidth cap lets start a download per minute (None: no cap)."""
+        if self.bandwidth_bytes_per_min is None:
+            return None
+        return self.bandwidth_bytes_per_min // self.package.size
 
     def validate(self) -> RolloutSpec:
         self.package.validate()
+        self.retry.validate()
+        if self.window is not None:
+            self.window.validate()
+        if self.bandwidth_bytes_per_min is not None:
+            _require(
+                _is_int(self.bandwidth_bytes_per_min) and self.bandwidth_bytes_per_min >= 1,
+                "bandwidth_bytes_per_min must be an integer >= 1",
+            )
+            _require(self.package.size > 0, "a bandwidth cap needs the package size")
+            _require(
+                self.bandwidth_bytes_per_min >= self.package.size,
+                f"bandwidth_bytes_per_min {self.bandwidth_bytes_per_min} is below the package size "
+                f"{self.package.size} B: not one device could download it per minute",
+            )
+        if self.start_at is not None:
+            _require(
+                _finite(self.start_at) and 0 < self.start_at < 4102444800,
+                "start_at must be a time in UNIX seconds before 2100",
+            )
         self.target.validate()
         _require(1 <= len(self.stages) <= MAX_STAGES, f"a rollout needs 1 to {MAX_STAGES} stages")
         names = [s.name for s in self.stages]

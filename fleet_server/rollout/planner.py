@@ -34,6 +34,7 @@ __all__ = ["Plan", "plan", "rank", "stage_cap"]
 class Plan:
     assign: tuple[tuple[str, VersionRef | None], ...] = ()  # (device, version it runs now)
     skipped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    withheld: bool = False  # a device could be assigned but ``limit`` (window, bandwidth) was reached
 
 
 def rank(rollout_id: str, device_id: str) -> str:
@@ -54,8 +55,10 @@ def plan(
     state: RolloutState,
     snapshot: FleetSnapshot,
     runtime_ops: Mapping[str, frozenset[str] | None] = compat.RUNTIME_OPS,
+    limit: int | None = None,
 ) -> Plan:
-    """Devices to assign now in the current stage (``state.stage``) and devices newly skipped."""
+    """Devices to assign now in the current stage (``state.stage``) and devices newly skipped;
+    at most ``limit`` assignments (None: up to the stage's cap)."""
     spec = state.spec
     stage = spec.stages[state.stage]
     touched = state.devices
@@ -89,6 +92,8 @@ def plan(
         if reasons:
             skipped[d] = reasons
             continue
+        if limit is not None and len(assign) >= limit:
+            return Plan(tuple(assign), skipped, withheld=True)
         assign.append((d, view.current))
         room -= 1
     return Plan(tuple(assign), skipped)

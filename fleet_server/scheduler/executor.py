@@ -156,6 +156,15 @@ def apply_decision(s: Session, row: Rollout, before: RolloutState, decision: Dec
             )
         _hold(s, row.id, holds)
         s.execute(insert(_ASG), inserts)
+    if decision.retry:  # the devices stay held by this rollout: a new deployment of the same package
+        tpl = _templates(s, (a.version for a in decision.retry), rid, http_url, now, cache)
+        sends, deps = [], []
+        for a in decision.retry:
+            dep = _deployment_id(row.id)
+            sends.append({"d": a.device_id, "desired": {**tpl[a.version], "deployment_id": dep}})
+            deps.append({"rid": row.id, "d": a.device_id, "dep": dep, "now": now})
+        s.execute(_SEND, sends)
+        s.execute(_ASG_DEPLOYMENT, deps)
     if decision.rollback:
         tpl = _templates(s, (r.version for r in decision.rollback), rid, http_url, now, cache)
         sends, deps = [], []

@@ -19,6 +19,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -207,13 +208,18 @@ def create_rollout(
     stages: list[Any],
     health: dict[str, Any] | None,
     by: str,
+    controls: dict[str, Any] | None = None,
 ) -> tuple[Rollout, RolloutState]:
+    """Validate and store a new rollout. ``controls``: retry, window, bandwidth_bytes_per_min and
+    start_at (UNIX seconds or ISO 8601 with a UTC offset), as in :class:`RolloutSpec`."""
     m = s.scalar(select(ModelRow).where(ModelRow.name == model_name, ModelRow.version == model_version))
     if m is None:
         raise NotFound(f"no model {model_name} {model_version} in the registry")
     raw = {"package": _package_json(m), "target": target, "stages": stages}
     if health is not None:
         raw["health"] = health
+    for key, value in (controls or {}).items():
+        raw[key] = parse_time(value, "start_at") if key == "start_at" else value
     spec = RolloutSpec.from_json(raw)
     now = time.time()
     row = Rollout(
@@ -239,10 +245,28 @@ def create_rollout(
     return row, state
 
 
+def parse_time(value: Any, what: str) -> Any:
+    """UNIX seconds from ISO 8601 text with a UTC offset (numbers pass through; the spec checks them)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        at = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        raise UsageError(f"{what} {value!r} is neither UNIX seconds nor an ISO 8601 time") from None
+    if at.tzinfo is None:
+        raise UsageError(f"{what} {value!r} needs a UTC offset (e.g. 2026-01-31T02:00:00+01:00 or ...Z)")
+    return at.timestamp()
+
+
 def _package_json(m: ModelRow) -> dict[str, Any]:
     from tinyfleet.server.rollout.codec import to_json
 
-    return dict(to_json(package_info(m.manifest, m.sha256)))
+    return {**to_json(package_info(m.manifest, m.sha256)), "size": m.size}
 
 
 def rollout_summary(row: Rollout, state: RolloutState) -> dict[str, Any]:

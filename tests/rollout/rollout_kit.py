@@ -61,7 +61,7 @@ class Fleet:
         )
 
     def apply(self, rollout_id: str, dec: Decision) -> None:
-        for a in dec.assign:
+        for a in (*dec.assign, *dec.retry):
             assert a.device_id not in self.holder or self.holder[a.device_id] == rollout_id
             self.holder[a.device_id] = rollout_id
             v = self.devices[a.device_id]
