@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -13,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tinyfleet import __version__
 from tinyfleet.errors import TinyfleetError
+from tinyfleet.server.api.schemas import HealthOut
 from tinyfleet.server.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -46,17 +46,17 @@ def create_app(rt: Runtime, *, start: bool = True) -> FastAPI:
     async def _tinyfleet_error(_req: Request, exc: TinyfleetError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    @app.get("/api/v1/health", tags=["server"])
-    def health() -> dict[str, Any]:
+    @app.get("/api/v1/health", tags=["server"], response_model=HealthOut)
+    def health() -> HealthOut:
         """Liveness and what this process runs (no token needed)."""
-        return {
-            "status": "ok",
-            "version": __version__,
-            "mqtt_connected": bool(rt.link and rt.link.connected.is_set()),
-            "broker": "builtin" if rt.settings.builtin_broker else "external",
-            "broker_running": bool(rt.broker and rt.broker.running()),
-            "broker_port": rt.device_broker()[1],
-        }
+        return HealthOut(
+            status="ok",
+            version=__version__,
+            mqtt_connected=bool(rt.link and rt.link.connected.is_set()),
+            broker="builtin" if rt.settings.builtin_broker else "external",
+            broker_running=bool(rt.broker and rt.broker.running()),
+            broker_port=rt.device_broker()[1],
+        )
 
     @app.get("/metrics", tags=["server"], response_class=Response)
     def metrics() -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
@@ -12,11 +12,13 @@ from tinyfleet.server import devices as svc
 from tinyfleet.server.api.deps import DB, RT, Admin, Operator, Viewer
 from tinyfleet.server.api.schemas import (
     Credentials,
+    DeviceEventOut,
     DeviceIn,
     DeviceOut,
     DevicesIn,
     EnrollIn,
     EnrollmentTokenIn,
+    EnrollmentTokenOut,
     GroupIn,
     GroupOut,
     MqttInfo,
@@ -71,11 +73,11 @@ def add_devices(body: DevicesIn, rt: RT, _: Operator) -> list[Credentials]:
     return [_credentials(rt, d, secret) for d, secret in ids]
 
 
-@router.post("/enrollment-tokens", status_code=201)
-def new_enrollment_token(body: EnrollmentTokenIn, s: DB, _: Operator) -> dict[str, Any]:
+@router.post("/enrollment-tokens", response_model=EnrollmentTokenOut, status_code=201)
+def new_enrollment_token(body: EnrollmentTokenIn, s: DB, _: Operator) -> EnrollmentTokenOut:
     """A token a device (or its installer) trades for credentials at ``POST /api/v1/enroll``."""
     token = svc.create_enrollment_token(s, body.tags, body.uses, body.ttl_s)
-    return {"token": token, "uses": body.uses, "ttl_s": body.ttl_s, "tags": body.tags}
+    return EnrollmentTokenOut(token=token, uses=body.uses, ttl_s=body.ttl_s, tags=body.tags)
 
 
 @router.post("/enroll", response_model=Credentials, status_code=201)
@@ -148,10 +150,10 @@ def remove_device(device_id: str, rt: RT, _: Admin) -> None:
     rt.credentials_changed()
 
 
-@router.get("/devices/{device_id}/events")
+@router.get("/devices/{device_id}/events", response_model=list[DeviceEventOut])
 def device_events(
     device_id: str, s: DB, _: Viewer, limit: Annotated[int, Query(le=1000)] = 100
-) -> list[dict[str, Any]]:
+) -> list[DeviceEventOut]:
     """The device's OTA events, newest first."""
     rows = s.scalars(
         select(DeviceEventRow)
@@ -160,14 +162,14 @@ def device_events(
         .limit(limit)
     )
     return [
-        {
-            "deployment_id": r.deployment_id,
-            "type": r.type,
-            "detail": r.detail,
-            "progress": r.progress,
-            "ts": r.ts,
-            "received_at": r.received_at,
-        }
+        DeviceEventOut(
+            deployment_id=r.deployment_id,
+            type=r.type,
+            detail=r.detail,
+            progress=r.progress,
+            ts=r.ts,
+            received_at=r.received_at,
+        )
         for r in rows
     ]
 

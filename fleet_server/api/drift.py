@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from tinyfleet.drift import Metric
 from tinyfleet.server.api.deps import DB, Viewer
+from tinyfleet.server.api.schemas import DriftOut
 from tinyfleet.server.drift_report import drift_report
 
 router = APIRouter(prefix="/api/v1", tags=["drift"])
 
 
-@router.get("/drift")
+@router.get("/drift", response_model=list[DriftOut])
 def drift(
     s: DB,
     _: Viewer,
     name: str | None = None,
     version: str | None = None,
-    metric: Annotated[Literal["psi", "js", "ks"], Query()] = "psi",
+    metric: Annotated[Metric, Query()] = "psi",
     window_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0,
 ) -> list[dict[str, Any]]:
     """Per model version that devices run (or the one named): drift of the fleet's merged telemetry

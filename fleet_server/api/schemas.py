@@ -6,18 +6,31 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tinyfleet.rollout_status import RolloutStatus
 from tinyfleet.server.db import Device, ModelRow
+from tinyfleet.server.rollout.events import DeviceStatus, EventKind
+from tinyfleet.server.rollout.machine import Trigger
+from tinyfleet.states import DeviceKind, EventType, UpdateState
 
 __all__ = [
     "Credentials",
+    "DeviceEventOut",
     "DeviceIn",
-    "DevicesIn",
     "DeviceOut",
+    "DevicesIn",
+    "DriftDeviceOut",
+    "DriftOut",
     "EnrollIn",
     "EnrollmentTokenIn",
+    "EnrollmentTokenOut",
     "GroupIn",
     "GroupOut",
+    "HealthOut",
     "ModelOut",
+    "RolloutDetailOut",
+    "RolloutDeviceOut",
+    "RolloutEventOut",
+    "RolloutOut",
     "TokenIn",
     "TokenOut",
     "device_out",
@@ -69,13 +82,13 @@ class Credentials(BaseModel):
 class DeviceOut(BaseModel):
     id: str
     board: str
-    kind: str | None
+    kind: DeviceKind | None
     tags: dict[str, Any]
     firmware: str
     model: dict[str, Any] | None
     slots: list[Any]
     runtimes: list[Any]
-    update: str
+    update: UpdateState
     deployment_id: str | None
     online: bool
     last_seen: float | None
@@ -179,3 +192,118 @@ class TokenOut(BaseModel):
     created_at: float
     revoked: bool
     token: str | None = Field(default=None, description="only in the answer that created it")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    version: str
+    mqtt_connected: bool
+    broker: Literal["builtin", "external"]
+    broker_running: bool
+    broker_port: int
+
+
+class EnrollmentTokenOut(BaseModel):
+    token: str = Field(description="shown once")
+    uses: int
+    ttl_s: float
+    tags: dict[str, str]
+
+
+class DeviceEventOut(BaseModel):
+    deployment_id: str
+    type: EventType
+    detail: str
+    progress: float | None
+    ts: float
+    received_at: float
+
+
+class RolloutOut(BaseModel):
+    """A rollout's summary (docs/rollouts.md): the engine's ``summary`` plus the row's identity."""
+
+    id: int
+    name: str
+    target: dict[str, Any] = Field(description='{"group": NAME} or {"selector": {TAG: VALUE}}')
+    created_at: float
+    created_by: str
+    rollout_id: str
+    status: RolloutStatus
+    stage: int = Field(description="index of the current stage; -1 before the start")
+    stage_name: str | None
+    stages: int
+    devices: dict[DeviceStatus, int] = Field(description="touched devices per status")
+    touched: int
+    skipped: dict[str, list[str]] = Field(description="device -> why it was not assigned")
+    rollback_refused: list[str]
+    error: str
+    reason: str
+    package: str
+    updated_at: float
+    assignments: dict[str, int] = Field(description="assignment rows per status")
+
+
+class RolloutDetailOut(RolloutOut):
+    spec: dict[str, Any] = Field(description="stages, gates and thresholds as created")
+
+
+class RolloutEventOut(BaseModel):
+    """One entry of a rollout's append-only event log (``Event`` of ``rollout/events.py``)."""
+
+    seq: int
+    at: float
+    kind: EventKind
+    rollout_id: str
+    spec: dict[str, Any] | None
+    trigger: Trigger | None
+    source: RolloutStatus | None
+    target: RolloutStatus | None
+    stage: int | None
+    devices: list[str]
+    previous: list[dict[str, Any] | None]
+    failed: list[str]
+    skipped: dict[str, list[str]]
+    verdicts: list[dict[str, Any]]
+    reason: str
+    by: str
+
+
+class RolloutDeviceOut(BaseModel):
+    device_id: str
+    stage: int
+    status: DeviceStatus
+    deployment_id: str
+    previous: dict[str, Any] | None = Field(description="the model it ran before (None: none)")
+    assigned_at: float
+    updated_at: float
+
+
+class DriftScores(BaseModel):
+    # extra keys are an error (500 in tests), so a field added to the drift report must be declared here
+    model_config = ConfigDict(extra="forbid")
+
+    output: float | None = Field(description="drift of the class histogram (None: no baseline or no data)")
+    confidence: float | None
+    input: float | None
+    alert: bool
+    alert_reason: str
+    alert_evidence: dict[str, Any] | None
+
+
+class DriftDeviceOut(DriftScores):
+    device_id: str
+    n: int
+
+
+class DriftOut(DriftScores):
+    model: str = Field(description="NAME@VERSION")
+    name: str
+    version: str
+    has_baseline: bool
+    devices: int = Field(description="devices running this version")
+    reporting: int = Field(description="devices with telemetry in the window")
+    n: int
+    error_rate: float | None
+    mean_confidence: float | None
+    latency_p95_us: float | None
+    per_device: list[DriftDeviceOut]

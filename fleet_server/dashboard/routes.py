@@ -10,8 +10,11 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from tinyfleet.drift import Metric
+from tinyfleet.rollout_status import ACTIVE, RolloutStatus
 from tinyfleet.server.api.deps import DB, Viewer
 from tinyfleet.server.dashboard.rollout_view import allowed_actions, gate_view, stages_view
 from tinyfleet.server.dashboard.views import Report, audit_entry, drift_view, telemetry_points
@@ -19,18 +22,50 @@ from tinyfleet.server.db import Device, ModelRow, Rollout, RolloutEvent, Telemet
 from tinyfleet.server.drift.baseline import Baseline
 from tinyfleet.server.drift.cohort import Signal
 from tinyfleet.server.scheduler.handler import load_state
-from tinyfleet.server.scheduler.snapshot import build_snapshot
+from tinyfleet.server.scheduler.snapshot import UPDATING, build_snapshot
+from tinyfleet.states import EventType, SlotState, UpdateState
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/ui", tags=["dashboard"])
 
 
-@router.get("/whoami")
-def whoami(caller: Viewer) -> dict[str, Any]:
+class WhoAmIOut(BaseModel):
+    name: str
+    role: Literal["viewer", "operator", "admin"]
+
+
+class StatesOut(BaseModel):
+    """The contract's value sets as the dashboard needs them (from the enums, never restated in JS)."""
+
+    update: list[UpdateState]
+    updating: list[UpdateState] = Field(
+        description="update states of a device still applying its desired state"
+    )
+    slot: list[SlotState]
+    event: list[EventType]
+    rollout: list[RolloutStatus]
+    rollout_active: list[RolloutStatus]
+
+
+@router.get("/whoami", response_model=WhoAmIOut)
+def whoami(caller: Viewer) -> WhoAmIOut:
     """The token's name and role (the dashboard hides actions a viewer may not take)."""
     assert caller.role is not None
-    return {"name": caller.name, "role": caller.role.name.lower()}
+    return WhoAmIOut(name=caller.name, role=caller.role.name.lower())  # type: ignore[arg-type]
+
+
+@router.get("/states", response_model=StatesOut)
+def states(_: Viewer) -> StatesOut:
+    """Every value of the state enums, in declaration order, and the subsets the pages count."""
+    return StatesOut(
+        update=list(UpdateState),
+        updating=[u for u in UpdateState if u in UPDATING],
+        slot=list(SlotState),
+        event=list(EventType),
+        rollout=list(RolloutStatus),
+        rollout_active=[r for r in RolloutStatus if r in ACTIVE],
+    )
 
 
 @router.get("/devices/{device_id}/telemetry")
@@ -59,7 +94,7 @@ def drift_detail(
     version: str,
     s: DB,
     _: Viewer,
-    metric: Annotated[Literal["psi", "js", "ks"], Query()] = "psi",
+    metric: Annotated[Metric, Query()] = "psi",
     signal: Annotated[Signal, Query()] = Signal.OUTPUT,
     window_s: Annotated[float, Query(gt=0, le=30 * 86400)] = 3600.0,
     buckets: Annotated[int, Query(ge=1, le=240)] = 30,

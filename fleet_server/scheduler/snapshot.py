@@ -19,7 +19,7 @@ from tinyfleet.server.rollout.events import DeviceStatus, RolloutState
 from tinyfleet.server.rollout.model import DeviceOutcome, DeviceView, FleetSnapshot, VersionRef
 from tinyfleet.states import EventType, UpdateState
 
-__all__ = ["build_snapshot", "device_outcome", "version_ref"]
+__all__ = ["UPDATING", "build_snapshot", "device_outcome", "version_ref"]
 
 log = logging.getLogger("tinyfleet.scheduler")
 
@@ -32,7 +32,8 @@ FAILED_EVENTS = frozenset(
         EventType.FAILED,
     }
 )
-_PENDING_STATES = frozenset(
+# update states of a device still applying its desired state (the dashboard counts them as "updating")
+UPDATING = frozenset(
     {UpdateState.DOWNLOADING, UpdateState.VERIFYING, UpdateState.INSTALLING, UpdateState.TESTING}
 )
 _CHUNK = 5000
@@ -80,7 +81,7 @@ def device_outcome(dev: Any, deployment_id: str | None, last_event: EventType | 
             return DeviceOutcome.FAILED
         if dev.update_state in (UpdateState.CONFIRMED, UpdateState.IDLE) and dev.model_version:
             return DeviceOutcome.CONFIRMED
-        if dev.update_state in _PENDING_STATES:
+        if dev.update_state in UPDATING:
             return DeviceOutcome.PENDING
     return DeviceOutcome.PENDING if last_event else DeviceOutcome.NONE
 

@@ -10,13 +10,14 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 import httpx
 from rich.console import Console
 from rich.table import Table
 
+from tinyfleet.drift import Metric
 from tinyfleet.errors import ServerError, UsageError
 
 __all__ = ["device", "drift", "model_list", "model_publish", "rollout", "token"]
@@ -446,7 +447,7 @@ def rollout_controls(
 @click.option(
     "--gate", "gates", multiple=True, help="ML health gate GATE=BOUND[:hold|rollback] (repeatable)."
 )
-@click.option("--metric", type=click.Choice(["psi", "js", "ks"]), help="Drift metric of the health gate.")
+@click.option("--metric", type=click.Choice(get_args(Metric)), help="Drift metric of the health gate.")
 @click.option("--min-samples", type=int, help="Inferences per cohort before the health gate decides.")
 @click.option("--window", "window_s", type=float, help="Telemetry window of the health gate, seconds.")
 @click.option(
@@ -595,7 +596,7 @@ def drift() -> None:
 
 @drift.command("show")
 @click.option("--model", "model", help="NAME or NAME@VERSION (default: every version devices run).")
-@click.option("--metric", type=click.Choice(["psi", "js", "ks"]), default="psi", show_default=True)
+@click.option("--metric", type=click.Choice(get_args(Metric)), default="psi", show_default=True)
 @click.option(
     "--window", "window_s", type=float, default=3600.0, show_default=True, help="Seconds of telemetry."
 )

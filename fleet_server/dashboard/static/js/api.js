@@ -51,6 +51,7 @@ const enc = encodeURIComponent;
 
 export const api = {
   whoami: () => request("GET", "/ui/whoami"),
+  states: () => request("GET", "/ui/states"),
   devices: (params) => request("GET", `/devices${q(params)}`),
   device: (id) => request("GET", `/devices/${enc(id)}`),
   deviceEvents: (id, params) => request("GET", `/devices/${enc(id)}/events${q(params)}`),

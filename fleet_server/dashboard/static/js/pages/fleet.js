@@ -29,6 +29,7 @@ export async function mount(root, ctx) {
   const list = h("div", { class: "card" });
   root.append(h("h1", {}, "Fleet"), stats, breakdown, h("div", { style: "height:1rem" }), filterBar, list);
   let devices = [];
+  const updating = new Set((await api.states()).updating); // the server's set, from the contract enum
 
   function stat(label, value, testid) {
     return h("div", { class: "stat", "data-testid": testid }, h("b", { "data-testid": `${testid}-value` }, value), h("span", {}, label));
@@ -47,7 +48,7 @@ export async function mount(root, ctx) {
       stat("devices", devices.length, "count-total"),
       stat("online", online, "count-online"),
       stat("offline", devices.length - online, "count-offline"),
-      stat("updating", devices.filter((d) => d.update && !["idle", "confirmed"].includes(d.update)).length, "count-updating"),
+      stat("updating", devices.filter((d) => updating.has(d.update)).length, "count-updating"),
     );
     const boards = countBy(devices, (d) => d.board);
     const models = countBy(devices, modelLabel);

@@ -1,0 +1,79 @@
+"""Every route of the public API answers with a declared, named response model, and the models hold
+exactly the fields the server's own functions produce."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tinyfleet.rollout_status import ACTIVE, RolloutStatus
+from tinyfleet.server.api.schemas import RolloutEventOut, RolloutOut
+from tinyfleet.server.rollout.engine import summary
+from tinyfleet.server.rollout.events import Event, RolloutState
+from tinyfleet.server.rollout.model import PackageInfo, RolloutSpec, Stage, Target
+from tinyfleet.server.scheduler.snapshot import UPDATING
+from tinyfleet.states import EventType, SlotState, UpdateState
+
+# Routes whose 2xx answer is not a JSON document, each with its reason.
+NOT_JSON = {
+    ("get", "/metrics"): "Prometheus text format",
+    ("get", "/api/v1/artifacts/{sha256}"): "the package bytes (Range requests: 206)",
+    ("get", "/api/v1/events/stream"): "server-sent events",
+}
+
+
+# Routes still answering an untyped document, each with the reason (this list only shrinks).
+UNTYPED = {
+    ("get", "/api/v1/models/{name}/{version}/manifest"): "to be typed from the contract's manifest model",
+}
+
+
+def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, op)
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if not path.startswith("/api/v1/ui/")  # the dashboard's own helper routes (docs/dashboard.md)
+    ]
+
+
+def test_every_route_declares_a_named_response_model(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    missing = []
+    for method, path, op in _operations(spec):
+        for code, answer in op["responses"].items():
+            if not code.startswith("2") or code == "204" or (method, path) in NOT_JSON | UNTYPED.keys():
+                continue
+            schema = answer.get("content", {}).get("application/json", {}).get("schema")
+            # a named model is a $ref to components/schemas (directly, or as the items of a list)
+            if schema is None or '"$ref": "#/components/schemas/' not in json.dumps(schema):
+                missing.append(f"{method.upper()} {path} {code}")
+    assert missing == [], missing
+    for method, path in NOT_JSON | UNTYPED.keys():
+        assert method in spec["paths"][path], path  # the exemptions name real routes
+
+
+def test_rollout_models_hold_what_the_engine_reports() -> None:
+    package = PackageInfo("m", "1.0.0", "a" * 64, ("qemu-an386",), ("FULLY_CONNECTED",), 1, 1)
+    state = RolloutState("r1", RolloutSpec(package, Target(group="all"), (Stage("all", percent=100.0),)))
+    row = {
+        "id",
+        "name",
+        "target",
+        "created_at",
+        "created_by",
+        "assignments",
+    }  # handler.rollout_summary, _status
+    assert set(RolloutOut.model_fields) == set(summary(state)) | row
+    assert set(RolloutEventOut.model_fields) == {f.name for f in dataclasses.fields(Event)}
+
+
+def test_dashboard_reads_the_state_sets_from_the_enums(client: TestClient) -> None:
+    states = client.get("/api/v1/ui/states").json()
+    assert states["update"] == [u.value for u in UpdateState]
+    assert set(states["updating"]) == UPDATING and UpdateState.IDLE not in UPDATING
+    assert states["slot"] == [v.value for v in SlotState] and states["event"] == [v.value for v in EventType]
+    assert states["rollout"] == [r.value for r in RolloutStatus] and set(states["rollout_active"]) == ACTIVE
