@@ -281,3 +281,74 @@ class DriftState(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+# --- capture from the fleet and dataset versions (docs/mlops.md; tinyfleet.server.capture) ---
+
+
+class CaptureGroup(Base):
+    """Capture is off by default; a group with a row here, ``enabled``, allows it for its members."""
+
+    __tablename__ = "capture_groups"
+
+    group_name: Mapped[str] = mapped_column(ForeignKey("groups.name", ondelete="CASCADE"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[float] = mapped_column(Float)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class CaptureRequest(Base):
+    """A bounded request for samples: which devices, how many, which trigger, and the byte budgets."""
+
+    __tablename__ = "capture_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(32))
+    devices: Mapped[list[str]] = mapped_column(JSON)
+    trigger: Mapped[str] = mapped_column(String(16))
+    count: Mapped[int] = mapped_column(Integer)  # samples per device
+    confidence_below: Mapped[int | None] = mapped_column(Integer, default=None)
+    per_device_bytes: Mapped[int] = mapped_column(BigInteger)
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
+    bytes_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    samples_received: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))  # open | closed
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    dataset_version: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    __table_args__ = (Index("ix_capture_requests_status", "status"),)
+
+
+class CaptureUpload(Base):
+    """One accepted batch of samples from one device (the bytes are in the artifact store)."""
+
+    __tablename__ = "capture_uploads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("capture_requests.id", ondelete="CASCADE"))
+    device_id: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    samples: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_capture_uploads_request_device", "request_id", "device_id"),)
+
+
+class DatasetRow(Base):
+    """A content-addressed dataset version: ``version`` is the sha256 of its canonical .npz."""
+
+    __tablename__ = "datasets"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(100))
+    samples: Mapped[int] = mapped_column(Integer)
+    labelled: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(100))  # capture:ID | import
+    parent: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(64), default="")

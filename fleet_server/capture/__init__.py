@@ -1,0 +1,1 @@
+"""Capture from the fleet: requests, device uploads within byte budgets, dataset versions."""
