@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import socket
 from pathlib import Path
 
 import click
 
+from tinyfleet.errors import UsageError
 from tinyfleet.server.config import Settings
 
 __all__ = ["server"]
@@ -77,14 +81,54 @@ def server(log_level: str, **flags: object) -> None:
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env().with_overrides(**flags)
+    preflight(settings)
     rt = Runtime(settings)
     if rt.admin_token and not settings.admin_token:
         click.echo(f"admin token (also in {settings.data_dir / 'admin.token'}): {rt.admin_token}", err=True)
-    app = create_app(rt)
-    click.echo(
-        f"tinyfleet server on {settings.http_url} (broker {settings.broker}, port {settings.broker_port})",
-        err=True,
-    )
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=log_level, access_log=log_level == "debug"
-    )
+    # started here rather than in the app's lifespan, so a failure is one error line, not a traceback
+    try:
+        rt.start()
+    except BaseException:
+        rt.stop()
+        raise
+    try:
+        app = create_app(rt, start=False)
+        click.echo(
+            f"tinyfleet server on {settings.http_url} (broker {settings.broker}, port {settings.broker_port})",
+            err=True,
+        )
+        uvicorn.run(
+            app, host=settings.host, port=settings.port, log_level=log_level, access_log=log_level == "debug"
+        )
+    finally:
+        rt.stop()
+
+
+def _port_free(host: str, port: int) -> OSError | None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+def preflight(settings: Settings) -> None:
+    """What would otherwise fail half-way through start-up, checked first: one clear line each."""
+    data = settings.data_dir
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        probe = data / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"data folder {data} is not usable: {exc.strerror or exc}") from None
+    ports = [("HTTP", settings.host, settings.port)]
+    if settings.builtin_broker:
+        ports.append(("broker", settings.broker_host, settings.broker_port))
+    for what, host, port in ports:
+        err = _port_free(host, port)
+        if err is not None:
+            reason = "is in use" if err.errno == errno.EADDRINUSE else f"cannot be opened ({err.strerror})"
+            raise UsageError(f"{what} port {host}:{port} {reason}")

@@ -40,6 +40,16 @@ log = logging.getLogger("tinyfleet.broker")
 Credentials = Callable[[], Iterable[tuple[str, str]]]  # (username, $7$ hash)
 
 
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def _die_with_parent() -> None:
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -150,8 +160,12 @@ class BrokerSupervisor:
 
     # ---- process -----------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
-        self.write_files()
         self._kill_stale()
+        if not _bindable(self.host, self.server_port):  # the remembered server port was taken meanwhile
+            self.server_port = free_port()
+        if not _bindable(self.host, self.port):
+            raise ServerError(f"broker port {self.host}:{self.port} is in use (another broker or server?)")
+        self.write_files()
         self._spawn(timeout)
         self._watch = threading.Thread(target=self._watch_loop, name="broker-watch", daemon=True)
         self._watch.start()
