@@ -1,14 +1,8 @@
 """The device manifest (`device.bin`): what an MCU needs to accept a model, in 160 bytes.
 
-Little-endian layout (also in docs/model-package.md):
-
-    0   4  magic "TFDM"              52  4  model_size            124 4  arena_bytes
-    4   2  format version (1)        56 32  model_sha256          128 4  input_bytes
-    6   2  header size (160)         88  4  golden_size           132 4  output_bytes
-    8   4  security_counter          92 32  golden_sha256         136 4  golden_count
-    12  6  version major/minor/patch                              140 20 reserved (zero)
-    18  2  flags (0)
-    20 32  name (UTF-8, NUL-padded)
+:data:`LAYOUT` is the one definition of its little-endian layout: the struct format used here, the
+table of docs/reference/device-bin.md and the C header the firmware reads it with
+(``firmware/core/include/tf_device_manifest.h``, :func:`c_header`) are generated from it.
 
 It is signed on its own (`device.sig`, Ed25519 over these 160 bytes), so a microcontroller can check
 a model without parsing JSON. The OTA payload is `model.tflite` followed by `golden.bin`.
@@ -21,13 +15,75 @@ from dataclasses import dataclass
 
 from tinyfleet.errors import PackageError
 
-__all__ = ["DEVICE_MANIFEST_SIZE", "DeviceManifest", "parse_semver"]
+__all__ = ["DEVICE_MANIFEST_SIZE", "LAYOUT", "DeviceManifest", "Field", "c_header", "parse_semver"]
 
 MAGIC = b"TFDM"
 FORMAT_VERSION = 1
 DEVICE_MANIFEST_SIZE = 160
-_LAYOUT = struct.Struct("<4sHHIHHHH32sI32sI32sIIII20s")
-assert _LAYOUT.size == DEVICE_MANIFEST_SIZE
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str  # "u16", "u32" (little-endian) or "bytes"
+    size: int
+    meaning: str
+    offset: int = 0
+
+
+def _laid_out(*fields: Field) -> tuple[Field, ...]:
+    out, at = [], 0
+    for f in fields:
+        out.append(Field(f.name, f.kind, f.size, f.meaning, at))
+        at += f.size
+    return tuple(out)
+
+
+LAYOUT: tuple[Field, ...] = _laid_out(
+    Field("magic", "bytes", 4, '"TFDM"'),
+    Field("format_version", "u16", 2, "format of this layout = 1"),
+    Field("header_size", "u16", 2, "size of device.bin = 160"),
+    Field("security_counter", "u32", 4, "anti-rollback counter (manifest `security_counter`)"),
+    Field("version_major", "u16", 2, "model version MAJOR"),
+    Field("version_minor", "u16", 2, "model version MINOR"),
+    Field("version_patch", "u16", 2, "model version PATCH"),
+    Field("flags", "u16", 2, "0 (reserved for future use)"),
+    Field("name", "bytes", 32, "model name, 1..31 bytes UTF-8, NUL-padded"),
+    Field("model_size", "u32", 4, "bytes of model.tflite"),
+    Field("model_sha256", "bytes", 32, "SHA-256 of model.tflite"),
+    Field("golden_size", "u32", 4, "bytes of golden.bin"),
+    Field("golden_sha256", "bytes", 32, "SHA-256 of golden.bin"),
+    Field("arena_bytes", "u32", 4, "tensor arena the model needs (manifest `requirements.arena_bytes`)"),
+    Field("input_bytes", "u32", 4, "bytes of one input (int8)"),
+    Field("output_bytes", "u32", 4, "bytes of one output (int8)"),
+    Field("golden_count", "u32", 4, "golden vectors in golden.bin (1..65535)"),
+    Field("reserved", "bytes", 20, "zero"),
+)
+_FORMAT = {"u16": "H", "u32": "I"}
+_LAYOUT = struct.Struct("<" + "".join(_FORMAT.get(f.kind, f"{f.size}s") for f in LAYOUT))
+assert _LAYOUT.size == DEVICE_MANIFEST_SIZE == LAYOUT[-1].offset + LAYOUT[-1].size
+
+
+def c_header() -> str:
+    """``tf_device_manifest.h``: the layout as C constants (offset and size of every field)."""
+    lines = [
+        "/* Generated from tinyfleet/device_manifest.py (LAYOUT) by `python -m tinyfleet.reference`.",
+        " * Do not edit: tests/contract/test_reference.py fails when this file and the Python layout differ.",
+        " * device.bin, little-endian: the signed binary manifest of a model package. */",
+        "#ifndef TF_DEVICE_MANIFEST_H",
+        "#define TF_DEVICE_MANIFEST_H",
+        "",
+        f"#define TF_DM_SIZE {DEVICE_MANIFEST_SIZE}u",
+        f"#define TF_DM_FORMAT_VERSION {FORMAT_VERSION}u",
+        f'#define TF_DM_MAGIC "{MAGIC.decode()}"',
+        "",
+    ]
+    for f in LAYOUT:
+        upper = f.name.upper()
+        lines.append(f"#define TF_DM_{upper}_OFF {f.offset}u /* {f.kind}: {f.meaning} */")
+        lines.append(f"#define TF_DM_{upper}_LEN {f.size}u")
+    lines += ["", "#endif", ""]
+    return "\n".join(lines)
 
 
 def parse_semver(version: str) -> tuple[int, int, int]:

@@ -20,13 +20,14 @@
 #include <stdint.h>
 
 #include "flash_hal.h"
+#include "tf_device_manifest.h"
 #include "tf_status.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define TF_MANIFEST_SIZE 160u
+#define TF_MANIFEST_SIZE TF_DM_SIZE
 #define TF_SIGNATURE_SIZE 64u
 #define TF_OTA_BEGIN_SIZE (TF_MANIFEST_SIZE + TF_SIGNATURE_SIZE)
 #define TF_GOLDEN_HEADER 16u

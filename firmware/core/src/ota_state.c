@@ -63,32 +63,38 @@ const char *tf_boot_action_name(tf_boot_action_t a)
 
 tf_status_t tf_manifest_parse(const uint8_t raw[TF_MANIFEST_SIZE], tf_manifest_t *out)
 {
-    if (memcmp(raw, "TFDM", 4) != 0 || tf_get_u16(raw + 4) != 1 || tf_get_u16(raw + 6) != TF_MANIFEST_SIZE) {
+    /* offsets: tf_device_manifest.h, generated from tinyfleet/device_manifest.py */
+    if (memcmp(raw + TF_DM_MAGIC_OFF, TF_DM_MAGIC, TF_DM_MAGIC_LEN) != 0 ||
+        tf_get_u16(raw + TF_DM_FORMAT_VERSION_OFF) != TF_DM_FORMAT_VERSION ||
+        tf_get_u16(raw + TF_DM_HEADER_SIZE_OFF) != TF_DM_SIZE) {
         return TF_E_MANIFEST;
     }
-    for (unsigned i = 140; i < TF_MANIFEST_SIZE; i++) {
+    for (unsigned i = TF_DM_RESERVED_OFF; i < TF_DM_RESERVED_OFF + TF_DM_RESERVED_LEN; i++) {
         if (raw[i] != 0) return TF_E_MANIFEST;
     }
     memset(out, 0, sizeof *out);
-    out->security_counter = tf_get_u32(raw + 8);
-    for (int i = 0; i < 3; i++) out->version[i] = tf_get_u16(raw + 12 + 2 * i);
-    out->flags = tf_get_u16(raw + 18);
+    out->security_counter = tf_get_u32(raw + TF_DM_SECURITY_COUNTER_OFF);
+    out->version[0] = tf_get_u16(raw + TF_DM_VERSION_MAJOR_OFF);
+    out->version[1] = tf_get_u16(raw + TF_DM_VERSION_MINOR_OFF);
+    out->version[2] = tf_get_u16(raw + TF_DM_VERSION_PATCH_OFF);
+    out->flags = tf_get_u16(raw + TF_DM_FLAGS_OFF);
     /* name: 1..31 bytes, NUL-padded, no NUL inside */
+    const uint8_t *name = raw + TF_DM_NAME_OFF;
     size_t n = 0;
-    while (n < 32 && raw[20 + n] != 0) n++;
-    if (n == 0 || n == 32) return TF_E_MANIFEST;
-    for (size_t i = n; i < 32; i++) {
-        if (raw[20 + i] != 0) return TF_E_MANIFEST;
+    while (n < TF_DM_NAME_LEN && name[n] != 0) n++;
+    if (n == 0 || n == TF_DM_NAME_LEN) return TF_E_MANIFEST;
+    for (size_t i = n; i < TF_DM_NAME_LEN; i++) {
+        if (name[i] != 0) return TF_E_MANIFEST;
     }
-    memcpy(out->name, raw + 20, n);
-    out->model_size = tf_get_u32(raw + 52);
-    memcpy(out->model_sha256, raw + 56, 32);
-    out->golden_size = tf_get_u32(raw + 88);
-    memcpy(out->golden_sha256, raw + 92, 32);
-    out->arena_bytes = tf_get_u32(raw + 124);
-    out->input_bytes = tf_get_u32(raw + 128);
-    out->output_bytes = tf_get_u32(raw + 132);
-    out->golden_count = tf_get_u32(raw + 136);
+    memcpy(out->name, name, n);
+    out->model_size = tf_get_u32(raw + TF_DM_MODEL_SIZE_OFF);
+    memcpy(out->model_sha256, raw + TF_DM_MODEL_SHA256_OFF, TF_DM_MODEL_SHA256_LEN);
+    out->golden_size = tf_get_u32(raw + TF_DM_GOLDEN_SIZE_OFF);
+    memcpy(out->golden_sha256, raw + TF_DM_GOLDEN_SHA256_OFF, TF_DM_GOLDEN_SHA256_LEN);
+    out->arena_bytes = tf_get_u32(raw + TF_DM_ARENA_BYTES_OFF);
+    out->input_bytes = tf_get_u32(raw + TF_DM_INPUT_BYTES_OFF);
+    out->output_bytes = tf_get_u32(raw + TF_DM_OUTPUT_BYTES_OFF);
+    out->golden_count = tf_get_u32(raw + TF_DM_GOLDEN_COUNT_OFF);
     if (out->model_size == 0 || out->input_bytes == 0 || out->output_bytes == 0 || out->golden_count == 0 ||
         out->golden_count > 0xFFFFu) {
         return TF_E_MANIFEST;
