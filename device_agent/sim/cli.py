@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import json
 import signal
+import socket
 from pathlib import Path
 
 import click
 
 from tinyfleet.agent.config import parse_hostport
-from tinyfleet.errors import UsageError
+from tinyfleet.errors import ServerError, UsageError
 
 __all__ = ["sim"]
 
@@ -170,6 +171,7 @@ def sim(
         behaviour=behaviour,
     )
     if not local_broker:
+        _probe_broker(host, port)
         asyncio.run(_run(Fleet(cfg), duration, stats_every))
         return
     if not seed:
@@ -184,6 +186,15 @@ def sim(
             click.echo(f"local broker: mqtt://127.0.0.1:{b.port}", err=True)
             cfg.host, cfg.port = "127.0.0.1", b.port
             asyncio.run(_run(Fleet(cfg), duration, stats_every))
+
+
+def _probe_broker(host: str, port: int, timeout: float = 5.0) -> None:
+    """An unreachable broker is an error (exit code 2), not a fleet that silently never connects."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ServerError(f"MQTT broker {host}:{port} is unreachable: {exc.strerror or exc}") from None
 
 
 async def _run(fleet, duration: float, stats_every: float) -> None:
