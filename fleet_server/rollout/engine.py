@@ -437,12 +437,27 @@ def _tick(b: _Builder, snapshot: FleetSnapshot, runtime_ops: Mapping[str, frozen
     if b.now - st.soak_since < stage.soak_s:
         return False
     health = [v for v in b.verdicts if v.gate in {bd.gate for bd in st.spec.health.bounds}]
-    if any(v.outcome is Outcome.WAIT for v in health):
-        return False
+    waiting = [v for v in health if v.outcome is Outcome.WAIT]
+    if waiting:
+        return _inconclusive_timeout(b, waiting, b.now - st.soak_since - stage.soak_s)
     b.transition(
         _next_trigger(st, Trigger.LAST_STAGE_PASSED, Trigger.STAGE_PASSED_APPROVAL, Trigger.STAGE_PASSED),
         [ok, *health],
         reason=f"soaked {b.now - st.soak_since:g} s >= {stage.soak_s:g} s",
+    )
+    return True
+
+
+def _inconclusive_timeout(b: _Builder, waiting: list[Verdict], waited: float) -> bool:
+    """Inconclusive gates hold a soaked stage; after ``health.max_wait_s`` the stage's health
+    ``on_timeout`` action (hold or rollback) is taken. True when the rollout changed state."""
+    health = b.state.spec.health
+    if health.max_wait_s is None or waited < health.max_wait_s:
+        return False
+    trig = Trigger.HEALTH_ROLLBACK if health.on_timeout is GateAction.ROLLBACK else Trigger.HEALTH_HOLD
+    why = "; ".join(f"{v.gate.value}: {v.detail}" for v in waiting)
+    b.transition(
+        trig, waiting, reason=f"inconclusive {waited:g} s >= max_wait_s {health.max_wait_s:g}: {why}"
     )
     return True
 

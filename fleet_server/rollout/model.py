@@ -291,6 +291,10 @@ class HealthGate:
     signal: DriftSignal = DriftSignal.OUTPUT
     min_samples: int = 100
     window_s: float = 3600.0  # telemetry window: the scheduler merges it; the engine ignores older windows
+    # an inconclusive gate (verdict wait) holds a soaked stage at most max_wait_s seconds after its
+    # soak time (None: until the evidence suffices), then on_timeout: hold for an operator or roll back
+    max_wait_s: float | None = None
+    on_timeout: GateAction = GateAction.HOLD
 
     def validate(self) -> None:
         _require(self.metric in ("psi", "js", "ks"), f"health gate metric {self.metric!r}: use psi, js or ks")
@@ -299,6 +303,11 @@ class HealthGate:
             "health gate min_samples must be an integer >= 1",
         )
         _require(_finite(self.window_s) and self.window_s > 0, "health gate window_s must be a number > 0")
+        _require(
+            self.max_wait_s is None or (_finite(self.max_wait_s) and self.max_wait_s >= 0),
+            "health gate max_wait_s must be a number >= 0",
+        )
+        _require(isinstance(self.on_timeout, GateAction), "health gate on_timeout must be hold or rollback")
         kinds = [b.gate for b in self.bounds]
         _require(len(set(kinds)) == len(kinds), "health gate: each gate may be given once")
         for b in self.bounds:
