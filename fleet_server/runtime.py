@@ -160,10 +160,14 @@ class Runtime:
         ``offline_after`` seconds offline; update gauges; every ``drift_interval``: drift alerts."""
         next_drift = time.monotonic() + 5.0
         next_resync = time.monotonic() + self.settings.resync_interval
+        counted_restarts = 0
         while not self._stop.wait(2.0):
             try:
                 if self.broker is not None:
-                    BROKER_RESTARTS.set(self.broker.restarts)
+                    restarts = self.broker.restarts
+                    if restarts > counted_restarts:  # a counter: add what happened since the last look
+                        BROKER_RESTARTS.inc(restarts - counted_restarts)
+                        counted_restarts = restarts
                     fp = self._fingerprint()
                     if fp != self._cred_fingerprint:
                         self.credentials_changed()

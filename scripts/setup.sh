@@ -6,11 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the Cortex-M toolchain, QEMU for the emulated board, the broker,
-# clang for the fuzz targets, Chromium for dashboard tests.
+# clang for the fuzz targets, Chromium for dashboard tests, promtool (prometheus) for the alert rules
+# and dashboard queries.
 APT_PACKAGES=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi
   qemu-system-arm
   mosquitto
+  prometheus
   clang libclang-rt-14-dev
   chromium
 )

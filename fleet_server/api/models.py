@@ -8,15 +8,37 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from starlette.types import Message, Receive, Scope, Send
 
 from tinyfleet.package import MAX_PACKAGE_BYTES
 from tinyfleet.server.api.deps import DB, RT, DeviceOrToken, Operator, Viewer
 from tinyfleet.server.api.schemas import ModelOut, model_out
 from tinyfleet.server.db import Assignment, Device, ModelRow
-from tinyfleet.server.metrics import ARTIFACT_BYTES
+from tinyfleet.server.metrics import ARTIFACT_BYTES, ARTIFACT_REQUESTS
 from tinyfleet.server.registry import PublishError, publish_package
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
+
+
+class _CountedFileResponse(FileResponse):
+    """A file response that adds the body bytes it actually sent (whole file or Range) to
+    ``tinyfleet_artifact_bytes_total``, also when the client hangs up midway."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sent = 0
+
+        async def counting(message: Message) -> None:
+            nonlocal sent
+            if message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await super().__call__(scope, receive, counting)
+        finally:
+            ARTIFACT_BYTES.inc(sent)
+
+
 VERIFY_CONCURRENCY = 2  # package verifications running at once, per server process
 
 
@@ -118,13 +140,13 @@ def download(sha256: str, rt: RT, caller: DeviceOrToken) -> FileResponse:
         known = s.scalar(select(ModelRow.id).where(or_(ModelRow.sha256 == sha256)))
         allowed = caller.device_id is None or device_may_fetch(s, caller.device_id, sha256)
     if not known or not rt.store.has(sha256):
-        ARTIFACT_BYTES.labels("not_found").inc()
+        ARTIFACT_REQUESTS.labels("not_found").inc()
         raise HTTPException(404, "no such artifact")
     if not allowed:
-        ARTIFACT_BYTES.labels("forbidden").inc()
+        ARTIFACT_REQUESTS.labels("forbidden").inc()
         raise HTTPException(403, f"device {caller.device_id} is not assigned this artifact")
-    ARTIFACT_BYTES.labels("served").inc()
-    return FileResponse(
+    ARTIFACT_REQUESTS.labels("served").inc()
+    return _CountedFileResponse(
         rt.store.path(sha256),
         media_type="application/octet-stream",
         headers={"ETag": f'"{sha256}"', "Cache-Control": "private, immutable"},
