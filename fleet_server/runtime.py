@@ -27,6 +27,7 @@ from tinyfleet.server.metrics import BROKER_RESTARTS, DEVICES_ONLINE
 from tinyfleet.server.mqtt import Ingest, MqttLink
 from tinyfleet.server.mqtt.outbox import Outbox
 from tinyfleet.server.registry import ArtifactStore
+from tinyfleet.server.scheduler.loop import Scheduler, SchedulerConfig
 from tinyfleet.server.tokens import ensure_admin_token
 from tinyfleet.signing import load_trusted_keys
 
@@ -50,7 +51,7 @@ class Runtime:
         self.link: MqttLink | None = None  # ingest
         self.publisher: MqttLink | None = None  # desired states
         self.outbox: Outbox | None = None
-        self.scheduler: object | None = None
+        self.scheduler: Scheduler | None = None
         self._server_secret = self._load_server_secret() if settings.builtin_broker else ""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -145,10 +146,14 @@ class Runtime:
         self.outbox = Outbox(self.db, self.publisher, self.bus)
         self.outbox.start()
         self._spawn(self._housekeeping, "housekeeping")
-        from tinyfleet.server.scheduler import Scheduler  # the scheduler needs the rollout engine
-
-        self.scheduler = Scheduler(self)
+        self.scheduler = self.build_scheduler()
         self.scheduler.start()
+
+    def build_scheduler(self) -> Scheduler:
+        """The rollout scheduler, given only what it uses (tests drive one with ``run_once``)."""
+        st = self.settings
+        config = SchedulerConfig(st.scheduler_interval, st.instance_id, st.http_url, st.claim_ttl)
+        return Scheduler(self.db, self.bus, config, self.outbox.kick if self.outbox is not None else None)
 
     def _spawn(self, target: object, name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
@@ -198,7 +203,7 @@ class Runtime:
     def stop(self) -> None:
         self._stop.set()
         if self.scheduler is not None:
-            self.scheduler.stop()  # type: ignore[attr-defined]
+            self.scheduler.stop()
         if self.outbox is not None:
             self.outbox.stop()
         for link in (self.link, self.publisher):

@@ -16,6 +16,7 @@ from tinyfleet.server.api.schemas import (
     DeviceIn,
     DeviceOut,
     DevicesIn,
+    DroppedOut,
     EnrollIn,
     EnrollmentTokenIn,
     EnrollmentTokenOut,
@@ -117,11 +118,17 @@ def list_devices(
 
 
 @router.get("/devices/{device_id}", response_model=DeviceOut)
-def get_device(device_id: str, s: DB, _: Viewer) -> DeviceOut:
+def get_device(device_id: str, rt: RT, s: DB, _: Viewer) -> DeviceOut:
     dev = s.get(Device, device_id)
     if dev is None:
         raise HTTPException(404, f"no device {device_id}")
-    return device_out(dev)
+    rec = rt.ingest.dropped_by_device.get(device_id)
+    dropped = (
+        DroppedOut(count=rec.count, reason=rec.reason, channel=rec.channel, field=rec.field, at=rec.at)
+        if rec is not None
+        else None
+    )
+    return device_out(dev, dropped)
 
 
 @router.patch("/devices/{device_id}", response_model=DeviceOut)

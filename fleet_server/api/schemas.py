@@ -79,6 +79,16 @@ class Credentials(BaseModel):
     http_url: str
 
 
+class DroppedOut(BaseModel):
+    """Messages of this device the wire contract refused (counted by the server process answering)."""
+
+    count: int
+    reason: str  # of the last one: malformed, oversized or spoofed
+    channel: str
+    field: str  # the offending field of the last one ("slots[0].state"); "" for the whole message
+    at: float
+
+
 class DeviceOut(BaseModel):
     id: str
     board: str
@@ -95,9 +105,10 @@ class DeviceOut(BaseModel):
     enrolled_at: float
     desired: dict[str, Any] | None
     rollout_id: int | None
+    dropped: DroppedOut | None = None  # device detail only
 
 
-def device_out(d: Device) -> DeviceOut:
+def device_out(d: Device, dropped: DroppedOut | None = None) -> DeviceOut:
     model = None
     if d.model_version:
         model = {
@@ -122,6 +133,7 @@ def device_out(d: Device) -> DeviceOut:
         enrolled_at=d.enrolled_at,
         desired=d.desired,
         rollout_id=d.rollout_id,
+        dropped=dropped,
     )
 
 

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -22,7 +23,7 @@ from tinyfleet.server.db import Database, Device, DeviceEventRow, TelemetryRow
 from tinyfleet.server.metrics import INGEST_BATCH_SECONDS, MQTT_DROPPED, MQTT_RECEIVED
 from tinyfleet.wire import Channel
 
-__all__ = ["Ingest"]
+__all__ = ["DroppedMessages", "Ingest"]
 
 log = logging.getLogger("tinyfleet.ingest")
 _DEV = cast(Table, Device.__table__)
@@ -30,6 +31,18 @@ _DEV = cast(Table, Device.__table__)
 _SET_SEEN = update(_DEV).where(_DEV.c.id == bindparam("d")).values(last_seen=bindparam("t"))
 _SET_ONLINE = update(_DEV).where(_DEV.c.id == bindparam("d")).values(online=bindparam("o"))
 Item = tuple[str, Channel, Any, float, bool]  # device id, channel, parsed message, received at, verified
+
+
+@dataclass
+class DroppedMessages:
+    """One device's messages refused by the wire contract (in this server process)."""
+
+    count: int = 0
+    reason: str = ""  # of the last: malformed, oversized or spoofed
+    channel: str = ""
+    field: str = ""  # the offending field of the last, as a path ("slots[0].state"); "" for the whole
+    at: float = 0.0
+    logged_at: float = 0.0
 
 
 class Ingest:
@@ -52,6 +65,9 @@ class Ingest:
         self.stats = {"received": 0, "dropped": 0, "written": 0}
         # messages the database refused, per sending device (the per-message fallback of _write)
         self.refused_by_device: collections.Counter[str] = collections.Counter()
+        # messages the wire contract refused, per sending device (topic's device id; the broker's
+        # ACL binds it to the sender's account)
+        self.dropped_by_device: dict[str, DroppedMessages] = {}
 
     # ---- known devices ---------------------------------------------------------------------------
     def refresh_devices(self) -> None:
@@ -78,13 +94,14 @@ class Ingest:
         if channel is Channel.DESIRED:
             return  # our own publications
         if len(payload) > wire.MAX_BYTES[channel]:
-            return self._drop("oversized")
+            return self._drop_from(device_id, channel, "oversized", "", f"{len(payload)} bytes")
         try:
             msg = wire.parse(channel, payload)
-        except wire.WireError:
-            return self._drop("malformed")
+        except wire.WireError as exc:
+            return self._drop_from(device_id, channel, "malformed", exc.field, str(exc))
         if isinstance(msg, wire.DeviceState) and msg.device_id != device_id:
-            return self._drop("spoofed")  # a state naming another device than its topic's
+            # a state naming another device than its topic's
+            return self._drop_from(device_id, channel, "spoofed", "device_id", f"names {msg.device_id!r}")
         # a device unknown here may have been enrolled by another server process a moment ago:
         # the writer checks those against the database before using them
         if len(self._queue) >= self._max_queue:
@@ -93,6 +110,28 @@ class Ingest:
         self._has_items.set()
         self.stats["received"] += 1
         self._received[channel.value] += 1
+
+    def _drop_from(self, device_id: str, channel: Channel, reason: str, field: str, detail: str) -> None:
+        """A message the contract refuses: counted fleet-wide and for its sender, and logged with the
+        device id and the offending field (at most once a minute per device, with the count since)."""
+        self._drop(reason)
+        now = time.time()
+        rec = self.dropped_by_device.get(device_id)
+        if rec is None:
+            rec = self.dropped_by_device[device_id] = DroppedMessages()
+        rec.count += 1
+        rec.reason, rec.channel, rec.field, rec.at = reason, channel.value, field, now
+        if now - rec.logged_at >= 60.0:
+            log.warning(
+                "device %s: %s message dropped (%s%s): %s [%d dropped from this device]",
+                device_id,
+                channel.value,
+                reason,
+                f", field {field}" if field else "",
+                detail[:200],
+                rec.count,
+            )
+            rec.logged_at = now
 
     def _drop(self, reason: str) -> None:
         self.stats["dropped"] += 1

@@ -5,26 +5,38 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tinyfleet.errors import TinyfleetError
+from tinyfleet.server.bus import Bus
+from tinyfleet.server.db import Database
 from tinyfleet.server.metrics import ROLLOUT_STEPS
 from tinyfleet.server.scheduler.executor import ConflictError
 from tinyfleet.server.scheduler.handler import active_rollouts, record_fault, step_rollout
 
-if TYPE_CHECKING:
-    from tinyfleet.server.runtime import Runtime
-
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "SchedulerConfig"]
 
 log = logging.getLogger("tinyfleet.scheduler")
 
 
+@dataclass(frozen=True)
+class SchedulerConfig:
+    interval: float  # seconds between rounds (a round also starts when devices report)
+    instance_id: str  # this process, as the holder of a rollout claim
+    http_url: str  # base of the artifact URLs in desired states
+    claim_ttl: float  # lease of a rollout claim on SQLite
+
+
 class Scheduler:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    """Built by the composition root (``runtime.Runtime.build_scheduler``) from the parts it uses: the
+    database, the bus (wake-ups and change notices), its settings, and the outbox's kick event."""
+
+    def __init__(
+        self, db: Database, bus: Bus, config: SchedulerConfig, kick: threading.Event | None = None
+    ) -> None:
+        self.db, self.bus, self.config, self.kick = db, bus, config, kick
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -34,14 +46,14 @@ class Scheduler:
 
     def stop(self) -> None:
         self._stop.set()
-        self.rt.bus.wake.set()
+        self.bus.wake.set()
         if self._thread is not None:
             self._thread.join(15)
 
     def _run(self) -> None:
-        wake = self.rt.bus.wake
+        wake = self.bus.wake
         while not self._stop.is_set():
-            wake.wait(self.rt.settings.scheduler_interval)
+            wake.wait(self.config.interval)
             wake.clear()
             if self._stop.wait(0.05):  # let a burst of reports land in one round
                 return
@@ -52,11 +64,11 @@ class Scheduler:
 
     def run_once(self) -> int:
         """Step every active rollout once; returns how many steps changed something."""
-        st = self.rt.settings
+        st = self.config
         changed = 0
-        for rid in active_rollouts(self.rt.db):
+        for rid in active_rollouts(self.db):
             try:
-                res = step_rollout(self.rt.db, rid, st.instance_id, st.http_url, st.claim_ttl)
+                res = step_rollout(self.db, rid, st.instance_id, st.http_url, st.claim_ttl)
             except (ConflictError, IntegrityError, OperationalError) as exc:
                 ROLLOUT_STEPS.labels("conflict").inc()
                 log.info(
@@ -75,7 +87,7 @@ class Scheduler:
             ROLLOUT_STEPS.labels("changed" if res.events else "idle").inc()
             if res.events:
                 changed += 1
-                self.rt.bus.publish(
+                self.bus.publish(
                     "rollout",
                     {
                         "id": rid,
@@ -84,16 +96,16 @@ class Scheduler:
                         "rolled_back": res.rolled_back,
                     },
                 )
-                if self.rt.outbox is not None:
-                    self.rt.outbox.kick.set()
+                if self.kick is not None:
+                    self.kick.set()
         return changed
 
     def _fault(self, rid: int, exc: Exception) -> None:
         """Record the failed step on its rollout (once per distinct message) and go on."""
-        st = self.rt.settings
+        st = self.config
         msg = str(exc) if isinstance(exc, TinyfleetError) else f"{type(exc).__name__}: {exc}"
         try:
-            added = record_fault(self.rt.db, rid, st.instance_id, st.http_url, msg, st.claim_ttl)
+            added = record_fault(self.db, rid, st.instance_id, st.http_url, msg, st.claim_ttl)
         except Exception:
             log.exception("rollout %d: step failed and the fault could not be recorded", rid)
             return
@@ -102,4 +114,4 @@ class Scheduler:
                 log.warning("rollout %d: step failed: %s", rid, msg)
             else:
                 log.error("rollout %d: step failed", rid, exc_info=exc)
-            self.rt.bus.publish("rollout", {"id": rid, "error": msg})
+            self.bus.publish("rollout", {"id": rid, "error": msg})

@@ -13,7 +13,6 @@ from test_scheduler import _report_all, _setup
 from tinyfleet.server.db import Group, RolloutEvent
 from tinyfleet.server.runtime import Runtime
 from tinyfleet.server.scheduler import handler
-from tinyfleet.server.scheduler.loop import Scheduler
 
 STAGES = [{"name": "half", "percent": 50}, {"name": "all", "percent": 100}]
 GROUPS = {"a": [f"d{i:02d}" for i in range(8)], "b": [f"d{i:02d}" for i in range(8, 16)]}
@@ -41,7 +40,7 @@ def _kinds(rt: Runtime, rid: int) -> list[str]:
 
 
 def _rounds(rt: Runtime, n: int) -> None:
-    sched = Scheduler(rt)
+    sched = rt.build_scheduler()
     for _ in range(n):
         _report_all(rt.db)
         sched.run_once()
