@@ -55,6 +55,7 @@ COMMANDS: CommandTable = {
     "rollout": ("tinyfleet.cli.fleet:rollout", "Create and steer staged rollouts."),
     "drift": ("tinyfleet.cli.fleet:drift", "Show drift scores and alerts."),
     "token": ("tinyfleet.cli.fleet:token", "Create API tokens (admin, operator, viewer)."),
+    "data": ("tinyfleet.cli.data:data", "Capture samples from the fleet; dataset versions."),
     "agent": ("tinyfleet.agent.cli:agent", "Run the agent on a Linux edge board or as an MCU gateway."),
     "sim": ("tinyfleet.agent.sim.cli:sim", "Simulate a fleet of devices over MQTT."),
 }
