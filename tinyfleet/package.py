@@ -165,6 +165,7 @@ def build_package(
         if name in _HEAD or not _MEMBER_RE.match(name):
             raise PackageError(f"invalid artifact name {name!r}")
     body = _manifest_body(manifest)
+    _check_flash_bytes(body.requirements.flash_bytes, artifacts)
     m: dict[str, Any] = msgspec.to_builtins(body)
     golden = GoldenSet.unpack(artifacts["golden.bin"])
     if body.golden.count != golden.count:
@@ -277,10 +278,22 @@ def read_package(source: str | Path | bytes, trusted_keys: Mapping[str, bytes] |
             raise PackageError(f"artifact {name} does not match its digest in the manifest")
     if _encode(members) != raw:
         raise PackageError("package is not in canonical form (modified or not written by tinyfleet)")
+    _check_flash_bytes(meta.requirements.flash_bytes, members)
     verify(trusted, kid, members["device.bin"], members["device.sig"], what="device.bin")
     pkg = ModelPackage(manifest=manifest, members=members, raw=raw, meta=meta)
     _check_device_manifest(pkg)
     return pkg
+
+
+def _check_flash_bytes(flash_bytes: int, members: Mapping[str, bytes]) -> None:
+    """``requirements.flash_bytes`` is what a model slot must hold (board compatibility is decided on
+    it), so it may not claim less than model.tflite + golden.bin (more is only conservative)."""
+    actual = len(members["model.tflite"]) + len(members["golden.bin"])
+    if flash_bytes < actual:
+        raise PackageError(
+            f"manifest: requirements.flash_bytes is {flash_bytes}, less than model.tflite + golden.bin "
+            f"({actual} bytes)"
+        )
 
 
 def _check_device_manifest(pkg: ModelPackage) -> None:

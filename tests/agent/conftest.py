@@ -114,7 +114,7 @@ def make_package(
         "requirements": {
             "ops": ["FULLY_CONNECTED", "SOFTMAX"],
             "arena_bytes": 2048,
-            "flash_bytes": len(tflite),
+            "flash_bytes": len(tflite) + len(GoldenSet(inputs, outputs).pack()),
         },
         "drift_baseline": {
             "n": 8,

@@ -95,7 +95,11 @@ def tiny_package(tmp_path_factory: pytest.TempPathFactory) -> TinyPackage:
         "output": {"shape": [1, 10], "dtype": "int8", "scale": 1 / 256, "zero_point": -128},
         "labels": [str(i) for i in range(10)],
         "golden": {"count": 8, "tolerance": {"tinyfleet-mcu": 0, "tflm": 0, "litert": 1, "onnxruntime": 2}},
-        "requirements": {"ops": ["SOFTMAX"], "arena_bytes": 1024, "flash_bytes": len(tflite)},
+        "requirements": {
+            "ops": ["SOFTMAX"],
+            "arena_bytes": 1024,
+            "flash_bytes": len(tflite) + len(GoldenSet(inputs, outputs).pack()),
+        },
         "drift_baseline": {
             "n": 8,
             "input": {"bins": 16, "groups": 1, "hist": drift.input_histogram(inputs).tolist()},
