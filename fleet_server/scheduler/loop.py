@@ -6,15 +6,17 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tinyfleet.errors import TinyfleetError
 from tinyfleet.server.bus import Bus
 from tinyfleet.server.db import Database
-from tinyfleet.server.metrics import ROLLOUT_STEPS
+from tinyfleet.server.metrics import ROLLOUT_STEPS, SCHEDULER_ROUND_SECONDS
 from tinyfleet.server.scheduler.executor import ConflictError
 from tinyfleet.server.scheduler.handler import active_rollouts, record_fault, step_rollout
+from tinyfleet.server.tracing import span
 
 __all__ = ["Scheduler", "SchedulerConfig"]
 
@@ -64,41 +66,60 @@ class Scheduler:
 
     def run_once(self) -> int:
         """Step every active rollout once; returns how many steps changed something."""
-        st = self.config
-        changed = 0
-        for rid in active_rollouts(self.db):
-            try:
-                res = step_rollout(self.db, rid, st.instance_id, st.http_url, st.claim_ttl)
-            except (ConflictError, IntegrityError, OperationalError) as exc:
-                ROLLOUT_STEPS.labels("conflict").inc()
-                log.info(
-                    "rollout %d: step lost a race, retrying next round (%s)",
-                    rid,
-                    str(exc).splitlines()[0][:200],
-                )
-                continue
-            except Exception as exc:  # noqa: BLE001 - one rollout's fault must not stop the others
-                ROLLOUT_STEPS.labels("error").inc()
-                self._fault(rid, exc)
-                continue
-            if not res.claimed:
-                ROLLOUT_STEPS.labels("skipped").inc()
-                continue
-            ROLLOUT_STEPS.labels("changed" if res.events else "idle").inc()
-            if res.events:
-                changed += 1
-                self.bus.publish(
-                    "rollout",
-                    {
-                        "id": rid,
-                        "status": res.status,
-                        "assigned": res.assigned,
-                        "rolled_back": res.rolled_back,
-                    },
-                )
-                if self.kick is not None:
-                    self.kick.set()
+        with SCHEDULER_ROUND_SECONDS.time(), span("scheduler.round") as sp:
+            changed, stepped = self._round()
+            sp.set_attribute("tinyfleet.rollouts", stepped)
+            sp.set_attribute("tinyfleet.rollouts_changed", changed)
         return changed
+
+    def _round(self) -> tuple[int, int]:
+        changed = 0
+        rollouts = active_rollouts(self.db)
+        for rid in rollouts:
+            with span("rollout.step", attributes={"tinyfleet.rollout_id": rid}) as sp:
+                changed += self._step(rid, sp)
+        return changed, len(rollouts)
+
+    def _step(self, rid: int, sp: Any) -> int:
+        """One rollout decision; 1 when it changed something."""
+        st = self.config
+        try:
+            res = step_rollout(self.db, rid, st.instance_id, st.http_url, st.claim_ttl)
+        except (ConflictError, IntegrityError, OperationalError) as exc:
+            ROLLOUT_STEPS.labels("conflict").inc()
+            sp.set_attribute("tinyfleet.outcome", "conflict")
+            log.info(
+                "rollout %d: step lost a race, retrying next round (%s)",
+                rid,
+                str(exc).splitlines()[0][:200],
+            )
+            return 0
+        except Exception as exc:  # noqa: BLE001 - one rollout's fault must not stop the others
+            ROLLOUT_STEPS.labels("error").inc()
+            sp.set_attribute("tinyfleet.outcome", "error")
+            sp.set_status_error(str(exc)[:200])
+            self._fault(rid, exc)
+            return 0
+        if not res.claimed:
+            ROLLOUT_STEPS.labels("skipped").inc()
+            sp.set_attribute("tinyfleet.outcome", "skipped")
+            return 0
+        outcome = "changed" if res.events else "idle"
+        ROLLOUT_STEPS.labels(outcome).inc()
+        sp.set_attribute("tinyfleet.outcome", outcome)
+        sp.set_attribute("tinyfleet.events", res.events)
+        sp.set_attribute("tinyfleet.status", res.status)
+        sp.set_attribute("tinyfleet.assigned", res.assigned)
+        sp.set_attribute("tinyfleet.rolled_back", res.rolled_back)
+        if not res.events:
+            return 0
+        self.bus.publish(
+            "rollout",
+            {"id": rid, "status": res.status, "assigned": res.assigned, "rolled_back": res.rolled_back},
+        )
+        if self.kick is not None:
+            self.kick.set()
+        return 1
 
     def _fault(self, rid: int, exc: Exception) -> None:
         """Record the failed step on its rollout (once per distinct message) and go on."""
