@@ -88,7 +88,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     _T(Step.DOWNLOAD,  Outcome.RETRY,        Step.DOWNLOAD,    None),
     _T(Step.DOWNLOAD,  Outcome.FAIL,         Step.FAILED,      _E.FAILED),
     _T(Step.VERIFY,    Outcome.OK,           Step.INSTALL,     None),
-    _T(Step.VERIFY,    Outcome.RETRY,        Step.DOWNLOAD,    _E.VERIFY_FAILED),
+    # a corrupt transfer is downloaded again: reported as progress, since verify_failed is final
+    _T(Step.VERIFY,    Outcome.RETRY,        Step.DOWNLOAD,    _E.DOWNLOAD_PROGRESS),
     _T(Step.VERIFY,    Outcome.FAIL,         Step.FAILED,      _E.VERIFY_FAILED),
     _T(Step.VERIFY,    Outcome.INCOMPATIBLE, Step.FAILED,      _E.INCOMPATIBLE),
     _T(Step.INSTALL,   Outcome.OK,           Step.LOAD,        _E.INSTALLED),
