@@ -149,6 +149,7 @@ class Agent(FleetDevice):
             (cfg.device_id, cfg.secret),
             self.trusted_keys,
             RUNTIME_ARTIFACTS[cfg.runtime],
+            board=cfg.board,  # a package not built for this board is INCOMPATIBLE, never installed
             progress=self.emit_nowait,
         )
         self.steps = LinuxSteps(self)
