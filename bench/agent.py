@@ -173,7 +173,7 @@ def bench_agent(folder: Path) -> list[tuple[str, str]]:
     )
     for label, code in (
         ("  of which: python + numpy", "import numpy"),
-        ("  of which: + tinyfleet.wire (pydantic models)", "import numpy, tinyfleet.wire"),
+        ("  of which: + tinyfleet.wire (msgspec structs)", "import numpy, tinyfleet.wire"),
         (
             "  of which: + package/signing, paho-mqtt, agent",
             "import tinyfleet.agent.agent, tinyfleet.agent.serve",
