@@ -27,10 +27,12 @@ def inspect(package: Path, pubkeys: tuple[Path, ...], as_json: bool) -> None:
     """Verify PACKAGE (signature, digests, canonical encoding) and print its manifest."""
     trusted = load_trusted_keys(list(pubkeys)) if pubkeys else load_trusted_keys()
     pkg = read_package(package, trusted)
-    m = pkg.manifest
     if as_json:
-        click.echo(json.dumps({"verified": True, "package_sha256": pkg.sha256, "manifest": m}, indent=2))
+        click.echo(
+            json.dumps({"verified": True, "package_sha256": pkg.sha256, "manifest": pkg.manifest}, indent=2)
+        )
         return
+    m = pkg.meta
     console = Console()
     console.print(
         f"[bold]{pkg.name} {pkg.version}[/bold]  security counter {pkg.security_counter}  "
@@ -38,21 +40,14 @@ def inspect(package: Path, pubkeys: tuple[Path, ...], as_json: bool) -> None:
     )
     console.print(f"package sha256 {pkg.sha256}  ({pkg.size} bytes)")
     console.print(f"boards: {', '.join(pkg.boards)}")
-    for t in ("input", "output"):
-        spec = m[t]
-        console.print(
-            f"{t}: shape {spec.get('shape')} {spec.get('dtype')} scale {spec.get('scale')} "
-            f"zero point {spec.get('zero_point')}"
-        )
-    req = m["requirements"]
-    console.print(f"ops: {', '.join(req.get('ops', []))}")
-    console.print(
-        f"arena {req.get('arena_bytes')} B, flash {req.get('flash_bytes')} B, "
-        f"golden vectors {pkg.device_manifest.golden_count}"
-    )
+    for t, spec in (("input", m.input), ("output", m.output)):
+        console.print(f"{t}: shape {spec.shape} {spec.dtype} scale {spec.scale} zero point {spec.zero_point}")
+    req = m.requirements
+    console.print(f"ops: {', '.join(req.ops)}")
+    console.print(f"arena {req.arena_bytes} B, flash {req.flash_bytes} B, golden vectors {m.golden.count}")
     table = Table("artifact", "bytes", "sha256")
-    for name, entry in m["artifacts"].items():
-        table.add_row(name, str(entry["size"]), entry["sha256"][:16] + "…")
+    for name, entry in m.artifacts.items():
+        table.add_row(name, str(entry.size), entry.sha256[:16] + "…")
     console.print(table)
-    if m.get("metrics"):
-        console.print("metrics: " + json.dumps(m["metrics"], sort_keys=True))
+    if m.metrics:
+        console.print("metrics: " + json.dumps(m.metrics, sort_keys=True))
