@@ -9,9 +9,7 @@ serves it. pip's cache makes the second run fast; marked slow all the same.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,20 +19,11 @@ import httpx
 import pytest
 
 from testkit.server import running_server
+from testkit.venvs import make_venv
 from tinyfleet.netutil import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_AGENT_INSTALL_MB = 200
-
-
-def _tree_mb(path: Path) -> float:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for f in files:
-            p = Path(root) / f
-            if not p.is_symlink():
-                total += p.stat().st_size
-    return total / 1e6
 
 
 def _wait(pred: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -53,30 +42,14 @@ def _wait(pred: Callable[[], Any], timeout: float, what: str) -> Any:
 @pytest.fixture(scope="module")
 def agent_venv(tmp_path_factory: pytest.TempPathFactory, source_copy: Path) -> Path:
     venv = tmp_path_factory.mktemp("agent-venv") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    (site,) = venv.glob("lib/python3*/site-packages")
-    (venv / "bootstrap-mb").write_text(str(_tree_mb(site)))  # pip and setuptools of the venv itself
-    r = subprocess.run(
-        [
-            str(venv / "bin" / "pip"),
-            "install",
-            "-q",
-            "-c",
-            str(REPO / "requirements" / "lock.txt"),
-            f"{source_copy}[agent]",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    added = make_venv(venv, source_copy, "agent")
+    (venv / "added-mb").write_text(str(added))
     return venv
 
 
 @pytest.mark.slow
 def test_agent_extra_is_slim(agent_venv: Path) -> None:
-    (site,) = agent_venv.glob("lib/python3*/site-packages")
-    size = _tree_mb(site) - float((agent_venv / "bootstrap-mb").read_text())
+    size = float((agent_venv / "added-mb").read_text())
     print(f"\n.[agent] installed size: {size:.0f} MB (what pip added to a new venv)")
     assert size <= MAX_AGENT_INSTALL_MB, size
     py = str(agent_venv / "bin" / "python")
