@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi import Path as FastPath
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -136,7 +137,9 @@ def pending(s: DB, caller: DeviceOrToken) -> list[dict[str, Any]]:
         }
     },
 )
-async def upload(request_id: int, request: Request, rt: RT, caller: DeviceOrToken) -> dict[str, Any]:
+async def upload(
+    request_id: Annotated[int, FastPath(ge=1, le=2**63 - 1)], request: Request, rt: RT, caller: DeviceOrToken
+) -> dict[str, Any]:
     """One batch of samples (format in docs/mlops.md) from the device itself, within its budget."""
     if caller.device_id is None:
         raise HTTPException(403, "samples are uploaded by the device that captured them")
