@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tinyfleet.errors import DeviceError
+from tinyfleet.ota_session import DEFAULT_WINDOW, OtaPort, OtaStart, run_ota
+from tinyfleet.serialproto import DeviceStatusError
 
-__all__ = ["McuInfo", "McuLink", "McuModel", "McuRefused", "McuTelemetry", "stream_ota"]
+__all__ = ["McuInfo", "McuLink", "McuModel", "McuRefused", "McuTelemetry", "PipelinedOta", "stream_ota"]
 
 
 class McuRefused(DeviceError):
@@ -76,6 +78,34 @@ class McuLink(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class PipelinedOta(Protocol):
+    """A link that streams OTA chunks itself (the serial link: a window of chunks in flight)."""
+
+    def ota_port(self) -> OtaPort: ...
+
+
+class _OneChunkAtATime:
+    """An :class:`McuLink`'s blocking calls as an :class:`OtaPort` (a window of one chunk)."""
+
+    def __init__(self, link: McuLink) -> None:
+        self.link = link
+
+    def ota_start(self, header: bytes) -> OtaStart:
+        return OtaStart(self.link.ota_begin(header))
+
+    def send_chunk(self, offset: int, data: bytes) -> object:
+        self.link.ota_chunk(offset, data)
+        return offset + len(data)
+
+    def await_chunk(self, ticket: object) -> int:
+        assert isinstance(ticket, int)
+        return ticket
+
+    def ota_commit(self) -> None:
+        self.link.ota_commit()
+
+
 def stream_ota(
     link: McuLink,
     header: bytes,
@@ -84,28 +114,23 @@ def stream_ota(
     progress: Callable[[int, int], None] | None = None,
     resumes: int = 5,
 ) -> int:
-    """Write ``payload`` into the MCU's inactive slot, resuming after link errors; returns resumes used.
-
-    After an error the session is opened again with the same header and the MCU says where to go on
-    (bytes it already holds), so nothing is sent twice beyond one chunk.
+    """Write ``payload`` into the MCU's inactive slot and commit it, resuming after link errors;
+    returns the resumes used. The session is the protocol's one (``tinyfleet.ota_session.run_ota``):
+    after an error it is opened again with the same header and the MCU says where to go on. A
+    refusal by the MCU is raised as :class:`McuRefused`.
     """
-    used = 0
-    while True:
-        try:
-            offset = link.ota_begin(header)
-            if not 0 <= offset <= len(payload):
-                raise DeviceError(f"MCU resumed at {offset}, beyond the payload of {len(payload)} bytes")
-            while offset < len(payload):
-                part = payload[offset : offset + chunk]
-                link.ota_chunk(offset, part)
-                offset += len(part)
-                if progress is not None:
-                    progress(offset, len(payload))
-            link.ota_commit()
-            return used
-        except McuRefused:
-            raise
-        except DeviceError:  # the link failed (timeout, CRC, reset): open the session again
-            used += 1
-            if used > resumes:
-                raise
+    port = link.ota_port() if isinstance(link, PipelinedOta) else _OneChunkAtATime(link)
+    try:
+        result = run_ota(
+            port,
+            header,
+            payload,
+            final=(McuRefused, DeviceStatusError),
+            chunk=chunk,
+            window=DEFAULT_WINDOW,
+            resumes=resumes,
+            progress=progress,
+        )
+    except DeviceStatusError as exc:
+        raise McuRefused(str(exc)) from None
+    return result.resumes

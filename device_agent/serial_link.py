@@ -4,7 +4,9 @@
 
 Mapping: INFO → :class:`McuInfo`; OTA_BEGIN/OTA_CHUNK/OTA_COMMIT as they are (a device status is a
 :class:`McuRefused`, final; a timeout or a device asking for another offset is a link error, after
-which ``stream_ota`` opens the session again and continues where the device says); ``activate`` and
+which ``stream_ota`` opens the session again and continues where the device says). ``stream_ota``
+drives the serial client itself through ``ota_port()`` (the protocol's one OTA session, chunks
+pipelined: ``tinyfleet/ota_session.py``); ``activate`` and
 ``revert`` are RESET (the firmware boots a pending slot as a trial and reverts an unconfirmed trial
 at the next boot), followed by INFO once the device answers again; CONFIRM as it is; TELEMETRY
 starts a new period each read. The MCU reports mean and maximum latency (in ticks); the gateway
@@ -21,6 +23,7 @@ from typing import Any
 
 from tinyfleet.agent.mcu_link import McuInfo, McuModel, McuRefused, McuTelemetry
 from tinyfleet.errors import DeviceError
+from tinyfleet.ota_session import OtaPort
 from tinyfleet.serialproto import (
     BootEvent,
     DeviceStatusError,
@@ -101,6 +104,11 @@ class SerialLink:
             )
         if status != Status.OK:
             raise McuRefused(str(DeviceStatusError(MsgType.OTA_CHUNK, status)))
+
+    def ota_port(self) -> OtaPort:
+        """The serial client as the OTA session's port (pipelined chunks; refusals are
+        DeviceStatusError, which ``stream_ota`` reports as McuRefused)."""
+        return self.client
 
     def ota_commit(self) -> None:
         try:

@@ -2,12 +2,12 @@
 
 Frames, replies and INFO come from the protocol module `tinyfleet/serialproto.py`
 (docs/serial-protocol.md); this module adds what a test bench needs on top: every text line the
-board prints (boot banner, a fault report) kept in ``lines``, OTA chunks pipelined a few at a time
-(the board's 4 KiB receive ring holds them), partial transfers for power-cut tests, and
-``install()``: the whole model update as a gateway does it — OTA_BEGIN (device.bin + device.sig,
-resumable), OTA_CHUNKs from where the board says it is, OTA_COMMIT (digests, signature, security
-counter), RESET into the trial (the firmware runs the golden self-test and reverts by itself when
-it fails), CONFIRM.
+board prints (boot banner, a fault report) kept in ``lines``, partial transfers for power-cut
+tests, and ``install()``: the whole model update as a gateway does it — the one OTA session of
+``tinyfleet/ota_session.py`` (OTA_BEGIN with device.bin + device.sig, resumable; OTA_CHUNKs
+pipelined from where the board says it is; OTA_COMMIT: digests, signature, security counter), then
+RESET into the trial (the firmware runs the golden self-test and reverts by itself when it fails)
+and CONFIRM. Requests go through :class:`tinyfleet.serialproto.SerialClient`.
 """
 
 from __future__ import annotations
@@ -21,17 +21,15 @@ from collections.abc import Callable
 from typing import Any
 
 from tinyfleet.errors import DeviceError, PackageError
+from tinyfleet.ota_session import DEFAULT_CHUNK, DEFAULT_WINDOW, run_ota, send_chunks
 from tinyfleet.serialproto import (
     MAX_PAYLOAD,
-    REPLY,
     DeviceStatusError,
-    Frame,
     Info,
     MsgType,
     OtaBegin,
+    SerialClient,
     Status,
-    StreamSplitter,
-    encode_frame,
 )
 
 __all__ = ["BoardLink", "ModelReverted", "install_package_file"]
@@ -54,10 +52,12 @@ class BoardLink:
 
     def __init__(self, ser: Any) -> None:
         self.ser = ser
-        self._split = StreamSplitter()
-        self._frames: list[Frame] = []
-        self._req = 0
-        self.lines: list[str] = []
+        self.client = SerialClient(ser, timeout=10.0)
+
+    @property
+    def lines(self) -> list[str]:
+        """Every text line the board printed since the link opened (the newest 1000)."""
+        return self.client.lines
 
     @classmethod
     def open(cls, url: str, timeout: float = 0.2) -> BoardLink:
@@ -84,28 +84,14 @@ class BoardLink:
 
     # ---- requests ----
     def send(self, mtype: MsgType, payload: bytes = b"") -> int:
-        self._req = self._req % 0xFFFF + 1
-        self.ser.write(encode_frame(mtype, self._req, payload))
-        return self._req
+        return self.client.send(mtype, payload)
 
     def wait_reply(self, mtype: MsgType, req: int, timeout: float = 10.0) -> bytes:
         """The reply to request ``req``: its payload after the status byte; raises on an error status."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, f in enumerate(self._frames):
-                if f.type == (mtype | REPLY) and f.req_id == req and f.payload:
-                    del self._frames[: i + 1]
-                    if f.payload[0] != Status.OK:
-                        raise DeviceStatusError(mtype, f.payload[0])
-                    return f.payload[1:]
-            if time.monotonic() > deadline:
-                raise DeviceError(f"no {mtype.name} reply from the board within {timeout:g} s")
-            data = self.ser.read(4096)
-            for item in self._split.feed(data):
-                if isinstance(item, Frame):
-                    self._frames.append(item)
-                else:
-                    self.lines.append(item)
+        status, data = self.client.wait_reply(mtype, req, timeout)
+        if status != Status.OK:
+            raise DeviceStatusError(mtype, status)
+        return data
 
     def request(self, mtype: MsgType, payload: bytes = b"", timeout: float = 10.0) -> bytes:
         return self.wait_reply(mtype, self.send(mtype, payload), timeout)
@@ -182,23 +168,14 @@ class BoardLink:
         payload: bytes,
         start: int,
         stop: int,
-        chunk: int = 1008,
+        chunk: int = DEFAULT_CHUNK,
         on_progress: Callable[[int], None] | None = None,
-        window: int = 3,
+        window: int = DEFAULT_WINDOW,
     ) -> int:
-        """OTA_CHUNKs of ``payload[start:stop]``, up to ``window`` in flight (replies come back in
-        order); returns the offset the board expects next."""
-        pending: list[int] = []
-        offset = expected = start
-        while offset < stop or pending:
-            while offset < stop and len(pending) < window:
-                part = payload[offset : min(offset + chunk, stop)]
-                pending.append(self.send(MsgType.OTA_CHUNK, struct.pack("<I", offset) + part))
-                offset += len(part)
-            expected = struct.unpack_from("<I", self.wait_reply(MsgType.OTA_CHUNK, pending.pop(0), 30.0))[0]
-            if on_progress is not None:
-                on_progress(expected)
-        return expected
+        """OTA_CHUNKs of ``payload[start:stop]`` (the session's pipelined stream); returns the offset
+        the board expects next."""
+        progress = None if on_progress is None else (lambda done, _total: on_progress(done))
+        return send_chunks(self.client, payload, start, stop, chunk=chunk, window=window, progress=progress)
 
     def send_payload(self, package: bytes, start: int, stop: int) -> int:
         return self.send_bytes(self.payload_of(package), start, stop)
@@ -210,8 +187,12 @@ class BoardLink:
         self.send(MsgType.OTA_COMMIT)
 
     def commit_and_boot(self, expect: tuple[str, str] | None = None) -> Info:
-        """COMMIT, reset into the trial, check that it runs the new model, CONFIRM."""
+        """COMMIT, then :meth:`boot_trial`."""
         self.commit()
+        return self.boot_trial(expect)
+
+    def boot_trial(self, expect: tuple[str, str] | None = None) -> Info:
+        """Reset into the trial, check that it runs the new model, CONFIRM."""
         self.reset()
         info = self.wait_ready()
         if not info.on_trial or (expect is not None and (info.model_name, info.model_version_str) != expect):
@@ -223,17 +204,16 @@ class BoardLink:
         """The whole update; returns the payload bytes sent. Raises DeviceStatusError when refused or reverted."""
         m = self.members(package)
         manifest = json.loads(m["manifest.json"])
-        session = self.begin_raw(m["device.bin"] + m["device.sig"])
         payload = m["model.tflite"] + m["golden.bin"]
-        if session.total != len(payload):
-            raise DeviceError(
-                f"the board expects {session.total} payload bytes, the package has {len(payload)}"
-            )
-        self.send_bytes(
-            payload, session.resume_offset, session.total, min(session.max_chunk, 1008), on_progress
+        result = run_ota(
+            self.client,
+            m["device.bin"] + m["device.sig"],
+            payload,
+            final=(DeviceStatusError,),
+            progress=None if on_progress is None else (lambda done, _total: on_progress(done)),
         )
-        self.commit_and_boot(expect=(str(manifest.get("name")), str(manifest.get("version"))))
-        return len(payload) - session.resume_offset
+        self.boot_trial(expect=(str(manifest.get("name")), str(manifest.get("version"))))
+        return len(payload) - result.started_at
 
 
 def install_package_file(url: str, path: Any) -> str:

@@ -12,8 +12,8 @@ Layers, each usable alone:
 - :class:`StreamSplitter`: bytes in, :class:`Frame` objects and text lines out;
 - message codecs: :class:`Info`, :class:`InferResult`, :class:`OtaBegin`, :class:`Telemetry`;
 - :class:`SerialClient`: requests over any pyserial-like object (``read(n)``, ``write(b)``), with
-  timeouts, and :meth:`SerialClient.send_model` that streams an OTA payload and resumes from the
-  offset the device reports.
+  timeouts; it is an :class:`tinyfleet.ota_session.OtaPort`, and :meth:`SerialClient.send_model`
+  runs the one OTA session (pipelined chunks, resumable) over it.
 
 Errors are :class:`tinyfleet.errors.DeviceError`; a refusal by the device is a
 :class:`DeviceStatusError` carrying the :class:`Status`.
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tinyfleet.errors import DeviceError
+from tinyfleet.ota_session import DEFAULT_WINDOW, OtaResult, OtaStart, run_ota
 
 __all__ = [
     "BootEvent",
@@ -59,6 +60,7 @@ MARKER = 0xF1
 MAX_PAYLOAD = 1024
 OTA_BEGIN_SIZE = 224  # device.bin (160) + device.sig (64)
 REPLY = 0x80  # bit 7 of a reply's type
+_MAX_LINES = 1000
 _MAX_WIRE = MAX_PAYLOAD + 8 + (MAX_PAYLOAD + 8) // 254 + 3
 
 
@@ -447,13 +449,17 @@ class SerialClient:
         self._splitter = StreamSplitter()
         self._next_id = 1
         self._pending: list[Frame | str] = []
+        self.lines: list[str] = []  # every text line received (the newest _MAX_LINES), e.g. a fault report
 
     # -- transport --
     def _read_some(self) -> None:
         waiting = getattr(self._port, "in_waiting", 0)
         data = self._port.read(waiting if isinstance(waiting, int) and waiting > 0 else 1)
         if data:
-            self._pending.extend(self._splitter.feed(data))
+            items = list(self._splitter.feed(data))
+            self._pending.extend(items)
+            self.lines.extend(x for x in items if isinstance(x, str))
+            del self.lines[:-_MAX_LINES]
 
     def _wait(self, match: Callable[[Frame | str], bool], timeout: float, what: str) -> Frame | str:
         deadline = self._clock() + timeout
@@ -466,13 +472,15 @@ class SerialClient:
                 raise DeviceError(f"no {what} from the device within {timeout:g} s")
             self._read_some()
 
-    def request(
-        self, msg_type: MsgType, payload: bytes = b"", timeout: float | None = None
-    ) -> tuple[int, bytes]:
-        """Send one request and return (status, reply payload after the status byte)."""
+    def send(self, msg_type: MsgType, payload: bytes = b"") -> int:
+        """Write one request frame without waiting; returns its request id."""
         req_id = self._next_id
         self._next_id = self._next_id % 0xFFFF + 1
         self._port.write(encode_frame(msg_type, req_id, payload))
+        return req_id
+
+    def wait_reply(self, msg_type: MsgType, req_id: int, timeout: float | None = None) -> tuple[int, bytes]:
+        """The reply to request ``req_id``: (status, payload after the status byte)."""
         item = self._wait(
             lambda x: isinstance(x, Frame) and x.type == (msg_type | REPLY) and x.req_id == req_id,
             self.timeout if timeout is None else timeout,
@@ -482,6 +490,12 @@ class SerialClient:
         if not item.payload:
             raise DeviceError(f"{msg_type.name} reply has no status byte")
         return item.payload[0], item.payload[1:]
+
+    def request(
+        self, msg_type: MsgType, payload: bytes = b"", timeout: float | None = None
+    ) -> tuple[int, bytes]:
+        """Send one request and return (status, reply payload after the status byte)."""
+        return self.wait_reply(msg_type, self.send(msg_type, payload), timeout)
 
     def _checked(self, msg_type: MsgType, payload: bytes = b"", timeout: float | None = None) -> bytes:
         status, data = self.request(msg_type, payload, timeout)
@@ -520,6 +534,23 @@ class SerialClient:
             raise DeviceStatusError(MsgType.OTA_CHUNK, status)
         return int(struct.unpack("<I", reply)[0])
 
+    # -- OtaPort (tinyfleet.ota_session) --
+    def ota_start(self, header: bytes) -> OtaStart:
+        begin = self.ota_begin(header)
+        return OtaStart(begin.resume_offset, begin.total, min(begin.max_chunk, MAX_PAYLOAD - 4))
+
+    def send_chunk(self, offset: int, data: bytes) -> object:
+        return self.send(MsgType.OTA_CHUNK, struct.pack("<I", offset) + data)
+
+    def await_chunk(self, ticket: object) -> int:
+        assert isinstance(ticket, int)
+        status, reply = self.wait_reply(MsgType.OTA_CHUNK, ticket, max(self.timeout, 30.0))
+        if len(reply) != 4:
+            raise DeviceError("OTA_CHUNK reply without the next offset")
+        if status not in (Status.OK, Status.OFFSET):
+            raise DeviceStatusError(MsgType.OTA_CHUNK, status)
+        return int(struct.unpack("<I", reply)[0])
+
     def ota_commit(self) -> None:
         self._checked(MsgType.OTA_COMMIT, timeout=max(self.timeout, 30.0))
 
@@ -536,33 +567,39 @@ class SerialClient:
         return Telemetry.parse(self._checked(MsgType.TELEMETRY, bytes([1 if new_period else 0, groups])))
 
     def send_model(
-        self, device_bin_and_sig: bytes, payload: bytes, progress: Callable[[int, int], None] | None = None
+        self,
+        device_bin_and_sig: bytes,
+        payload: bytes,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        window: int = DEFAULT_WINDOW,
+        resumes: int = 0,
     ) -> int:
-        """OTA: BEGIN, chunks from the offset the device reports, COMMIT.
+        """OTA (tinyfleet.ota_session.run_ota): BEGIN, pipelined chunks from the offset the device
+        reports, COMMIT. Returns the offset the transfer started from."""
+        return self.send_model_session(
+            device_bin_and_sig, payload, progress, window=window, resumes=resumes
+        ).started_at
 
-        Resumes a transfer that a reset interrupted (same manifest) and follows the device when
-        it asks for another offset. Returns the offset the transfer started from.
-        """
-        begin = self.ota_begin(device_bin_and_sig)
-        if begin.total != len(payload):
-            raise DeviceError(f"device expects {begin.total} payload bytes, the package has {len(payload)}")
-        pos = begin.resume_offset
-        step = max(16, min(begin.max_chunk, MAX_PAYLOAD - 4)) // 16 * 16
-        while pos < len(payload):
-            status, reply = self.request(
-                MsgType.OTA_CHUNK, struct.pack("<I", pos) + payload[pos : pos + step]
-            )
-            expected = int(struct.unpack("<I", reply)[0]) if len(reply) == 4 else -1
-            if status == Status.OFFSET and 0 <= expected <= len(payload):
-                pos = expected
-                continue
-            if status != Status.OK:
-                raise DeviceStatusError(MsgType.OTA_CHUNK, status)
-            pos = expected
-            if progress:
-                progress(pos, len(payload))
-        self.ota_commit()
-        return begin.resume_offset
+    def send_model_session(
+        self,
+        device_bin_and_sig: bytes,
+        payload: bytes,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        window: int = DEFAULT_WINDOW,
+        resumes: int = 0,
+    ) -> OtaResult:
+        """:meth:`send_model` with the whole result (start offset, resumes after link errors)."""
+        return run_ota(
+            self,
+            device_bin_and_sig,
+            payload,
+            final=(DeviceStatusError,),
+            window=window,
+            resumes=resumes,
+            progress=progress,
+        )
 
     def text(self, command: str, timeout: float | None = None) -> list[str]:
         """Send an EEMBC text command (without '%') and return its lines up to ``m-ready``."""

@@ -3,6 +3,7 @@ refused updates and reverts. Runs on the emulated board (default) or a real one 
 
 from __future__ import annotations
 
+import struct
 import time
 
 import numpy as np
@@ -10,8 +11,9 @@ import pytest
 
 from tinyfleet.hil.device import BoardLink
 from tinyfleet.hil.plugin import HilBoard
+from tinyfleet.ota_session import DEFAULT_CHUNK, DEFAULT_WINDOW
 from tinyfleet.package import read_package
-from tinyfleet.serialproto import DeviceStatusError, SlotState
+from tinyfleet.serialproto import DeviceStatusError, MsgType, SlotState
 
 pytestmark = pytest.mark.qemu
 
@@ -75,6 +77,31 @@ def test_power_cut_mid_transfer_keeps_old_model_and_resumes(
         again.send_payload(new, resume.resume_offset, total)
         again.commit_and_boot(expect=("digits", "1.2.0"))
         assert _active(again) == ("digits", "1.2.0")
+        _check_digits(again, digits, n=2)
+
+
+def test_power_cut_with_chunks_in_flight_resumes(
+    board: HilBoard, link: BoardLink, digits: dict, digits_release
+) -> None:
+    """The pipelined OTA (a window of chunks sent before their replies): power lost with a window
+    in flight; the old model still serves and the same session resumes where the flash got to."""
+    board.require_power_control()
+    link.install(digits["package"])
+    new = digits_release("1.4.0", 5)
+    payload = link.payload_of(new)
+    total = link.begin(new).total
+    done = link.send_bytes(payload, 0, total // 2)
+    for off in range(done, min(done + DEFAULT_WINDOW * DEFAULT_CHUNK, total), DEFAULT_CHUNK):
+        link.send(MsgType.OTA_CHUNK, struct.pack("<I", off) + payload[off : off + DEFAULT_CHUNK])
+    link.close()
+    board.power_cut()
+    board.power_on()
+    with BoardLink.open(board.url) as again:
+        again.wait_ready()
+        assert _active(again) == ("digits", "1.0.0")
+        sent = again.install(new)
+        assert 0 < sent < total  # resumed from the last durable offset, not restarted
+        assert _active(again) == ("digits", "1.4.0")
         _check_digits(again, digits, n=2)
 
 

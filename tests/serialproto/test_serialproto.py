@@ -176,24 +176,30 @@ class _Silent:
 
 
 def test_send_model_follows_the_device_offset() -> None:
+    """Pipelined chunks: the device drops the first chunk (as if its bytes were lost) and refuses the
+    ones in flight behind it with the offset it expects; the session goes back and nothing is
+    written twice or skipped."""
     payload = bytes(range(256)) * 10  # 2560 bytes
     chunks: list[tuple[int, bytes]] = []
+    pos = [1024]
 
     class Device(ScriptedPort):
         def write(self, data: bytes) -> int:
             for item in self._split.feed(data):
                 assert isinstance(item, sp.Frame)
                 if item.type == sp.MsgType.OTA_BEGIN:
-                    reply = bytes([0]) + struct.pack("<III", 1024, len(payload), 1008)
+                    reply = bytes([0]) + struct.pack("<III", pos[0], len(payload), 1008)
                 elif item.type == sp.MsgType.OTA_CHUNK:
                     (off,) = struct.unpack_from("<I", item.payload)
                     data_ = item.payload[4:]
-                    if off == 1024 and not chunks:  # the device insists on 2032 after a first refusal
-                        chunks.append((-1, b""))
-                        reply = bytes([sp.Status.OFFSET]) + struct.pack("<I", 1024)
-                    else:
+                    if off == pos[0] and (chunks or off != 1024):
                         chunks.append((off, data_))
-                        reply = bytes([0]) + struct.pack("<I", off + len(data_))
+                        pos[0] = off + len(data_)
+                        reply = bytes([0]) + struct.pack("<I", pos[0])
+                    else:  # the first chunk is lost once; every chunk out of order is refused
+                        if off == 1024:
+                            chunks.append((-1, b""))
+                        reply = bytes([sp.Status.OFFSET]) + struct.pack("<I", pos[0])
                 else:
                     reply = b"\x00"
                 self.rx += sp.encode_frame(item.type | 0x80, item.req_id, reply)
