@@ -233,3 +233,5 @@ def parse_manifest(data: Any, cls: type[M]) -> M:
         return msgspec.convert(data, cls, strict=True)
     except msgspec.ValidationError as exc:
         raise _error(exc) from None
+    except RecursionError:
+        raise PackageError("manifest: nested too deeply") from None

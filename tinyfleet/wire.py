@@ -321,6 +321,8 @@ def parse(channel: Channel | str, payload: bytes, device_id: str | None = None) 
         raise _wire_error(ch.value, exc) from None
     except msgspec.DecodeError as exc:
         raise WireError(f"invalid {ch.value} message: not JSON ({exc})") from None
+    except RecursionError:  # msgspec's depth limit, also inside ignored fields
+        raise WireError(f"invalid {ch.value} message: nested too deeply") from None
     if isinstance(msg, DeviceState) and device_id is not None and msg.device_id != device_id:
         raise WireError(f"state for {msg.device_id!r} published on the topic of {device_id!r}", "device_id")
     return msg

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tinyfleet.device_manifest import parse_semver
 from tinyfleet.errors import PackageError, TinyfleetError
 from tinyfleet.package import read_package
 from tinyfleet.server.db import ModelRow
@@ -55,7 +54,7 @@ def publish_package(
             409,
         )
     digest = store.put(pkg.raw)
-    major, minor, patch = parse_semver(pkg.version)
+    major, minor, patch = pkg.meta.semver
     row = ModelRow(
         name=pkg.name,
         version=pkg.version,

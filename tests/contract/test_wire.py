@@ -66,6 +66,7 @@ def test_state_spoofing_and_validation() -> None:
         ("event", b'{"v":1,"deployment_id":"d","type":"exploded","ts":1}'),
         ("desired", b'{"v":1,"deployment_id":"","issued_at":1}'),
         ("online", b"yes"),
+        ("tm", b'{"v":1,"x":' + b"[" * 1900 + b"]" * 1900 + b',"ts":1,"period_s":1,"model":"1.0.0","n":1}'),
         ("hb", b"{" + b" " * 600 + b"}"),
     ],
 )
