@@ -17,7 +17,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tinyfleet.boards import get_board
-from tinyfleet.compiler.datasets import Dataset, load_dataset
+from tinyfleet.compiler.datasets import load_dataset
 from tinyfleet.compiler.packaging import assemble, package_bytes
 from tinyfleet.compiler.pipeline import (
     ONNX_ARTIFACTS,
@@ -105,17 +105,17 @@ def build(
     progress: Progress | None = None,
     on_epoch: Callable[[int, int, float], None] | None = None,
     tracker: Tracker | None = None,
-    dataset: Dataset | None = None,
+    extra_train: tuple[np.ndarray, np.ndarray] | None = None,
     lineage: list[dict[str, Any]] | None = None,
 ) -> BuildResult:
     """Run every stage into ``out``; ``progress(stage)`` before each stage, ``on_epoch`` while training.
 
     With a ``tracker`` the build is one MLflow run (docs/mlops.md): the manifest records its id, and
     the run gets the parameters, metrics, report, plot and the package (plus a registry version).
-    ``dataset`` replaces the spec's data (retraining); ``lineage`` lists what was added to it.
+    ``extra_train`` is added to the training data only (retraining); ``lineage`` says what it is.
     """
     if tracker is None:
-        return _build(spec, out, key, progress, on_epoch, None, dataset, lineage)
+        return _build(spec, out, key, progress, on_epoch, None, extra_train, lineage)
     from tinyfleet.compiler.tracking import spec_params
 
     tracker.start(
@@ -124,7 +124,7 @@ def build(
     ok = False
     try:
         tracker.log_params(spec_params(spec))
-        result = _build(spec, out, key, progress, on_epoch, tracker, dataset, lineage)
+        result = _build(spec, out, key, progress, on_epoch, tracker, extra_train, lineage)
         ok = True
         return result
     finally:
@@ -138,7 +138,7 @@ def _build(
     progress: Progress | None,
     on_epoch: Callable[[int, int, float], None] | None,
     tracker: Tracker | None,
-    dataset: Dataset | None,
+    extra_train: tuple[np.ndarray, np.ndarray] | None,
     lineage: list[dict[str, Any]] | None,
 ) -> BuildResult:
     boards = [get_board(b) for b in spec.package.boards]
@@ -146,9 +146,9 @@ def _build(
     t_all = time.perf_counter()
     with atomic_dir(out) as tmp:
         with _timed(stages, "data", progress):
-            ds = dataset if dataset is not None else load_dataset(spec.data)
+            ds = load_dataset(spec.data)
         with _timed(stages, "train", progress):
-            run = train(spec, ds, on_epoch=on_epoch)
+            run = train(spec, ds, on_epoch=on_epoch, extra_train=extra_train, lineage=lineage)
             write_run(run, tmp)
         seed = spec.train.seed
         n_rep = spec.quantize.representative_samples

@@ -423,7 +423,9 @@ def build(spec_path: Path, out: Path, key: Path | None, mlflow_uri: str | None) 
     _build_with_progress(spec, out, signing_key, tracker)
 
 
-def _build_with_progress(spec: Any, out: Path, signing_key: Any, tracker: Any, **extra: Any) -> Any:
+def _build_with_progress(
+    spec: Any, out: Path, signing_key: Any, tracker: Any, build_fn: Any = None, **extra: Any
+) -> Any:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from tinyfleet.compiler.build import STAGES
@@ -450,7 +452,7 @@ def _build_with_progress(spec: Any, out: Path, signing_key: Any, tracker: Any, *
         def epoch(n: int, total: int, acc: float) -> None:
             bar.update(task, description=f"{spec.name}: train epoch {n}/{total} (accuracy {acc:.3f})")
 
-        result = do_build(spec, out, signing_key, progress, epoch, tracker=tracker, **extra)
+        result = (build_fn or do_build)(spec, out, signing_key, progress, epoch, tracker=tracker, **extra)
         bar.update(task, completed=len(STAGES), description=f"{spec.name}: done")
     click.echo(result.table, nl=False)
     click.echo(

@@ -108,7 +108,7 @@ def record_params(record: Mapping[str, Any]) -> dict[str, str]:
         if v is not None:
             out[f"dataset.dvc.{k}"] = _clip(v)
     for i, lin in enumerate(ds.get("added") or []):
-        out[f"dataset.added.{i}"] = _clip(lin.get("version", ""))
+        out[f"dataset.added.{i}"] = _clip(lin.get("dataset", ""))
     for k, v in (record.get("libraries") or {}).items():
         out[f"lib.{k}"] = str(v)
     if "parameters" in record:

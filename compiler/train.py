@@ -86,12 +86,26 @@ def train(
     dataset: Dataset | None = None,
     verbose: int = 0,
     on_epoch: Callable[[int, int, float], None] | None = None,
+    extra_train: tuple[np.ndarray, np.ndarray] | None = None,
+    lineage: list[dict[str, Any]] | None = None,
 ) -> Run:
-    """Train the spec's model; ``on_epoch(epoch, epochs, accuracy)`` is called after every epoch."""
+    """Train the spec's model; ``on_epoch(epoch, epochs, accuracy)`` is called after every epoch.
+
+    ``extra_train`` (float inputs shaped like the dataset's, labels) is added to the training part
+    only, so the validation split stays the spec's own (retraining; ``lineage`` says what it is).
+    """
     ts = spec.train
     t0 = time.perf_counter()
     ds = dataset if dataset is not None else load_dataset(spec.data)
     split = split_dataset(ds, spec.data.validation_split, ts.seed)
+    if extra_train is not None and len(extra_train[1]):
+        ex, ey = extra_train
+        split = Split(
+            np.concatenate([split.x_train, ex.astype(np.float32).reshape(len(ex), *ds.x.shape[1:])]),
+            np.concatenate([split.y_train, ey.astype(split.y_train.dtype)]),
+            split.x_val,
+            split.y_val,
+        )
     n_classes = len(ds.labels)
     prepare_tensorflow(ts.seed)
     import keras
@@ -142,6 +156,7 @@ def train(
             "n_val": int(len(split.y_val)),
             "scale": ds.scale,
             **({"dvc": ds.dvc} if ds.dvc else {}),
+            **({"added": list(lineage)} if lineage else {}),
         },
         "input_shape": list(ds.x.shape[1:]),
         "labels": list(ds.labels),

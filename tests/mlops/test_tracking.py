@@ -22,6 +22,9 @@ from tinyfleet.signing import init_keys, load_trusted_keys
 
 pytest.importorskip("mlflow")  # the lock installs it; the extra is optional for users
 
+# MLflow reads its SQLite store through SQLAlchemy 2.1, which deprecates a loader MLflow uses
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
+
 SPEC = """
 name = "digits"
 version = "1.2.0"

@@ -39,6 +39,10 @@ COMMANDS: CommandTable = {
                 "tinyfleet.compiler.cli:build",
                 "The whole pipeline: train → quantize → convert → verify → package.",
             ),
+            "retrain": (
+                "tinyfleet.cli.retrain:retrain",
+                "Retrain with captured data; champion/challenger report before publishing.",
+            ),
             "inspect": (
                 "tinyfleet.cli.inspect:inspect",
                 "Verify a package's signature and digests and show it.",
