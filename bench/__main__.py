@@ -13,7 +13,7 @@ import traceback
 
 from rich.console import Console
 
-ORDER = ["compiler", "runtime", "firmware", "server", "agent", "drift", "install"]
+ORDER = ["compiler", "runtime", "firmware", "server", "agent", "drift", "hostile", "install"]
 
 
 def main(argv: list[str]) -> int:
