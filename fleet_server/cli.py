@@ -18,9 +18,16 @@ __all__ = ["server"]
 
 @click.command("server")
 @click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML file with any of these settings (field names as in docs/server.md); the environment "
+    "and flags override it. [TINYFLEET_CONFIG]",
+)
+@click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
-    help="State folder (SQLite file, artifacts, broker). [TINYFLEET_DATA_DIR]",
+    help="State folder (SQLite file, artifacts, broker; default ~/.local/share/tinyfleet). [TINYFLEET_DATA_DIR]",
 )
 @click.option(
     "--database-url",
@@ -70,9 +77,14 @@ __all__ = ["server"]
 )
 @click.option("--mlflow-url", help="MLflow UI base URL: model versions link to the run that built them.")
 @click.option(
+    "--policies/--no-policies",
+    default=None,
+    help="Run the continuous-training policies in this process (default: yes; one process of several).",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
-def server(log_level: str, **flags: object) -> None:
+def server(log_level: str, config_file: Path | None, **flags: object) -> None:
     """Run the fleet server until interrupted (SIGINT/SIGTERM stop it cleanly)."""
     import uvicorn
 
@@ -80,7 +92,8 @@ def server(log_level: str, **flags: object) -> None:
     from tinyfleet.server.runtime import Runtime
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env().with_overrides(**flags)
+    base = Settings.from_file(config_file) if config_file is not None else None
+    settings = Settings.from_env(base=base).with_overrides(**flags)
     preflight(settings)
     rt = Runtime(settings)
     if rt.admin_token and not settings.admin_token:

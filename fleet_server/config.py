@@ -1,12 +1,17 @@
-"""Server settings: defaults, then ``TINYFLEET_*`` environment variables, then command-line flags.
+"""Server settings: defaults, then a TOML config file (``--config`` / ``TINYFLEET_CONFIG``), then
+``TINYFLEET_*`` environment variables, then command-line flags.
 
-Every setting is documented in docs/server.md.
+Every setting is documented in docs/server.md. The config file uses the same names as the fields below
+(``port = 8080``, ``database_url = "postgresql://..."``, ``trusted_keys = ["fleet.pub"]``); relative
+paths in it are resolved against the file's folder. The state folder defaults to
+``$XDG_DATA_HOME/tinyfleet`` (``~/.local/share/tinyfleet``), never the current directory.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -14,7 +19,7 @@ from urllib.parse import urlsplit
 
 from tinyfleet.errors import UsageError
 
-__all__ = ["BrokerURL", "Settings", "parse_broker_url"]
+__all__ = ["BrokerURL", "Settings", "default_data_dir", "parse_broker_url"]
 
 
 @dataclass(frozen=True)
@@ -40,13 +45,19 @@ def parse_broker_url(url: str) -> BrokerURL:
     return BrokerURL(parts.hostname, port, parts.username, parts.password, tls)
 
 
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/tinyfleet``, else ``~/.local/share/tinyfleet``: outside any repository."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tinyfleet"
+
+
 def _default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path = Path("tinyfleet-data")
+    data_dir: Path = field(default_factory=default_data_dir)
     database_url: str = ""  # empty: SQLite file in data_dir
     artifact_dir: Path | None = None  # empty: data_dir/artifacts (share it between server processes)
     host: str = "127.0.0.1"
@@ -73,6 +84,7 @@ class Settings:
     drift_interval: float = 30.0  # seconds between drift alert evaluations
     resync_interval: float = 120.0  # seconds between re-reads of every retained device state
     mlflow_url: str = ""  # MLflow UI base URL for the run links of model versions; empty: ids only
+    policies: bool = True  # run the continuous-training policies in this process (docs/mlops.md)
 
     @property
     def db_url(self) -> str:
@@ -98,7 +110,41 @@ class Settings:
         return replace(self, **clean)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_file(cls, path: Path, base: Settings | None = None) -> Settings:
+        """Settings from a TOML file over ``base`` (default: the defaults). Unknown keys and wrong
+        types are one clear error."""
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"config file {path}: {exc}") from None
+        types = {f.name: str(f.type) for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in data.items():
+            if key not in types or key == "instance_id":
+                raise UsageError(f"config file {path}: unknown setting {key!r}")
+            t = types[key]
+            if "tuple" in t:
+                if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+                    raise UsageError(f"config file {path}: {key} must be a list of paths")
+                values[key] = tuple(path.parent / p for p in raw)
+            elif "Path" in t:
+                if not isinstance(raw, str):
+                    raise UsageError(f"config file {path}: {key} must be a path")
+                values[key] = path.parent / raw if raw else None
+            elif t == "int" and (isinstance(raw, bool) or not isinstance(raw, int)):
+                raise UsageError(f"config file {path}: {key} must be an integer")
+            elif t == "float" and (isinstance(raw, bool) or not isinstance(raw, (int, float))):
+                raise UsageError(f"config file {path}: {key} must be a number")
+            elif t == "str" and not isinstance(raw, str):
+                raise UsageError(f"config file {path}: {key} must be a string")
+            else:
+                values[key] = float(raw) if t == "float" else raw
+        return (base or cls()).with_overrides(**values)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, base: Settings | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         values: dict[str, Any] = {}
         for f in fields(cls):
@@ -108,10 +154,18 @@ class Settings:
             values[f.name] = _convert(f.name, str(f.type), raw)
         if "data_dir" not in values and env.get("TINYFLEET_DATA"):
             values["data_dir"] = Path(env["TINYFLEET_DATA"])
-        return cls().with_overrides(**values)
+        if base is None and env.get("TINYFLEET_CONFIG"):
+            base = cls.from_file(Path(env["TINYFLEET_CONFIG"]))
+        return (base or cls()).with_overrides(**values)
 
 
 def _convert(name: str, type_name: str, raw: str) -> Any:
+    if type_name == "bool":
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise UsageError(f"TINYFLEET_{name.upper()} must be true or false, got {raw!r}")
     try:
         if type_name == "int":
             return int(raw)

@@ -8,11 +8,15 @@ import json
 import signal
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from tinyfleet.agent.config import parse_hostport
 from tinyfleet.errors import ServerError, UsageError
+
+if TYPE_CHECKING:
+    from tinyfleet.agent.sim.fleet import Fleet  # imported when the command runs
 
 __all__ = ["sim"]
 
@@ -36,9 +40,23 @@ def _frac_at(text: str | None, what: str) -> tuple[float, float, float | None]:
 
 @click.command()
 @click.option("--devices", type=click.IntRange(1, 100_000), default=10, show_default=True)
+@click.option(
+    "--server",
+    "server_url",
+    envvar="TINYFLEET_SERVER",
+    help="enrol the devices on this fleet server first (one bulk request, admin or operator token) and "
+    "take the broker and artifact URLs from its answer. [TINYFLEET_SERVER]",
+)
+@click.option("--token", envvar="TINYFLEET_TOKEN", help="API token for --server. [TINYFLEET_TOKEN]")
+@click.option(
+    "--board-tag",
+    "tags",
+    multiple=True,
+    help="key=value tag given to the devices enrolled with --server (repeatable; default sim=PREFIX).",
+)
 @click.option("--broker", default="127.0.0.1:1883", show_default=True, help="MQTT host:port")
 @click.option(
-    "--http", "http_base", default="http://127.0.0.1:8000", show_default=True, help="base of artifact URLs"
+    "--http", "http_base", default="http://127.0.0.1:8080", show_default=True, help="base of artifact URLs"
 )
 @click.option(
     "--prefix", default="sim-", show_default=True, help="device ids are PREFIX00000, PREFIX00001, ..."
@@ -95,6 +113,9 @@ def _frac_at(text: str | None, what: str) -> tuple[float, float, float | None]:
 @click.option("--stats-every", type=float, default=5.0, show_default=True, help="print JSON stats this often")
 def sim(
     devices: int,
+    server_url: str | None,
+    token: str | None,
+    tags: tuple[str, ...],
     broker: str,
     http_base: str,
     prefix: str,
@@ -155,13 +176,17 @@ def sim(
         offline_for_s=o_for or 30.0,
     )
     host, port = parse_hostport(broker, 1883)
+    enrolled: list[tuple[str, str]] | None = None
+    if server_url and not credentials and not seed and not local_broker:
+        enrolled, (host, port), http_base = _enrol(server_url, token, devices, prefix, board, tags)
+        click.echo(f"enrolled {len(enrolled)} devices on {server_url} (broker {host}:{port})", err=True)
     cfg = SimConfig(
         devices=devices,
         host=host,
         port=port,
         prefix=prefix,
         seed=seed,
-        credentials=load_credentials(credentials) if credentials else None,
+        credentials=load_credentials(credentials) if credentials else enrolled,
         board=board,
         http_base=http_base.rstrip("/"),
         trusted_keys=list(pubkey) or None,
@@ -188,6 +213,48 @@ def sim(
             asyncio.run(_run(Fleet(cfg), duration, stats_every))
 
 
+def _enrol(
+    server: str, token: str | None, n: int, prefix: str, board: str, tags: tuple[str, ...]
+) -> tuple[list[tuple[str, str]], tuple[str, int], str]:
+    """Enrol PREFIX00000.. on the server in one bulk request; their credentials, broker and HTTP base."""
+    import httpx
+
+    from tinyfleet.agent.sim.credentials import device_ids
+
+    if not token:
+        raise UsageError(
+            "--server needs an API token: --token or TINYFLEET_TOKEN (the admin token is printed "
+            "at the server's first start and kept in DATA_DIR/admin.token)"
+        )
+    pairs = {}
+    for t in tags or (f"sim={prefix.rstrip('-_') or 'sim'}",):
+        key, sep, value = t.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--board-tag: expected key=value, got {t!r}")
+        pairs[key] = value
+    body = {"devices": [{"id": d, "board": board, "tags": pairs} for d in device_ids(n, prefix)]}
+    try:
+        r = httpx.post(
+            f"{server.rstrip('/')}/api/v1/devices/bulk",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=300,
+        )
+    except httpx.HTTPError as exc:
+        raise ServerError(f"cannot reach the fleet server at {server}: {exc}") from None
+    if r.status_code == 409:
+        raise UsageError(f"devices {prefix}* are already enrolled on {server}: choose another --prefix")
+    if r.status_code >= 400:
+        raise ServerError(f"enrolling on {server} failed: {r.status_code} {r.text[:300]}")
+    creds = r.json()
+    first = creds[0]
+    return (
+        [(c["device_id"], c["secret"]) for c in creds],
+        (first["mqtt"]["host"], int(first["mqtt"]["port"])),
+        first["http_url"],
+    )
+
+
 def _probe_broker(host: str, port: int, timeout: float = 5.0) -> None:
     """An unreachable broker is an error (exit code 2), not a fleet that silently never connects."""
     try:
@@ -197,7 +264,7 @@ def _probe_broker(host: str, port: int, timeout: float = 5.0) -> None:
         raise ServerError(f"MQTT broker {host}:{port} is unreachable: {exc.strerror or exc}") from None
 
 
-async def _run(fleet, duration: float, stats_every: float) -> None:
+async def _run(fleet: Fleet, duration: float, stats_every: float) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
