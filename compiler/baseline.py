@@ -9,8 +9,17 @@ import numpy as np
 from tinyfleet.drift import N_BINS, class_counts, confidence_histogram, input_histogram
 from tinyfleet.errors import DataError
 from tinyfleet.golden import HEADER, GoldenSet
+from tinyfleet.stats.cbpe import calibrate
 
-__all__ = ["GOLDEN_MAX_BYTES", "drift_baseline", "golden_bytes", "golden_count", "golden_set", "tolerances"]
+__all__ = [
+    "GOLDEN_MAX_BYTES",
+    "calibration",
+    "drift_baseline",
+    "golden_bytes",
+    "golden_count",
+    "golden_set",
+    "tolerances",
+]
 
 GOLDEN_MAX_BYTES = 64 * 1024
 
@@ -73,7 +82,22 @@ def tolerances(agreement: dict[str, dict[str, Any]]) -> dict[str, int]:
     return tol
 
 
-def drift_baseline(x: np.ndarray, tflm_out: np.ndarray, groups: int) -> dict[str, Any]:
+def calibration(tflm_out: np.ndarray, y: np.ndarray | None) -> dict[str, Any] | None:
+    """Per confidence bin (the contract's 16 bins of the top int8 output): validation samples and
+    correct arg-max predictions. None without labels or for a single-output model."""
+    out = np.asarray(tflm_out)
+    if y is None or out.ndim != 2 or out.shape[1] < 2 or len(y) != len(out):
+        return None
+    top = np.max(out.astype(np.int16), axis=1)
+    cal = calibrate((top + 128) >> 4, np.argmax(out, axis=1) == np.asarray(y), N_BINS)
+    return {"bins": N_BINS, "n": list(cal.n), "correct": list(cal.correct)}
+
+
+def drift_baseline(
+    x: np.ndarray, tflm_out: np.ndarray, groups: int, y: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Histograms of ALL the validation inputs and TFLM's outputs on them (``n`` records how many),
+    and, with labels, the confidence calibration."""
     flat = x.reshape(len(x), -1)
     if not 1 <= groups <= flat.shape[1]:
         raise DataError(f"drift_groups must be 1..{flat.shape[1]} for this input")
@@ -83,4 +107,7 @@ def drift_baseline(x: np.ndarray, tflm_out: np.ndarray, groups: int) -> dict[str
         "confidence": {"bins": N_BINS, "hist": confidence_histogram(tflm_out).tolist()},
     }
     base["output_classes"] = {"counts": class_counts(tflm_out).tolist()}
+    cal = calibration(tflm_out, y)
+    if cal is not None:
+        base["calibration"] = cal
     return base

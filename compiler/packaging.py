@@ -60,7 +60,10 @@ def assemble(
             ops=list(ev.info.ops), arena_bytes=ev.arena_bytes, flash_bytes=ev.info.size + len(golden_bytes)
         ),
         drift_baseline=parse_manifest(
-            {**drift_baseline(ev.data.x, ev.outputs["tflm"], drift_groups), "source": ev.data.source},
+            {
+                **drift_baseline(ev.data.x, ev.outputs["tflm"], drift_groups, ev.data.y),
+                "source": ev.data.source,
+            },
             DriftBaseline,
         ),
         training=dict(training),

@@ -179,5 +179,5 @@ def resolve_target(s: Session, target: Mapping[str, Any]) -> list[str]:
 
 
 def _select(s: Session, selector: Mapping[str, str]) -> list[str]:
-    rows: Iterable[tuple[str, dict[str, str]]] = s.execute(select(Device.id, Device.tags)).tuples()
+    rows: Iterable[tuple[str, dict[str, str]]] = s.execute(select(Device.id, Device.tags))
     return sorted(d for d, tags in rows if matches(tags or {}, selector))

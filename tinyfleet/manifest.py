@@ -23,6 +23,7 @@ from tinyfleet.wire import Sha256Hex, Version, pattern
 __all__ = [
     "SCHEMA",
     "ArtifactEntry",
+    "Calibration",
     "ConfidenceHistogram",
     "DriftBaseline",
     "Golden",
@@ -112,6 +113,19 @@ class ConfidenceHistogram(_Part, frozen=True, kw_only=True, omit_defaults=True):
     hist: Bins
 
 
+class Calibration(_Part, frozen=True, kw_only=True, omit_defaults=True):
+    """Top-output confidence calibration on labelled validation data: per confidence bin, the
+    samples and the correct arg-max predictions (the server's label-free accuracy estimate)."""
+
+    bins: Literal[16]
+    n: Bins
+    correct: Bins
+
+    def __post_init__(self) -> None:
+        if any(c > k for c, k in zip(self.correct, self.n, strict=True)):
+            raise ValueError("calibration: correct exceeds n in a bin")
+
+
 class DriftBaseline(_Part, frozen=True, kw_only=True, omit_defaults=True):
     """What the model's inputs and outputs looked like on the data it was validated on."""
 
@@ -119,6 +133,7 @@ class DriftBaseline(_Part, frozen=True, kw_only=True, omit_defaults=True):
     input: InputHistogram
     confidence: ConfidenceHistogram
     output_classes: OutputClasses | None = None
+    calibration: Calibration | None = None
     source: (
         Annotated[
             Text, msgspec.Meta(description="`validation`, a data file's name, or `random` (placeholder)")

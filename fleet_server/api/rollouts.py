@@ -62,15 +62,14 @@ class CommandIn(BaseModel):
 
 def _status(s: Session, row: Rollout) -> dict[str, Any]:
     out = rollout_summary(row, load_state(s, row.id))
-    counts = dict(
-        s.execute(
+    counts = {
+        st: k
+        for st, k in s.execute(
             select(Assignment.status, func.count())
             .where(Assignment.rollout_id == row.id)
             .group_by(Assignment.status)
         )
-        .tuples()
-        .all()
-    )
+    }
     out["assignments"] = counts
     return out
 

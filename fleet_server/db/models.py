@@ -98,8 +98,14 @@ class Device(Base):
     rollout_id: Mapped[int | None] = mapped_column(
         ForeignKey("rollouts.id"), default=None
     )  # one active rollout
+    # server time of the last change of its reported state or OTA events (not heartbeats or telemetry):
+    # the scheduler re-reads only devices changed since its last step
+    changed_at: Mapped[float | None] = mapped_column(Float, default=None)
 
-    __table_args__ = (Index("ix_devices_outbox", "published_rev", "desired_rev"),)
+    __table_args__ = (
+        Index("ix_devices_outbox", "published_rev", "desired_rev"),
+        Index("ix_devices_changed_at", "changed_at"),
+    )
 
 
 class Group(Base):
@@ -201,6 +207,7 @@ class Assignment(Base):
     __table_args__ = (
         UniqueConstraint("rollout_id", "device_id", name="uq_assignments_rollout_device"),
         Index("ix_assignments_device", "device_id"),
+        Index("ix_assignments_rollout_updated", "rollout_id", "updated_at"),  # a step's changed rows
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from tinyfleet.drift import N_BINS
 from tinyfleet.errors import DataError
+from tinyfleet.stats.cbpe import Calibration
 
 __all__ = ["Baseline"]
 
@@ -32,6 +33,7 @@ class Baseline:
     input_hist: tuple[tuple[int, ...], ...]  # (groups, 16)
     cls: tuple[int, ...]
     conf: tuple[int, ...]  # 16
+    calibration: Calibration | None = None  # per confidence bin: validation samples, correct ones
 
     @staticmethod
     def from_manifest(drift_baseline: Mapping[str, Any]) -> Baseline:
@@ -56,4 +58,19 @@ class Baseline:
             input_hist=hist,
             cls=_counts(cls_obj.get("counts"), "output_classes.counts"),
             conf=_counts(conf_obj.get("hist"), "confidence.hist", N_BINS),
+            calibration=_calibration(drift_baseline.get("calibration")),
         )
+
+
+def _calibration(obj: Any) -> Calibration | None:
+    """The optional ``calibration`` object (older packages have none)."""
+    if obj is None:
+        return None
+    if not isinstance(obj, Mapping):
+        raise DataError("drift baseline: calibration must be an object")
+    n = _counts(obj.get("n"), "calibration.n", N_BINS)
+    correct = _counts(obj.get("correct"), "calibration.correct", N_BINS)
+    try:
+        return Calibration(n, correct, tuple((b + 0.5) / N_BINS for b in range(N_BINS)))
+    except ValueError as exc:
+        raise DataError(f"drift baseline: {exc}") from None

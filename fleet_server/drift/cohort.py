@@ -16,6 +16,7 @@ from tinyfleet import drift as math_
 from tinyfleet.drift import N_BINS
 from tinyfleet.server.drift.baseline import Baseline
 from tinyfleet.server.drift.window import Window, merge_windows
+from tinyfleet.stats.cbpe import AccuracyEstimate, estimate_accuracy
 from tinyfleet.stats.homogeneity import HomogeneityTest, homogeneity_test
 
 __all__ = ["CohortStats", "DriftScores", "Signal", "cohort_stats", "drift_scores"]
@@ -55,6 +56,9 @@ class CohortStats:
     err: int = 0  # failed inferences
     conf: tuple[int, ...] = ()  # merged confidence histogram
     drift_test: HomogeneityTest | None = None  # the signal vs baseline, for the version with most data
+    est_accuracy: float | None = None  # label-free (CBPE) accuracy over the calibrated versions
+    est_accuracy_se: float | None = None  # its sampling error (shrinks as inferences arrive)
+    est_accuracy_cal_se: float | None = None  # its calibration error (fixed by the validation sets)
 
     @property
     def confidence_variance(self) -> float:
@@ -107,11 +111,16 @@ def cohort_stats(
     weighted, weight = 0.0, 0
     test: HomogeneityTest | None = None
     test_n = 0
+    acc: list[tuple[int, AccuracyEstimate]] = []
     for key, ws in by_key.items():
         base = baselines.get(key)
         if base is None:
             continue
         merged = merge_windows(ws)
+        if base.calibration is not None and len(merged.conf) == N_BINS:
+            est = estimate_accuracy(merged.conf, base.calibration)
+            if est is not None:
+                acc.append((est.n, est))
         s = drift_scores(merged, base, metric).get(signal)
         if s is not None and merged.n > 0:
             weighted += s * merged.n
@@ -131,7 +140,21 @@ def cohort_stats(
         err=total.err,
         conf=total.conf,
         drift_test=test,
+        est_accuracy=_pooled(acc)[0],
+        est_accuracy_se=_pooled(acc)[1],
+        est_accuracy_cal_se=_pooled(acc)[2],
     )
+
+
+def _pooled(parts: list[tuple[int, AccuracyEstimate]]) -> tuple[float | None, float | None, float | None]:
+    """Inference-weighted accuracy of the versions of a cohort, its sampling and calibration errors."""
+    total = sum(n for n, _ in parts)
+    if not total:
+        return None, None, None
+    mean = sum(n * e.accuracy for n, e in parts) / total
+    var_s = sum((n / total) ** 2 * e.se_sampling**2 for n, e in parts)
+    var_c = sum((n / total) ** 2 * e.se_calibration**2 for n, e in parts)
+    return mean, var_s**0.5, var_c**0.5
 
 
 def _signal_test(window: Window, baseline: Baseline, signal: Signal) -> HomogeneityTest | None:

@@ -30,6 +30,8 @@ _DEV = cast(Table, Device.__table__)
 # Core executemany: a device removed a moment ago just matches no row (the ORM would raise)
 _SET_SEEN = update(_DEV).where(_DEV.c.id == bindparam("d")).values(last_seen=bindparam("t"))
 _SET_ONLINE = update(_DEV).where(_DEV.c.id == bindparam("d")).values(online=bindparam("o"))
+# what the scheduler's incremental snapshot reads: a device's state or OTA events changed at this time
+_SET_CHANGED = update(_DEV).where(_DEV.c.id == bindparam("d")).values(changed_at=bindparam("t"))
 Item = tuple[str, Channel, Any, float, bool]  # device id, channel, parsed message, received at, verified
 
 
@@ -301,7 +303,9 @@ class Ingest:
                 changed |= self._apply_states(s, states)
             if events:
                 s.execute(insert(DeviceEventRow), events)
-                changed |= {e["device_id"] for e in events}
+                with_events = {e["device_id"] for e in events}
+                s.execute(_SET_CHANGED, [{"d": d, "t": time.time()} for d in with_events])
+                changed |= with_events
             if telemetry:
                 s.execute(insert(TelemetryRow), telemetry)
         self.stats["written"] += len(items)
@@ -335,6 +339,7 @@ class Ingest:
                     "flash_budget": st.flash_budget,
                     "state_ts": st.ts,
                     "state_seq": st.seq,
+                    "changed_at": time.time(),
                 }
             )
         if updates:

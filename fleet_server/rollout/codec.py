@@ -22,10 +22,27 @@ __all__ = ["from_json", "to_json"]
 T = TypeVar("T")
 
 
+@cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """Field names of a dataclass type (None: not a dataclass); cached, to_json runs per device."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def to_json(obj: Any) -> Any:
     """Plain JSON values (dict, list, str, int, float, bool, None) for a dataclass tree."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    t = type(obj)
+    if t in _PLAIN:
+        return obj
+    if t is tuple or t is list:
+        return [to_json(v) for v in obj]
+    names = _field_names(t)  # type: ignore[arg-type]  # a type is hashable
+    if names is not None:
+        return {n: to_json(getattr(obj, n)) for n in names}
     if isinstance(obj, enum.Enum):
         return obj.value
     if isinstance(obj, (list, tuple)):

@@ -8,7 +8,7 @@ scheduler persists all of it in one transaction; ``Decision.state`` equals ``rep
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -20,6 +20,7 @@ from tinyfleet.server.rollout.codec import to_json
 from tinyfleet.server.rollout.events import (
     DONE,
     SEND_WINDOW_S,
+    DeviceRecord,
     DeviceStatus,
     Event,
     EventKind,
@@ -164,12 +165,11 @@ class _Builder:
 def _stage_stats(state: RolloutState) -> StageStats:
     """Counts of the current stage; a failed device that will be retried counts as neither
     confirmed nor failed until its retries are used up."""
-    recs = [r for r in state.devices.values() if r.stage == state.stage]
-    retries = state.spec.retry.max_retries
+    k = state.stage
     return StageStats(
-        assigned=len(recs),
-        confirmed=sum(1 for r in recs if r.status is DeviceStatus.CONFIRMED),
-        failed=sum(1 for r in recs if r.status is DeviceStatus.FAILED and r.retries >= retries),
+        assigned=state.assigned(k),
+        confirmed=state.count(DeviceStatus.CONFIRMED, k),
+        failed=state.failed_final(k),
     )
 
 
@@ -290,11 +290,18 @@ def _health(state: RolloutState, snapshot: FleetSnapshot, now: float) -> list[Ve
     return health_verdicts(state.spec.health, *cohort_figures(state, snapshot, now))
 
 
+def _looked_at(state: RolloutState, snapshot: FleetSnapshot) -> Iterable[tuple[str, DeviceRecord]]:
+    """Touched devices whose view may have changed since the previous step (all without the hint)."""
+    if snapshot.changed is None:
+        return state.devices.items()
+    return ((d, state.devices[d]) for d in snapshot.changed if d in state.devices)
+
+
 def _record_reports(b: _Builder, snapshot: FleetSnapshot) -> None:
     pkg = b.state.spec.package.ref
     confirmed: list[str] = []
     failed: list[str] = []
-    for d, rec in b.state.devices.items():
+    for d, rec in _looked_at(b.state, snapshot):
         if rec.status not in (DeviceStatus.ASSIGNED, DeviceStatus.CONFIRMED, DeviceStatus.FAILED):
             continue
         view = snapshot.devices.get(d)
@@ -326,7 +333,7 @@ def refuses_rollback(previous: VersionRef | None, view: DeviceView, counters: Ma
 
 def _record_restored(b: _Builder, snapshot: FleetSnapshot) -> None:
     back, refused = [], []
-    for d, rec in b.state.devices.items():
+    for d, rec in _looked_at(b.state, snapshot):
         if rec.status is not DeviceStatus.ROLLBACK_ISSUED:
             continue
         view = snapshot.devices.get(d)
@@ -344,6 +351,8 @@ def _record_restored(b: _Builder, snapshot: FleetSnapshot) -> None:
 
 def refused_devices(state: RolloutState) -> list[str]:
     """Devices that refused their rollback (anti-rollback) and keep the new version."""
+    if state.count(DeviceStatus.ROLLBACK_REFUSED) == 0:
+        return []
     return sorted(d for d, r in state.devices.items() if r.status is DeviceStatus.ROLLBACK_REFUSED)
 
 

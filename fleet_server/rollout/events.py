@@ -111,6 +111,9 @@ class RolloutState:
     waived_stage: int = -1  # stage an operator started by promoting over a health hold
     error: str = ""  # why the last step failed (a fault event); "" once a step succeeds again
     sends: tuple[tuple[float, int], ...] = ()  # (time, devices sent the package) over the last minute
+    # devices per "stage:status" (and "stage:failed_final": failed, retries used up), kept by apply so
+    # counting costs nothing per tick; always equal to counting ``devices``
+    tally: Mapping[str, int] = field(default_factory=dict)
     seq: int = 0
     created_at: float = 0.0
     updated_at: float = 0.0
@@ -124,9 +127,17 @@ class RolloutState:
         return [d for d, r in self.devices.items() if r.stage == k]
 
     def count(self, status: DeviceStatus, stage: int | None = None) -> int:
-        return sum(
-            1 for r in self.devices.values() if r.status is status and (stage is None or r.stage == stage)
-        )
+        if stage is not None:
+            return self.tally.get(f"{stage}:{status.value}", 0)
+        return sum(self.tally.get(f"{k}:{status.value}", 0) for k in range(len(self.spec.stages)))
+
+    def failed_final(self, stage: int) -> int:
+        """Failed devices of ``stage`` with no retry left (what the error gates count)."""
+        return self.tally.get(f"{stage}:failed_final", 0)
+
+    def assigned(self, stage: int) -> int:
+        """Devices ``stage`` assigned (any status)."""
+        return self.tally.get(f"{stage}:all", 0)
 
     def to_json(self) -> dict[str, Any]:
         return dict(to_json(self))
@@ -172,14 +183,16 @@ def apply(state: RolloutState | None, ev: Event) -> RolloutState:
             if d in devices:
                 raise _bad(ev, f"device {d} is assigned twice")
             devices[d] = DeviceRecord(s.stage, prev, DeviceStatus.ASSIGNED)
-        return replace(s, devices=devices, sends=_sent(s, ev))
+        tally = _retally(s, s.devices, devices, ev.devices)
+        return replace(s, devices=devices, sends=_sent(s, ev), tally=tally)
     if ev.kind is EventKind.RETRIED:
         for d in ev.devices:
             rec = devices.get(d)
             if rec is None or rec.status is not DeviceStatus.FAILED:
                 raise _bad(ev, f"device {d} is retried but has not failed")
             devices[d] = replace(rec, status=DeviceStatus.ASSIGNED, retries=rec.retries + 1, failed_at=None)
-        return replace(s, devices=devices, sends=_sent(s, ev))
+        tally = _retally(s, s.devices, devices, ev.devices)
+        return replace(s, devices=devices, sends=_sent(s, ev), tally=tally)
     if ev.kind is EventKind.SKIPPED:
         return replace(s, skipped={**s.skipped, **ev.skipped})
     if ev.kind is EventKind.FAULT:
@@ -207,12 +220,36 @@ def apply(state: RolloutState | None, ev: Event) -> RolloutState:
                 else:
                     status_d = status
                 failed_at = ev.at if status_d is DeviceStatus.FAILED else rec.failed_at
-                devices[d] = replace(rec, status=status_d, failed_at=failed_at)
-        return replace(s, devices=devices)
+                devices[d] = DeviceRecord(rec.stage, rec.previous, status_d, rec.retries, failed_at)
+        moved = list(dict.fromkeys(d for group, _ in marks for d in group))
+        return replace(s, devices=devices, tally=_retally(s, s.devices, devices, moved))
     raise _bad(ev, "unknown event kind")
 
 
 SEND_WINDOW_S = 60.0  # the bandwidth cap counts the sends of the last minute
+
+
+def _tally_keys(rec: DeviceRecord, max_retries: int) -> tuple[str, ...]:
+    keys = [f"{rec.stage}:all", f"{rec.stage}:{rec.status.value}"]
+    if rec.status is DeviceStatus.FAILED and rec.retries >= max_retries:
+        keys.append(f"{rec.stage}:failed_final")
+    return tuple(keys)
+
+
+def _retally(
+    s: RolloutState, old: Mapping[str, DeviceRecord], new: Mapping[str, DeviceRecord], ids: Iterable[str]
+) -> dict[str, int]:
+    """``s.tally`` after the devices ``ids`` went from ``old`` to ``new`` records."""
+    tally = dict(s.tally)
+    m = s.spec.retry.max_retries
+    for d in ids:
+        before = old.get(d)
+        if before is not None:
+            for k in _tally_keys(before, m):
+                tally[k] -= 1
+        for k in _tally_keys(new[d], m):
+            tally[k] = tally.get(k, 0) + 1
+    return tally
 
 
 def _sent(s: RolloutState, ev: Event) -> tuple[tuple[float, int], ...]:

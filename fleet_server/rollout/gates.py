@@ -30,6 +30,7 @@ from enum import StrEnum
 
 from tinyfleet.server.drift.cohort import CohortStats
 from tinyfleet.server.rollout.model import ErrorThreshold, GateKind, HealthGate
+from tinyfleet.stats.distributions import norm_isf
 from tinyfleet.stats.homogeneity import psi_critical, psi_null_mean
 from tinyfleet.stats.sequential import chi2_mixture_log_e, mixture_halfwidth
 
@@ -142,10 +143,25 @@ def _compare(gate: GateKind, value: float, bound: float, what: str) -> Verdict:
 
 
 def _interval_verdict(
-    gate: GateKind, est: float, var: float, bound: float, what: str, samples: tuple[int, int]
+    gate: GateKind,
+    est: float,
+    var: float,
+    bound: float,
+    what: str,
+    samples: tuple[int, int],
+    fixed_var: float = 0.0,
 ) -> Verdict:
-    """FAIL / PASS / WAIT from the always-valid interval ``est ± h`` (see the module doc)."""
-    h = mixture_halfwidth(max(var, 1e-12), GATE_ALPHA, max(bound, 1e-3))
+    """FAIL / PASS / WAIT from the always-valid interval ``est ± h`` (see the module doc).
+
+    ``fixed_var``: variance of an error that does not change from look to look (the calibration of
+    a label-free estimate): half of GATE_ALPHA covers it with a fixed normal interval, the other
+    half the sampling error with the always-valid one (union bound)."""
+    if fixed_var > 0:
+        h = norm_isf(GATE_ALPHA / 4) * math.sqrt(fixed_var) + mixture_halfwidth(
+            max(var, 1e-12), GATE_ALPHA / 2, max(bound, 1e-3)
+        )
+    else:
+        h = mixture_halfwidth(max(var, 1e-12), GATE_ALPHA, max(bound, 1e-3))
     lo, hi = est - h, est + h
     if lo > 0 and est > bound:
         outcome, why = Outcome.FAIL, f"worse at every look (lower {lo:.4g} > 0) and {est:.4g} > {bound:g}"
@@ -247,11 +263,40 @@ def _latency(canary: CohortStats, control: CohortStats, bound: float) -> Verdict
     )
 
 
+def _est_accuracy(canary: CohortStats, control: CohortStats, bound: float) -> Verdict:
+    g = GateKind.EST_ACCURACY_DROP
+    samples = (canary.n, control.n)
+    if (
+        canary.est_accuracy is None
+        or control.est_accuracy is None
+        or canary.est_accuracy_se is None
+        or control.est_accuracy_se is None
+    ):
+        return Verdict(
+            g,
+            Outcome.WAIT,
+            None,
+            bound,
+            "no label-free accuracy (no calibration in a package)",
+            samples=samples,
+        )
+    return _interval_verdict(
+        g,
+        control.est_accuracy - canary.est_accuracy,
+        canary.est_accuracy_se**2 + control.est_accuracy_se**2,
+        bound,
+        f"control est. accuracy {control.est_accuracy:.4g} - canary {canary.est_accuracy:.4g}",
+        samples,
+        (canary.est_accuracy_cal_se or 0.0) ** 2 + (control.est_accuracy_cal_se or 0.0) ** 2,
+    )
+
+
 HEALTH_EVALUATORS: dict[GateKind, Callable[[CohortStats, CohortStats, float], Verdict]] = {
     GateKind.DRIFT: _drift,
     GateKind.CONFIDENCE_DROP: _confidence,
     GateKind.ERROR_RATE: _error_rate,
     GateKind.LATENCY_P95: _latency,
+    GateKind.EST_ACCURACY_DROP: _est_accuracy,
 }
 
 

@@ -63,9 +63,16 @@ class GateKind(StrEnum):
     CONFIDENCE_DROP = "confidence_drop"  # control conf − canary conf   > bound → action
     ERROR_RATE = "error_rate"  # canary err rate − control err rate     > bound → action
     LATENCY_P95 = "latency_p95"  # canary p95 / control p95          > bound → action
+    EST_ACCURACY_DROP = "est_accuracy_drop"  # control − canary label-free accuracy > bound → action
 
 
-HEALTH_GATES = (GateKind.DRIFT, GateKind.CONFIDENCE_DROP, GateKind.ERROR_RATE, GateKind.LATENCY_P95)
+HEALTH_GATES = (
+    GateKind.DRIFT,
+    GateKind.CONFIDENCE_DROP,
+    GateKind.ERROR_RATE,
+    GateKind.LATENCY_P95,
+    GateKind.EST_ACCURACY_DROP,
+)
 
 
 class GateAction(StrEnum):
@@ -270,7 +277,7 @@ class HealthBound:
             _require(
                 self.bound >= 1.0, "health gate latency_p95: bound is a ratio canary/control and must be >= 1"
             )
-        elif g in (GateKind.CONFIDENCE_DROP, GateKind.ERROR_RATE):
+        elif g in (GateKind.CONFIDENCE_DROP, GateKind.ERROR_RATE, GateKind.EST_ACCURACY_DROP):
             _require(0.0 <= self.bound <= 1.0, f"health gate {g.value}: bound must be in [0, 1]")
         else:
             _require(self.bound >= 0.0, f"health gate {g.value}: bound must be >= 0")
@@ -489,3 +496,6 @@ class FleetSnapshot:
     telemetry: Mapping[str, Window] = field(default_factory=dict)
     baselines: Mapping[str, Baseline] = field(default_factory=dict)
     counters: Mapping[str, int] = field(default_factory=dict)
+    # devices whose view may differ from the previous step's snapshot (None: any may); the engine
+    # looks for new results only among them, so a step costs what changed, not the fleet size
+    changed: frozenset[str] | None = None

@@ -62,7 +62,8 @@ def plan(
     spec = state.spec
     stage = spec.stages[state.stage]
     touched = state.devices
-    before = {d for d, r in touched.items() if r.stage < state.stage}
+    # only a stage of named devices needs the set touched before it (the others cap by number)
+    before = {d for d, r in touched.items() if r.stage < state.stage} if stage.devices else set()
     room = stage_cap(stage, len(snapshot.target), before) - len(touched)
     if room <= 0:
         return Plan()

@@ -81,7 +81,12 @@ _HOLD = (
     .where(
         _DEV.c.id == bindparam("d"), or_(_DEV.c.rollout_id.is_(None), _DEV.c.rollout_id == bindparam("rid"))
     )
-    .values(rollout_id=bindparam("rid"), desired=bindparam("desired"), desired_rev=_DEV.c.desired_rev + 1)
+    .values(
+        rollout_id=bindparam("rid"),
+        desired=bindparam("desired"),
+        desired_rev=_DEV.c.desired_rev + 1,
+        changed_at=bindparam("now"),  # a hold is a change every rollout's snapshot must see
+    )
 )
 _SEND = (
     update(_DEV)
@@ -140,7 +145,12 @@ def apply_decision(s: Session, row: Rollout, before: RolloutState, decision: Dec
         for a in decision.assign:
             dep = _deployment_id(row.id)
             holds.append(
-                {"d": a.device_id, "rid": row.id, "desired": {**tpl[a.version], "deployment_id": dep}}
+                {
+                    "d": a.device_id,
+                    "rid": row.id,
+                    "now": now,
+                    "desired": {**tpl[a.version], "deployment_id": dep},
+                }
             )
             inserts.append(
                 {
@@ -174,10 +184,13 @@ def apply_decision(s: Session, row: Rollout, before: RolloutState, decision: Dec
             deps.append({"rid": row.id, "d": r.device_id, "dep": dep, "now": now})
         s.execute(_SEND, sends)
         s.execute(_ASG_DEPLOYMENT, deps)
+    moved = {d for ev in decision.events for d in (*ev.devices, *ev.failed)}  # only events change devices
     changed = [
         {"rid": row.id, "d": d, "status": rec.status.value, "now": now}
-        for d, rec in decision.state.devices.items()
-        if d in before.devices and before.devices[d].status is not rec.status
+        for d in sorted(moved)
+        if (rec := decision.state.devices.get(d)) is not None
+        and d in before.devices
+        and before.devices[d].status is not rec.status
     ]
     if changed:
         s.execute(_ASG_STATUS, changed)
@@ -187,7 +200,7 @@ def apply_decision(s: Session, row: Rollout, before: RolloutState, decision: Dec
             s.execute(
                 update(Device)
                 .where(Device.id.in_(ids[i : i + 5000]), Device.rollout_id == row.id)
-                .values(rollout_id=None)
+                .values(rollout_id=None, changed_at=now)
             )
     if decision.events:
         row.status = decision.state.status

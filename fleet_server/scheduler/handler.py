@@ -33,7 +33,7 @@ from tinyfleet.server.rollout.engine import Command, Decision, command, fault, s
 from tinyfleet.server.rollout.events import Event, RolloutState, apply, create, replay
 from tinyfleet.server.rollout.model import RolloutSpec
 from tinyfleet.server.scheduler.executor import apply_decision
-from tinyfleet.server.scheduler.snapshot import build_snapshot
+from tinyfleet.server.scheduler.snapshot import forget, remember, step_snapshot
 
 __all__ = [
     "NotFound",
@@ -84,15 +84,24 @@ def _claim(s: Session, db: Database, rollout_id: int, me: str, ttl: float) -> Ro
     return s.scalar(select(Rollout).where(Rollout.id == rollout_id).with_for_update(skip_locked=True))
 
 
+def _url(s: Session) -> str:
+    return str(s.get_bind().engine.url)
+
+
 # per process: the last state built per (database, rollout), so a step reads only the new events
 _STATES: dict[tuple[str, int], RolloutState] = {}
 _STATES_LOCK = threading.Lock()
 
 
+def _remember_state(key: tuple[str, int], state: RolloutState) -> None:
+    with _STATES_LOCK:
+        _STATES[key] = state
+
+
 def load_state(s: Session, rollout_id: int) -> RolloutState:
     """The rollout's state from its event log: the cached state of this process plus the events
     after it (other processes may have appended some), or a full replay."""
-    key = (str(s.get_bind().engine.url), rollout_id)
+    key = (_url(s), rollout_id)
     with _STATES_LOCK:
         cached = _STATES.get(key)
     if cached is not None:  # the same log? (a database recreated under the same URL is not)
@@ -130,26 +139,34 @@ def _release_claim(row: Rollout) -> None:
 def step_rollout(
     db: Database, rollout_id: int, me: str, http_url: str, ttl: float = 15.0, now: float | None = None
 ) -> StepResult:
-    with db.session() as s:
-        row = _claim(s, db, rollout_id, me, ttl)
-        if row is None:
-            return StepResult(rollout_id, claimed=False)
-        if row.status not in ACTIVE:
+    key = (str(db.engine.url), rollout_id)  # as load_state's key
+    try:
+        with db.session() as s:
+            row = _claim(s, db, rollout_id, me, ttl)
+            if row is None:
+                return StepResult(rollout_id, claimed=False)
+            if row.status not in ACTIVE:
+                _release_claim(row)
+                return StepResult(rollout_id, claimed=True, status=row.status.value)
+            at = time.time() if now is None else now
+            state = load_state(s, rollout_id)
+            snapshot, entry = step_snapshot(s, row, state, at, cache_key=key)
+            decision = step(state, snapshot, at)
+            apply_decision(s, row, state, decision, http_url)
             _release_claim(row)
-            return StepResult(rollout_id, claimed=True, status=row.status.value)
-        at = time.time() if now is None else now
-        state = load_state(s, rollout_id)
-        decision = step(state, build_snapshot(s, row, state, at), at)
-        apply_decision(s, row, state, decision, http_url)
-        _release_claim(row)
-        return StepResult(
-            rollout_id,
-            True,
-            len(decision.events),
-            len(decision.assign),
-            len(decision.rollback),
-            decision.state.status.value,
-        )
+    except BaseException:
+        forget(key)  # the next step reads everything again
+        raise
+    remember(key, entry)  # committed: the next step of this process starts from here
+    _remember_state(key, decision.state)
+    return StepResult(
+        rollout_id,
+        True,
+        len(decision.events),
+        len(decision.assign),
+        len(decision.rollback),
+        decision.state.status.value,
+    )
 
 
 def record_fault(

@@ -320,3 +320,48 @@ def test_scheduled_rollout_can_be_aborted_before_it_starts() -> None:
 
 def test_now_is_compared_in_utc_seconds() -> None:
     assert datetime.fromtimestamp(0, UTC).year == 1970
+
+
+# -- the per-stage tally equals counting the devices -------------------------------------------------
+def _recount(state: object) -> dict[str, int]:
+    from tinyfleet.server.rollout.events import RolloutState
+
+    assert isinstance(state, RolloutState)
+    out: Counter[str] = Counter()
+    for r in state.devices.values():
+        out[f"{r.stage}:all"] += 1
+        out[f"{r.stage}:{r.status.value}"] += 1
+        if r.status is DeviceStatus.FAILED and r.retries >= state.spec.retry.max_retries:
+            out[f"{r.stage}:failed_final"] += 1
+    return dict(out)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    fail_every=st.integers(2, 7),
+    retries=st.integers(0, 3),
+    abort_at=st.one_of(st.none(), st.integers(1, 30)),
+)
+def test_tally_always_equals_a_recount(n: int, fail_every: int, retries: int, abort_at: int | None) -> None:
+    from tinyfleet.server.rollout.engine import Command
+
+    calls: Counter[str] = Counter()
+
+    def behaviour(d: str) -> str:
+        calls[d] += 1
+        return "fail" if (int(d[1:]) + calls[d]) % fail_every == 0 else "confirm"
+
+    s = spec(
+        Stage("ten", percent=10),
+        Stage("half", percent=50, error=ErrorThreshold(None, 0.9)),
+        Stage("all", percent=100, error=ErrorThreshold(None, 0.9)),
+        retry=RetryPolicy(retries, 1.0, 2.0, 4.0),
+    )
+    run = Run.start(Fleet.make(n, behaviour=behaviour), s)
+    for i in range(60):
+        if abort_at == i and not run.state.terminal and run.state.status is not Status.ABORTING:
+            run.cmd(Command.ABORT)
+        run.tick()
+        assert {k: v for k, v in run.state.tally.items() if v} == _recount(run.state)
+    assert run.replayed() == run.state

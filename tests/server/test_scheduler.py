@@ -4,6 +4,7 @@ incompatible devices are skipped, abort rolls back, and concurrent schedulers ne
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -45,29 +46,49 @@ def _setup(client: TestClient, keys: Path, n: int = 20, incompatible: int = 2) -
 
 
 def _report_all(db: Database, *, fail: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-    """What devices do: run what their desired state names, and report it in their state."""
+    """What devices do: run what their desired state names, and report it in their state (a changed
+    state gets ``changed_at``, as ingest sets it)."""
     with db.session() as s:
         for dev in s.scalars(select(Device)):
-            if dev.desired is None:
-                if dev.model_version is None:
-                    dev.model_name, dev.model_version, dev.model_sha256, dev.update_state = (
-                        "kws",
-                        "1.0.0",
-                        "",
-                        "idle",
-                    )
-                continue
-            model = dev.desired.get("model")
-            dev.deployment_id = dev.desired["deployment_id"]
-            if dev.id in fail:
-                dev.update_state = "failed"
-            elif model is not None:
-                dev.model_name, dev.model_version, dev.model_sha256 = (
-                    model["name"],
-                    model["version"],
-                    model["sha256"],
-                )
-                dev.update_state = "confirmed"
+            before = (
+                dev.model_name,
+                dev.model_version,
+                dev.model_sha256,
+                dev.update_state,
+                dev.deployment_id,
+            )
+            _run_desired(dev, fail)
+            if (
+                dev.model_name,
+                dev.model_version,
+                dev.model_sha256,
+                dev.update_state,
+                dev.deployment_id,
+            ) != before:
+                dev.changed_at = time.time()
+
+
+def _run_desired(dev: Device, fail: set[str]) -> None:
+    if dev.desired is None:
+        if dev.model_version is None:
+            dev.model_name, dev.model_version, dev.model_sha256, dev.update_state = (
+                "kws",
+                "1.0.0",
+                "",
+                "idle",
+            )
+        return
+    model = dev.desired.get("model")
+    dev.deployment_id = dev.desired["deployment_id"]
+    if dev.id in fail:
+        dev.update_state = "failed"
+    elif model is not None:
+        dev.model_name, dev.model_version, dev.model_sha256 = (
+            model["name"],
+            model["version"],
+            model["sha256"],
+        )
+        dev.update_state = "confirmed"
 
 
 def _run(rt: Runtime, rollout_id: int, rounds: int = 40, fail: set[str] = frozenset()) -> str:  # type: ignore[assignment]
@@ -96,15 +117,14 @@ def test_four_stage_rollout_reaches_every_compatible_device(
     rid = _create(client)
     assert _run(runtime, rid) == "succeeded"
     with runtime.db.session() as s:
-        per_device = dict(
-            s.execute(
+        per_device = {
+            d: k
+            for d, k in s.execute(
                 select(Assignment.device_id, func.count())
                 .where(Assignment.rollout_id == rid)
                 .group_by(Assignment.device_id)
             )
-            .tuples()
-            .all()
-        )
+        }
         assert per_device == {f"d{i:02d}": 1 for i in range(18)}  # once each; incompatible never
         for d in ("d18", "d19"):
             dev = s.get(Device, d)

@@ -73,14 +73,14 @@ def test_any_exception_in_one_step_is_recorded_on_that_rollout(
     client: TestClient, runtime: Runtime, fleet_keys: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bad, good = _two_rollouts(client, fleet_keys)
-    real = handler.build_snapshot
+    real = handler.step_snapshot
 
-    def broken(s, row, state, now):  # type: ignore[no-untyped-def]
+    def broken(s, row, state, now, **kw):  # type: ignore[no-untyped-def]
         if row.id == bad:
             raise ZeroDivisionError("division by zero in a snapshot")
-        return real(s, row, state, now)
+        return real(s, row, state, now, **kw)
 
-    monkeypatch.setattr(handler, "build_snapshot", broken)
+    monkeypatch.setattr(handler, "step_snapshot", broken)
     _rounds(runtime, 12)
     assert client.get(f"/api/v1/rollouts/{good}").json()["status"] == "succeeded"
     st = client.get(f"/api/v1/rollouts/{bad}").json()

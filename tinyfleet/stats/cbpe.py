@@ -71,10 +71,12 @@ def calibrate(conf_bin: Sequence[int], correct: Sequence[bool], bins: int) -> Ca
 @dataclass(frozen=True)
 class AccuracyEstimate:
     accuracy: float
-    se: float
+    se: float  # sqrt(se_sampling² + se_calibration²)
     lower: float
     upper: float
     n: int
+    se_sampling: float = 0.0  # shrinks as live inferences arrive
+    se_calibration: float = 0.0  # fixed by the validation set: does not shrink with live data
 
 
 def estimate_accuracy(
@@ -94,4 +96,12 @@ def estimate_accuracy(
     calib = float(np.sum(pi * pi * acc * (1.0 - acc) / (np.asarray(cal.n) + PRIOR_WEIGHT)))
     se = math.sqrt(sampling + calib)
     z = norm_isf(alpha / 2.0)
-    return AccuracyEstimate(a, se, max(0.0, a - z * se), min(1.0, a + z * se), int(round(total)))
+    return AccuracyEstimate(
+        a,
+        se,
+        max(0.0, a - z * se),
+        min(1.0, a + z * se),
+        int(round(total)),
+        math.sqrt(sampling),
+        math.sqrt(calib),
+    )
