@@ -103,3 +103,20 @@ def test_drift_page_equals_the_api(page_for: Any, fleet: Fleet, telemetry: None,
     expect(page.get_by_test_id("chart-drift-score")).to_have_attribute("viewBox", "0 0 400 280")
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     shot(page, "drift-phone")
+
+
+def test_device_page_shows_messages_the_server_dropped(page_for: Any, fleet: Fleet) -> None:
+    """A device whose message breaks the wire contract sees the field named on its page (issue 16)."""
+    from tinyfleet import wire
+
+    dev = fleet.devices[-1]
+    dev.client.publish(wire.topic(dev.device_id, wire.Channel.HB), b'{"v":1,"ts":-1}', qos=1)
+    deadline = time.monotonic() + 15
+    while fleet.get(f"/api/v1/devices/{dev.device_id}").get("dropped") is None:
+        assert time.monotonic() < deadline, "the dropped heartbeat was not counted"
+        time.sleep(0.1)
+    page = page_for("viewer")
+    page.goto(f"{fleet.srv.url}/ui/#/devices/{dev.device_id}")
+    expect(page.get_by_test_id("device-identity")).to_contain_text("1 (last: malformed hb, field ts")
+    others = [d for d in fleet.devices if d is not dev]
+    assert all(fleet.get(f"/api/v1/devices/{d.device_id}")["dropped"] is None for d in others)

@@ -39,6 +39,13 @@ export async function mount(root, ctx) {
   const events = h("div", { class: "card", style: "margin-top:1rem" });
   root.append(h("p", {}, h("a", { href: "#/fleet" }, "← fleet")), head, body, charts, events);
 
+  // messages of this device the server refused (malformed, oversized, spoofed), with the last field
+  function droppedText(x) {
+    if (!x) return "none";
+    const where = x.field ? `, field ${x.field}` : "";
+    return `${x.count} (last: ${x.reason} ${x.channel}${where}, ${fmtTime(x.at)} UTC)`;
+  }
+
   async function refresh() {
     const [d, ev, tm] = await Promise.all([api.device(id), api.deviceEvents(id), api.deviceTelemetry(id)]);
     clear(head).append(h("h1", { "data-testid": "device-id" }, d.id, " ", pill(d.online ? "online" : "offline")));
@@ -50,6 +57,7 @@ export async function mount(root, ctx) {
         ["tags", Object.entries(d.tags || {}).map(([k, v]) => `${k}=${v}`).join(", ") || "—"],
         ["runtimes", (d.runtimes || []).join(", ") || "—"],
         ["last seen (UTC)", fmtTime(d.last_seen)], ["enrolled (UTC)", fmtTime(d.enrolled_at)],
+        ["messages dropped", droppedText(d.dropped)],
       ])),
       h("div", { class: "card", "data-testid": "device-slots" }, h("h2", {}, "Model slots"),
         table([
