@@ -83,12 +83,14 @@ _METRICS: tuple[tuple[str, str, str, GateKind], ...] = (
     ("confidence", "mean confidence", "probability 0–1", GateKind.CONFIDENCE_DROP),
     ("error_rate", "inference error rate", "share of inferences", GateKind.ERROR_RATE),
     ("latency_p95", "latency p95", "µs", GateKind.LATENCY_P95),
+    ("est_accuracy", "label-free accuracy (CBPE)", "share 0–1", GateKind.EST_ACCURACY_DROP),
 )
 _COMPARED = {
     GateKind.DRIFT: "canary − control",
     GateKind.CONFIDENCE_DROP: "control − canary",
     GateKind.ERROR_RATE: "canary − control",
     GateKind.LATENCY_P95: "canary / control",
+    GateKind.EST_ACCURACY_DROP: "control − canary",
 }
 
 
@@ -100,6 +102,7 @@ def _value(stats: CohortStats, name: str) -> float | None:
         "confidence": stats.mean_confidence,
         "error_rate": stats.error_rate,
         "latency_p95": stats.latency_p95_us,
+        "est_accuracy": stats.est_accuracy,
     }[name]
 
 
@@ -108,8 +111,8 @@ def gate_view(state: RolloutState, snapshot: FleetSnapshot, now: float) -> dict[
     health = state.spec.health
     canary, control = engine.cohorts(state, snapshot)
     c_stats, k_stats = engine.cohort_figures(state, snapshot, now)
-    # the verdicts the scheduler's next tick would reach (engine._health: also knows a waived stage)
-    verdicts: dict[GateKind, Verdict] = {v.gate: v for v in engine._health(state, snapshot, now)}
+    # the verdicts the scheduler's next tick would reach (engine.health: also knows a waived stage)
+    verdicts: dict[GateKind, Verdict] = {v.gate: v for v in engine.health(state, snapshot, now)}
     metrics = []
     for name, label, unit, gate in _METRICS:
         v = verdicts.get(gate)
@@ -128,6 +131,9 @@ def gate_view(state: RolloutState, snapshot: FleetSnapshot, now: float) -> dict[
                 "bound": v.bound if v else None,
                 "outcome": v.outcome.value if v else "not gated",
                 "detail": v.detail if v else "",
+                "lower": v.lower if v else None,  # the interval that decided
+                "upper": v.upper if v else None,
+                "samples": list(v.samples) if v and v.samples else None,
             }
         )
     return {

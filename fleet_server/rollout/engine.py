@@ -48,6 +48,7 @@ __all__ = [
     "command",
     "due_retries",
     "fault",
+    "health",
     "refused_devices",
     "refuses_rollback",
     "send_budget",
@@ -279,7 +280,9 @@ def cohort_figures(
     return _cohort(canary, snapshot, state, refs, now), _cohort(control, snapshot, state, refs, now)
 
 
-def _health(state: RolloutState, snapshot: FleetSnapshot, now: float) -> list[Verdict]:
+def health(state: RolloutState, snapshot: FleetSnapshot, now: float) -> list[Verdict]:
+    """The ML health verdicts the engine acts on at ``now`` (a waived stage: ``skip``): the one
+    evaluation the scheduler's step and the dashboard both use."""
     if not state.spec.health.bounds:
         return []
     if state.stage == state.waived_stage:
@@ -372,10 +375,10 @@ def _gate_abort(b: _Builder, snapshot: FleetSnapshot) -> bool:
     if fired:
         b.transition(Trigger.ERROR_THRESHOLD, fired, reason="; ".join(v.detail for v in fired))
         return True
-    health = _health(b.state, snapshot, b.now)
-    b.verdicts.extend(health)
+    ml = health(b.state, snapshot, b.now)
+    b.verdicts.extend(ml)
     actions = {bd.gate: bd.action for bd in b.state.spec.health.bounds}
-    failing = [v for v in health if v.outcome is Outcome.FAIL]
+    failing = [v for v in ml if v.outcome is Outcome.FAIL]
     rollback = [v for v in failing if actions[v.gate] is GateAction.ROLLBACK]
     if rollback:
         b.transition(

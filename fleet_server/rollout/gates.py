@@ -29,20 +29,23 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tinyfleet.server.drift.cohort import CohortStats
-from tinyfleet.server.rollout.model import ErrorThreshold, GateKind, HealthGate
+from tinyfleet.server.rollout.model import ErrorThreshold, GateKind, HealthGate, Stage
 from tinyfleet.stats.distributions import norm_isf
 from tinyfleet.stats.homogeneity import psi_critical, psi_null_mean
 from tinyfleet.stats.sequential import chi2_mixture_log_e, mixture_halfwidth
 
 __all__ = [
+    "EVALUATORS",
     "GATE_ALPHA",
     "HEALTH_EVALUATORS",
     "Outcome",
+    "STAGE_EVALUATORS",
     "StageStats",
     "Verdict",
     "error_count",
     "error_share",
     "error_verdicts",
+    "evaluate",
     "health_verdicts",
     "success_share",
 ]
@@ -129,6 +132,14 @@ def success_share(stats: StageStats, required: float) -> Verdict:
 
 def error_verdicts(stats: StageStats, threshold: ErrorThreshold) -> list[Verdict]:
     return [error_count(stats, threshold.max_failed), error_share(stats, threshold.max_failed_share)]
+
+
+# the stage gates, keyed like the health gates (``EVALUATORS`` below holds both: every GateKind)
+STAGE_EVALUATORS: dict[GateKind, Callable[[StageStats, Stage], Verdict]] = {
+    GateKind.ERROR_COUNT: lambda stats, stage: error_count(stats, stage.error.max_failed),
+    GateKind.ERROR_SHARE: lambda stats, stage: error_share(stats, stage.error.max_failed_share),
+    GateKind.SUCCESS_SHARE: lambda stats, stage: success_share(stats, stage.success_share),
+}
 
 
 def _compare(gate: GateKind, value: float, bound: float, what: str) -> Verdict:
@@ -298,6 +309,28 @@ HEALTH_EVALUATORS: dict[GateKind, Callable[[CohortStats, CohortStats, float], Ve
     GateKind.LATENCY_P95: _latency,
     GateKind.EST_ACCURACY_DROP: _est_accuracy,
 }
+
+
+def evaluate(
+    gate: GateKind,
+    stats: StageStats,
+    stage: Stage,
+    health: HealthGate,
+    canary: CohortStats,
+    control: CohortStats,
+) -> Verdict:
+    """Any gate by its kind, as the engine decides it (one registry: ``EVALUATORS``)."""
+    if gate in STAGE_EVALUATORS:
+        return STAGE_EVALUATORS[gate](stats, stage)
+    bounds = [b for b in health.bounds if b.gate is gate]
+    if not bounds:
+        return Verdict(gate, Outcome.SKIP, None, None, "not configured")
+    return health_verdicts(HealthGate(bounds=(bounds[0],), min_samples=health.min_samples), canary, control)[
+        0
+    ]
+
+
+EVALUATORS: frozenset[GateKind] = frozenset(STAGE_EVALUATORS) | frozenset(HEALTH_EVALUATORS)
 
 
 def health_verdicts(health: HealthGate, canary: CohortStats, control: CohortStats) -> list[Verdict]:

@@ -9,16 +9,26 @@ from hypothesis import strategies as st
 
 from tinyfleet.server.drift.cohort import CohortStats
 from tinyfleet.server.rollout.gates import (
+    EVALUATORS,
     GATE_ALPHA,
     HEALTH_EVALUATORS,
+    STAGE_EVALUATORS,
     Outcome,
     StageStats,
     error_count,
     error_share,
+    evaluate,
     health_verdicts,
     success_share,
 )
-from tinyfleet.server.rollout.model import HEALTH_GATES, GateKind, HealthBound, HealthGate
+from tinyfleet.server.rollout.model import (
+    HEALTH_GATES,
+    ErrorThreshold,
+    GateKind,
+    HealthBound,
+    HealthGate,
+    Stage,
+)
 from tinyfleet.stats.homogeneity import HomogeneityTest, homogeneity_test
 from tinyfleet.stats.sequential import mixture_halfwidth
 from tinyfleet.stats.shift import tilt_to_psi
@@ -26,6 +36,22 @@ from tinyfleet.stats.shift import tilt_to_psi
 
 def test_every_health_gate_has_an_evaluator() -> None:
     assert set(HEALTH_EVALUATORS) == set(HEALTH_GATES)
+
+
+def test_every_gate_kind_has_exactly_one_evaluator() -> None:
+    assert frozenset(GateKind) == EVALUATORS
+    assert not set(STAGE_EVALUATORS) & set(HEALTH_EVALUATORS)
+    stage = Stage("s", count=1, error=ErrorThreshold(max_failed=0))
+    health = HealthGate(bounds=(HealthBound(GateKind.ERROR_RATE, 0.02),), min_samples=1)
+    stats = StageStats(4, 2, 1)
+    got = {
+        g: evaluate(g, stats, stage, health, cohort(n=5000, err=400), cohort(n=5000, err=50))
+        for g in GateKind
+    }
+    assert got[GateKind.ERROR_COUNT].outcome is Outcome.FAIL  # 1 > 0
+    assert got[GateKind.SUCCESS_SHARE].outcome is Outcome.WAIT  # 2/4 < 1
+    assert got[GateKind.ERROR_RATE].outcome is Outcome.FAIL
+    assert got[GateKind.DRIFT].outcome is Outcome.SKIP  # not configured
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,8 @@ export async function mount(root, ctx) {
     );
     clear(alertsBox).append(
       h("h2", {}, "Alerts ", pill(r.alert ? "alert" : "no alert", r.alert ? "bad" : "ok")),
-      h("p", { class: "muted" }, "PSI of outputs: raised above 0.25, cleared below 0.1 (hysteresis), evaluated by the server every 30 s."),
+      h("p", { class: "muted" }, "An alert needs evidence: a two-sample G-test against the baseline on recent telemetry, significant after the per-look alpha and Benjamini–Hochberg across devices, and an excess PSI above the bound (docs/drift.md)."),
+      r.alert_reason ? h("p", { "data-testid": "drift-model-reason" }, `fleet: ${r.alert_reason}`) : "",
       table([
         { label: "device", get: (x) => h("a", { href: `#/devices/${encodeURIComponent(x.device_id)}` }, x.device_id) },
         { label: "alert", get: (x) => pill(x.alert ? "alert" : "ok", x.alert ? "bad" : "ok") },
@@ -77,7 +78,8 @@ export async function mount(root, ctx) {
         { label: `${metric} confidence`, cls: "num", get: (x) => fmtNum(x.confidence) },
         { label: `${metric} inputs`, cls: "num hide-phone", get: (x) => fmtNum(x.input) },
         { label: "inferences", cls: "num", get: (x) => x.n },
-      ], r.per_device, { testid: "drift-devices", empty: "no device reports telemetry for this version", rowAttrs: (x) => ({ "data-device": x.device_id }) }),
+        { label: "why", cls: "hide-phone", get: (x) => (x.alert_evidence ? `${x.alert_evidence.signal}: G ${fmtNum(x.alert_evidence.statistic)} (${x.alert_evidence.df} df), p_adj ${x.alert_evidence.p_adjusted.toExponential(2)}, excess PSI ${fmtNum(x.alert_evidence.psi_excess)}, n ${x.alert_evidence.n}` : "") },
+      ], r.per_device, { testid: "drift-devices", empty: "no device reports telemetry for this version", rowAttrs: (x) => ({ "data-device": x.device_id, title: x.alert_reason || "" }) }),
     );
   }
   await refresh();

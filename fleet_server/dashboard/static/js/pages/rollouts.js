@@ -144,6 +144,7 @@ async function detailView(root, ctx) {
         { label: "control", cls: "num", get: (m) => fmtNum(m.control) },
         { label: "compared", cls: "num hide-phone", get: (m) => (m.value === null ? m.compared : `${m.compared} = ${fmtNum(m.value)}`) },
         { label: "bound", cls: "num", get: (m) => (m.bound === null ? "—" : `≤ ${fmtNum(m.bound)}`) },
+        { label: "interval", cls: "num hide-phone", get: (m) => (m.lower === null && m.upper === null ? "—" : `[${m.lower === null ? "−∞" : fmtNum(m.lower)}, ${m.upper === null ? "∞" : fmtNum(m.upper)}]`) },
         { label: "gate", get: (m) => pill(m.outcome, m.outcome === "pass" ? "ok" : m.outcome === "fail" ? "bad" : "") },
       ], g.metrics, { testid: "gate-table", rowAttrs: (m) => ({ "data-metric": m.name, title: m.detail }) }),
     );
