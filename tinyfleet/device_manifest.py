@@ -15,7 +15,16 @@ from dataclasses import dataclass
 
 from tinyfleet.errors import PackageError
 
-__all__ = ["DEVICE_MANIFEST_SIZE", "LAYOUT", "DeviceManifest", "Field", "c_header", "parse_semver"]
+__all__ = [
+    "DEVICE_MANIFEST_SIZE",
+    "LAYOUT",
+    "DeviceManifest",
+    "Field",
+    "c_header",
+    "laid_out",
+    "parse_semver",
+    "struct_format",
+]
 
 MAGIC = b"TFDM"
 FORMAT_VERSION = 1
@@ -31,7 +40,8 @@ class Field:
     offset: int = 0
 
 
-def _laid_out(*fields: Field) -> tuple[Field, ...]:
+def laid_out(*fields: Field) -> tuple[Field, ...]:
+    """The fields placed back to back from offset 0."""
     out, at = [], 0
     for f in fields:
         out.append(Field(f.name, f.kind, f.size, f.meaning, at))
@@ -39,7 +49,7 @@ def _laid_out(*fields: Field) -> tuple[Field, ...]:
     return tuple(out)
 
 
-LAYOUT: tuple[Field, ...] = _laid_out(
+LAYOUT: tuple[Field, ...] = laid_out(
     Field("magic", "bytes", 4, '"TFDM"'),
     Field("format_version", "u16", 2, "format of this layout = 1"),
     Field("header_size", "u16", 2, "size of device.bin = 160"),
@@ -60,12 +70,20 @@ LAYOUT: tuple[Field, ...] = _laid_out(
     Field("reserved", "bytes", 20, "zero"),
 )
 _FORMAT = {"u16": "H", "u32": "I"}
-_LAYOUT = struct.Struct("<" + "".join(_FORMAT.get(f.kind, f"{f.size}s") for f in LAYOUT))
+
+
+def struct_format(layout: tuple[Field, ...]) -> str:
+    """The little-endian ``struct`` format of a layout."""
+    return "<" + "".join(_FORMAT.get(f.kind, f"{f.size}s") for f in layout)
+
+
+_LAYOUT = struct.Struct(struct_format(LAYOUT))
 assert _LAYOUT.size == DEVICE_MANIFEST_SIZE == LAYOUT[-1].offset + LAYOUT[-1].size
 
 
-def c_header() -> str:
-    """``tf_device_manifest.h``: the layout as C constants (offset and size of every field)."""
+def c_header(golden: tuple[Field, ...] = ()) -> str:
+    """``tf_device_manifest.h``: the layout as C constants (offset and size of every field); with
+    ``golden``, also the golden.bin header's (``TF_GV_*``)."""
     lines = [
         "/* Generated from tinyfleet/device_manifest.py (LAYOUT) by `python -m tinyfleet.reference`.",
         " * Do not edit: tests/contract/test_reference.py fails when this file and the Python layout differ.",
@@ -78,10 +96,18 @@ def c_header() -> str:
         f'#define TF_DM_MAGIC "{MAGIC.decode()}"',
         "",
     ]
-    for f in LAYOUT:
-        upper = f.name.upper()
-        lines.append(f"#define TF_DM_{upper}_OFF {f.offset}u /* {f.kind}: {f.meaning} */")
-        lines.append(f"#define TF_DM_{upper}_LEN {f.size}u")
+    for prefix, layout in (("TF_DM", LAYOUT), ("TF_GV", golden)):
+        if prefix == "TF_GV" and layout:
+            size = layout[-1].offset + layout[-1].size
+            lines += [
+                "",
+                "/* golden.bin header (tinyfleet/golden.py), then count x (input, output) int8 records */",
+            ]
+            lines.append(f"#define TF_GV_HEADER_SIZE {size}u")
+        for f in layout:
+            upper = f.name.upper()
+            lines.append(f"#define {prefix}_{upper}_OFF {f.offset}u /* {f.kind}: {f.meaning} */")
+            lines.append(f"#define {prefix}_{upper}_LEN {f.size}u")
     lines += ["", "#endif", ""]
     return "\n".join(lines)
 

@@ -1,7 +1,7 @@
 """Golden vectors (`golden.bin`): inputs with the outputs TFLM gives, for on-device self-tests.
 
-Layout (little-endian): magic ``TFGV``, u16 version (1), u16 count, u32 input_bytes,
-u32 output_bytes, then ``count`` records of input bytes followed by output bytes (int8).
+A little-endian header (:data:`HEADER_LAYOUT`, the one definition; docs/reference/ and the firmware's
+constants are generated from it), then ``count`` records of input bytes followed by output bytes (int8).
 """
 
 from __future__ import annotations
@@ -11,13 +11,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tinyfleet.device_manifest import Field, laid_out, struct_format
 from tinyfleet.errors import PackageError
 
-__all__ = ["GOLDEN_MAGIC", "GoldenSet", "HEADER"]
+__all__ = ["GOLDEN_MAGIC", "HEADER", "HEADER_LAYOUT", "GoldenSet"]
 
 GOLDEN_MAGIC = b"TFGV"
-HEADER = struct.Struct("<4sHHII")
 VERSION = 1
+HEADER_LAYOUT: tuple[Field, ...] = laid_out(
+    Field("magic", "bytes", 4, '"TFGV"'),
+    Field("version", "u16", 2, "format = 1"),
+    Field("count", "u16", 2, "records (1..65535)"),
+    Field("input_bytes", "u32", 4, "bytes of one input (int8)"),
+    Field("output_bytes", "u32", 4, "bytes of one expected output (int8, TFLM's)"),
+)
+HEADER = struct.Struct(struct_format(HEADER_LAYOUT))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from tinyfleet import device_manifest, manifest, package, wire
+from tinyfleet import device_manifest, golden, manifest, package, wire
 from tinyfleet.boards import all_boards
 
 __all__ = ["render", "main"]
@@ -69,7 +69,7 @@ def _type(node: dict[str, Any]) -> str:
         return f"list of {_type(node.get('items', {}))}"
     if t == "object" and "additionalProperties" in node:
         return f"object of {_type(node['additionalProperties'])}"
-    return {"integer": "int", "number": "number", "string": "string", "boolean": "bool"}.get(t, t)
+    return {"integer": "int", "number": "number", "string": "string", "boolean": "bool"}.get(str(t), str(t))
 
 
 _NO_NEWLINE = "$(?!\n)"  # Python's "$" would accept a final newline; JSON Schema readers need not see it
@@ -179,7 +179,8 @@ def _manifest_md() -> str:
     ]
     for name, node in _components([manifest.Manifest]).items():
         lines += _struct_table(name, node)
-    lines += ["## device.bin", "", _device_bin_md(), "", "## ZIP container, byte by byte", "", _zip_md()]
+    lines += ["## device.bin", "", _device_bin_md(), "", "## golden.bin", "", _golden_md()]
+    lines += ["", "## ZIP container, byte by byte", "", _zip_md()]
     return "\n".join(lines)
 
 
@@ -193,6 +194,22 @@ def _device_bin_md() -> str:
     ]
     for f in device_manifest.LAYOUT:
         lines.append(f"| {f.offset} | {f.size} | {f.kind} | `{f.name}` | {_cell(f.meaning)} |")
+    return "\n".join(lines)
+
+
+def _golden_md() -> str:
+    size = golden.HEADER.size
+    lines = [
+        f"A {size}-byte little-endian header, then `count` records, each `input_bytes` int8 inputs followed by",
+        "`output_bytes` int8 outputs (TFLM's). A device's self-test passes when every output is within its",
+        "runtime's `golden.tolerance` and every arg-max agrees.",
+        "",
+        "| offset | size | type | field | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for f in golden.HEADER_LAYOUT:
+        lines.append(f"| {f.offset} | {f.size} | {f.kind} | `{f.name}` | {_cell(f.meaning)} |")
+    lines.append(f"| {size} | … | int8 | records | `count` × (`input_bytes` + `output_bytes`) |")
     return "\n".join(lines)
 
 
@@ -313,7 +330,7 @@ def render() -> dict[str, str]:
     files[f"{REF_DIR}/mqtt-messages.md"] = _wire_md()
     files[f"{REF_DIR}/model-package.md"] = _manifest_md()
     files[f"{REF_DIR}/boards.md"] = _boards_md()
-    files[HEADER_PATH] = device_manifest.c_header()
+    files[HEADER_PATH] = device_manifest.c_header(golden.HEADER_LAYOUT)
     return files
 
 

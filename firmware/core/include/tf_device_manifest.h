@@ -45,4 +45,17 @@
 #define TF_DM_RESERVED_OFF 140u /* bytes: zero */
 #define TF_DM_RESERVED_LEN 20u
 
+/* golden.bin header (tinyfleet/golden.py), then count x (input, output) int8 records */
+#define TF_GV_HEADER_SIZE 16u
+#define TF_GV_MAGIC_OFF 0u /* bytes: "TFGV" */
+#define TF_GV_MAGIC_LEN 4u
+#define TF_GV_VERSION_OFF 4u /* u16: format = 1 */
+#define TF_GV_VERSION_LEN 2u
+#define TF_GV_COUNT_OFF 6u /* u16: records (1..65535) */
+#define TF_GV_COUNT_LEN 2u
+#define TF_GV_INPUT_BYTES_OFF 8u /* u32: bytes of one input (int8) */
+#define TF_GV_INPUT_BYTES_LEN 4u
+#define TF_GV_OUTPUT_BYTES_OFF 12u /* u32: bytes of one expected output (int8, TFLM's) */
+#define TF_GV_OUTPUT_BYTES_LEN 4u
+
 #endif

@@ -30,7 +30,7 @@ extern "C" {
 #define TF_MANIFEST_SIZE TF_DM_SIZE
 #define TF_SIGNATURE_SIZE 64u
 #define TF_OTA_BEGIN_SIZE (TF_MANIFEST_SIZE + TF_SIGNATURE_SIZE)
-#define TF_GOLDEN_HEADER 16u
+#define TF_GOLDEN_HEADER TF_GV_HEADER_SIZE
 #define TF_RECORD_SIZE 32u
 
 /* Per-slot state, persisted in the record. */
