@@ -56,7 +56,13 @@ class UpdateState(StrEnum):
 
 
 class EventType(StrEnum):
-    """One step of an over-the-air update, reported as a ``DeviceEvent``."""
+    """One step of an over-the-air update, reported as a ``DeviceEvent``.
+
+    Final for their deployment (the server counts the device as failed for it, the device does not
+    retry it): ``verify_failed``, ``incompatible``, ``self_test_failed``, ``rolled_back``, ``failed``.
+    ``confirmed`` is the success. The others report progress (``download_progress`` at most once a
+    second, also when a copy damaged in transit is downloaded again).
+    """
 
     DOWNLOAD_STARTED = "download_started"
     DOWNLOAD_PROGRESS = "download_progress"

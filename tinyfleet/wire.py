@@ -166,7 +166,7 @@ class SlotInfo(_Part, frozen=True, kw_only=True):
 
     slot: SlotName
     state: SlotState
-    model: ModelRef | None = None
+    model: Annotated[ModelRef, msgspec.Meta(description="what the slot holds, if known")] | None = None
 
 
 class DeviceState(_Msg, frozen=True, kw_only=True):
@@ -175,9 +175,11 @@ class DeviceState(_Msg, frozen=True, kw_only=True):
     device_id: DeviceId
     board: Annotated[Name, msgspec.Meta(description="board name (docs/reference/boards.md)")]
     kind: DeviceKind
-    firmware: Annotated[str, msgspec.Meta(max_length=32)] = ""
-    active: ModelRef | None = None
-    slots: Annotated[list[SlotInfo], msgspec.Meta(max_length=2)] = []
+    firmware: Annotated[str, msgspec.Meta(max_length=32, description="firmware or agent version text")] = ""
+    active: Annotated[ModelRef, msgspec.Meta(description="the model it runs; absent: none")] | None = None
+    slots: Annotated[
+        list[SlotInfo], msgspec.Meta(max_length=2, description="A/B model slots, if it has them")
+    ] = []
     runtimes: Annotated[
         list[Name], msgspec.Meta(max_length=8, description="runtime names (docs/reference/boards.md)")
     ] = []
@@ -188,8 +190,8 @@ class DeviceState(_Msg, frozen=True, kw_only=True):
         | None
     ) = None
     update: UpdateState = UpdateState.IDLE
-    arena_budget: Count | None = None
-    flash_budget: Count | None = None
+    arena_budget: Annotated[Count, msgspec.Meta(description="bytes of RAM for a tensor arena")] | None = None
+    flash_budget: Annotated[Count, msgspec.Meta(description="bytes of one model slot")] | None = None
     ts: Timestamp
     seq: Seq = 0
 
@@ -202,14 +204,20 @@ class DesiredModel(_Part, frozen=True, kw_only=True):
     sha256: Annotated[Sha256Hex, msgspec.Meta(description="package digest = artifact address")]
     size: Annotated[int, msgspec.Meta(gt=0, le=COUNT_MAX, description="package size in bytes")]
     security_counter: Counter
-    url: Annotated[str, msgspec.Meta(max_length=512, description="download URL (HTTP Basic, Range)")]
+    url: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=512,
+            description="absolute URL, or a path on the server's HTTP address; HTTP Basic (device id, secret), Range",
+        ),
+    ]
 
 
 class DesiredState(_Msg, frozen=True, kw_only=True):
     """What the server wants a device to run (retained; a new ``deployment_id`` per assignment)."""
 
     deployment_id: Annotated[DeploymentId, msgspec.Meta(min_length=1)]
-    rollout_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    rollout_id: Annotated[str, msgspec.Meta(max_length=64, description="informational")] | None = None
     model: Annotated[DesiredModel, msgspec.Meta(description="absent: keep what you run")] | None = None
     issued_at: Timestamp
 
@@ -217,11 +225,11 @@ class DesiredState(_Msg, frozen=True, kw_only=True):
 class DeviceEvent(_Msg, frozen=True, kw_only=True):
     """One step of an update."""
 
-    deployment_id: DeploymentId
+    deployment_id: Annotated[DeploymentId, msgspec.Meta(description="of the desired state it works on")]
     type: EventType
-    model: ModelRef | None = None
-    detail: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    progress: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    model: Annotated[ModelRef, msgspec.Meta(description="the package concerned")] | None = None
+    detail: Annotated[str, msgspec.Meta(max_length=200, description="human-readable reason")] = ""
+    progress: Annotated[float, msgspec.Meta(ge=0, le=1, description="download fraction")] | None = None
     ts: Timestamp
     seq: Seq = 0
 
@@ -231,7 +239,7 @@ class Heartbeat(_Msg, frozen=True, kw_only=True):
 
     ts: Timestamp
     uptime_s: NonNegative = 0.0
-    model_version: Version | None = None
+    model_version: Annotated[Version, msgspec.Meta(description="version of the active model")] | None = None
 
 
 class Telemetry(_Msg, frozen=True, kw_only=True):
