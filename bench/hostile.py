@@ -6,8 +6,9 @@
 2. Time and peak memory to refuse a 10 MiB crafted package (target: < 1 s, < 50 MB above idle),
    for several crafts, in a fresh reader process and through ``POST /api/v1/models``.
 
-``TINYFLEET_BENCH_HOSTILE_DEVICES`` (default 100) and ``TINYFLEET_BENCH_HOSTILE_EVENTS`` (per device,
-default 100) size part 1.
+``TINYFLEET_BENCH_HOSTILE_DEVICES`` (default 100), ``TINYFLEET_BENCH_HOSTILE_EVENTS`` (per device,
+default 100) and ``TINYFLEET_BENCH_HOSTILE_REPEAT`` (interleaved repetitions, default 3) size part 1.
+Hostile devices run in their own process at nice 19 (on a fleet a device's CPU is not the server's).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +36,7 @@ from testkit.server import FleetServer, make_package, running_server
 from tinyfleet.package import _encode
 
 MIB = 1024 * 1024
+REPEAT = int(os.environ.get("TINYFLEET_BENCH_HOSTILE_REPEAT", "3"))
 
 
 def _metric(srv: FleetServer, name: str, label: str = "") -> float:
@@ -63,27 +66,57 @@ HOSTILE = [
 ]
 
 
+_FLOODER = """
+import sys, time, json
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+host, port, user, secret, victim, rate = sys.argv[1:7]
+payloads = [bytes.fromhex(h) for h in json.loads(sys.stdin.read())]
+c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
+c.username_pw_set(user, secret)
+c.connect(host, int(port))
+c.loop_start()
+rate = float(rate)
+i, t0 = 0, time.monotonic()
+while True:
+    c.publish(f"tf/v1/d/{user}/event", payloads[i % len(payloads)], qos=0)
+    if i % 4 == 0:  # another device's topic: refused by the broker
+        c.publish(f"tf/v1/d/{victim}/event", payloads[0], qos=0)
+    i += 1
+    if i % 100 == 0:
+        print(i, flush=True)
+    if rate > 0:
+        time.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+    elif i % 200 == 0:
+        time.sleep(0.001)
+"""
+
+
 def _ingest_round(
-    srv: FleetServer, honest: list[tuple[str, str]], evil: list[tuple[str, str]], events: int
+    srv: FleetServer, honest: list[tuple[str, str]], evil: list[tuple[str, str]], events: int, rate: float
 ) -> dict:
+    """Honest devices publish ``events`` QoS 1 events each as fast as they can; each hostile device
+    (its own process) sends hostile payloads at ``rate`` msg/s (0: as fast as it can)."""
     clients = [(u, _client(srv, u, s)) for u, s in honest]
-    bad = [(u, _client(srv, u, s)) for u, s in evil]
     time.sleep(1.0)
     start_count = _metric(srv, "tinyfleet_mqtt_received_total", 'channel="event"')
     dropped0 = _metric(srv, "tinyfleet_mqtt_dropped_total")
-    stop = threading.Event()
-    sent_bad = [0]
-
-    def flood(u: str, c: mqtt.Client) -> None:
-        i = 0
-        while not stop.is_set():
-            c.publish(f"tf/v1/d/{u}/event", HOSTILE[i % len(HOSTILE)], qos=0)  # QoS 0: straight out
-            if i % 4 == 0:  # another device's topic: refused by the broker
-                c.publish(f"tf/v1/d/{honest[0][0]}/event", HOSTILE[0], qos=0)
-            i += 1
-            sent_bad[0] += 1
-            if i % 200 == 0:
-                time.sleep(0.001)
+    floods = []
+    for u, secret in evil:
+        args = [srv.broker_host, str(srv.broker_port), u, secret, honest[0][0], str(rate)]
+        # niced: on a real fleet the device's CPU is not the server's; here they share two cores
+        p = subprocess.Popen(
+            [sys.executable, "-c", _FLOODER, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: os.nice(19),
+        )
+        assert p.stdin is not None
+        p.stdin.write(json.dumps([h.hex() for h in HOSTILE]))
+        p.stdin.close()
+        floods.append(p)
+    time.sleep(1.0)
 
     def work(u: str, c: mqtt.Client) -> None:
         infos = [
@@ -97,9 +130,6 @@ def _ingest_round(
         for info in infos:
             info.wait_for_publish(120)
 
-    floods = [threading.Thread(target=flood, args=b, daemon=True) for b in bad]
-    for t in floods:
-        t.start()
     t0 = time.perf_counter()
     workers = [threading.Thread(target=work, args=c) for c in clients]
     for t in workers:
@@ -113,18 +143,24 @@ def _ingest_round(
             break
         time.sleep(0.05)
     elapsed = time.perf_counter() - t0
-    stop.set()
+    sent_bad = 0
+    for p in floods:
+        p.terminate()
+        p.wait(30)
+        lines = p.stdout.read().split() if p.stdout is not None else []
+        sent_bad += int(lines[-1]) if lines else 0
     for t in workers:
         t.join(30)
-    for _, c in clients + bad:
+    for _, c in clients:
         c.disconnect()
         c.loop_stop()
+    time.sleep(1.0)
     return {
         "honest_msgs": want,
         "received": int(got),
         "seconds": elapsed,
         "rate": got / elapsed,
-        "hostile_sent": sent_bad[0],
+        "hostile_sent": sent_bad,
         "dropped": _metric(srv, "tinyfleet_mqtt_dropped_total") - dropped0,
     }
 
@@ -134,34 +170,48 @@ def ingest_figures(console: Console) -> None:
     events = int(os.environ.get("TINYFLEET_BENCH_HOSTILE_EVENTS", "100"))
     n_evil = max(1, n // 100)
     with running_server() as srv, srv.api as api:
-        body = {"devices": [{"id": f"h{r}-{i:04d}", "board": "rpi4"} for r in ("a", "b") for i in range(n)]}
+        body = {"devices": [{"id": f"ha-{i:04d}", "board": "rpi4"} for i in range(n)]}
         body["devices"] += [{"id": f"evil-{i}", "board": "rpi4"} for i in range(n_evil)]
         creds = {c["device_id"]: c["secret"] for c in api.post("/api/v1/devices/bulk", json=body).json()}
         time.sleep(2.5)  # the broker reloads its password file
         ids = sorted(creds)
-        clean = _ingest_round(srv, [(d, creds[d]) for d in ids if d.startswith("ha-")], [], events)
-        hostile = _ingest_round(
-            srv,
-            [(d, creds[d]) for d in ids if d.startswith("hb-")],
-            [(d, creds[d]) for d in ids if d.startswith("evil-")],
-            events,
-        )
-    t = Table(title=f"honest ingest, {n} devices x {events} events (QoS 1), {n_evil} hostile flooding")
+        evil = [(d, creds[d]) for d in ids if d.startswith("evil-")]
+        honest = [(d, creds[d]) for d in ids if d.startswith("ha-")]
+        # interleaved repetitions, medians: the machine is shared, single rounds vary by +-30 %
+        runs: dict[str, list[dict]] = {"clean": [], "paced": [], "flood": []}
+        per_device = 0.0
+        for _ in range(REPEAT):
+            runs["clean"].append(_ingest_round(srv, honest, [], events, 0))
+            per_device = statistics.median(r["rate"] for r in runs["clean"]) / n
+            runs["paced"].append(_ingest_round(srv, honest, evil, events, per_device))
+            runs["flood"].append(_ingest_round(srv, honest, evil, events, 0))
+    med = {k: {f: statistics.median(r[f] for r in v) for f in v[0]} for k, v in runs.items()}
+    clean, paced, flood = med["clean"], med["paced"], med["flood"]
+    t = Table(
+        title=f"honest ingest, {n} devices x {events} events (QoS 1); {n_evil} hostile device(s); "
+        f"median of {REPEAT}"
+    )
     for col in ("round", "honest msgs", "received", "s", "msg/s", "hostile sent", "dropped"):
         t.add_column(col, justify="right")
-    for name, r in (("clean", clean), ("1 % hostile", hostile)):
+    rounds = (
+        ("clean", clean),
+        (f"1 % hostile at {per_device:.0f} msg/s", paced),
+        ("1 % hostile flooding", flood),
+    )
+    for name, r in rounds:
         t.add_row(
             name,
-            str(r["honest_msgs"]),
-            str(r["received"]),
+            f"{r['honest_msgs']:.0f}",
+            f"{r['received']:.0f}",
             f"{r['seconds']:.2f}",
             f"{r['rate']:,.0f}",
-            str(r["hostile_sent"]),
+            f"{r['hostile_sent']:.0f}",
             f"{r['dropped']:,.0f}",
         )
     console.print(t)
     console.print(
-        f"hostile / clean honest ingest rate: {hostile['rate'] / clean['rate']:.1%} (target >= 95 %)"
+        f"honest ingest rate vs clean: {paced['rate'] / clean['rate']:.1%} with hostile devices at an honest "
+        f"rate, {flood['rate'] / clean['rate']:.1%} with them flooding (target >= 95 %)"
     )
 
 
@@ -172,7 +222,7 @@ def crafts(key_dir: Path) -> dict[str, bytes]:
     good = make_package(key_dir, "kws", "1.0.0", 1)
     with zipfile.ZipFile(io.BytesIO(good)) as zf:
         members = {i.filename: zf.read(i) for i in zf.infolist()}
-    big = dict(members, **{"model.tflite": bytes(10 * MIB)})  # the signature no longer matches
+    big = dict(members, **{"model.tflite": bytes(10 * MIB)})  # not the size the signed manifest names
     deflated = io.BytesIO()
     with zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for name, data in members.items():
@@ -184,7 +234,7 @@ def crafts(key_dir: Path) -> dict[str, bytes]:
     return {
         "overlap bomb, 3000 members": overlap_bomb(3000, 10 * MIB),
         "overlap bomb, 30 members": overlap_bomb(30, 10 * MIB),
-        "10 MiB artifact, bad signature": _encode(big),
+        "10 MiB artifact, unsigned size": _encode(big),
         "deflate bomb (1 GiB inflated)": deflated.getvalue(),
     }
 

@@ -146,6 +146,10 @@ class Runtime:
         self.outbox = Outbox(self.db, self.publisher, self.bus)
         self.outbox.start()
         self._spawn(self._housekeeping, "housekeeping")
+        if st.policies:  # the continuous-training loop (docs/mlops.md)
+            from tinyfleet.server.policy.loop import run_policies
+
+            self._spawn(lambda: run_policies(self, self._stop), "policies")
         self.scheduler = self.build_scheduler()
         self.scheduler.start()
 

@@ -33,6 +33,8 @@ __all__ = ["MAX_MEMBERS", "Member", "StoredArchive"]
 MAX_MEMBERS = 32  # 4 head members and the artifacts; a real package has 6
 _LOCAL = struct.Struct("<4s5H3L2H")  # local file header: signature .. name length, extra length
 _LOCAL_SIG = b"PK\x03\x04"
+_END = struct.Struct("<4s4H2LH")  # end of central directory: .., entries total, size, offset, comment length
+_END_SIG = b"PK\x05\x06"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,15 @@ class StoredArchive:
 
     def __init__(self, raw: bytes, head: tuple[str, ...], name_re: re.Pattern[str]) -> None:
         self.raw = raw
+        # the end record first: a canonical package ends in it (no comment), and its entry count
+        # bounds what the central directory parse below may cost
+        if len(raw) < _END.size:
+            raise PackageError("not a valid model package (too short)")
+        end = _END.unpack_from(raw, len(raw) - _END.size)
+        if end[0] != _END_SIG or end[7] != 0:
+            raise PackageError("not a valid model package (no end record, or bytes after it)")
+        if end[4] > MAX_MEMBERS:
+            raise PackageError(f"package has {end[4]} members (at most {MAX_MEMBERS})")
         try:
             with zipfile.ZipFile(io.BytesIO(raw)) as zf:  # parses the central directory only
                 infos = zf.infolist()

@@ -85,3 +85,14 @@ def test_deeply_nested_manifest_is_a_package_error(fleet_keys: Path) -> None:
     members["manifest.json"] = b"[" * 200_000 + b"]" * 200_000  # beyond the manifest size cap
     with pytest.raises(PackageError, match="at most"):
         read_package(_encode(members), {})
+
+
+def test_end_record_is_checked_first(fleet_keys: Path) -> None:
+    """A canonical package ends in its end record; trailing bytes or a comment are refused, and a
+    member count above the bound is refused from that record, before the central directory is parsed."""
+    good = make_package(fleet_keys, "kws", "1.0.0", 1)
+    for bad in (good + b"x", good[:-2] + b"\x01\x00x", good[:10]):
+        with pytest.raises(PackageError, match="not a valid model package"):
+            read_package(bad, {})
+    with pytest.raises(PackageError, match="3000 members"):
+        read_package(overlap_bomb(3000, 16), {})
