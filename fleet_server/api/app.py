@@ -75,9 +75,9 @@ def create_app(rt: Runtime, *, start: bool = True) -> FastAPI:
         """Prometheus text format."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    from tinyfleet.server.api import capture, devices, drift, models, rollouts, stream, tokens
+    from tinyfleet.server.api import capture, devices, drift, models, policies, rollouts, stream, tokens
 
-    for module in (devices, models, rollouts, drift, tokens, stream, capture):
+    for module in (devices, models, rollouts, drift, tokens, stream, capture, policies):
         app.include_router(module.router)
 
     from tinyfleet.server.dashboard import (

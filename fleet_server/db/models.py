@@ -359,3 +359,48 @@ class DatasetRow(Base):
     parent: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[float] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+# --- policies: the continuous-training loop (tinyfleet.server.policy) ---
+
+
+class Policy(Base):
+    """On a drift alert for ``model``: capture → labels → retrain → canary (``config``, docs/mlops.md)."""
+
+    __tablename__ = "policies"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class PolicyRun(Base):
+    """One iteration of a policy's loop; ``status`` is its current step, ``data`` what it made."""
+
+    __tablename__ = "policy_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    policy: Mapped[str] = mapped_column(ForeignKey("policies.name", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    started_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_policy_runs_status", "status"),)
+
+
+class PolicyEvent(Base):
+    """Append-only audit trail of a loop iteration."""
+
+    __tablename__ = "policy_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("policy_runs.id", ondelete="CASCADE"))
+    ts: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_policy_events_run", "run_id"),)

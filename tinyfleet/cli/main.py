@@ -60,6 +60,7 @@ COMMANDS: CommandTable = {
     "drift": ("tinyfleet.cli.fleet:drift", "Show drift scores and alerts."),
     "token": ("tinyfleet.cli.fleet:token", "Create API tokens (admin, operator, viewer)."),
     "data": ("tinyfleet.cli.data:data", "Capture samples from the fleet; dataset versions."),
+    "policy": ("tinyfleet.cli.policy:policy", "Continuous training: drift alert → capture → retrain → canary."),
     "agent": ("tinyfleet.agent.cli:agent", "Run the agent on a Linux edge board or as an MCU gateway."),
     "sim": ("tinyfleet.agent.sim.cli:sim", "Simulate a fleet of devices over MQTT."),
 }

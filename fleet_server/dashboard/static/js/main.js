@@ -7,10 +7,11 @@ import * as device from "./pages/device.js";
 import * as drift from "./pages/drift.js";
 import * as fleet from "./pages/fleet.js";
 import * as login from "./pages/login.js";
+import * as loops from "./pages/loops.js";
 import * as models from "./pages/models.js";
 import * as rollouts from "./pages/rollouts.js";
 
-const PAGES = { fleet, device, rollouts, drift, audit, models };
+const PAGES = { fleet, device, rollouts, drift, audit, models, loops };
 const POLL_MS = 3000;
 
 const state = { role: null, subject: null, page: null, stopStream: null, pollTimer: null, pageTimer: null, live: "off", pending: null, paused: false };

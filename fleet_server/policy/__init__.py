@@ -1,0 +1,1 @@
+"""Policies: the continuous-training loop (drift alert → capture → labels → retrain → canary)."""
