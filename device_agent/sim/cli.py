@@ -96,6 +96,20 @@ def _frac_at(text: str | None, what: str) -> tuple[float, float, float | None]:
 @click.option(
     "--fail-selftest", multiple=True, help="VERSION whose self-test fails on every device, or a FRACTION"
 )
+@click.option(
+    "--drift-psi",
+    type=float,
+    default=0.0,
+    help="graded drift: the drifting devices' inputs move this PSI away from the truth (instead of SHIFT)",
+)
+@click.option(
+    "--worse",
+    multiple=True,
+    help="VERSION:DROP: devices running VERSION are DROP accuracy points worse (confidence shifts down)",
+)
+@click.option(
+    "--slower", multiple=True, help="VERSION:FACTOR: devices running VERSION are FACTOR times slower"
+)
 @click.option("--slow", type=float, default=0.0, help="fraction of devices with 10x inference latency")
 @click.option(
     "--fail-infer", type=float, default=0.0, help="fraction of devices where 20% of inferences fail"
@@ -128,6 +142,9 @@ def sim(
     telemetry: float,
     download: str,
     drift: str | None,
+    drift_psi: float,
+    worse: tuple[str, ...],
+    slower: tuple[str, ...],
     fail_selftest: tuple[str, ...],
     slow: float,
     fail_infer: float,
@@ -174,6 +191,9 @@ def sim(
         offline_fraction=o_frac,
         offline_at_s=o_at,
         offline_for_s=o_for or 30.0,
+        drift_psi=_nonneg(drift_psi, "drift-psi"),
+        worse=tuple(_version_value(w, "worse", 0.0, 1.0) for w in worse),
+        slower=tuple(_version_value(w, "slower", 1.0, 1000.0) for w in slower),
     )
     host, port = parse_hostport(broker, 1883)
     enrolled: list[tuple[str, str]] | None = None
@@ -276,3 +296,21 @@ async def _run(fleet: Fleet, duration: float, stats_every: float) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), stats_every)
             click.echo(json.dumps(fleet.stats(), sort_keys=True))
+
+
+def _nonneg(v: float, name: str) -> float:
+    if not (v >= 0 and v < 100):
+        raise UsageError(f"--{name} must be a number from 0 to 100")
+    return v
+
+
+def _version_value(arg: str, name: str, lo: float, hi: float) -> tuple[str, float]:
+    """``VERSION:VALUE`` with lo <= VALUE <= hi (one clear error otherwise)."""
+    version, _, value = arg.partition(":")
+    try:
+        x = float(value)
+    except ValueError:
+        x = float("nan")
+    if version.count(".") != 2 or not lo <= x <= hi:
+        raise UsageError(f"--{name} expects VERSION:VALUE with VALUE from {lo:g} to {hi:g}, got {arg!r}")
+    return version, x

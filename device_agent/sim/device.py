@@ -296,6 +296,9 @@ class SimDevice:
             slow=b.slow(self.id),
             slow_factor=b.slow_factor,
             err_rate=b.fail_infer_rate if b.failing_inference(self.id) else 0.0,
+            drift_psi=b.drift_psi,
+            accuracy_drop=b.accuracy_drop(self.active.version),
+            latency_factor=b.latency_factor(self.active.version),
         )
         if self.session.publish(wire.Channel.TM, wire.encode(msg), qos=1):
             self.fleet.counters["tm"] += 1
