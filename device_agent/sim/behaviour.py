@@ -5,7 +5,7 @@ same devices misbehave in every run with the same settings and the server's view
 
 **A realistic null.** A package's ``drift_baseline`` is a *sample* (the validation data) of the
 distribution the model sees when nothing is wrong. The simulator draws that true distribution once
-per package (seeded by its name and version) from the Dirichlet posterior of the baseline counts
+per baseline (seeded by its counts) from the Dirichlet posterior of the baseline counts
 (counts + 1/2; input counts scaled to the number of validation samples), and healthy devices sample
 their telemetry from it. The stored baseline is then a sample of the devices' truth, as in the field:
 both sample sizes matter, and a healthy device does not match the baseline exactly.
@@ -114,7 +114,10 @@ class Baseline:
         b = manifest.drift_baseline
         if b is None or b.output_classes is None:
             return cls()
-        seed = hashlib.blake2b(f"{manifest.name}@{manifest.version}".encode(), digest_size=8).digest()
+        # seeded by the baseline itself: packages with the same baseline share one truth (an equal
+        # candidate re-packaged is equal on the devices too)
+        counts = (b.input.hist, b.output_classes.counts, b.confidence.hist, b.n)
+        seed = hashlib.blake2b(repr(counts).encode(), digest_size=8).digest()
         rng = np.random.default_rng(int.from_bytes(seed, "big"))
         hist = np.asarray(b.input.hist, dtype=np.float64)
         totals = hist.sum(axis=1, keepdims=True)

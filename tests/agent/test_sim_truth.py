@@ -16,8 +16,8 @@ from tinyfleet.stats.homogeneity import homogeneity_test
 from tinyfleet.stats.shift import exact_psi
 
 
-def _manifest(n: int = 300, version: str = "1.0.0", calibration: object = None) -> object:
-    rng = np.random.default_rng(0)
+def _manifest(n: int = 300, version: str = "1.0.0", calibration: object = None, seed: int = 0) -> object:
+    rng = np.random.default_rng(seed)
     conf = [0] * 8 + list(rng.multinomial(n, np.full(8, 1 / 8)))
     return SimpleNamespace(
         name="digits",
@@ -39,14 +39,18 @@ def test_truth_is_a_seeded_draw_the_baseline_is_a_sample_of() -> None:
     assert np.array_equal(a.class_p, b.class_p)  # every device of a package shares its truth
     counts = np.asarray(m.drift_baseline.output_classes.counts)  # type: ignore[attr-defined]
     assert not np.allclose(a.class_p, counts / counts.sum())  # the truth is not the baseline itself
-    other = Baseline.from_manifest(_manifest(version="1.0.1"))  # type: ignore[arg-type]
+    same = Baseline.from_manifest(_manifest(version="2.0.0"))  # type: ignore[arg-type]
+    assert np.array_equal(a.class_p, same.class_p)  # same baseline, another version: same truth
+    other = Baseline.from_manifest(_manifest(seed=1))  # type: ignore[arg-type]
     assert not np.array_equal(a.class_p, other.class_p)
-    # the baseline is a plausible sample of the truth: over 200 packages, a 5 % test rejects ~5 %
+    # the baseline is a plausible sample of its truth: over 200 baselines, a 5 % test rejects ~5 %
     rng = np.random.default_rng(1)
     rejected = 0
     for i in range(200):
-        t = Baseline.from_manifest(_manifest(version=f"1.0.{i}"))  # type: ignore[arg-type]
-        rejected += homogeneity_test(counts, rng.multinomial(100_000, t.class_p)).p_value < 0.05
+        mi = _manifest(seed=100 + i)
+        t = Baseline.from_manifest(mi)  # type: ignore[arg-type]
+        ci = np.asarray(mi.drift_baseline.output_classes.counts)  # type: ignore[attr-defined]
+        rejected += homogeneity_test(ci, rng.multinomial(100_000, t.class_p)).p_value < 0.05
     assert rejected / 200 <= 0.12
 
 
