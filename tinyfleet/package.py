@@ -151,7 +151,29 @@ def _manifest_body(manifest: ManifestBody | Mapping[str, Any]) -> ManifestBody:
     unknown = sorted(set(data) - _BODY_FIELDS - {"schema", "key_id", "artifacts"})
     if unknown:
         raise PackageError(f"manifest: {unknown[0]}: not a manifest field (tinyfleet.manifest.ManifestBody)")
-    return parse_manifest({k: v for k, v in data.items() if k in _BODY_FIELDS}, ManifestBody)
+    given = {k: v for k, v in data.items() if k in _BODY_FIELDS}
+    body = parse_manifest(given, ManifestBody)
+    lost = _dropped_key(given, msgspec.to_builtins(body), "")
+    if lost:
+        raise PackageError(f"manifest: {lost}: not a manifest field (tinyfleet.manifest)")
+    return body
+
+
+def _dropped_key(given: Any, kept: Any, path: str) -> str:
+    """The first key of ``given`` (a nested part) that the typed model would leave out when signing."""
+    if isinstance(given, Mapping) and isinstance(kept, Mapping):
+        for k, v in given.items():
+            where = f"{path}.{k}" if path else str(k)
+            if k not in kept:
+                if v is not None:
+                    return where
+            elif lost := _dropped_key(v, kept[k], where):
+                return lost
+    elif isinstance(given, list | tuple) and isinstance(kept, list):
+        for i, (g, k) in enumerate(zip(given, kept, strict=False)):
+            if lost := _dropped_key(g, k, f"{path}[{i}]"):
+                return lost
+    return ""
 
 
 def build_package(

@@ -73,6 +73,10 @@ def test_writers_get_the_same_checks(key_dir: Path) -> None:
     }
     with pytest.raises(PackageError, match="^manifest: lables: not a manifest field"):
         build_package({**body, "lables": ["a", "b", "c"]}, arts, key)
+    # a nested key the model does not know would be left out of the signed manifest: refused too
+    drift = {**body["drift_baseline"], "smaple_size": 5}
+    with pytest.raises(PackageError, match=r"^manifest: drift_baseline\.smaple_size: not a manifest field"):
+        build_package({**body, "drift_baseline": drift}, arts, key)
     with pytest.raises(PackageError, match=r"^manifest: golden\.count: 3, but golden\.bin holds 2"):
         build_package({**body, "golden": {**body["golden"], "count": 3}}, arts, key)
     # the typed model and its dict form sign the same bytes
