@@ -263,14 +263,11 @@ def elf_sections(elf: Path) -> dict[str, int]:
 
 
 def _check_firmware_sources(fw: Path) -> None:
-    mono = fw / "third_party" / "monocypher" / "monocypher.c"
-    if not mono.is_file():
-        fetch = fw / "scripts" / "fetch_monocypher.py"
-        r = subprocess.run([sys.executable, str(fetch)], capture_output=True, text=True, check=False)
-        if r.returncode != 0 or not mono.is_file():
-            raise UsageError(
-                f"Monocypher sources missing and could not be fetched: {r.stderr.strip()[-300:]}"
-            )
+    """Monocypher is vendored in the tree (firmware/third_party/monocypher): a missing file is a
+    damaged checkout, not something to fetch."""
+    for name in ("monocypher.c", "monocypher-ed25519.c"):
+        if not (fw / "third_party" / "monocypher" / name).is_file():
+            raise UsageError(f"firmware/third_party/monocypher/{name} is missing: the checkout is incomplete")
 
 
 REAL_BOARD_PLATFORMS = {"nano33ble": "nordicnrf52", "esp32dev": "espressif32"}

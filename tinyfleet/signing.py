@@ -6,7 +6,7 @@ Files in a keys folder (``$TINYFLEET_KEYS``, default ``~/.tinyfleet/keys``):
 - ``tinyfleet-signing.pub``: the raw 32-byte public key as 64 hex characters and a newline.
 
 A key's id is the first 16 hex characters of sha256(raw public key). The firmware verifies the
-same signatures with Monocypher's EdDSA check equation over SHA-512 (standard Ed25519).
+same signatures with Monocypher's crypto_ed25519_check (standard Ed25519 over SHA-512).
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 /*
- * tf_crypto.h — SHA-256 and SHA-512 (FIPS 180-4) and Ed25519 signature verification (RFC 8032).
+ * tf_crypto.h — SHA-256 (FIPS 180-4) and Ed25519 signature verification (RFC 8032).
  *
- * The hashes are our own, written from FIPS 180-4. Ed25519 verification hashes R || A || M with
- * our SHA-512 and leaves the curve arithmetic to Monocypher (crypto_eddsa_reduce and
- * crypto_eddsa_check_equation), fetched from the PyPI sdist `pymonocypher` at build time
- * (firmware/scripts/fetch_monocypher.py). No heap; contexts live on the caller's stack.
+ * SHA-256 is our own, written from FIPS 180-4 (the package digests). Ed25519 is Monocypher's
+ * crypto_ed25519_check with its SHA-512, vendored unmodified in firmware/third_party/monocypher
+ * (Monocypher 3.1.2 with its optional Ed25519 file). No heap; contexts live on the caller's stack.
  */
 #ifndef TF_CRYPTO_H
 #define TF_CRYPTO_H
@@ -28,18 +27,6 @@ void tf_sha256_init(tf_sha256_t *ctx);
 void tf_sha256_update(tf_sha256_t *ctx, const void *data, size_t len);
 void tf_sha256_final(tf_sha256_t *ctx, uint8_t out[32]);
 void tf_sha256(const void *data, size_t len, uint8_t out[32]);
-
-typedef struct {
-    uint64_t h[8];
-    uint64_t total;     /* bytes hashed so far (messages < 2^61 bytes) */
-    uint8_t block[128];
-    uint32_t used;
-} tf_sha512_t;
-
-void tf_sha512_init(tf_sha512_t *ctx);
-void tf_sha512_update(tf_sha512_t *ctx, const void *data, size_t len);
-void tf_sha512_final(tf_sha512_t *ctx, uint8_t out[64]);
-void tf_sha512(const void *data, size_t len, uint8_t out[64]);
 
 /* Standard Ed25519 (RFC 8032, PureEdDSA with SHA-512): true only when `sig` is a valid signature
  * of `msg` by `public_key`. Rejects S >= L and points not on the curve. */

@@ -46,7 +46,7 @@ static tfrt_status prepare_window(tfrt_model *m, tfrt_op *op, int depthwise) {
     if (fh > 32767 || fw > 32767) return TFRT_E_LIMIT;
     if (depthwise) {
         if (w->dims[0] != 1 || w->dims[3] != cout) return TFRT_E_SHAPE;
-        if (op->depth_mult < 1 || cin * op->depth_mult != cout) return TFRT_E_SHAPE;
+        if (op->depth_mult < 1 || (int64_t)cin * op->depth_mult != cout) return TFRT_E_SHAPE;
         if ((int64_t)fh * fw > MAX_TAPS) return TFRT_E_LIMIT;
         if (w->nscales > 1 && (w->nscales != (uint32_t)cout || w->qdim != 3))
             return TFRT_E_UNSUPPORTED_TYPE;
