@@ -137,6 +137,12 @@ def preflight(settings: Settings) -> None:
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"data folder {data} is not usable: {exc.strerror or exc}") from None
+    if settings.broker_accounts not in ("", "dynsec"):
+        raise UsageError(f"broker_accounts must be 'dynsec' or empty, got {settings.broker_accounts!r}")
+    if settings.broker_accounts == "dynsec" and settings.builtin_broker:
+        raise UsageError(
+            "broker_accounts = 'dynsec' needs an external broker (--broker mqtt://ADMIN:PASS@host:port)"
+        )
     ports = [("HTTP", settings.host, settings.port)]
     if settings.builtin_broker:
         ports.append(("broker", settings.broker_host, settings.broker_port))

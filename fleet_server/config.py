@@ -68,6 +68,10 @@ class Settings:
     broker_port: int = 1883
     broker_public_host: str = ""  # what devices are told to connect to; empty: broker_host
     broker_public_port: int = 0  # the port devices are told; 0: broker_port (built-in) or the URL's port
+    # "dynsec": create/delete device accounts and ACLs in the external broker through its
+    # dynamic-security plugin (the --broker URL's user is the plugin's admin); "": the built-in
+    # broker's password file, or accounts managed outside tinyfleet
+    broker_accounts: str = ""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_ca: Path | None = (

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from tinyfleet.fsutil import atomic_write_text
 from tinyfleet.server.broker import SERVER_USER, BrokerSupervisor, hash_secret, server_client_id, share_group
 from tinyfleet.server.broker.conf import ListenerTLS
+from tinyfleet.server.broker.dynsec import DynsecAdmin
 from tinyfleet.server.bus import Bus
 from tinyfleet.server.config import BrokerURL, Settings, parse_broker_url
 from tinyfleet.server.db import Database, Device, migrate
@@ -52,6 +53,7 @@ class Runtime:
         self.publisher: MqttLink | None = None  # desired states
         self.outbox: Outbox | None = None
         self.scheduler: Scheduler | None = None
+        self.dynsec: DynsecAdmin | None = None  # device accounts in an external broker (broker_accounts)
         self._server_secret = self._load_server_secret() if settings.builtin_broker else ""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -86,8 +88,13 @@ class Runtime:
             n, last = s.execute(select(func.count(), func.max(Device.enrolled_at)).select_from(Device)).one()
         return int(n), float(last or 0.0)
 
-    def credentials_changed(self) -> None:
-        """Call after enrolling or removing a device: the broker learns the new password file now."""
+    def credentials_changed(self, added: Iterable[tuple[str, str]] = (), removed: Iterable[str] = ()) -> None:
+        """Call after enrolling (``added``: id, plaintext secret) or removing devices: the built-in
+        broker learns the new password file now; with ``broker_accounts = "dynsec"`` the external
+        broker's dynamic-security plugin gets the accounts and their ACLs."""
+        if self.dynsec is not None:
+            self.dynsec.create_devices(added)
+            self.dynsec.delete_devices(removed)
         if self.broker is not None:
             self._cred_fingerprint = self._fingerprint()
             self.broker.reload()
@@ -121,6 +128,10 @@ class Runtime:
             )
             self.broker.start()
             self._cred_fingerprint = self._fingerprint()
+        elif st.broker_accounts == "dynsec":  # accounts in an external broker (validated in preflight)
+            u = self._broker_url()
+            self.dynsec = DynsecAdmin(u.host, u.port, u.username or "", u.password or "", u.tls)
+            self.dynsec.start()  # the server role first: the links below subscribe with it
         self.ingest.start()
         ca = st.tls_ca or st.tls_cert
         url = self._broker_url()
@@ -214,6 +225,8 @@ class Runtime:
             if link is not None:
                 link.stop()
         self.ingest.stop()
+        if self.dynsec is not None:
+            self.dynsec.stop()
         if self.broker is not None:
             self.broker.stop()
         for t in self._threads:

@@ -40,9 +40,9 @@ def _credentials(rt: Runtime, device_id: str, secret: str) -> Credentials:
     return Credentials(device_id=device_id, secret=secret, mqtt=mqtt, http_url=rt.settings.http_url)
 
 
-def _after_enroll(rt: Runtime, device_id: str) -> None:
+def _after_enroll(rt: Runtime, device_id: str, secret: str) -> None:
     rt.ingest.add_device(device_id)
-    rt.credentials_changed()
+    rt.credentials_changed(added=[(device_id, secret)])
     rt.bus.publish("device", {"id": device_id, "enrolled": True})
 
 
@@ -54,7 +54,7 @@ def add_device(body: DeviceIn, rt: RT, _: Operator) -> Credentials:
             dev, secret = svc.enroll(s, body.id, body.board, body.tags)
         except svc.DeviceConflict as exc:
             raise HTTPException(409, str(exc)) from None
-    _after_enroll(rt, dev.id)
+    _after_enroll(rt, dev.id, secret)
     return _credentials(rt, dev.id, secret)
 
 
@@ -69,7 +69,7 @@ def add_devices(body: DevicesIn, rt: RT, _: Operator) -> list[Credentials]:
         ids = [(dev.id, secret) for dev, secret in made]
     for device_id, _secret in ids:
         rt.ingest.add_device(device_id)
-    rt.credentials_changed()
+    rt.credentials_changed(added=ids)
     rt.bus.publish("device", {"enrolled": len(ids)})
     return [_credentials(rt, d, secret) for d, secret in ids]
 
@@ -91,7 +91,7 @@ def enroll(body: EnrollIn, rt: RT) -> Credentials:
             raise HTTPException(403, str(exc)) from None
         except svc.DeviceConflict as exc:
             raise HTTPException(409, str(exc)) from None
-    _after_enroll(rt, dev.id)
+    _after_enroll(rt, dev.id, secret)
     return _credentials(rt, dev.id, secret)
 
 
@@ -154,7 +154,7 @@ def remove_device(device_id: str, rt: RT, _: Admin) -> None:
         if dev.rollout_id is not None:
             raise HTTPException(409, f"device {device_id} is in rollout {dev.rollout_id}; abort it first")
         s.delete(dev)
-    rt.credentials_changed()
+    rt.credentials_changed(removed=[device_id])
 
 
 @router.get("/devices/{device_id}/events", response_model=list[DeviceEventOut])
