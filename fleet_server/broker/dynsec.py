@@ -77,11 +77,7 @@ class DynsecAdmin:
         self._refused = ""
         self._disconnected = threading.Event()
         c.on_connect = self._on_connect
-        c.on_disconnect = lambda *_a: (
-            self._connected.clear(),
-            self._subscribed.clear(),
-            self._disconnected.set(),
-        )
+        c.on_disconnect = self._on_disconnect
         c.on_subscribe = lambda _c, _u, _mid, codes, _p: self._subscribed.set()
         self._client = c
         self._host, self._port = host, port
@@ -107,6 +103,11 @@ class DynsecAdmin:
         if not self._subscribed.wait(self.timeout):
             self.stop()
             raise ServerError("dynamic security: no SUBACK for the control response topic")
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, _reason: Any, _props: Any) -> None:
+        self._connected.clear()
+        self._subscribed.clear()
+        self._disconnected.set()
 
     def _on_connect(self, c: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:
