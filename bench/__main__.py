@@ -13,7 +13,7 @@ import traceback
 
 from rich.console import Console
 
-ORDER = ["compiler", "runtime", "firmware", "server", "agent", "drift", "hostile", "install"]
+ORDER = ["compiler", "runtime", "firmware", "server", "scheduler", "agent", "drift", "hostile", "install", "loop"]
 
 
 def main(argv: list[str]) -> int:

@@ -267,6 +267,26 @@ def test_webhook_retrain_signed_both_ways(srv: FleetServer, tmp_path: Path) -> N
             kinds = [e["kind"] for e in r.json()["events"]]
             assert kinds[-3:] == ["retrain_requested", "challenger_published", "rollout_created"]
             assert c.get("/api/v1/models/tiny/1.1.0").status_code == 200
+        # the same timeline through the CLI
+        r = subprocess.run(
+            [sys.executable, "-m", "tinyfleet.cli.main", "policy", "show", str(run_id), "--json"],
+            env=srv.cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+        assert [e["kind"] for e in json.loads(r.stdout)["events"]][-1] == "rollout_created"
+        bad_cfg = tmp_path / "p.toml"
+        bad_cfg.write_text('model = "tiny"\ngroup = "nope"\n')
+        r = subprocess.run(
+            [sys.executable, "-m", "tinyfleet.cli.main", "policy", "set", "x", str(bad_cfg)],
+            env=srv.cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode != 0 and r.stderr.strip() == "error: 422: no group named 'nope'"
     finally:
         httpd.shutdown()
         httpd.server_close()
