@@ -109,3 +109,16 @@ http = "127.0.0.1:{port}"
             proc.kill()
             proc.wait()
         sock.close()
+
+
+def test_example_gateway_toml_loads(tmp_path: Path) -> None:
+    from tinyfleet.agent.gateway import plan_mcus
+
+    shutil.copy(REPO / "examples" / "gateway.toml", tmp_path / "gateway.toml")
+    (tmp_path / "gw-lab.secret").write_text("gw-secret")
+    init_keys(tmp_path / "keys")
+    shutil.copy(tmp_path / "keys" / "tinyfleet-signing.pub", tmp_path / "tinyfleet-signing.pub")
+    cfg = load_config(tmp_path / "gateway.toml")
+    (mcu,) = plan_mcus(cfg)
+    assert (mcu.device_id, mcu.serial, mcu.board) == ("mcu-lab-1", "socket://127.0.0.1:5555", "qemu-an386")
+    assert cfg.http_base == "http://127.0.0.1:8080" and cfg.serve_http == ""
