@@ -103,13 +103,16 @@ def _simulate(
     rate: int,
     look_from: float,
     cfg: DetectorConfig,
-) -> tuple[dict[int, float], dict[int, float]]:
-    """First alert time per device: (new detector, old rule); looks every ``cfg.interval_s``."""
+) -> tuple[dict[int, float], dict[int, float], set[tuple[int, int]], set[tuple[int, int]]]:
+    """First alert time per device (new detector, old rule) and the (device, day) pairs with an
+    alert raised (new, old); looks every ``cfg.interval_s``."""
     reports: dict[int, list[_Report]] = {d: [] for d in range(devices)}
     new_state = {d: (False, None) for d in range(devices)}
     old_state = {d: AlertState() for d in range(devices)}
     new_first: dict[int, float] = {}
     old_first: dict[int, float] = {}
+    new_days: set[tuple[int, int]] = set()  # (device, day) with an alert raised
+    old_days: set[tuple[int, int]] = set()
     t = 0.0
     next_look = look_from
     while t < end:
@@ -121,49 +124,51 @@ def _simulate(
         if t < next_look:
             continue
         next_look += cfg.interval_s
-        subjects = [Subject(str(d), reports[d], base, *new_state[d]) for d in range(devices)]  # type: ignore[arg-type]
+        subjects = [Subject(str(d), reports[d], base, *new_state[d]) for d in range(devices)]
         for dec in decide(subjects, t, cfg):
             d = int(dec.key)
             if dec.changed:
                 new_state[d] = (dec.active, t)  # type: ignore[assignment]
                 if dec.active:
                     new_first.setdefault(d, t)
+                    new_days.add((d, int(t // 86400)))
         for d in range(devices):
             value, n = _old_value(reports[d], base)
             old_state[d], ev = update(OLD_RULE, old_state[d], value, n, t)
             if ev is not None and old_state[d].active:
                 old_first.setdefault(d, t)
-    return new_first, old_first
+                old_days.add((d, int(t // 86400)))
+    return new_first, old_first, new_days, old_days
 
 
 def _false_alarms(device_days: int) -> Table:
     rng = np.random.default_rng(SEED)
     truth = _Truth(rng)
     base = truth.baseline(2000)
-    # accelerated: 10-minute telemetry periods of 600 inferences, a look per period (the detector's
-    # per-day guarantee does not depend on the look interval: alpha per look = alpha_day * interval / day)
+    # accelerated: low-rate devices (30 inferences per 10-minute telemetry period), a look per
+    # period; the detector's per-day guarantee does not depend on the look interval (alpha per look
+    # = alpha_day * interval / day); the old rule sees its 100-inference minimum within the hour
     cfg = DetectorConfig(interval_s=600.0, window_s=3600.0)
     devices = min(device_days, 250)
     days = max(1, round(device_days / devices))
-    new_first, old_first = _simulate(
-        truth, base, devices, set(), 0.0, 0.0, 86400.0 * days, 600.0, 600, 3600.0, cfg
+    _, _, new_days, old_days = _simulate(
+        truth, base, devices, set(), 0.0, 0.0, 86400.0 * days, 600.0, 30, 3600.0, cfg
     )
-    table = Table(
-        title=f"false alarms: {devices} healthy devices × {days} day(s) = {devices * days} device-days"
-    )
-    table.add_column("rule")
-    table.add_column("devices alerted")
-    table.add_column("per device-day", justify="right")
-    table.add_column("target")
     total = devices * days
+    table = Table(title=f"false alarms: {devices} healthy devices × {days} day(s) = {total} device-days")
+    for col in ("rule", "device-days with an alert", "share", "target"):
+        table.add_column(col)
     table.add_row(
         "new: G-test, spending, BH, excess PSI >= 0.1",
-        str(len(new_first)),
-        f"{len(new_first) / total:.2%}",
+        str(len(new_days)),
+        f"{len(new_days) / total:.2%}",
         "<= 1 %",
     )
     table.add_row(
-        "old: output PSI > 0.25 (1 h window)", str(len(old_first)), f"{len(old_first) / total:.2%}", "<= 1 %"
+        "old: output PSI > 0.25 (1 h window, >= 100 inferences)",
+        str(len(old_days)),
+        f"{len(old_days) / total:.2%}",
+        "<= 1 %",
     )
     return table
 
@@ -187,7 +192,7 @@ def _detection() -> Table:
         truth = _Truth(rng)
         base = truth.baseline(2000)
         drifting = set(range(10))
-        new_first, old_first = _simulate(
+        new_first, old_first, _, _ = _simulate(
             truth, base, 100, drifting, psi, shift_at, shift_at + 3600.0, period, rate, shift_at - 3600.0, cfg
         )
         deadline = shift_at + (300 / rate + 2) * period
