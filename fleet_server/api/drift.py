@@ -26,6 +26,6 @@ def drift(
 ) -> list[dict[str, Any]]:
     """Per model version that devices run (or the one named): drift of the fleet's merged telemetry
     window against the package baseline for the output, confidence and input histograms, health
-    figures, per-device scores (highest output drift first) and alert flags (PSI raised above 0.25,
-    cleared below 0.1, evaluated every 30 s)."""
+    figures, per-device scores (highest output drift first) and alert flags with their reason and
+    evidence (decided on evidence every drift_interval: docs/drift.md)."""
     return drift_report(s, time.time(), metric, window_s, name, version)
