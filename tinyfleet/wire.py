@@ -28,24 +28,38 @@ import msgspec
 from tinyfleet.states import DeviceKind, EventType, SlotName, SlotState, UpdateState
 
 __all__ = [
+    "COUNT_MAX",
+    "DEVICE_ID_PATTERN",
     "DEVICE_ID_RE",
     "MAX_BYTES",
     "MESSAGES",
     "TOPIC_PREFIX",
+    "TS_MAX",
+    "Bins",
     "Channel",
+    "Count",
+    "Counter",
+    "DeploymentId",
     "DesiredModel",
     "DesiredState",
     "DeviceEvent",
+    "DeviceId",
     "DeviceKind",
     "DeviceState",
     "EventType",
     "Heartbeat",
     "ModelRef",
+    "Name",
+    "NonNegative",
+    "Seq",
+    "Sha256Hex",
     "SlotInfo",
     "SlotName",
     "SlotState",
     "Telemetry",
+    "Timestamp",
     "UpdateState",
+    "Version",
     "WireError",
     "convert",
     "encode",
@@ -132,7 +146,7 @@ Sha256Hex = Annotated[
     str, msgspec.Meta(pattern=pattern("[0-9a-f]{64}"), description="SHA-256, lower-case hex")
 ]
 Version = Annotated[
-    str, msgspec.Meta(pattern=pattern(r"\d{1,5}\.\d{1,5}\.\d{1,5}"), description="MAJOR.MINOR.PATCH")
+    str, msgspec.Meta(pattern=pattern(r"[0-9]{1,5}\.[0-9]{1,5}\.[0-9]{1,5}"), description="MAJOR.MINOR.PATCH")
 ]
 Counter = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF, description="anti-rollback security counter")]
 Count = Annotated[int, msgspec.Meta(ge=0, le=COUNT_MAX)]
