@@ -81,9 +81,10 @@ def _enroll(srv: FleetServer, n: int) -> list[tuple[str, str]]:
 
 
 def _burst(
-    srv: FleetServer, creds: list[tuple[str, str]], publishers: int = 4, per: int = 25_000
+    srv: FleetServer, creds: list[tuple[str, str]], threads: int = 4, per_device: int = 500
 ) -> tuple[int, float]:
-    """Publish heartbeats as fast as possible from a few devices; returns (messages, seconds to ingest)."""
+    """Publish heartbeats as fast as possible from ``threads`` threads over many devices (each within
+    its ingest token bucket, ``per_device`` <= its burst); returns (messages, seconds to ingest)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -91,29 +92,30 @@ def _burst(
     from tinyfleet.wire import Channel
 
     clients = []
-    for device_id, secret in creds[:publishers]:
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{device_id}-burst", protocol=mqtt.MQTTv5)
+    for device_id, secret in creds:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv5)
         c.username_pw_set(device_id, secret)
         c.max_queued_messages_set(0)
         c.connect(srv.broker_host, srv.broker_port)
         c.loop_start()
         clients.append((device_id, c))
-    time.sleep(1.0)
+    time.sleep(2.0)
     before = _metric(srv, "tinyfleet_mqtt_received_total", 'channel="hb"')
     payload = wire.encode(wire.Heartbeat(ts=time.time(), uptime_s=1.0))
 
-    def blast(device_id: str, c: object) -> None:
-        topic = wire.topic(device_id, Channel.HB)
-        for _ in range(per):
-            c.publish(topic, payload, qos=0)  # type: ignore[attr-defined]
+    def blast(share: list[tuple[str, object]]) -> None:
+        topics = [(wire.topic(d, Channel.HB), c) for d, c in share]
+        for _ in range(per_device):
+            for topic, c in topics:
+                c.publish(topic, payload, qos=0)  # type: ignore[attr-defined]
 
     t0 = time.monotonic()
-    threads = [threading.Thread(target=blast, args=dc) for dc in clients]
-    for t in threads:
+    workers = [threading.Thread(target=blast, args=(clients[i::threads],)) for i in range(threads)]
+    for t in workers:
         t.start()
-    for t in threads:
+    for t in workers:
         t.join()
-    total = publishers * per
+    total = len(clients) * per_device
     _wait(lambda: _metric(srv, "tinyfleet_mqtt_received_total", 'channel="hb"') - before >= total * 0.99, 120)
     got = int(_metric(srv, "tinyfleet_mqtt_received_total", 'channel="hb"') - before)
     elapsed = time.monotonic() - t0
@@ -245,7 +247,7 @@ def run() -> None:
                 # publishing as a simulated device would take its session over
                 r = api.post(
                     "/api/v1/devices/bulk",
-                    json={"devices": [{"id": f"burst-{i}", "board": "rpi4"} for i in range(4)]},
+                    json={"devices": [{"id": f"burst-{i:03d}", "board": "rpi4"} for i in range(200)]},
                 )
                 r.raise_for_status()
                 burst_creds = [(c["device_id"], c["secret"]) for c in r.json()]
@@ -253,7 +255,7 @@ def run() -> None:
             got, secs = _burst(srv, burst_creds)
             rows.append(
                 (
-                    "burst ingest (4 publishers, QoS 0 hb)",
+                    "burst ingest (200 devices x 500, 4 threads, QoS 0 hb)",
                     f"{got / secs:,.0f} msg/s",
                     f"{got:,} msgs in {secs:.1f} s",
                 )

@@ -48,10 +48,25 @@ class DroppedMessages:
 
 
 class Ingest:
-    def __init__(self, db: Database, bus: Bus, max_queue: int = 200_000, batch_seconds: float = 0.2) -> None:
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        max_queue: int = 200_000,
+        batch_seconds: float = 0.2,
+        device_rate: float = 50.0,
+        device_burst: float = 500.0,
+    ) -> None:
+        """``device_rate`` / ``device_burst``: each device's token bucket (messages per second, bucket
+        size; rate 0 turns it off). A device above it loses only its own messages (reason ``rate``),
+        so one flooding device can neither fill the shared queue (``overload`` for everyone) nor take
+        more than its share of the writer. The defaults are ~100x what an agent sends (a heartbeat
+        every 10 s, telemetry every 60 s, a few events per second during an update)."""
         self.db = db
         self.bus = bus
         self.batch_seconds = batch_seconds
+        self.device_rate, self.device_burst = device_rate, device_burst
+        self._buckets: dict[str, list[float]] = {}  # device id -> [tokens, monotonic time]; MQTT thread only
         self._queue: collections.deque[Item] = collections.deque()  # append/popleft are thread-safe
         self._max_queue = max_queue
         self._has_items = threading.Event()
@@ -95,6 +110,8 @@ class Ingest:
             return self._drop("topic")
         if channel is Channel.DESIRED:
             return  # our own publications
+        if self.device_rate > 0 and not retained and self._over_rate(device_id):
+            return self._drop_from(device_id, channel, "rate", "", f"above {self.device_rate:g} msg/s")
         if len(payload) > wire.MAX_BYTES[channel]:
             return self._drop_from(device_id, channel, "oversized", "", f"{len(payload)} bytes")
         try:
@@ -112,6 +129,20 @@ class Ingest:
         self._has_items.set()
         self.stats["received"] += 1
         self._received[channel.value] += 1
+
+    def _over_rate(self, device_id: str) -> bool:
+        """Take one token from the device's bucket; True when it is empty (checked before parsing)."""
+        now = time.monotonic()
+        bucket = self._buckets.get(device_id)
+        if bucket is None:
+            bucket = self._buckets[device_id] = [self.device_burst, now]
+        else:
+            bucket[0] = min(self.device_burst, bucket[0] + (now - bucket[1]) * self.device_rate)
+            bucket[1] = now
+        if bucket[0] < 1.0:
+            return True
+        bucket[0] -= 1.0
+        return False
 
     def _drop_from(self, device_id: str, channel: Channel, reason: str, field: str, detail: str) -> None:
         """A message the contract refuses: counted fleet-wide and for its sender, and logged with the

@@ -56,3 +56,28 @@ def test_a_refused_row_costs_only_its_sender(client: TestClient, runtime: Runtim
     assert ing.refused_by_device == {"evil": 5}
     assert ing.stats["dropped"] - dropped_before == 5
     assert ing.stats["written"] == 105
+
+
+def test_a_flooding_device_is_capped_alone(client: TestClient, runtime: Runtime) -> None:
+    """Above its token bucket a device loses only its own messages (reason ``rate``), before they
+    are parsed or queued; another device interleaved with the flood keeps every message."""
+    for d in ("calm", "flood"):
+        assert client.post("/api/v1/devices", json={"id": d, "board": "rpi4"}).status_code == 201
+    ing = runtime.ingest
+    ing.refresh_devices()
+    hb = b'{"v":1,"ts":1,"uptime_s":1}'
+    before = dict(ing.stats)
+    for i in range(5000):
+        ing.handle("tf/v1/d/flood/hb", hb)
+        if i % 50 == 0:
+            ing.handle("tf/v1/d/calm/hb", hb)
+    accepted = ing.stats["received"] - before["received"]
+    calm = 100
+    # the burst, plus what the rate refilled while the loop ran (well under a second)
+    assert ing.device_burst + calm <= accepted <= ing.device_burst + calm + ing.device_rate
+    assert ing.dropped_by_device["flood"].reason == "rate"
+    assert "calm" not in ing.dropped_by_device
+    for _ in range(3):  # retained copies (the server's own re-reads) are never capped
+        ing.handle("tf/v1/d/flood/online", b"1", retained=True)
+    assert ing.stats["received"] - before["received"] == accepted + 3
+    ing.flush()
