@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -67,7 +68,10 @@ def _tracker(spec: Any, mlflow_uri: str | None) -> Any:
 @click.argument("spec_path", metavar="SPEC.toml", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder to write (default: runs/NAME).")
 @mlflow_option
-def train(spec_path: Path, out: Path | None, mlflow_uri: str | None) -> None:
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as one JSON object (progress stays on stderr)."
+)
+def train(spec_path: Path, out: Path | None, mlflow_uri: str | None, as_json: bool = False) -> None:
     """Train the float model a SPEC describes, into a run folder."""
     from tinyfleet.compiler.spec import load_spec
     from tinyfleet.compiler.train import train as do_train
@@ -91,6 +95,9 @@ def train(spec_path: Path, out: Path | None, mlflow_uri: str | None) -> None:
         )
         with atomic_dir(out) as tmp:
             write_run(run, tmp)
+    if as_json:
+        click.echo(json.dumps({"run_dir": str(out), "record": run.record}, default=str))
+        return
     click.echo(
         f"trained {spec.name}: float accuracy {run.record['accuracy_float']:.4f} on "
         f"{run.record['dataset']['n_val']} validation samples → {out}"
@@ -160,7 +167,8 @@ def quantize(run_dir: Path, samples: int | None, as_json: bool) -> None:
 @click.option(
     "--out", type=click.Path(path_type=Path), help="Folder for model.c/model.h when SOURCE is a .tflite."
 )
-def convert(source: Path, name: str | None, out: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the files written as one JSON object.")
+def convert(source: Path, name: str | None, out: Path | None, as_json: bool = False) -> None:
     """Write model.c/model.h (aligned C array), and for a RUN folder also ONNX float and int8 QDQ."""
     from tinyfleet.compiler.flatbuffer import read_tflite
     from tinyfleet.compiler.pipeline import c_files, convert_stage, load_model_file, run_spec
@@ -184,6 +192,9 @@ def convert(source: Path, name: str | None, out: Path | None) -> None:
         dest = out or source.parent
         for fname, data in files.items():
             atomic_write_bytes(dest / fname, data)
+    if as_json:
+        click.echo(json.dumps({"files": {str(dest / f): len(d) for f, d in files.items()}}))
+        return
     click.echo("wrote " + ", ".join(f"{dest / f} ({len(d)} B)" for f, d in files.items()))
 
 
@@ -318,6 +329,7 @@ def _print_verify(r: dict[str, Any]) -> None:
     type=click.Path(path_type=Path),
     help="Package file, or a folder for NAME-VERSION.tfpkg (default: beside SOURCE).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the package written as one JSON object.")
 def package(
     source: Path,
     name: str | None,
@@ -329,6 +341,7 @@ def package(
     golden_count: int | None,
     drift_groups: int | None,
     out: Path | None,
+    as_json: bool = False,
 ) -> None:
     """Verify SOURCE and pack it with golden vectors and a drift baseline into one signed package."""
     from tinyfleet.boards import get_board
@@ -391,6 +404,22 @@ def package(
         else (source if source.is_dir() else source.parent) / fname
     )
     atomic_write_bytes(dest, pkg)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "package": str(dest),
+                    "bytes": len(pkg),
+                    "sha256": hashlib.sha256(pkg).hexdigest(),
+                    "name": name,
+                    "version": version,
+                    "security_counter": counter,
+                    "boards": [c["board"] for c in checks],
+                    "arena_bytes": ev.arena_bytes,
+                }
+            )
+        )
+        return
     click.echo(
         f"wrote {dest} ({len(pkg)} bytes; {name} {version}, security counter {counter}; "
         f"boards {', '.join(c['board'] for c in checks)}; arena {ev.arena_bytes} B)"
@@ -408,7 +437,12 @@ def package(
     help="Ed25519 private key (default: the keys folder's; made when absent).",
 )
 @mlflow_option
-def build(spec_path: Path, out: Path, key: Path | None, mlflow_uri: str | None) -> None:
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as one JSON object (progress stays on stderr)."
+)
+def build(
+    spec_path: Path, out: Path, key: Path | None, mlflow_uri: str | None, as_json: bool = False
+) -> None:
     """The whole pipeline: train → quantize → convert → verify → package, with a report."""
     from tinyfleet.compiler.spec import load_spec
     from tinyfleet.signing import PRIVATE_NAME, default_keys_dir, init_keys, load_signing_key
@@ -420,11 +454,17 @@ def build(spec_path: Path, out: Path, key: Path | None, mlflow_uri: str | None) 
         priv, _ = init_keys()
         _err.print(f"no signing key yet: made one at {priv} (`tinyfleet keys init`)")
     signing_key = load_signing_key(key)
-    _build_with_progress(spec, out, signing_key, tracker)
+    _build_with_progress(spec, out, signing_key, tracker, as_json=as_json)
 
 
 def _build_with_progress(
-    spec: Any, out: Path, signing_key: Any, tracker: Any, build_fn: Any = None, **extra: Any
+    spec: Any,
+    out: Path,
+    signing_key: Any,
+    tracker: Any,
+    build_fn: Any = None,
+    as_json: bool = False,
+    **extra: Any,
 ) -> Any:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -454,6 +494,18 @@ def _build_with_progress(
 
         result = (build_fn or do_build)(spec, out, signing_key, progress, epoch, tracker=tracker, **extra)
         bar.update(task, completed=len(STAGES), description=f"{spec.name}: done")
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "out_dir": str(result.out_dir),
+                    "package": str(result.package_path),
+                    "report": result.report,
+                },
+                default=str,
+            )
+        )
+        return result
     click.echo(result.table, nl=False)
     click.echo(
         f"wrote {result.out_dir} (package {result.package_path}, report.json, report.txt, confusion.png)"

@@ -98,16 +98,46 @@ class RunReport:
         return "\n".join(lines)
 
 
-def load_inputs(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
-    """int8 inputs as (N, input_bytes); accepts (N, *shape[1:]), (N, bytes) or one input shaped like the model."""
+NPZ_KEYS = ("x_val", "x_test", "x", "inputs")  # the arrays taken from an .npz, in this order
+
+
+def load_inputs(
+    path: Path,
+    input_shape: tuple[int, ...],
+    scale: float | None = None,
+    zero_point: int | None = None,
+) -> np.ndarray:
+    """int8 inputs as (N, input_bytes); accepts (N, *shape[1:]), (N, bytes) or one input shaped like the model.
+
+    ``.npy``: int8 as is; float data is quantized with the model's input ``scale``/``zero_point``.
+    ``.npz`` (e.g. a run folder's ``data.npz``): its ``x_val`` (else ``x_test``, ``x``, ``inputs``, or its
+    only array), quantized the same way, at most ``MAX_INPUTS`` rows."""
     try:
-        x = np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path} is not a .npy array: {exc}") from None
+        raise DataError(f"{path} is not a .npy or .npz array: {exc}") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            names = list(loaded.files)
+            key = next((k for k in NPZ_KEYS if k in names), names[0] if len(names) == 1 else None)
+            if key is None:
+                raise DataError(
+                    f"{path}: no input array; expected one of {', '.join(NPZ_KEYS)} (has {', '.join(names)})"
+                )
+            x = loaded[key][:MAX_INPUTS]
+    else:
+        x = loaded
     if x.dtype != np.int8:
-        raise DataError(
-            f"{path}: inputs must be int8 (got {x.dtype}); quantize them with the model's input scale"
-        )
+        if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
+            raise DataError(f"{path}: inputs must be numbers (got {x.dtype})")
+        if scale is None or not scale > 0:
+            raise DataError(
+                f"{path}: inputs must be int8, or numbers quantized with the model's input scale (got {x.dtype}; "
+                "the model has no input scale)"
+            )
+        if not np.all(np.isfinite(x)):
+            raise DataError(f"{path}: inputs contain NaN or infinity")
+        x = np.clip(np.round(x.astype(np.float64) / scale) + (zero_point or 0), -128, 127).astype(np.int8)
     size = int(np.prod([max(d, 1) for d in input_shape[1:]]))
     if x.shape == tuple(input_shape) or x.size == size:
         x = x.reshape(1, size)
@@ -150,7 +180,7 @@ def run_model(
     blob = Path(model).read_bytes()
     info = read_tflite(blob, what=str(model))
     info.require_int8(str(model))
-    x = load_inputs(Path(inputs_path), info.input.shape)
+    x = load_inputs(Path(inputs_path), info.input.shape, info.input.scale, info.input.zero_point)
     expected = tflm_run(blob, x.reshape((len(x), *info.input.shape[1:])))
     tflm_arena = tflm_arena_bytes(blob)
     if port is not None:

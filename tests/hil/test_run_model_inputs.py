@@ -63,3 +63,21 @@ def test_inputs_not_npy(tmp_path: Path) -> None:
     (tmp_path / "x.npy").write_bytes(b"garbage")
     with pytest.raises(DataError, match="not a .npy"):
         load_inputs(tmp_path / "x.npy", (1, 8, 8, 1))
+
+
+def test_a_runs_own_data_npz_is_quantized(tmp_path: Path) -> None:
+    """A run folder's data.npz (float x_val) is taken as is and quantized with the input scale."""
+    rng = np.random.default_rng(0)
+    x_val = rng.uniform(0, 16, (5, 8, 8, 1)).astype(np.float32)
+    np.savez(
+        tmp_path / "data.npz", x_train=np.zeros((3, 8, 8, 1), np.float32), x_val=x_val, y_val=np.arange(5)
+    )
+    x = load_inputs(tmp_path / "data.npz", (1, 8, 8, 1), scale=0.0625, zero_point=-128)
+    want = np.clip(np.round(x_val.reshape(5, 64) / 0.0625) - 128, -128, 127).astype(np.int8)
+    assert x.dtype == np.int8 and np.array_equal(x, want)
+    with pytest.raises(DataError, match="no input array"):
+        np.savez(tmp_path / "other.npz", a=np.zeros(3), b=np.zeros(3))
+        load_inputs(tmp_path / "other.npz", (1, 8, 8, 1), scale=0.1, zero_point=0)
+    with pytest.raises(DataError, match="NaN"):
+        np.save(tmp_path / "nan.npy", np.full((1, 64), np.nan, np.float32))
+        load_inputs(tmp_path / "nan.npy", (1, 8, 8, 1), scale=0.1, zero_point=0)
