@@ -70,6 +70,9 @@ _build_dir_opt = click.option(
 @click.option("--device-id", default=None, help="Device id compiled in (default: the board name).")
 @_build_dir_opt
 @click.option("-v", "--verbose", is_flag=True, help="Show PlatformIO's output.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (files, key id, flash and RAM use)."
+)
 def build_cmd(
     board: str,
     pubkey: Path | None,
@@ -77,10 +80,24 @@ def build_cmd(
     device_id: str | None,
     build_dir: Path | None,
     verbose: bool,
+    as_json: bool = False,
 ) -> None:
     """Build the firmware and print its flash and RAM use against the board budget."""
     key = _public_key(pubkey, no_pubkey)
     result = pio.build(board, build_dir or default_build_dir(), key, device_id, verbose=verbose)
+    if as_json:
+        out = {
+            "board": result.board,
+            "elf": str(result.elf),
+            "bin": str(result.bin),
+            "trusted_key_id": key_id(key) if key else None,
+            "flash_used": result.flash_used,
+            "flash_max": result.flash_max,
+            "ram_used": result.ram_used,
+            "ram_max": result.ram_max,
+        }
+        click.echo(json.dumps(out))
+        return
     if verbose:
         click.echo(result.log)
     click.echo(f"built {result.elf}")
@@ -180,7 +197,8 @@ def hil() -> None:
     "inputs_path",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     required=True,
-    help="int8 inputs (.npy), one per row, each shaped like the model input.",
+    help="Inputs, one per row, each shaped like the model input: int8 .npy, or float .npy / a run's "
+    "data.npz (x_val), quantized with the model's input scale.",
 )
 @_board_opt
 @click.option("--port", default=None, help="Serial port of a real board running tinyfleet firmware.")
