@@ -126,7 +126,8 @@ class Ingest:
         if len(self._queue) >= self._max_queue:
             return self._drop("overload")
         self._queue.append((device_id, channel, msg, time.time(), device_id in self._known))
-        self._has_items.set()
+        if not self._has_items.is_set():  # set() takes a lock and notifies: once per batch, not per message
+            self._has_items.set()
         self.stats["received"] += 1
         self._received[channel.value] += 1
 
