@@ -17,16 +17,18 @@ The upload is one batch in the format of ``tinyfleet.capture`` over HTTP, authen
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
 from tinyfleet.capture import LABEL_UNKNOWN, encode_batch
+from tinyfleet.errors import UsageError
 
-__all__ = ["CaptureClient", "Selector", "capture_from_source"]
+__all__ = ["CaptureClient", "Selector", "capture_from_source", "load_capture_source", "serve_pending_async"]
 
 BINS = 16
 
@@ -142,3 +144,56 @@ def capture_from_source(
         r = client.upload(int(req["id"]), sel.batch())
         results.append({"id": req["id"], "status": r.status_code, "body": r.json() if r.content else None})
     return results
+
+
+def load_capture_source(path: Path) -> list[tuple[np.ndarray, int, np.ndarray]]:
+    """A data source for a simulated device: an ``.npz`` with ``x`` (int8 model inputs), optional
+    ``y`` (labels, -1 unknown) and ``outputs`` (int8 model outputs) — e.g. an exported dataset version."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            x = np.asarray(z["x"])
+            y = np.asarray(z["y"]) if "y" in z.files else np.full(len(x), LABEL_UNKNOWN)
+            out = np.asarray(z["outputs"]) if "outputs" in z.files else None
+    except (OSError, KeyError, ValueError) as exc:
+        raise UsageError(
+            f"capture data {path}: not an .npz with an int8 array x ({type(exc).__name__})"
+        ) from None
+    if x.dtype != np.int8 or x.ndim < 2 or len(y) != len(x):
+        raise UsageError(f"capture data {path}: x must be int8 (N, ...) with one label per row in y")
+    if out is None or out.dtype != np.int8 or len(out) != len(x) or out.size == 0:
+        out = np.zeros((len(x), 1), np.int8)
+    return [(x[i], int(y[i]), out[i]) for i in range(len(x))]
+
+
+async def serve_pending_async(
+    http: httpx.AsyncClient,
+    base_url: str,
+    device_id: str,
+    secret: str,
+    samples: Sequence[tuple[np.ndarray, int, np.ndarray]],
+    baseline: np.ndarray | None = None,
+    seed: int = 0,
+) -> list[int]:
+    """The simulator's side: serve every pending request from recorded (input, label, output)
+    samples; returns the upload statuses."""
+    base = base_url.rstrip("/")
+    r = await http.get(f"{base}/api/v1/capture/pending", auth=(device_id, secret))
+    if r.status_code != 200:
+        return []
+    statuses = []
+    for req in r.json():
+        sel = Selector(req["trigger"], int(req["count"]), req.get("confidence_below"), baseline, seed)
+        for x, label, out in samples:
+            if out.size != int(req["output_bytes"]):
+                out = np.zeros(int(req["output_bytes"]), np.int8)
+            sel.offer(x, out, label)
+        if not len(sel):
+            continue
+        up = await http.post(
+            f"{base}/api/v1/capture/requests/{req['id']}/samples",
+            content=sel.batch(),
+            headers={"content-type": "application/octet-stream"},
+            auth=(device_id, secret),
+        )
+        statuses.append(up.status_code)
+    return statuses

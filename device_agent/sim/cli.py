@@ -119,6 +119,11 @@ def _frac_at(text: str | None, what: str) -> tuple[float, float, float | None]:
 )
 @click.option("--offline", help="FRACTION@T:SECONDS: that share goes offline at T for SECONDS")
 @click.option(
+    "--capture-data",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help=".npz (x int8, y labels, outputs) devices capture from when the server asks (docs/mlops.md).",
+)
+@click.option(
     "--local-broker",
     is_flag=True,
     help="start a private Mosquitto for these devices (needs --seed): a standalone simulation",
@@ -150,6 +155,7 @@ def sim(
     fail_infer: float,
     cut_downloads: float,
     offline: str | None,
+    capture_data: Path | None,
     local_broker: bool,
     duration: float,
     stats_every: float,
@@ -214,6 +220,7 @@ def sim(
         telemetry_s=telemetry,
         download=download,
         behaviour=behaviour,
+        capture_data=capture_data,
     )
     if not local_broker:
         _probe_broker(host, port)

@@ -170,6 +170,7 @@ class SimDevice:
         self.started = time.monotonic()
         self.last_tm = time.time()
         self.offline = False
+        self.capturing = False
 
     # -- MQTT --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -302,6 +303,25 @@ class SimDevice:
         )
         if self.session.publish(wire.Channel.TM, wire.encode(msg), qos=1):
             self.fleet.counters["tm"] += 1
+
+    async def capture(self) -> None:
+        """Serve the capture requests the server has for this device from the fleet's data source."""
+        from tinyfleet.agent.capture import serve_pending_async
+
+        source = self.fleet.capture_source
+        if source is None or self.capturing:
+            return
+        self.capturing = True
+        try:
+            hist = np.asarray(self.baseline.input_p, dtype=np.float64).sum(axis=0) * 1000.0
+            statuses = await serve_pending_async(
+                self.fleet.http, self.fleet.cfg.http_base, self.id, self.secret, source, hist, seed=self.index
+            )
+            self.fleet.counters["capture"] += sum(1 for st in statuses if st == 201)
+        except httpx.HTTPError:
+            pass  # asked again at the next heartbeat
+        finally:
+            self.capturing = False
 
     async def go_offline(self, seconds: float) -> None:
         """Drop the link without DISCONNECT (the broker publishes the will) and come back later."""

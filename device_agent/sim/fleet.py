@@ -64,6 +64,7 @@ class SimConfig:
     max_downloads: int = 32
     step_delay_s: float = 0.05
     behaviour: Behaviour = field(default_factory=Behaviour)
+    capture_data: Path | None = None  # .npz the devices capture from when asked (docs/mlops.md)
 
 
 def load_credentials(path: Path) -> list[tuple[str, str]]:
@@ -94,6 +95,11 @@ class Fleet:
         self.counters: collections.Counter[str] = collections.Counter()
         self.devices = [SimDevice(self, d, s, i) for i, (d, s) in enumerate(creds)]
         self.blobs: dict[str, bytes] = {}
+        self.capture_source = None
+        if cfg.capture_data is not None:
+            from tinyfleet.agent.capture import load_capture_source
+
+            self.capture_source = load_capture_source(cfg.capture_data)
         self._manifests: dict[str, Manifest] = {}
         self._shared_locks: dict[str, asyncio.Lock] = {}
         self._keys: dict[str, bytes] | None = None
@@ -166,6 +172,8 @@ class Fleet:
                 hb_i += 1
                 if d.session.connected.is_set():
                     d.heartbeat()
+                    if self.capture_source is not None and not d.capturing:
+                        asyncio.create_task(d.capture())  # asks the server what to capture
             tm_carry += n * dt / self.cfg.telemetry_s
             k, tm_carry = int(tm_carry), tm_carry - int(tm_carry)
             for _ in range(k):
