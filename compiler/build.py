@@ -26,7 +26,13 @@ from tinyfleet.compiler.pipeline import (
     validation_data,
     verify_stage,
 )
-from tinyfleet.compiler.report import confusion, write_confusion_plot, write_report
+from tinyfleet.compiler.report import (
+    confusion,
+    reliability,
+    write_confusion_plot,
+    write_reliability_plot,
+    write_report,
+)
 from tinyfleet.compiler.spec import Spec
 from tinyfleet.compiler.train import Run, train, write_run
 from tinyfleet.fsutil import atomic_dir, atomic_write_bytes, atomic_write_text
@@ -198,6 +204,12 @@ def _build(
                 list(run.labels),
                 f"{spec.name} {spec.version}: float vs int8 on {len(run.split.y_val)} validation samples",
             )
+            cal = manifest["drift_baseline"].get("calibration")
+            if cal is not None:  # the reliability diagram behind the server's label-free accuracy
+                report["reliability"] = reliability(cal)
+                write_reliability_plot(
+                    tmp / "reliability.png", report["reliability"], f"{spec.name} {spec.version}: int8 (TFLM)"
+                )
         stages["total"] = round(time.perf_counter() - t_all, 3)
         import json
 

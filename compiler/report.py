@@ -11,7 +11,14 @@ import numpy as np
 
 from tinyfleet.fsutil import atomic_write_bytes, atomic_write_text
 
-__all__ = ["confusion", "render_table", "write_confusion_plot", "write_report"]
+__all__ = [
+    "confusion",
+    "reliability",
+    "render_table",
+    "write_confusion_plot",
+    "write_reliability_plot",
+    "write_report",
+]
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
@@ -108,6 +115,55 @@ def write_confusion_plot(
                             color="white" if cm[i, j] > vmax / 2 else "black",
                         )
     fig.suptitle(title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def reliability(calibration: dict[str, Any]) -> dict[str, Any]:
+    """The reliability diagram of a package's ``calibration`` (per top-confidence bin: samples,
+    accuracy of the arg-max) and its expected calibration error, ``Σ n_b/N · |acc_b − conf_b|``
+    with conf_b the bin's middle confidence."""
+    n = [int(x) for x in calibration["n"]]
+    correct = [int(x) for x in calibration["correct"]]
+    bins = len(n)
+    total = sum(n)
+    rows = [
+        {
+            "confidence": (b + 0.5) / bins,
+            "n": n[b],
+            "accuracy": correct[b] / n[b] if n[b] else None,
+        }
+        for b in range(bins)
+    ]
+    ece = (
+        sum(n[b] / total * abs(correct[b] / n[b] - (b + 0.5) / bins) for b in range(bins) if n[b])
+        if total
+        else 0.0
+    )
+    return {"bins": rows, "samples": total, "ece": ece}
+
+
+def write_reliability_plot(path: Path, diagram: dict[str, Any], title: str) -> None:
+    """Accuracy against confidence per bin (bars, with the sample count), beside the diagonal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in diagram["bins"] if r["n"]]
+    fig, ax = plt.subplots(figsize=(5.2, 4.6), constrained_layout=True)
+    width = 1.0 / len(diagram["bins"])
+    ax.bar([r["confidence"] for r in rows], [r["accuracy"] for r in rows], width=width * 0.9, color="#4a7ab8")
+    for r in rows:
+        ax.text(r["confidence"], r["accuracy"] + 0.01, str(r["n"]), ha="center", fontsize=6)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.08)
+    ax.set_xlabel("top-output confidence (bin middle)")
+    ax.set_ylabel("accuracy of the arg-max")
+    ax.set_title(f"{title}\nECE {diagram['ece']:.4f} on {diagram['samples']} validation samples", fontsize=9)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)

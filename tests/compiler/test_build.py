@@ -42,6 +42,9 @@ def test_build_output_and_report(digits_package) -> None:
     assert "accuracy on validation data" in (out / "report.txt").read_text()
     assert report["training"]["dataset"]["sha256"] and report["training"]["seeds"]["tensorflow"] == 1234
     assert "tensorflow-cpu" in report["training"]["libraries"]
+    rel = report["reliability"]  # the reliability diagram behind the label-free accuracy estimate
+    assert (out / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert rel["samples"] == report["drift_baseline"]["n"] and 0.0 <= rel["ece"] < 0.2
 
 
 def test_digits_manifest(digits_package) -> None:
@@ -57,6 +60,8 @@ def test_digits_manifest(digits_package) -> None:
     assert base["input"]["groups"] == 1 and base["source"] == "validation"
     assert sum(base["output_classes"]["counts"]) == base["n"] == sum(base["confidence"]["hist"])
     assert sum(base["input"]["hist"][0]) == base["n"] * 64
+    cal = base["calibration"]  # per confidence bin: validation samples and correct arg-max predictions
+    assert sum(cal["n"]) == base["n"] and sum(cal["correct"]) / base["n"] == m["metrics"]["accuracy_int8"]
     assert m["requirements"]["ops"] == ["CONV_2D", "MAX_POOL_2D", "RESHAPE", "SOFTMAX"]
     blob = pkg.artifact("model.tflite")
     g = pkg.golden
