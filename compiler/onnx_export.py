@@ -67,7 +67,7 @@ def onnx_int8_qdq(float_model: bytes, representative: np.ndarray) -> bytes:
     inp = m.graph.input[0]
     shape = tuple(d.dim_value or 1 for d in inp.type.tensor_type.shape.dim)
 
-    class Reader(_Calibration, CalibrationDataReader):
+    class Reader(_Calibration, CalibrationDataReader):  # type: ignore[misc]  # onnxruntime ships no types
         pass
 
     logging.getLogger("onnxruntime").setLevel(logging.ERROR)

@@ -15,6 +15,7 @@ from tinyfleet.agent.config import load_config
 
 if TYPE_CHECKING:
     from tinyfleet.agent.agent import Agent
+    from tinyfleet.agent.config import AgentConfig
 
 __all__ = ["agent"]
 
@@ -42,7 +43,7 @@ def run(config_path: Path, serial: tuple[str, ...], log_level: str) -> None:
     asyncio.run(_main(cfg))
 
 
-async def _main(cfg) -> None:
+async def _main(cfg: AgentConfig) -> None:
     from tinyfleet.agent.agent import Agent
 
     stop = asyncio.Event()

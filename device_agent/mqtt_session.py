@@ -150,7 +150,7 @@ class MqttSession:
         assert self._loop is not None
         self._lost.clear()
         self._connack = self._loop.create_future()
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: untyped constructor
         props.SessionExpiryInterval = self.cfg.session_expiry_s
         props.ReceiveMaximum = 32
         try:

@@ -43,7 +43,8 @@ def _as_int8(row: np.ndarray, model: Any) -> np.ndarray:
         return row
     if np.all(row == np.round(row)) and row.min() >= -128 and row.max() <= 127:
         return row.astype(np.int8)
-    return model.input.quantize(row)
+    out: np.ndarray = model.input.quantize(row)
+    return out
 
 
 async def replay_forever(agent: Any, path: Path, rate_hz: float, stop: asyncio.Event) -> None:

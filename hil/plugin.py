@@ -115,7 +115,8 @@ def hil_signing_key(pytestconfig: pytest.Config, request: pytest.FixtureRequest)
         return load_signing_key(Path(path) if path else None)
     # The emulated board trusts the session's digits package key, so the compiler's real package
     # and the packages the tests make are all installable.
-    return request.getfixturevalue("digits_package").signing_key
+    key: Ed25519PrivateKey = request.getfixturevalue("digits_package").signing_key
+    return key
 
 
 @pytest.fixture(scope="session")

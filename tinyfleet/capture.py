@@ -30,8 +30,11 @@ import numpy as np
 
 __all__ = [
     "BATCH_HEADER",
+    "DATASET_ARRAYS",
+    "FORMAT_VERSION",
     "LABEL_UNKNOWN",
     "MAGIC",
+    "MAX_DATASET_SAMPLES",
     "TRIGGERS",
     "Batch",
     "CaptureFormatError",

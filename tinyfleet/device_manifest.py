@@ -17,7 +17,9 @@ from tinyfleet.errors import PackageError
 
 __all__ = [
     "DEVICE_MANIFEST_SIZE",
+    "FORMAT_VERSION",
     "LAYOUT",
+    "MAGIC",
     "DeviceManifest",
     "Field",
     "c_header",

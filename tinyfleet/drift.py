@@ -86,7 +86,7 @@ def _proportions(counts: Sequence[float] | np.ndarray, eps: float) -> np.ndarray
     total = c.sum()
     if total <= 0:
         raise ValueError("histogram is empty")
-    p = c / total
+    p: np.ndarray = c / total
     if eps > 0:
         p = (p + eps) / (1.0 + eps * p.size)
     return p

@@ -14,7 +14,13 @@ import numpy as np
 from tinyfleet.device_manifest import Field, laid_out, struct_format
 from tinyfleet.errors import PackageError
 
-__all__ = ["GOLDEN_MAGIC", "HEADER", "HEADER_LAYOUT", "GoldenSet"]
+__all__ = [
+    "GOLDEN_MAGIC",
+    "HEADER",
+    "HEADER_LAYOUT",
+    "VERSION",
+    "GoldenSet",
+]
 
 GOLDEN_MAGIC = b"TFGV"
 VERSION = 1

@@ -21,18 +21,28 @@ from tinyfleet.errors import PackageError
 from tinyfleet.wire import Sha256Hex, Version, pattern
 
 __all__ = [
+    "N_BINS",
     "SCHEMA",
+    "U32",
     "ArtifactEntry",
+    "Bins",
+    "BoardName",
     "Calibration",
     "ConfidenceHistogram",
+    "Count",
     "DriftBaseline",
     "Golden",
     "InputHistogram",
     "Manifest",
     "ManifestBody",
+    "MemberName",
+    "OpName",
     "OutputClasses",
+    "PackageName",
     "Requirements",
+    "RuntimeName",
     "TensorSpec",
+    "Text",
     "Tracking",
     "parse_manifest",
 ]
@@ -105,7 +115,9 @@ class InputHistogram(_Part, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class OutputClasses(_Part, frozen=True, kw_only=True, omit_defaults=True):
-    counts: Annotated[list[Count], msgspec.Meta(max_length=65536, description="arg-max count per class")]
+    counts: Annotated[
+        list[Count], msgspec.Meta(min_length=1, max_length=65536, description="arg-max count per class")
+    ]
 
 
 class ConfidenceHistogram(_Part, frozen=True, kw_only=True, omit_defaults=True):
@@ -129,7 +141,7 @@ class Calibration(_Part, frozen=True, kw_only=True, omit_defaults=True):
 class DriftBaseline(_Part, frozen=True, kw_only=True, omit_defaults=True):
     """What the model's inputs and outputs looked like on the data it was validated on."""
 
-    n: Annotated[Count, msgspec.Meta(description="samples the baseline was computed on")]
+    n: Annotated[int, msgspec.Meta(ge=1, le=2**53, description="samples the baseline was computed on")]
     input: InputHistogram
     confidence: ConfidenceHistogram
     output_classes: OutputClasses | None = None

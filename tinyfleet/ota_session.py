@@ -34,6 +34,7 @@ from tinyfleet.errors import DeviceError
 __all__ = [
     "DEFAULT_CHUNK",
     "DEFAULT_WINDOW",
+    "MAX_OFFSET_FOLLOWS",
     "OtaMismatch",
     "OtaPort",
     "OtaResult",

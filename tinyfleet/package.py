@@ -40,6 +40,7 @@ from tinyfleet.pkgzip import StoredArchive
 from tinyfleet.signing import key_id, load_trusted_keys, public_key_raw, sign, verify
 
 __all__ = [
+    "MAX_MANIFEST_BYTES",
     "MAX_PACKAGE_BYTES",
     "SCHEMA",
     "ModelPackage",

@@ -20,7 +20,13 @@ import msgspec
 from tinyfleet import device_manifest, golden, manifest, package, wire
 from tinyfleet.boards import all_boards
 
-__all__ = ["render", "main"]
+__all__ = [
+    "HEADER_PATH",
+    "REF_DIR",
+    "SCHEMA_DIALECT",
+    "main",
+    "render",
+]
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 REF_DIR = "docs/reference"

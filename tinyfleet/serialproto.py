@@ -33,17 +33,17 @@ from tinyfleet.errors import DeviceError
 from tinyfleet.ota_session import DEFAULT_WINDOW, OtaResult, OtaStart, run_ota
 
 __all__ = [
+    "MARKER",
+    "MAX_PAYLOAD",
+    "OTA_BEGIN_SIZE",
+    "REPLY",
     "BootEvent",
     "DeviceStatusError",
     "Frame",
     "InferResult",
     "Info",
-    "MARKER",
-    "MAX_PAYLOAD",
     "MsgType",
-    "OTA_BEGIN_SIZE",
     "OtaBegin",
-    "REPLY",
     "SerialClient",
     "SerialLike",
     "SlotState",

@@ -26,6 +26,7 @@ from tinyfleet.fsutil import atomic_write_bytes, atomic_write_text
 __all__ = [
     "PRIVATE_NAME",
     "PUBLIC_NAME",
+    "SIGNATURE_BYTES",
     "default_keys_dir",
     "init_keys",
     "key_id",

@@ -247,7 +247,9 @@ def _enrol(
     import httpx
 
     from tinyfleet.agent.sim.credentials import device_ids
+    from tinyfleet.localserver import local_admin_token
 
+    token = token or local_admin_token(server)
     if not token:
         raise UsageError(
             "--server needs an API token: --token or TINYFLEET_TOKEN (the admin token is printed "

@@ -39,7 +39,8 @@ class Caller:
 
 
 def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    rt: Runtime = request.app.state.runtime
+    return rt
 
 
 def db_session(rt: Annotated[Runtime, Depends(runtime)]) -> Iterator[Session]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Request
@@ -105,7 +107,7 @@ def get_model(name: str, version: str, rt: RT, s: DB, _: Viewer) -> ModelOut:
 
 
 @router.get("/models/{name}/{version}/manifest")
-def get_manifest(name: str, version: str, s: DB, _: Viewer) -> dict:
+def get_manifest(name: str, version: str, s: DB, _: Viewer) -> dict[str, Any]:
     m = s.scalar(select(ModelRow).where(ModelRow.name == name, ModelRow.version == version))
     if m is None:
         raise HTTPException(404, f"no model {name} {version}")

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tinyfleet.errors import ServerError
 from tinyfleet.wire import TOPIC_PREFIX
@@ -64,7 +65,7 @@ class DynsecAdmin:
         self._pending: dict[str, Any] = {}
         self._cv = threading.Condition()
         c = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=f"tf.server.dynsec.{secrets.token_hex(8)}",
             protocol=mqtt.MQTTv5,
         )

@@ -30,7 +30,8 @@ def tilt_to_psi(p: np.ndarray, target: float) -> np.ndarray:
     """The tilt of ``p`` (a probability vector with at least two non-empty bins) at PSI ``target``."""
     p = np.asarray(p, dtype=np.float64)
     if target <= 0:
-        return p / p.sum()
+        out: np.ndarray = p / p.sum()
+        return out
     lo, hi = 0.0, 1.0
     while exact_psi(p, tilt(p, hi)) < target:
         hi *= 2.0
