@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tinyfleet.errors import UsageError
+from tinyfleet.localserver import default_data_dir
 
 __all__ = ["BrokerURL", "Settings", "default_data_dir", "parse_broker_url"]
 
@@ -43,12 +44,6 @@ def parse_broker_url(url: str) -> BrokerURL:
     except ValueError:
         raise UsageError(f"broker URL has an invalid port: {url!r}") from None
     return BrokerURL(parts.hostname, port, parts.username, parts.password, tls)
-
-
-def default_data_dir() -> Path:
-    """``$XDG_DATA_HOME/tinyfleet``, else ``~/.local/share/tinyfleet``: outside any repository."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "tinyfleet"
 
 
 def _default_instance() -> str:

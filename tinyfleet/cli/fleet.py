@@ -19,6 +19,7 @@ from rich.table import Table
 
 from tinyfleet.drift import Metric
 from tinyfleet.errors import ServerError, UsageError
+from tinyfleet.localserver import local_admin_token
 
 __all__ = ["device", "drift", "model_list", "model_publish", "rollout", "token"]
 
@@ -28,7 +29,7 @@ DEFAULT_SERVER = "http://127.0.0.1:8080"
 class Api:
     def __init__(self, server: str | None, token: str | None, *, anonymous: bool = False) -> None:
         self.server = (server or os.environ.get("TINYFLEET_SERVER") or DEFAULT_SERVER).rstrip("/")
-        self.token = token or os.environ.get("TINYFLEET_TOKEN") or _local_admin_token(self.server)
+        self.token = token or os.environ.get("TINYFLEET_TOKEN") or local_admin_token(self.server)
         if not self.token and not anonymous:
             raise UsageError(
                 "no API token: set TINYFLEET_TOKEN (or pass --token). A server's admin token is printed at its "
@@ -53,23 +54,6 @@ class Api:
                 )
             raise ServerError(f"{r.status_code}: {str(detail)[:500]}")
         return r.json() if r.content else None
-
-
-def _local_admin_token(server: str) -> str:
-    """The admin token of a server on this machine, when its state folder is readable: what
-    `tinyfleet server` made at first start (DATA_DIR/admin.token; TINYFLEET_DATA_DIR or the default)."""
-    from urllib.parse import urlsplit
-
-    if urlsplit(server).hostname not in ("127.0.0.1", "localhost", "::1"):
-        return ""
-    from tinyfleet.server.config import default_data_dir
-
-    data = os.environ.get("TINYFLEET_DATA_DIR") or os.environ.get("TINYFLEET_DATA")
-    path = (Path(data) if data else default_data_dir()) / "admin.token"
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
 
 
 def _options(f: Callable[..., Any]) -> Callable[..., Any]:
