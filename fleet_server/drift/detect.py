@@ -112,6 +112,12 @@ def scan_windows(cfg: DetectorConfig) -> list[float]:
     return out
 
 
+def _at_most(counts: Sequence[int], n: int) -> np.ndarray:
+    c = np.asarray(counts, dtype=np.float64)
+    total = float(c.sum())
+    return c * (max(n, 0) / total) if total > max(n, 0) else c
+
+
 def _signal_matrix(reports: Sequence[TelemetryLike], groups: int) -> dict[str, np.ndarray]:
     """Per signal, one row of counts per report (input groups scaled to the report's inferences)."""
     r_count = len(reports)
@@ -124,10 +130,12 @@ def _signal_matrix(reports: Sequence[TelemetryLike], groups: int) -> dict[str, n
         if ih.shape == (groups, 16) and r.n > 0:
             totals = ih.sum(axis=1, keepdims=True)
             inp[:, i, :] = np.where(totals > 0, ih * r.n / np.where(totals > 0, totals, 1.0), 0.0)
+        # a report's class and confidence counts cannot exceed its inferences: a device claiming more
+        # is scaled down to its own n (hostile counts weigh no more than the device's real share)
         if len(r.cls):
-            cls[i, : len(r.cls)] = r.cls
+            cls[i, : len(r.cls)] = _at_most(r.cls, r.n)
         if len(r.conf) == 16:
-            conf[i] = r.conf
+            conf[i] = _at_most(r.conf, r.n)
     out = {f"input[{g}]": inp[g] for g in range(groups)}
     out["output"] = cls
     out["confidence"] = conf

@@ -119,3 +119,26 @@ def test_too_little_data_decides_nothing() -> None:
     base = truth.baseline(500)
     [dec] = decide([Subject("d", [truth.report(10.0, 5)], base)], 10.0, CFG)
     assert not dec.active and not dec.changed and dec.evidence is None
+
+
+def test_counts_beyond_a_reports_inferences_weigh_no_more_than_its_inferences() -> None:
+    """A hostile report claiming 10^9 class counts for 60 inferences is scaled to 60: the fleet's
+    merged evidence is not swamped by it."""
+    rng = np.random.default_rng(6)
+    truth = Truth(rng)
+    base = truth.baseline(2000)
+    healthy = [truth.report(PERIOD * i, RATE) for i in range(1, 31)]
+    bad = truth.report(PERIOD * 30, RATE)
+    hostile = type(bad)(bad.ts, bad.n, bad.input_hist, [10**9] + [0] * 9, bad.conf)
+    ev = evidence(healthy + [hostile], base, PERIOD * 30, None, CFG)
+    ev_fair = evidence(
+        healthy + [type(bad)(bad.ts, bad.n, bad.input_hist, [RATE] + [0] * 9, bad.conf)],
+        base,
+        PERIOD * 30,
+        None,
+        CFG,
+    )
+    assert ev is not None and ev_fair is not None
+    assert ev.statistic == pytest.approx(ev_fair.statistic) and ev.p_adjusted == pytest.approx(
+        ev_fair.p_adjusted
+    )
