@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tinyfleet import __version__
 from tinyfleet.errors import TinyfleetError
-from tinyfleet.server.api.schemas import HealthOut
+from tinyfleet.server.api.schemas import HealthOut, add_contract_schemas
 from tinyfleet.server.metrics import HTTP_DURATION, install_fleet_collector
 from tinyfleet.server.runtime import Runtime
 from tinyfleet.server.tracing import span
@@ -85,6 +85,7 @@ def create_app(rt: Runtime, *, start: bool = True) -> FastAPI:
     )
 
     mount_dashboard(app)
+    add_contract_schemas(app)
     return app
 
 

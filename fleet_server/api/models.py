@@ -14,7 +14,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from tinyfleet.package import MAX_PACKAGE_BYTES
 from tinyfleet.server.api.deps import DB, RT, DeviceOrToken, Operator, Viewer
-from tinyfleet.server.api.schemas import ModelOut, model_out
+from tinyfleet.server.api.schemas import MANIFEST_RESPONSE, ModelOut, model_out
 from tinyfleet.server.db import Assignment, Device, ModelRow
 from tinyfleet.server.metrics import ARTIFACT_BYTES, ARTIFACT_REQUESTS
 from tinyfleet.server.registry import PublishError, publish_package
@@ -106,7 +106,7 @@ def get_model(name: str, version: str, rt: RT, s: DB, _: Viewer) -> ModelOut:
     return model_out(m, rt.settings.http_url, rt.settings.mlflow_url)
 
 
-@router.get("/models/{name}/{version}/manifest")
+@router.get("/models/{name}/{version}/manifest", response_model=None, responses=MANIFEST_RESPONSE)
 def get_manifest(name: str, version: str, s: DB, _: Viewer) -> dict[str, Any]:
     m = s.scalar(select(ModelRow).where(ModelRow.name == name, ModelRow.version == version))
     if m is None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import msgspec
+from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
+from tinyfleet.manifest import Manifest
 from tinyfleet.rollout_status import RolloutStatus
 from tinyfleet.server.db import Device, ModelRow
 from tinyfleet.server.rollout.events import DeviceStatus, EventKind
@@ -26,6 +29,7 @@ __all__ = [
     "GroupIn",
     "GroupOut",
     "HealthOut",
+    "MANIFEST_RESPONSE",
     "ModelOut",
     "RolloutDetailOut",
     "RolloutDeviceOut",
@@ -33,6 +37,7 @@ __all__ = [
     "RolloutOut",
     "TokenIn",
     "TokenOut",
+    "add_contract_schemas",
     "device_out",
     "model_out",
 ]
@@ -319,3 +324,28 @@ class DriftOut(DriftScores):
     mean_confidence: float | None
     latency_p95_us: float | None
     per_device: list[DriftDeviceOut]
+
+
+# ---- schemas generated from the contract's msgspec types (not restated as pydantic models) ----
+_REF = "#/components/schemas/{name}"
+MANIFEST_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the package's manifest.json (docs/model-package.md)",
+        "content": {"application/json": {"schema": {"$ref": _REF.format(name="Manifest")}}},
+    }
+}
+
+
+def add_contract_schemas(app: FastAPI) -> None:
+    """Put the JSON Schema of the contract types the routes answer with (``tinyfleet.manifest.Manifest``)
+    into the app's OpenAPI components, generated from the types themselves."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = base()
+            _, components = msgspec.json.schema_components([Manifest], ref_template=_REF)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
