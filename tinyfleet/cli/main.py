@@ -60,13 +60,35 @@ COMMANDS: CommandTable = {
     "drift": ("tinyfleet.cli.fleet:drift", "Show drift scores and alerts."),
     "token": ("tinyfleet.cli.fleet:token", "Create API tokens (admin, operator, viewer)."),
     "data": ("tinyfleet.cli.data:data", "Capture samples from the fleet; dataset versions."),
-    "policy": ("tinyfleet.cli.policy:policy", "Continuous training: drift alert → capture → retrain → canary."),
+    "policy": (
+        "tinyfleet.cli.policy:policy",
+        "Continuous training: drift alert → capture → retrain → canary.",
+    ),
     "agent": ("tinyfleet.agent.cli:agent", "Run the agent on a Linux edge board or as an MCU gateway."),
     "sim": ("tinyfleet.agent.sim.cli:sim", "Simulate a fleet of devices over MQTT."),
 }
 
 
-@click.group(cls=LazyGroup, table=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+ENVIRONMENT = """\b
+Environment:
+  TINYFLEET_SERVER    fleet server URL for the client commands (default http://127.0.0.1:8080)
+  TINYFLEET_TOKEN     API token; on the server's machine the admin token is read from its data folder
+  TINYFLEET_KEYS      signing keys folder (default ~/.tinyfleet/keys)
+  TINYFLEET_DATA_DIR  the server's state folder (default ~/.local/share/tinyfleet)
+  TINYFLEET_CONFIG    the server's TOML settings file; every setting is also TINYFLEET_<NAME>
+  TINYFLEET_MLPERF_DIR  MLPerf Tiny reference models (tests and benchmarks)
+\b
+Shell completion (bash; zsh_source, fish_source for the others):
+  eval "$(_TINYFLEET_COMPLETE=bash_source tinyfleet)"
+"""
+
+
+@click.group(
+    cls=LazyGroup,
+    table=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=ENVIRONMENT,
+)
 @click.version_option(__version__, prog_name="tinyfleet")
 def cli() -> None:
     """tinyfleet: train, compile, verify and sign TinyML models; roll them out to a fleet; watch drift."""
