@@ -105,6 +105,34 @@ def build_cmd(
     click.echo(result.summary())
 
 
+@firmware.command("export")
+@click.option(
+    "--arduino",
+    "out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder to write the Arduino library into (new or empty).",
+)
+@click.option(
+    "--pubkey",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Public key the firmware trusts for model updates (default: $TINYFLEET_KEYS/tinyfleet-signing.pub).",
+)
+@click.option("--no-pubkey", is_flag=True, help="Export without a key: the board refuses every model update.")
+@click.option(
+    "--device-id", default=None, help="Device id compiled in (default: from the chip's serial number)."
+)
+def export_cmd(out: Path, pubkey: Path | None, no_pubkey: bool, device_id: str | None) -> None:
+    """Write the firmware as an Arduino library (Nano 33 BLE Sense) with an example sketch."""
+    from tinyfleet.hil.arduino import export_arduino
+
+    key = _public_key(pubkey, no_pubkey)
+    path = export_arduino(out, key, device_id)
+    click.echo(f"wrote the Arduino library {path} (example: examples/tinyfleet_device)")
+    click.echo(f"trusted key: {key_id(key) if key else 'none (model updates refused)'}")
+
+
 @firmware.command("flash")
 @_board_opt
 @click.option(

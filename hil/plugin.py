@@ -37,7 +37,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--hil-port", default=None, help="serial port of a real board (default: the emulated board)"
     )
-    group.addoption("--hil-board", default="qemu-an386", help="board name from tinyfleet/boards.toml")
+    group.addoption(
+        "--hil-board",
+        default="qemu-an386,qemu-an500",
+        help="board name(s) from tinyfleet/boards.toml, comma-separated: every HIL test runs on each "
+        "(default: the emulated Cortex-M4F and Cortex-M7)",
+    )
     group.addoption(
         "--hil-signing-key",
         default=None,
@@ -103,9 +108,13 @@ class HilBoard:
         return open_serial(self.url, timeout)
 
 
-@pytest.fixture(scope="session")
-def hil_board_name(pytestconfig: pytest.Config) -> str:
-    return str(pytestconfig.getoption("--hil-board"))
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses the board runs once per board of --hil-board (a real board: the one)."""
+    if "hil_board_name" in metafunc.fixturenames:
+        names = [n.strip() for n in str(metafunc.config.getoption("--hil-board")).split(",") if n.strip()]
+        if metafunc.config.getoption("--hil-port"):
+            names = names[:1]
+        metafunc.parametrize("hil_board_name", names, scope="session", ids=names)
 
 
 @pytest.fixture(scope="session")

@@ -25,9 +25,11 @@ from tinyfleet.errors import DeviceError, UsageError
 from tinyfleet.hil.layout import FlashLayout, flash_layout
 from tinyfleet.netutil import free_port
 
-__all__ = ["FLASH_FILE", "ICOUNT_SHIFT", "QemuBoard", "free_port", "instructions_from_ticks"]
+__all__ = ["FLASH_FILE", "ICOUNT_SHIFT", "QEMU_MACHINES", "QemuBoard", "free_port", "instructions_from_ticks"]
 
 FLASH_FILE = "tfflash.bin"
+# the QEMU machine of each emulated board (one port, firmware/ports/qemu-an386, serves both)
+QEMU_MACHINES = {"qemu-an386": "mps2-an386", "qemu-an500": "mps2-an500"}
 ICOUNT_SHIFT = 6
 SYSTICK_NS = 40  # MPS2 SysTick runs at 25 MHz
 
@@ -125,7 +127,7 @@ class QemuBoard:
         cmd = [
             qemu_binary(),
             "-M",
-            "mps2-an386",
+            QEMU_MACHINES[self.layout.board],
             "-nographic",
             "-monitor",
             "none",

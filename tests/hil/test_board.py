@@ -35,7 +35,7 @@ def test_boot_and_info(board: HilBoard, link: BoardLink) -> None:
     info = link.info()
     if board.emulated:
         assert info.device_id == "hil-board"
-        assert "tinyfleet qemu-an386 id=hil-board flash=file" in link.lines  # the port's boot banner
+        assert f"tinyfleet {board.name} id=hil-board flash=file" in link.lines  # the port's boot banner
         assert 400_000 < info.slot_capacity <= 458752  # a 448 KiB slot minus its header sector
         assert info.arena_size == 196608  # boards.toml arena_budget
     assert info.firmware_version

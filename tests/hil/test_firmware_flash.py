@@ -1,4 +1,4 @@
-"""`tinyfleet firmware flash --board qemu-an386`: boots the image in QEMU and prints the UART address."""
+"""`tinyfleet firmware flash --board qemu-an386|qemu-an500`: boots the image in QEMU and prints the UART address."""
 
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ from tinyfleet.hil.plugin import open_serial
 pytestmark = pytest.mark.qemu
 
 
-def _firmware_dir(hil_firmware: Path, tmp_path: Path) -> Path:
-    build = tmp_path / "build" / "qemu-an386"
+def _firmware_dir(hil_firmware: Path, tmp_path: Path, board: str) -> Path:
+    build = tmp_path / "build" / board
     build.mkdir(parents=True)
     (build / "firmware.elf").write_bytes(hil_firmware.read_bytes())
     return tmp_path / "build"
 
 
-def test_flash_detached_boots_and_prints_url(hil_firmware: Path, tmp_path: Path) -> None:
-    build_dir = _firmware_dir(hil_firmware, tmp_path)
+def test_flash_detached_boots_and_prints_url(hil_firmware: Path, hil_board_name: str, tmp_path: Path) -> None:
+    build_dir = _firmware_dir(hil_firmware, tmp_path, hil_board_name)
     pidfile = tmp_path / "qemu.pid"
     r = subprocess.run(
         [
@@ -35,7 +35,7 @@ def test_flash_detached_boots_and_prints_url(hil_firmware: Path, tmp_path: Path)
             "firmware",
             "flash",
             "--board",
-            "qemu-an386",
+            hil_board_name,
             "--build-dir",
             str(build_dir),
             "--workdir",
@@ -58,15 +58,15 @@ def test_flash_detached_boots_and_prints_url(hil_firmware: Path, tmp_path: Path)
     try:
         ser = open_serial(url, timeout=5)
         banner = ser.read_until(b"flash=file\r\n")
-        assert b"tinyfleet qemu-an386 id=demo-3 flash=file" in banner
+        assert f"tinyfleet {hil_board_name} id=demo-3 flash=file".encode() in banner
         ser.close()
         assert (tmp_path / "board" / "tfflash.bin").stat().st_size > 0
     finally:
         os.kill(pid, signal.SIGKILL)
 
 
-def test_flash_foreground_stops_on_ctrl_c(hil_firmware: Path, tmp_path: Path) -> None:
-    build_dir = _firmware_dir(hil_firmware, tmp_path)
+def test_flash_foreground_stops_on_ctrl_c(hil_firmware: Path, hil_board_name: str, tmp_path: Path) -> None:
+    build_dir = _firmware_dir(hil_firmware, tmp_path, hil_board_name)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -75,7 +75,7 @@ def test_flash_foreground_stops_on_ctrl_c(hil_firmware: Path, tmp_path: Path) ->
             "firmware",
             "flash",
             "--board",
-            "qemu-an386",
+            hil_board_name,
             "--build-dir",
             str(build_dir),
             "--workdir",
@@ -93,7 +93,7 @@ def test_flash_foreground_stops_on_ctrl_c(hil_firmware: Path, tmp_path: Path) ->
             line = proc.stdout.readline().strip()
         assert line.startswith("socket://127.0.0.1:")
         ser = open_serial(line, timeout=5)
-        assert b"tinyfleet qemu-an386" in ser.read_until(b"flash=file\r\n")
+        assert f"tinyfleet {hil_board_name}".encode() in ser.read_until(b"flash=file\r\n")
         ser.close()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
@@ -124,10 +124,12 @@ def test_flash_without_image_is_a_clear_error(tmp_path: Path) -> None:
     assert r.stderr.startswith("error: no firmware at") and "tinyfleet firmware build" in r.stderr
 
 
-def test_flash_with_model_installs_it_over_ota(hil_firmware: Path, tmp_path: Path, digits_package) -> None:
+def test_flash_with_model_installs_it_over_ota(
+    hil_firmware: Path, hil_board_name: str, tmp_path: Path, digits_package
+) -> None:
     from tinyfleet.hil.device import BoardLink
 
-    build_dir = _firmware_dir(hil_firmware, tmp_path)
+    build_dir = _firmware_dir(hil_firmware, tmp_path, hil_board_name)
     pidfile = tmp_path / "qemu.pid"
     r = subprocess.run(
         [
@@ -137,7 +139,7 @@ def test_flash_with_model_installs_it_over_ota(hil_firmware: Path, tmp_path: Pat
             "firmware",
             "flash",
             "--board",
-            "qemu-an386",
+            hil_board_name,
             "--build-dir",
             str(build_dir),
             "--workdir",

@@ -23,7 +23,11 @@ if fw_bytes != int(board.get("upload.maximum_size")):
         f"board {env['BOARD']}: upload.maximum_size must be flash - model store = {fw_bytes} bytes"
     )
 
-cpu_flags = ["-mcpu={}".format(board.get("build.cpu")), "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+# the board's FPU (build.fpu); a board without one uses the soft-float ABI
+fpu = board.get("build.fpu", "")
+cpu_flags = ["-mcpu={}".format(board.get("build.cpu")), "-mthumb"] + (
+    ["-mfloat-abi=hard", "-mfpu={}".format(fpu)] if fpu else ["-mfloat-abi=soft"]
+)
 
 env.Replace(
     AR="arm-none-eabi-ar",

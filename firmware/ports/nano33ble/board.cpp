@@ -9,11 +9,17 @@
  *   0x10000-0x2DFFF  this sketch (120 KiB; platformio.ini sets board_upload.maximum_size)
  *   0x2E000-0xFFFFF  model store: 2 state sectors + two 416 KiB model slots (boards.toml)
  * The UART is the USB CDC port (Serial). Ticks are micros().
+ *
+ * The sketch calls tinyfleet_begin() from setup() and tinyfleet_poll() from loop() (tinyfleet.h):
+ * main.cpp for the PlatformIO build, the example sketch of `tinyfleet firmware export --arduino`.
  */
 #include <Arduino.h>
 #include <FlashIAP.h>
 
+#include <stdio.h>
 #include <string.h>
+
+#include "tinyfleet.h"
 
 extern "C" {
 #include "app.h"
@@ -142,7 +148,7 @@ void hal_reset(void)
 
 }  // extern "C"
 
-void setup()
+extern "C" void tinyfleet_begin(void)
 {
     Serial.begin(115200);
 #ifdef TF_DEVICE_ID
@@ -155,7 +161,7 @@ void setup()
     device_init();
 }
 
-void loop()
+extern "C" void tinyfleet_poll(void)
 {
     device_poll();
 }

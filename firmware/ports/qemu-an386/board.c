@@ -21,6 +21,9 @@
 #ifndef TF_DEVICE_ID
 #define TF_DEVICE_ID "qemu-an386"
 #endif
+#ifndef TF_BOARD_NAME
+#define TF_BOARD_NAME "qemu-an386" /* the build sets it: qemu-an386 (M4F) or qemu-an500 (M7) */
+#endif
 
 /* ---- UART ---- */
 
@@ -206,7 +209,7 @@ void board_setup(void)
 
     device_id_from_cmdline();
     bool persistent = flash_port_init();
-    port_puts("\r\ntinyfleet qemu-an386 id=");
+    port_puts("\r\ntinyfleet " TF_BOARD_NAME " id=");
     port_puts(device_id);
     port_puts(persistent ? " flash=file\r\n" : " flash=ram\r\n");
 }
