@@ -15,9 +15,11 @@ def test_baseline_from_manifest() -> None:
     }
     b = Baseline.from_manifest(manifest)
     assert b.cls == (3, 4) and b.input_hist == ((1,) * 16,)
-    with pytest.raises(DataError, match="confidence.hist must have 16 bins"):
-        Baseline.from_manifest({**manifest, "confidence": {"hist": [1] * 15}})
-    with pytest.raises(DataError, match="output_classes.counts"):
+    with pytest.raises(DataError, match=r"^drift baseline: confidence\.hist: .*length >= 16"):
+        Baseline.from_manifest({**manifest, "confidence": {"bins": 16, "hist": [1] * 15}})
+    with pytest.raises(DataError, match=r"^drift baseline: output_classes\.counts\[0\]"):
         Baseline.from_manifest({**manifest, "output_classes": {"counts": [-1]}})
-    with pytest.raises(DataError, match="n must be"):
+    with pytest.raises(DataError, match=r"^drift baseline: n: .*>= 1"):
         Baseline.from_manifest({**manifest, "n": 0})
+    with pytest.raises(DataError, match=r"^drift baseline: output_classes: missing"):
+        Baseline.from_manifest({k: v for k, v in manifest.items() if k != "output_classes"})
