@@ -22,7 +22,7 @@ from tinyfleet.server.db import Device, ModelRow, Rollout, RolloutEvent, Telemet
 from tinyfleet.server.drift.baseline import Baseline
 from tinyfleet.server.drift.cohort import Signal
 from tinyfleet.server.scheduler.handler import load_state
-from tinyfleet.server.scheduler.snapshot import UPDATING, build_snapshot
+from tinyfleet.server.scheduler.snapshot import FAILED_EVENTS, UPDATING, build_snapshot
 from tinyfleet.states import EventType, SlotState, UpdateState
 
 __all__ = ["router"]
@@ -44,6 +44,7 @@ class StatesOut(BaseModel):
     )
     slot: list[SlotState]
     event: list[EventType]
+    event_failed: list[EventType] = Field(description="OTA events that end a deployment as failed")
     rollout: list[RolloutStatus]
     rollout_active: list[RolloutStatus]
 
@@ -63,6 +64,7 @@ def states(_: Viewer) -> StatesOut:
         updating=[u for u in UpdateState if u in UPDATING],
         slot=list(SlotState),
         event=list(EventType),
+        event_failed=[e for e in EventType if e in FAILED_EVENTS],
         rollout=list(RolloutStatus),
         rollout_active=[r for r in RolloutStatus if r in ACTIVE],
     )

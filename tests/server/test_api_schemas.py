@@ -15,7 +15,7 @@ from tinyfleet.server.api.schemas import RolloutEventOut, RolloutOut
 from tinyfleet.server.rollout.engine import summary
 from tinyfleet.server.rollout.events import Event, RolloutState
 from tinyfleet.server.rollout.model import PackageInfo, RolloutSpec, Stage, Target
-from tinyfleet.server.scheduler.snapshot import UPDATING
+from tinyfleet.server.scheduler.snapshot import FAILED_EVENTS, UPDATING
 from tinyfleet.states import EventType, SlotState, UpdateState
 
 # Routes whose 2xx answer is not a JSON document, each with its reason.
@@ -84,4 +84,5 @@ def test_dashboard_reads_the_state_sets_from_the_enums(client: TestClient) -> No
     assert states["update"] == [u.value for u in UpdateState]
     assert set(states["updating"]) == UPDATING and UpdateState.IDLE not in UPDATING
     assert states["slot"] == [v.value for v in SlotState] and states["event"] == [v.value for v in EventType]
+    assert set(states["event_failed"]) == FAILED_EVENTS and EventType.CONFIRMED not in FAILED_EVENTS
     assert states["rollout"] == [r.value for r in RolloutStatus] and set(states["rollout_active"]) == ACTIVE

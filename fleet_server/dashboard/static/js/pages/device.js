@@ -38,6 +38,7 @@ export async function mount(root, ctx) {
   const charts = h("div", { class: "grid charts", style: "margin-top:1rem" });
   const events = h("div", { class: "card", style: "margin-top:1rem" });
   root.append(h("p", {}, h("a", { href: "#/fleet" }, "← fleet")), head, body, charts, events);
+  const failedEvents = new Set((await api.states()).event_failed); // the scheduler's own set
 
   // messages of this device the server refused (malformed, oversized, spoofed), with the last field
   function droppedText(x) {
@@ -71,7 +72,7 @@ export async function mount(root, ctx) {
     const evs = Array.isArray(ev) ? ev : ev.items || [];
     clear(events).append(h("h2", {}, "Event history"), table([
       { label: "time (UTC)", get: (e) => fmtTime(e.ts) },
-      { label: "event", get: (e) => pill(e.type, e.type === "confirmed" ? "ok" : /fail|rolled/.test(e.type) ? "bad" : "") },
+      { label: "event", get: (e) => pill(e.type, e.type === "confirmed" ? "ok" : failedEvents.has(e.type) ? "bad" : "") },
       { label: "deployment", cls: "hide-phone", get: (e) => e.deployment_id },
       { label: "progress", cls: "num", get: (e) => (e.progress === null || e.progress === undefined ? "" : `${Math.round(100 * e.progress)} %`) },
       { label: "detail", get: (e) => e.detail || "" },
