@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi import Path as FastPath
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -165,7 +166,9 @@ def get_run(run_id: int, s: DB, _: Viewer) -> dict[str, Any]:
         }
     },
 )
-async def result(run_id: int, request: Request, rt: RT) -> dict[str, Any]:
+async def result(
+    run_id: Annotated[int, FastPath(ge=1, le=2**63 - 1)], request: Request, rt: RT
+) -> dict[str, Any]:  # bounded: a larger id overflowed SQLite's INTEGER (HTTP 500; tests/hostile)
     """The external orchestrator's answer: the signed challenger package as the body, the webhook
     signature (HMAC of the policy's secret) in the headers. A bad signature changes nothing (401)."""
     body = bytearray()
