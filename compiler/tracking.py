@@ -160,6 +160,10 @@ class Tracker:
         self.store = resolve_store(tracking.mlflow, cwd or Path.cwd())
         self.experiment = tracking.experiment or model_name
         self.register = tracking.register
+        # a tracking server that is down is one error after a few seconds, not minutes of retries
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
         if self.store.tracking_uri.startswith("file:"):
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         try:
