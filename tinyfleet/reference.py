@@ -19,6 +19,7 @@ import msgspec
 
 from tinyfleet import device_manifest, golden, manifest, package, wire
 from tinyfleet.boards import all_boards
+from tinyfleet.catalogue import all_runtimes
 
 __all__ = [
     "HEADER_PATH",
@@ -323,7 +324,21 @@ def _boards_md() -> str:
             f"| `{b.name}` | {b.kind} | {', '.join(f'`{r}`' for r in b.runtimes)} | "
             f"{b.model_slot_bytes} B | {b.arena_budget} B | {_cell(b.description)} |"
         )
-    lines += ["", "Runtimes: " + ", ".join(f"`{r}`" for r in runtimes) + ".", ""]
+    lines += [
+        "",
+        "The operators each runtime runs, from the runtime catalogue (`tinyfleet/runtimes.toml`). A model",
+        "runs on a board (or a device) when every runtime it lists runs every operator of the model.",
+        "",
+        "| runtime | kind | operators | description |",
+        "|---|---|---|---|",
+    ]
+    catalogue = all_runtimes()
+    for name in runtimes:
+        rt = catalogue[name]
+        ops = "any (the TFLite graph does not limit it)" if rt.ops is None else ", ".join(sorted(rt.ops))
+        count = "" if rt.ops is None else f"{len(rt.ops)}: "
+        lines.append(f"| `{name}` | {rt.kind} | {count}{ops} | {_cell(rt.description)} |")
+    lines.append("")
     return "\n".join(lines)
 
 
