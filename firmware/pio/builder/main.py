@@ -26,7 +26,7 @@ if fw_bytes != int(board.get("upload.maximum_size")):
 # the board's FPU (build.fpu); a board without one uses the soft-float ABI
 fpu = board.get("build.fpu", "")
 cpu_flags = ["-mcpu={}".format(board.get("build.cpu")), "-mthumb"] + (
-    ["-mfloat-abi=hard", "-mfpu={}".format(fpu)] if fpu else ["-mfloat-abi=soft"]
+    ["-mfloat-abi=hard", f"-mfpu={fpu}"] if fpu else ["-mfloat-abi=soft"]
 )
 
 env.Replace(
