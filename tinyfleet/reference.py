@@ -3,8 +3,9 @@
 package manifest (tinyfleet.manifest), device.bin (tinyfleet.device_manifest), the canonical ZIP bytes
 (tinyfleet.package) and the board catalogue (tinyfleet/boards.toml).
 
-``python -m tinyfleet.reference [ROOT]`` writes every file; ``render()`` returns them (path relative
-to the repository → text) and tests/contract/test_reference.py fails when a written file is stale.
+``python -m tinyfleet.reference [ROOT]`` (ROOT: the repository, default the current folder) writes
+every file; ``render()`` returns them (path relative to the repository → text), and
+tests/contract/test_reference.py fails when a written file is stale.
 """
 
 from __future__ import annotations
@@ -357,7 +358,10 @@ def render() -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    root = Path(args[0]) if args else Path(__file__).resolve().parent.parent
+    root = Path(args[0]) if args else Path.cwd()
+    if not (root / "docs").is_dir() or not (root / "firmware").is_dir():
+        print(f"error: {root} is not a tinyfleet source tree (run from the repository root)", file=sys.stderr)
+        return 2
     for rel, text in render().items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)

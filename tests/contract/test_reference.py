@@ -54,3 +54,13 @@ def test_schema_lists_every_state_and_limit() -> None:
     md = FILES["docs/reference/mqtt-messages.md"]
     for channel in wire.Channel:
         assert f"/{channel.value}`" in md
+
+
+def test_generator_writes_into_a_source_tree_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert reference.main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: ") and not any(tmp_path.iterdir())
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "firmware").mkdir()
+    assert reference.main([str(tmp_path)]) == 0
+    for rel, text in FILES.items():
+        assert (tmp_path / rel).read_text("utf-8") == text
