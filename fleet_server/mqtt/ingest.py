@@ -31,6 +31,7 @@ _DEV = cast(Table, Device.__table__)
 _SET_SEEN = update(_DEV).where(_DEV.c.id == bindparam("d")).values(last_seen=bindparam("t"))
 _SET_ONLINE = update(_DEV).where(_DEV.c.id == bindparam("d")).values(online=bindparam("o"))
 # what the scheduler's incremental snapshot reads: a device's state or OTA events changed at this time
+_MAX_TOPICS = 500_000  # checked topics remembered (six channels per device; ~80 MB at the bound)
 _SET_CHANGED = update(_DEV).where(_DEV.c.id == bindparam("d")).values(changed_at=bindparam("t"))
 Item = tuple[str, Channel, Any, float, bool]  # device id, channel, parsed message, received at, verified
 
@@ -74,6 +75,8 @@ class Ingest:
         self._received: collections.Counter[str] = collections.Counter()
         self._dropped: collections.Counter[str] = collections.Counter()
         self._known: set[str] = set()
+        # topics already checked (split, id pattern, channel enum): the same few per device, every message
+        self._topics: dict[str, tuple[str, Channel]] = {}
         self._known_at = 0.0
         self._known_lock = threading.Lock()
         self._stop = threading.Event()
@@ -104,10 +107,16 @@ class Ingest:
     # ---- MQTT thread ---------------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes, retained: bool = False) -> None:
         """Validate one message and queue it; never raises, never blocks."""
-        try:
-            device_id, channel = wire.parse_topic(topic)
-        except wire.WireError:
-            return self._drop("topic")
+        parsed = self._topics.get(topic)
+        if parsed is None:
+            try:
+                parsed = wire.parse_topic(topic)
+            except wire.WireError:
+                return self._drop("topic")
+            if len(self._topics) >= _MAX_TOPICS:  # bounded: a flood of new topics cannot grow it
+                self._topics.clear()
+            self._topics[topic] = parsed
+        device_id, channel = parsed
         if channel is Channel.DESIRED:
             return  # our own publications
         if self.device_rate > 0 and not retained and self._over_rate(device_id):
