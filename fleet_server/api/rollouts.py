@@ -80,10 +80,21 @@ def create(body: RolloutIn, rt: RT, caller: Operator) -> dict[str, Any]:
     name = body.name or f"{body.model}-{body.version}"[:64]
     try:
         with rt.db.session() as s:
+            if body.target.get("group") is not None and body.target.get("selector"):
+                raise HTTPException(
+                    422, "invalid target: give a group or a selector, not both (they could disagree)"
+                )
             try:  # referential check now, so a rollout the scheduler could never step is refused
-                resolve_target(s, body.target)
+                targeted = resolve_target(s, body.target)
             except UsageError as exc:
                 raise HTTPException(422, f"invalid target: {exc}") from None
+            if not targeted:  # it would soak forever with nothing to watch
+                what = (
+                    f"group {body.target['group']!r}"
+                    if body.target.get("group") is not None
+                    else "selector " + ", ".join(f"{k}={v}" for k, v in body.target["selector"].items())
+                )
+                raise HTTPException(422, f"invalid target: {what} matches no enrolled device")
             controls = body.model_dump(include={"retry", "window", "bandwidth_bytes_per_min", "start_at"})
             row, _ = create_rollout(
                 s,
