@@ -40,6 +40,10 @@ log = logging.getLogger("tinyfleet.broker")
 Credentials = Callable[[], Iterable[tuple[str, str]]]  # (username, $7$ hash)
 
 
+STABLE_S = 30.0  # a broker that ran this long resets the restart backoff
+MAX_BACKOFF_S = 60.0
+
+
 def _bindable(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -208,6 +212,12 @@ class BrokerSupervisor:
                 raise ServerError(f"mosquitto exited with code {self._proc.returncode}: {self._log_tail()}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
+                    # someone answers; make sure it is our mosquitto, not another process on the port
+                    time.sleep(0.3)
+                    if self._proc.poll() is not None:
+                        raise ServerError(
+                            f"mosquitto exited with code {self._proc.returncode}: {self._log_tail()}"
+                        )
                     log.info(
                         "broker listening on %s:%d (pid %d, user %s)",
                         self.host,
@@ -231,21 +241,40 @@ class BrokerSupervisor:
         return " | ".join(lines[-3:]) or "(empty log)"
 
     def _watch_loop(self) -> None:
+        """Restart a broker that died, with exponential backoff (0.5 s doubling to 60 s) that resets only
+        after it ran for ``STABLE_S``; a port that another process took meanwhile is reported, not
+        "restarted" into (our client would otherwise talk to that other broker)."""
         backoff = 0.5
+        started = time.monotonic()
         while not self._stop.wait(0.5):
             proc = self._proc
             if proc is None or proc.poll() is None:
-                backoff = 0.5
+                if time.monotonic() - started >= STABLE_S:
+                    backoff = 0.5
                 continue
-            log.error("broker exited with code %s; restarting in %.1f s", proc.returncode, backoff)
+            log.error(
+                "broker exited with code %s (%s); restarting in %.1f s",
+                proc.returncode,
+                self._log_tail(),
+                backoff,
+            )
             if self._stop.wait(backoff):
                 return
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+            taken = [p for p in (self.port, self.server_port) if not _bindable(self.host, p)]
+            if taken:
+                log.error(
+                    "broker port(s) %s on %s taken by another process: not restarting until free",
+                    ", ".join(map(str, taken)),
+                    self.host,
+                )
+                continue
             try:
                 self._spawn(10.0)
                 self.restarts += 1
+                started = time.monotonic()
             except ServerError as exc:
                 log.error("broker restart failed: %s", exc)
-                backoff = min(backoff * 2, 10.0)
 
     @property
     def pid(self) -> int | None:
