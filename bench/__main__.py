@@ -13,7 +13,19 @@ import traceback
 
 from rich.console import Console
 
-ORDER = ["compiler", "runtime", "firmware", "server", "scheduler", "agent", "drift", "hostile", "install", "loop"]
+ORDER = [
+    "compiler",
+    "runtime",
+    "opsweep",
+    "firmware",
+    "server",
+    "scheduler",
+    "agent",
+    "drift",
+    "hostile",
+    "install",
+    "loop",
+]
 
 
 def main(argv: list[str]) -> int:

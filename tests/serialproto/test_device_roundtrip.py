@@ -201,3 +201,33 @@ def test_refusals_reach_the_host_as_status(board: HostDevice) -> None:
     with pytest.raises(sp.DeviceStatusError) as err:
         client.confirm()
     assert err.value.status == sp.Status.NO_MODEL
+
+
+def test_gateway_stream_uses_the_pipelined_session(board: HostDevice) -> None:
+    """The gateway's stream_ota over its serial link runs the protocol's one OTA session: several
+    chunks are in flight before the first reply is read, and the slot ends PENDING."""
+    from tinyfleet.agent.mcu_link import McuRefused, stream_ota
+    from tinyfleet.agent.serial_link import SerialLink
+
+    begin, payload = FX.package(15, "digits", (1, 0, 0), 3, model_size=6000)
+    streak = [0, 0]  # frames written since the last read, the most seen
+    real_write, real_read = board.write, board.read
+
+    def write(data: bytes) -> int:
+        streak[0] += 1
+        return real_write(data)
+
+    def read(size: int = 1) -> bytes:
+        streak[1] = max(streak[1], streak[0])
+        streak[0] = 0
+        return real_read(size)
+
+    board.write, board.read = write, read  # type: ignore[method-assign]
+    client = sp.SerialClient(board, timeout=5)
+    link = SerialLink(board, client)
+    assert stream_ota(link, begin, payload) == 0
+    assert client.info().slot_states[0] == sp.SlotState.PENDING
+    assert streak[1] == DEFAULT_WINDOW  # chunks in flight, not one round trip per chunk
+    other_begin, other_payload = FX.package(16, "digits", (1, 0, 0), 3, model_size=300, key=FX.OTHER_KEY)
+    with pytest.raises(McuRefused):
+        stream_ota(link, other_begin, other_payload)
