@@ -40,6 +40,7 @@ class Recorder:
         self._in = np.zeros((self.groups, drift.N_BINS), dtype=np.int64)
         self._cls = np.zeros(self.n_classes, dtype=np.int64)
         self._conf = np.zeros(drift.N_BINS, dtype=np.int64)
+        self._lat_hist = np.zeros(drift.LAT_BINS, dtype=np.int64)
         self._model = ""
 
     def configure(self, groups: int, n_classes: int) -> None:
@@ -60,6 +61,7 @@ class Recorder:
             if cls < self.n_classes:
                 self._cls[cls] += 1
             self._conf[conf_bin] += 1
+            self._lat_hist[drift.latency_bin(latency_us)] += 1
             if len(self._lat) < _LAT_RESERVOIR:
                 self._lat.append(latency_us)
             else:
@@ -88,6 +90,7 @@ class Recorder:
                 input_hist=self._in.tolist(),
                 cls=self._cls.tolist(),
                 conf=self._conf.tolist(),
+                lat=drift.trim_zeros(self._lat_hist),
             )
             self._reset(t)
             self._model = msg.model

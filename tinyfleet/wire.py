@@ -271,6 +271,12 @@ class Telemetry(_Msg, frozen=True, kw_only=True):
     ] = msgspec.field(default_factory=list, name="in")
     cls: Annotated[list[Count], msgspec.Meta(max_length=256, description="arg-max count per class")] = []
     conf: Annotated[list[Count], msgspec.Meta(max_length=16, description="confidence histogram")] = []
+    lat: Annotated[
+        list[Count],
+        msgspec.Meta(
+            max_length=64, description="latency histogram: 64 log-spaced bins, tinyfleet.drift.LAT_EDGES_US"
+        ),
+    ] = []
 
 
 MESSAGES: dict[Channel, type[_Msg]] = {

@@ -213,6 +213,10 @@ def synth_telemetry(
     hist = [rng.multinomial(n * per_group, p / p.sum()).tolist() for p in in_p]
     errors = int(rng.binomial(n, err_rate)) if err_rate > 0 else 0
     lat = 400.0 * (slow_factor if slow else 1.0) * latency_factor
+    # per-inference latencies: lognormal around ``lat`` (p95/p50 about 1.4)
+    lat_hist = drift.latency_histogram(lat * rng.lognormal(0.0, 0.2, size=min(n, 100_000)))
+    if n > 100_000:  # very large periods: the same shape, scaled to n
+        lat_hist = np.round(lat_hist * (n / 100_000)).astype(np.int64)
     return wire.Telemetry(
         ts=round(ts, 3),
         period_s=period_s,
@@ -224,4 +228,5 @@ def synth_telemetry(
         input_hist=hist,
         cls=rng.multinomial(n, cls_p / cls_p.sum()).tolist(),
         conf=rng.multinomial(n, conf_p / conf_p.sum()).tolist(),
+        lat=drift.trim_zeros(lat_hist),
     )

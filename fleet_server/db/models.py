@@ -248,6 +248,7 @@ class TelemetryRow(Base):
     input_hist: Mapped[list[Any]] = mapped_column(JSON)
     cls: Mapped[list[Any]] = mapped_column(JSON)
     conf: Mapped[list[Any]] = mapped_column(JSON)
+    lat_hist: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True, default=None)  # 64 latency bins
     received_at: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (Index("ix_telemetry_device_ts", "device_id", "ts"), Index("ix_telemetry_ts", "ts"))

@@ -59,6 +59,7 @@ class CohortStats:
     est_accuracy: float | None = None  # label-free (CBPE) accuracy over the calibrated versions
     est_accuracy_se: float | None = None  # its sampling error (shrinks as inferences arrive)
     est_accuracy_cal_se: float | None = None  # its calibration error (fixed by the validation sets)
+    lat: tuple[int, ...] = ()  # merged latency histogram (tinyfleet.drift.LAT_EDGES_US)
 
     @property
     def confidence_variance(self) -> float:
@@ -143,6 +144,7 @@ def cohort_stats(
         est_accuracy=_pooled(acc)[0],
         est_accuracy_se=_pooled(acc)[1],
         est_accuracy_cal_se=_pooled(acc)[2],
+        lat=total.lat,
     )
 
 

@@ -1,9 +1,11 @@
 """Merge telemetry reports into windows: per device over a time range, then per cohort.
 
 A device reports, every period, the counts of its inferences in the fixed drift bins
-(``tinyfleet.wire.Telemetry``). Counts add up exactly. Latency percentiles do not: a window's
-``lat_p95_us`` is the inference-weighted mean of the reported p95 values (an approximation the docs
-state); the error rate and mean confidence are exact ratios of the merged counts.
+(``tinyfleet.wire.Telemetry``). Counts add up exactly, the latency histogram (``lat``: 64 fixed
+log-spaced bins) included, so a quantile of the merged histogram is a real quantile. The reported
+percentiles do not add up: a window's ``lat_p95_us`` is the inference-weighted mean of the reported
+p95 values (shown for devices without a latency histogram); the error rate and mean confidence are
+exact ratios of the merged counts.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tinyfleet.drift import N_BINS
+from tinyfleet.drift import LAT_BINS, N_BINS
 
 __all__ = ["TelemetryLike", "Window", "merge", "merge_windows"]
 
@@ -52,6 +54,7 @@ class Window:
     reports: int = 0
     first_ts: float = 0.0
     last_ts: float = 0.0
+    lat: tuple[int, ...] = ()  # merged latency histogram (empty when no report had one)
 
     @property
     def error_rate(self) -> float:
@@ -86,6 +89,7 @@ class _Acc:
         self.input_hist: tuple[tuple[int, ...], ...] = ()
         self.cls: tuple[int, ...] = ()
         self.conf: tuple[int, ...] = ()
+        self.lat: tuple[int, ...] = ()
         self.first = float("inf")
         self.last = float("-inf")
 
@@ -100,6 +104,7 @@ class _Acc:
         first: float,
         last: float,
         reports: int,
+        lat_hist: Sequence[int] = (),
     ) -> None:
         self.n += n
         self.err += err
@@ -107,6 +112,8 @@ class _Acc:
         self.input_hist = _add2(self.input_hist, inp)
         self.cls = _add(self.cls, cls)
         self.conf = _add(self.conf, conf)
+        if lat_hist:
+            self.lat = _add(self.lat, lat_hist[:LAT_BINS])
         self.first = min(self.first, first)
         self.last = max(self.last, last)
         self.reports += reports
@@ -125,7 +132,16 @@ class _Acc:
             self.reports,
             self.first,
             self.last,
+            self.lat,
         )
+
+
+def _lat_of(r: TelemetryLike) -> Sequence[int]:
+    """A report's latency histogram: ``lat_hist`` (a stored row), ``lat`` (a wire message), or none."""
+    h = getattr(r, "lat_hist", None)
+    if h is None:
+        h = getattr(r, "lat", None)
+    return tuple(int(c) for c in h) if h else ()
 
 
 def merge(reports: Iterable[TelemetryLike], start: float, end: float, model: str) -> Window:
@@ -133,7 +149,7 @@ def merge(reports: Iterable[TelemetryLike], start: float, end: float, model: str
     acc = _Acc(model)
     for r in reports:
         if r.model == model and start <= r.ts < end:
-            acc.add(r.n, r.err, r.lat_p95_us, r.input_hist, r.cls, r.conf, r.ts, r.ts, 1)
+            acc.add(r.n, r.err, r.lat_p95_us, r.input_hist, r.cls, r.conf, r.ts, r.ts, 1, _lat_of(r))
     return acc.window()
 
 
@@ -143,5 +159,7 @@ def merge_windows(windows: Iterable[Window]) -> Window:
     models = {w.model for w in ws}
     acc = _Acc(models.pop() if len(models) == 1 else "")
     for w in ws:
-        acc.add(w.n, w.err, w.lat_p95_us, w.input_hist, w.cls, w.conf, w.first_ts, w.last_ts, w.reports)
+        acc.add(
+            w.n, w.err, w.lat_p95_us, w.input_hist, w.cls, w.conf, w.first_ts, w.last_ts, w.reports, w.lat
+        )
     return acc.window()

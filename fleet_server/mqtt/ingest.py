@@ -330,6 +330,7 @@ class Ingest:
                         "input_hist": msg.input_hist,
                         "cls": msg.cls,
                         "conf": msg.conf,
+                        "lat_hist": msg.lat or None,
                         "received_at": at,
                     }
                 )

@@ -28,10 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tinyfleet.drift import LAT_EDGES_US
 from tinyfleet.server.drift.cohort import CohortStats
 from tinyfleet.server.rollout.model import ErrorThreshold, GateKind, HealthGate, Stage
 from tinyfleet.stats.distributions import norm_isf
 from tinyfleet.stats.homogeneity import psi_critical, psi_null_mean
+from tinyfleet.stats.quantiles import QuantileEstimate, histogram_quantile
 from tinyfleet.stats.sequential import chi2_mixture_log_e, mixture_halfwidth
 
 __all__ = [
@@ -261,16 +263,54 @@ def _error_rate(canary: CohortStats, control: CohortStats, bound: float) -> Verd
     )
 
 
+def _p95(c: CohortStats) -> QuantileEstimate | None:
+    """A cohort's p95 from its merged latency histogram, with an always-valid interval at
+    GATE_ALPHA / 2 (the CDF at the p95 is a proportion: normal-mixture half-width on the rank)."""
+    n = sum(c.lat)
+    if n <= 0:
+        return None
+    h = mixture_halfwidth(0.95 * 0.05 / n, GATE_ALPHA / 2, 0.05)
+    return histogram_quantile(c.lat, LAT_EDGES_US, 0.95, rank_halfwidth=h)
+
+
 def _latency(canary: CohortStats, control: CohortStats, bound: float) -> Verdict:
+    g = GateKind.LATENCY_P95
+    samples = (canary.n, control.n)
+    pc, pk = _p95(canary), _p95(control)
+    if pc is not None and pk is not None and pk.value > 0 and pk.lower > 0:
+        ratio = pc.value / pk.value
+        lo, hi = pc.lower / pk.upper, pc.upper / pk.lower
+        what = (
+            f"canary p95 {pc.value:.4g} us [{pc.lower:.4g}, {pc.upper:.4g}] / control p95 {pk.value:.4g} us "
+            f"[{pk.lower:.4g}, {pk.upper:.4g}] = {ratio:.4g}, always-valid [{lo:.4g}, {hi:.4g}]"
+        )
+        if lo > 1.0 and ratio > bound:
+            return Verdict(
+                g,
+                Outcome.FAIL,
+                ratio,
+                bound,
+                f"{what}: slower at every look and > {bound:g}",
+                lo,
+                hi,
+                samples,
+            )
+        if hi <= bound:
+            return Verdict(g, Outcome.PASS, ratio, bound, f"{what}: upper <= {bound:g}", lo, hi, samples)
+        return Verdict(
+            g, Outcome.WAIT, ratio, bound, f"inconclusive: {what} vs bound {bound:g}", lo, hi, samples
+        )
+    # devices without latency histograms (older agents, MCUs): the reported p95s, a point comparison
     if control.latency_p95_us <= 0:
         ratio = float("inf") if canary.latency_p95_us > 0 else 1.0
     else:
         ratio = canary.latency_p95_us / control.latency_p95_us
     return _compare(
-        GateKind.LATENCY_P95,
+        g,
         ratio,
         bound,
-        f"canary p95 {canary.latency_p95_us:.4g} us / control p95 {control.latency_p95_us:.4g} us",
+        f"canary p95 {canary.latency_p95_us:.4g} us / control p95 {control.latency_p95_us:.4g} us "
+        "(reported p95s, no latency histograms)",
     )
 
 

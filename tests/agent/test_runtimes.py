@@ -45,11 +45,23 @@ def test_digits_telemetry_fits_512_bytes(digits_package) -> None:
     rec._in *= 300
     rec._cls *= 300
     rec._conf *= 300
+    rec._lat_hist *= 300
     msg = rec.take()
     assert msg is not None and msg.n >= 300
     payload = wire.encode(msg)
     assert len(payload) <= 512, len(payload)
     assert wire.parse(wire.Channel.TM, payload).cls == msg.cls
+
+
+def test_recorder_counts_latencies_in_the_contract_bins() -> None:
+    from tinyfleet.drift import latency_histogram, trim_zeros
+
+    rec = Recorder(groups=1, n_classes=3)
+    lats = [90.0, 120.0, 125.0, 4000.0, 9.0]
+    for lat in lats:
+        rec.record(np.zeros(4, dtype=np.int8), np.array([10, -5, -100], dtype=np.int8), lat, "1.0.0")
+    msg = rec.take()
+    assert msg is not None and msg.lat == trim_zeros(latency_histogram(lats)) and sum(msg.lat) == 5
 
 
 def test_spool_is_bounded_and_ordered(tmp_path) -> None:

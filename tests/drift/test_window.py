@@ -48,3 +48,13 @@ def test_cohort_merge_pads_histograms_and_keeps_a_common_version() -> None:
     assert ab.cls == (2, 4, 3) and ab.model == "1.0.0" and ab.reports == 2
     assert merge_windows([a, c]).model == ""
     assert merge_windows([]) == Window("")
+
+
+def test_latency_histograms_add_up_and_trimmed_lists_mean_zeros() -> None:
+    a = Telemetry(ts=0, period_s=60, model="1.0.0", n=3, lat=[0, 1, 2])
+    b = Telemetry(ts=1, period_s=60, model="1.0.0", n=4, lat=[1, 0, 0, 3])
+    c = Telemetry(ts=2, period_s=60, model="1.0.0", n=5)  # an older device: no histogram
+    w = merge([a, b, c], 0, 10, "1.0.0")
+    assert w.lat == (1, 1, 2, 3) and w.n == 12
+    assert merge_windows([w, merge([a], 0, 10, "1.0.0")]).lat == (1, 2, 4, 3)
+    assert merge([c], 0, 10, "1.0.0").lat == ()

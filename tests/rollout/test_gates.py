@@ -209,3 +209,47 @@ def test_stage_gates_agree_with_their_documented_comparisons(assigned: int, data
     assert (error_count(s, limit).outcome is Outcome.FAIL) == (failed > limit)
     assert (error_share(s, share).outcome is Outcome.FAIL) == (assigned > 0 and failed / assigned > share)
     assert (success_share(s, need).outcome is Outcome.PASS) == (assigned == 0 or confirmed / assigned >= need)
+
+
+def _lat_cohort(rng: np.random.Generator, median_us: float, n: int) -> CohortStats:
+    from dataclasses import replace
+
+    from tinyfleet.drift import latency_histogram
+
+    hist = latency_histogram(median_us * rng.lognormal(0.0, 0.25, size=n))
+    return replace(cohort(n=n), lat=tuple(int(c) for c in hist))
+
+
+def test_latency_gate_decides_on_histogram_quantiles() -> None:
+    rng = np.random.default_rng(12)
+    control = _lat_cohort(rng, 400.0, 20_000)
+    slow = _verdict(GateKind.LATENCY_P95, 1.5, _lat_cohort(rng, 1000.0, 3000), control)
+    assert slow.outcome is Outcome.FAIL and slow.lower is not None and slow.lower > 1.0
+    assert "always-valid" in slow.detail
+    equal = [_verdict(GateKind.LATENCY_P95, 1.6, _lat_cohort(rng, 400.0, 3000), control) for _ in range(50)]
+    assert all(v.outcome is not Outcome.FAIL for v in equal)
+    assert sum(v.outcome is Outcome.PASS for v in equal) >= 40  # 64 bins: ~24 % resolution per bin
+    few = _verdict(GateKind.LATENCY_P95, 1.5, _lat_cohort(rng, 400.0, 20), control)
+    assert few.outcome is Outcome.WAIT
+
+
+def test_latency_gate_false_slow_verdicts_by_simulation() -> None:
+    """Equal latency, 25 looks of growing cohorts, 300 runs: failed in at most GATE_ALPHA / 2 (+3 sd)."""
+    from dataclasses import replace
+
+    from tinyfleet.drift import latency_histogram
+
+    rng = np.random.default_rng(13)
+    fails = 0
+    for _ in range(300):
+        c_hist = np.zeros(64, dtype=np.int64)
+        k_hist = np.zeros(64, dtype=np.int64)
+        for _look in range(25):
+            c_hist += latency_histogram(400.0 * rng.lognormal(0.0, 0.25, size=100))
+            k_hist += latency_histogram(400.0 * rng.lognormal(0.0, 0.25, size=400))
+            canary = replace(cohort(n=int(c_hist.sum())), lat=tuple(int(x) for x in c_hist))
+            control = replace(cohort(n=int(k_hist.sum())), lat=tuple(int(x) for x in k_hist))
+            if _verdict(GateKind.LATENCY_P95, 1.1, canary, control, 100).outcome is Outcome.FAIL:
+                fails += 1
+                break
+    assert fails / 300 <= GATE_ALPHA / 2 + 3 * math.sqrt(GATE_ALPHA / 2 / 300)

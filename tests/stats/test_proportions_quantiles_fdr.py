@@ -85,3 +85,24 @@ def test_histogram_quantile_edge_cases() -> None:
     assert est is not None and edges[1] <= est.lower <= est.value <= est.upper <= edges[2]
     with pytest.raises(ValueError):
         histogram_quantile([1, 2], edges, 0.5)
+
+
+def test_latency_bins_are_the_contract_edges() -> None:
+    from tinyfleet.drift import LAT_BINS, LAT_EDGES_US, latency_bin, latency_histogram
+
+    rng = np.random.default_rng(SEED + 3)
+    us = np.exp(rng.uniform(np.log(11.0), np.log(9e6), size=5000))
+    expected = np.histogram(us, bins=np.asarray(LAT_EDGES_US))[0]
+    assert np.array_equal(latency_histogram(us), expected)
+    assert [latency_bin(float(x)) for x in us[:200]] == [
+        int(np.searchsorted(LAT_EDGES_US, x, "right")) - 1 for x in us[:200]
+    ]
+    assert latency_bin(0.0) == 0 and latency_bin(float("nan")) == 0 and latency_bin(1e12) == LAT_BINS - 1
+    assert pytest.approx(log_edges(10.0, 1e7, LAT_BINS)) == LAT_EDGES_US
+
+
+def test_quantile_with_a_given_rank_halfwidth() -> None:
+    est = histogram_quantile([0, 100, 0], log_edges(1.0, 8.0, 3), 0.5, rank_halfwidth=0.5)
+    assert est is not None and (est.lower, est.upper) == (pytest.approx(2.0), pytest.approx(4.0))
+    wide = histogram_quantile([10, 80, 10], log_edges(1.0, 8.0, 3), 0.5, rank_halfwidth=0.45)
+    assert wide is not None and (wide.lower, wide.upper) == (pytest.approx(1.0), pytest.approx(8.0))

@@ -45,9 +45,17 @@ def _bin_of_rank(cum: np.ndarray, rank: int) -> int:
 
 
 def histogram_quantile(
-    counts: Sequence[int], edges: Sequence[float], q: float, alpha: float = 0.05
+    counts: Sequence[int],
+    edges: Sequence[float],
+    q: float,
+    alpha: float = 0.05,
+    rank_halfwidth: float | None = None,
 ) -> QuantileEstimate | None:
-    """The ``q`` quantile of a histogram (``len(edges) == len(counts) + 1``); None when empty."""
+    """The ``q`` quantile of a histogram (``len(edges) == len(counts) + 1``); None when empty.
+
+    ``rank_halfwidth`` (in probability units, e.g. an always-valid half-width for a proportion)
+    replaces the fixed-sample ``z sqrt(q(1 − q)/n)``. The interval ends are bin edges: in-bin
+    interpolation would be narrower but biased (up to a bin's width where the density slopes)."""
     c = np.asarray(counts, dtype=np.int64)
     e = np.asarray(edges, dtype=np.float64)
     if e.size != c.size + 1 or np.any(np.diff(e) <= 0) or e[0] <= 0:
@@ -65,8 +73,10 @@ def histogram_quantile(
     below = float(cum[i - 1]) if i > 0 else 0.0
     frac = (target - below) / float(c[i]) if c[i] else 0.5
     value = float(e[i] * (e[i + 1] / e[i]) ** min(1.0, max(0.0, frac)))
-    z = norm_isf(alpha / 2.0)
-    half = z * math.sqrt(n * q * (1.0 - q))
+    if rank_halfwidth is None:
+        half = norm_isf(alpha / 2.0) * math.sqrt(n * q * (1.0 - q))
+    else:
+        half = rank_halfwidth * n
     lo_rank = max(1, math.floor(target - half))
     hi_rank = min(n, math.ceil(target + half) + 1)
     lower = float(e[_bin_of_rank(cum, lo_rank)])
