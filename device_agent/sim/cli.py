@@ -45,7 +45,8 @@ def _frac_at(text: str | None, what: str) -> tuple[float, float, float | None]:
     "server_url",
     envvar="TINYFLEET_SERVER",
     help="enrol the devices on this fleet server first (one bulk request, admin or operator token) and "
-    "take the broker and artifact URLs from its answer. [TINYFLEET_SERVER]",
+    "take the broker and artifact URLs from its answer; the default without --seed/--credentials "
+    "(http://127.0.0.1:8080). [TINYFLEET_SERVER]",
 )
 @click.option("--token", envvar="TINYFLEET_TOKEN", help="API token for --server. [TINYFLEET_TOKEN]")
 @click.option(
@@ -203,7 +204,8 @@ def sim(
     )
     host, port = parse_hostport(broker, 1883)
     enrolled: list[tuple[str, str]] | None = None
-    if server_url and not credentials and not seed and not local_broker:
+    if not credentials and not seed and not local_broker:  # enrol on a fleet server (a local one by default)
+        server_url = server_url or "http://127.0.0.1:8080"
         enrolled, (host, port), http_base = _enrol(server_url, token, devices, prefix, board, tags)
         click.echo(f"enrolled {len(enrolled)} devices on {server_url} (broker {host}:{port})", err=True)
     cfg = SimConfig(
@@ -249,6 +251,13 @@ def _enrol(
     from tinyfleet.agent.sim.credentials import device_ids
     from tinyfleet.localserver import local_admin_token
 
+    try:
+        httpx.get(f"{server.rstrip('/')}/api/v1/health", timeout=5)
+    except httpx.HTTPError as exc:
+        raise ServerError(
+            f"cannot reach the fleet server at {server} ({exc}): start `tinyfleet server`, pass --server URL, "
+            "or simulate on a private broker with --seed S --local-broker"
+        ) from None
     token = token or local_admin_token(server)
     if not token:
         raise UsageError(
@@ -270,7 +279,10 @@ def _enrol(
             timeout=300,
         )
     except httpx.HTTPError as exc:
-        raise ServerError(f"cannot reach the fleet server at {server}: {exc}") from None
+        raise ServerError(
+            f"cannot reach the fleet server at {server} ({exc}): start `tinyfleet server`, pass --server URL, "
+            "or simulate on a private broker with --seed S --local-broker"
+        ) from None
     if r.status_code == 409:
         raise UsageError(f"devices {prefix}* are already enrolled on {server}: choose another --prefix")
     if r.status_code >= 400:

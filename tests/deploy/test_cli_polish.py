@@ -57,3 +57,20 @@ def test_bash_completion_completes_commands() -> None:
 def test_reporting_commands_take_json(command: list[str]) -> None:
     r = CliRunner().invoke(cli, [*command, "--help"])
     assert r.exit_code == 0 and "--json" in r.output, r.output
+
+
+def test_sim_without_a_server_says_what_to_do(tmp_path: os.PathLike[str]) -> None:
+    from tinyfleet.netutil import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TINYFLEET_")}
+    env["HOME"] = str(tmp_path)
+    url = f"http://127.0.0.1:{free_port()}"
+    r = subprocess.run(
+        [*TINYFLEET, "sim", "--devices", "5", "--server", url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode != 0 and r.stderr.count("\n") == 1, r.stderr
+    assert "cannot reach the fleet server" in r.stderr and "--local-broker" in r.stderr
