@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from tinyfleet.manifest import Manifest
 from tinyfleet.rollout_status import RolloutStatus
@@ -14,6 +14,9 @@ from tinyfleet.server.db import Device, ModelRow
 from tinyfleet.server.rollout.events import DeviceStatus, EventKind
 from tinyfleet.server.rollout.machine import Trigger
 from tinyfleet.states import DeviceKind, EventType, UpdateState
+from tinyfleet.wire import SlotInfo
+
+_REF = "#/components/schemas/{name}"  # where OpenAPI keeps named schemas
 
 __all__ = [
     "Credentials",
@@ -101,7 +104,10 @@ class DeviceOut(BaseModel):
     tags: dict[str, Any]
     firmware: str
     model: dict[str, Any] | None
-    slots: list[Any]
+    slots: Annotated[
+        list[dict[str, Any]],
+        WithJsonSchema({"type": "array", "items": {"$ref": _REF.format(name="SlotInfo")}}),
+    ] = Field(description="the slots as the device last reported them (wire SlotInfo)")
     runtimes: list[Any]
     update: UpdateState
     deployment_id: str | None
@@ -327,7 +333,7 @@ class DriftOut(DriftScores):
 
 
 # ---- schemas generated from the contract's msgspec types (not restated as pydantic models) ----
-_REF = "#/components/schemas/{name}"
+CONTRACT_TYPES: list[type[msgspec.Struct]] = [Manifest, SlotInfo]
 MANIFEST_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "the package's manifest.json (docs/model-package.md)",
@@ -337,14 +343,14 @@ MANIFEST_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 
 def add_contract_schemas(app: FastAPI) -> None:
-    """Put the JSON Schema of the contract types the routes answer with (``tinyfleet.manifest.Manifest``)
-    into the app's OpenAPI components, generated from the types themselves."""
+    """Put the JSON Schema of the contract types the routes answer with (the package manifest, a
+    device's slots) into the app's OpenAPI components, generated from the msgspec types themselves."""
     base = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = base()
-            _, components = msgspec.json.schema_components([Manifest], ref_template=_REF)
+            _, components = msgspec.json.schema_components(CONTRACT_TYPES, ref_template=_REF)
             schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
         return app.openapi_schema or {}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -17,6 +18,7 @@ from tinyfleet.server.rollout.events import Event, RolloutState
 from tinyfleet.server.rollout.model import PackageInfo, RolloutSpec, Stage, Target
 from tinyfleet.server.scheduler.snapshot import FAILED_EVENTS, UPDATING
 from tinyfleet.states import EventType, SlotState, UpdateState
+from tinyfleet.wire import SlotInfo
 
 # Routes whose 2xx answer is not a JSON document, each with its reason.
 NOT_JSON = {
@@ -62,6 +64,10 @@ def test_every_route_declares_a_named_response_model(client: TestClient) -> None
     # the manifest's schema is generated from the contract's msgspec type, field for field
     manifest = spec["components"]["schemas"]["Manifest"]
     assert set(manifest["properties"]) == set(Manifest.__struct_fields__)
+    slot = spec["components"]["schemas"]["SlotInfo"]  # a device's slots, from the wire type
+    assert set(slot["properties"]) == set(SlotInfo.__struct_fields__)
+    refs = {m.group(1) for m in re.finditer(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(spec))}
+    assert refs <= set(spec["components"]["schemas"]), refs - set(spec["components"]["schemas"])
 
 
 def test_rollout_models_hold_what_the_engine_reports() -> None:
