@@ -81,7 +81,7 @@ def test_the_ci_commands_build_verify_run_and_publish(tmp_path: Path) -> None:
         build = json.loads((repo / "build.json").read_text())
         verify = json.loads((repo / "verify.json").read_text())
         hil = json.loads((repo / "hil.json").read_text())
-        assert Path(build["package"]).is_file()
+        assert (repo / build["package"]).is_file()
         assert verify and hil["bitexact"] and hil["inputs"] > 0
         published = srv.api.get("/api/v1/models").json()
         assert [(m["name"], m["version"]) for m in published] == [("digits", "1.0.0")]
