@@ -31,7 +31,7 @@ from tinyfleet.server.capture.service import (
     close_request,
     create_request,
 )
-from tinyfleet.server.db import DriftState, ModelRow
+from tinyfleet.server.db import Device, DriftState, ModelRow
 from tinyfleet.server.db.models import (
     CaptureRequest,
     DatasetRow,
@@ -70,11 +70,30 @@ def record(s: Session, run: PolicyRun, kind: str, data: Mapping[str, Any], now: 
     s.flush()
 
 
-def _champion(s: Session, model: str) -> ModelRow | None:
+def _champion(s: Session, model: str, devices: list[str] | None = None) -> ModelRow | None:
+    """The running version: the one most of ``devices`` report (ties: the higher), else the highest
+    published version (a version that was rolled back is not the champion while devices run another)."""
+    from collections import Counter
+
     from tinyfleet.device_manifest import parse_semver
 
-    rows = list(s.scalars(select(ModelRow).where(ModelRow.name == model)))
-    return max(rows, key=lambda r: parse_semver(r.version)) if rows else None
+    rows = {r.version: r for r in s.scalars(select(ModelRow).where(ModelRow.name == model))}
+    if not rows:
+        return None
+    if devices:
+        running = Counter(
+            v
+            for v in s.scalars(
+                select(Device.model_version).where(Device.id.in_(devices), Device.model_name == model)
+            )
+            if v in rows
+        )
+        if running:
+            top = max(running.values())
+            return max(
+                (rows[v] for v, k in running.items() if k == top), key=lambda r: parse_semver(r.version)
+            )
+    return max(rows.values(), key=lambda r: parse_semver(r.version))
 
 
 def alerting_devices(s: Session, model: str) -> list[str]:
@@ -92,7 +111,7 @@ def start_run(
 ) -> PolicyRun:
     """A new loop iteration: asks ``devices`` (those with capture enabled) for samples."""
     at = time.time() if now is None else now
-    champ = _champion(s, policy.model)
+    champ = _champion(s, policy.model, devices)
     if champ is None:
         raise CaptureError(404, f"policy {policy.name}: no model {policy.model} in the registry")
     run = PolicyRun(
@@ -170,7 +189,8 @@ def _step_labelling(s: Session, env: Env, policy: Policy, run: PolicyRun, now: f
     version = str(run.data["dataset"])
     ds = s.get(DatasetRow, version)
     assert ds is not None
-    if ds.labelled < ds.samples:  # wait for an import of this version with every label
+    trust_devices = policy.config.get("labels") == "devices"
+    if not trust_devices or ds.labelled < ds.samples:  # wait for an import of it with every label
         child = s.scalar(
             select(DatasetRow)
             .where(DatasetRow.parent == version, DatasetRow.labelled == DatasetRow.samples)
@@ -185,10 +205,23 @@ def _step_labelling(s: Session, env: Env, policy: Policy, run: PolicyRun, now: f
     _start_retrain(s, env, policy, run, now)
 
 
+def _next_release(s: Session, model: str) -> tuple[str, int]:
+    """The challenger's version (next minor above every published one) and the highest counter so
+    far (the server refuses a lower one)."""
+    from tinyfleet.device_manifest import parse_semver
+
+    rows = list(s.scalars(select(ModelRow).where(ModelRow.name == model)))
+    major, minor, _ = max(parse_semver(r.version) for r in rows)
+    return f"{major}.{minor + 1}.0", max(int(r.security_counter) for r in rows)
+
+
 def _start_retrain(s: Session, env: Env, policy: Policy, run: PolicyRun, now: float) -> None:
     rt = policy.config.get("retrain", {})
-    champ = _champion(s, policy.model)
-    assert champ is not None
+    name, _, version = str(run.data["champion"]).partition("@")
+    champ = s.scalar(select(ModelRow).where(ModelRow.name == name, ModelRow.version == version))
+    if champ is None:
+        _fail(s, run, f"the champion {run.data['champion']} is no longer in the registry", now)
+        return
     if rt.get("mode", "local") == "webhook":
         payload = {
             "run": run.id,
@@ -203,6 +236,7 @@ def _start_retrain(s: Session, env: Env, policy: Policy, run: PolicyRun, now: fl
         status = webhook.send(str(rt["url"]), str(rt["secret"]), payload)
         record(s, run, "retrain_requested", {"mode": "webhook", "url": rt["url"], "status": status}, now)
         return
+    version, counter = _next_release(s, policy.model)
     folder = env.work_dir / f"run-{run.id}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "dataset.npz").write_bytes(env.store.get(str(run.data["labelled_dataset"])))
@@ -222,6 +256,10 @@ def _start_retrain(s: Session, env: Env, policy: Policy, run: PolicyRun, now: fl
         str(folder / "out"),
         "--margin",
         str(float(rt.get("margin", 0.01))),
+        "--version",
+        version,
+        "--security-counter",
+        str(counter),
         "--json",
     ]
     if rt.get("mlflow") is not None:

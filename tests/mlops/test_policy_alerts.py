@@ -114,3 +114,69 @@ def test_capture_off_for_alerting_devices_fails_the_iteration(env: tuple[Any, Te
     assert [e["kind"] for e in events] == ["alert", "failed"]
     assert "capture is off" in events[-1]["data"]["reason"]
     assert c.get("/api/v1/capture/requests").json() == []
+
+
+def test_champion_is_what_the_devices_run(env: tuple[Any, TestClient], tmp_path: Path) -> None:
+    from tinyfleet.server.db import Device
+    from tinyfleet.server.policy.engine import _next_release
+
+    rt, c = env
+    keys = tmp_path / "keys"
+    c.post(
+        "/api/v1/models",
+        content=make_package(keys, "tiny", "1.1.0", 3, seed=1),  # published later, rolled back say
+        headers={"content-type": "application/octet-stream"},
+    ).raise_for_status()
+    with rt.db.session() as s:
+        for d in ("a1", "a2"):
+            dev = s.get(Device, d)
+            dev.model_name, dev.model_version = "tiny", "1.0.0"
+    c.put("/api/v1/capture/groups/g", json={"enabled": True})
+    run = c.post("/api/v1/policies/p/trigger", json={"devices": ["a1", "a2"]}).json()
+    assert run["data"]["champion"] == "tiny@1.0.0"
+    req = c.get(f"/api/v1/capture/requests/{run['data']['capture_request']}").json()
+    assert req["version"] == "1.0.0"
+    with rt.db.session() as s:
+        assert _next_release(s, "tiny") == ("1.2.0", 3)  # above every published version and counter
+
+
+def test_operator_labels_are_awaited(env: tuple[Any, TestClient]) -> None:
+    import base64
+    import io
+
+    import numpy as np
+
+    from tinyfleet.capture import encode_batch, read_dataset
+
+    rt, c = env
+    c.put("/api/v1/capture/groups/g", json={"enabled": True})
+    sec = c.post("/api/v1/devices", json={"id": "a9", "board": "linux-x86_64", "tags": {}}).json()["secret"]
+    c.put("/api/v1/groups/g", json={"name": "g", "devices": ["a1", "a2", "a9"]})
+    run = c.post("/api/v1/policies/p/trigger", json={"devices": ["a9"]}).json()  # labels = "operator"
+    req = run["data"]["capture_request"]
+    count = c.get(f"/api/v1/capture/requests/{req}").json()["count"]
+    body = encode_batch(
+        np.zeros((count, 4), np.int8), np.zeros((count, 3), np.int8), np.zeros(count, np.int16)
+    )
+    auth = base64.b64encode(f"a9:{sec}".encode()).decode()
+    r = c.post(
+        f"/api/v1/capture/requests/{req}/samples",
+        content=body,
+        headers={"Authorization": f"Basic {auth}", "content-type": "application/octet-stream"},
+    )
+    assert r.status_code == 201, r.text
+    now = time.time()
+    _tick(rt, now)
+    _tick(rt, now + 1)
+    state = c.get(f"/api/v1/policies/runs/{run['id']}").json()
+    assert state["status"] == "labelling"  # the devices' labels are not the operator's
+    arrays = read_dataset(c.get(f"/api/v1/datasets/{state['data']['dataset']}/data").content)
+    buf = io.BytesIO()
+    np.savez(buf, x=arrays["x"], y=np.arange(count) % 3)
+    child = c.post(
+        "/api/v1/datasets", params={"parent": state["data"]["dataset"]}, content=buf.getvalue()
+    ).json()
+    _tick(rt, now + 2)
+    state = c.get(f"/api/v1/policies/runs/{run['id']}").json()
+    assert state["status"] == "retraining" and state["data"]["labelled_dataset"] == child["version"]
+    assert [e["kind"] for e in state["events"]][-2:] == ["labelled", "retrain_requested"]
