@@ -83,5 +83,6 @@ def test_the_ci_commands_build_verify_run_and_publish(tmp_path: Path) -> None:
         hil = json.loads((repo / "hil.json").read_text())
         assert (repo / build["package"]).is_file()
         assert verify and hil["bitexact"] and hil["inputs"] > 0
-        published = srv.api.get("/api/v1/models").json()
+        with srv.api as api:
+            published = api.get("/api/v1/models").json()
         assert [(m["name"], m["version"]) for m in published] == [("digits", "1.0.0")]

@@ -37,4 +37,5 @@ def test_device_add_writes_a_working_agent_config(
         code = main(["device", "add", "pi-2", "--board", "rpi4", "--agent-config", str(conf)])
         err = capsys.readouterr().err
         assert code != 0 and "exists" in err
-        assert srv.api.get("/api/v1/devices/pi-2").status_code == 404
+        with srv.api as api:
+            assert api.get("/api/v1/devices/pi-2").status_code == 404

@@ -64,8 +64,7 @@ def test_agent_extra_is_slim(agent_venv: Path) -> None:
 
 @pytest.mark.slow
 def test_installed_agent_follows_a_rollout(agent_venv: Path, tiny_package, tmp_path: Path) -> None:
-    with running_server(key_dir=tiny_package.keys) as srv:
-        api = srv.api
+    with running_server(key_dir=tiny_package.keys) as srv, srv.api as api:
         srv.publish_model(tiny_package.raw)
         dev = srv.add_device("pi-1", board="rpi4", tags={"site": "venv"})
         serve_port = free_port()
