@@ -14,7 +14,7 @@ import os
 import socket
 from collections.abc import Callable
 
-__all__ = ["notify", "watchdog_interval", "supervise"]
+__all__ = ["notify", "supervise", "watchdog_interval"]
 
 
 def _address() -> str | None:

@@ -28,11 +28,11 @@ __all__ = [
     "HostModel",
     "HostRuntimeError",
     "IoInfo",
+    "M4Check",
     "build_library",
     "library_path",
-    "supported_ops",
-    "M4Check",
     "m4_check",
+    "supported_ops",
     "tflm_min_arena",
     "tflm_outputs",
 ]

@@ -8,7 +8,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 
-__all__ = ["overlap_bomb", "HEAD"]
+__all__ = ["HEAD", "overlap_bomb"]
 
 HEAD = ("manifest.json", "manifest.sig", "device.bin", "device.sig")
 _LOCAL = struct.Struct("<4s5H3L2H")

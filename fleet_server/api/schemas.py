@@ -19,6 +19,7 @@ from tinyfleet.wire import SlotInfo
 _REF = "#/components/schemas/{name}"  # where OpenAPI keeps named schemas
 
 __all__ = [
+    "MANIFEST_RESPONSE",
     "Credentials",
     "DeviceEventOut",
     "DeviceIn",
@@ -32,7 +33,6 @@ __all__ = [
     "GroupIn",
     "GroupOut",
     "HealthOut",
-    "MANIFEST_RESPONSE",
     "ModelOut",
     "RolloutDetailOut",
     "RolloutDeviceOut",

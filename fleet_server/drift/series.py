@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from tinyfleet.errors import UsageError
 
 __all__ = [
-    "Bucket",
     "MAX_BUCKETS",
+    "Bucket",
     "downsample",
 ]
 

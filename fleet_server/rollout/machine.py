@@ -14,11 +14,11 @@ from tinyfleet.rollout_status import ACTIVE, MEANING, TERMINAL, RolloutStatus
 
 __all__ = [
     "ACTIVE",
-    "Row",
     "STATUS_MEANING",
-    "Status",
     "TERMINAL",
     "TRANSITIONS",
+    "Row",
+    "Status",
     "Trigger",
     "lookup",
     "markdown_table",

@@ -26,6 +26,9 @@ from tinyfleet.server.rollout.window import Cron, compiled, in_window, zone
 from tinyfleet.wire import DEVICE_ID_RE
 
 __all__ = [
+    "HEALTH_GATES",
+    "MAX_RETRIES",
+    "MAX_STAGES",
     "DeviceOutcome",
     "DeviceView",
     "DriftSignal",
@@ -33,11 +36,8 @@ __all__ = [
     "FleetSnapshot",
     "GateAction",
     "GateKind",
-    "HEALTH_GATES",
     "HealthBound",
     "HealthGate",
-    "MAX_RETRIES",
-    "MAX_STAGES",
     "MaintenanceWindow",
     "PackageInfo",
     "RetryPolicy",

@@ -11,7 +11,7 @@ from tinyfleet.cli.fleet import Api
 from tinyfleet.errors import ServerError
 from tinyfleet.rollout_status import TERMINAL
 
-__all__ = ["FleetClient", "TERMINAL"]
+__all__ = ["TERMINAL", "FleetClient"]
 
 
 class FleetClient:
