@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from tinyfleet import wire
+from tinyfleet.agent.capture import StreamCapture
 from tinyfleet.agent.config import AgentConfig
 from tinyfleet.agent.device import FleetDevice
 from tinyfleet.agent.fetch import Fetcher
@@ -142,6 +143,10 @@ class Agent(FleetDevice):
         self.slots = SlotStore(self.state_dir)
         self.hotswap = HotSwap()
         self.recorder = Recorder()
+        # capture from the inference stream when the server asks (docs/mlops.md; off unless a
+        # group of this device allows it)
+        self.capture = StreamCapture(cfg.http_base, cfg.device_id, cfg.secret)
+        self.capture_baseline: np.ndarray | None = None
         self.spool = Spool(self.state_dir / "telemetry", cfg.spool_max_messages)
         self.fetcher = Fetcher(
             self.state_dir / "downloads",
@@ -214,6 +219,8 @@ class Agent(FleetDevice):
         groups = baseline.input.groups if baseline is not None else 1
         n_classes = int(np.prod(pkg.meta.output.shape))
         self.recorder.configure(groups, n_classes)
+        if baseline is not None:
+            self.capture_baseline = np.asarray(baseline.input.hist, dtype=np.float64).sum(axis=0)
 
     # -- inference (called from the endpoint's threads) ------------------------------------------
     def infer(self, x: np.ndarray) -> InferenceResult:
@@ -223,6 +230,7 @@ class Agent(FleetDevice):
             self.recorder.error()
             raise
         self.recorder.record(x, res.output, res.latency_us, res.model.version)
+        self.capture.offer(x, res.output)
         return res
 
     # -- reporting -------------------------------------------------------------------------------
@@ -319,9 +327,13 @@ class Agent(FleetDevice):
 
     async def _periodic(self) -> None:
         next_hb = next_tm = time.monotonic()
+        next_capture = next_hb + StreamCapture.POLL_S
         while True:
             now = time.monotonic()
             self.last_tick = now
+            if now >= next_capture:
+                next_capture = now + StreamCapture.POLL_S
+                asyncio.get_running_loop().run_in_executor(None, self.capture.poll, self.capture_baseline)
             if now >= next_hb:
                 next_hb = now + self.cfg.heartbeat_period_s
                 hb = wire.Heartbeat(

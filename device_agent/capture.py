@@ -28,7 +28,14 @@ import numpy as np
 from tinyfleet.capture import LABEL_UNKNOWN, encode_batch
 from tinyfleet.errors import UsageError
 
-__all__ = ["CaptureClient", "Selector", "capture_from_source", "load_capture_source", "serve_pending_async"]
+__all__ = [
+    "CaptureClient",
+    "Selector",
+    "StreamCapture",
+    "capture_from_source",
+    "load_capture_source",
+    "serve_pending_async",
+]
 
 BINS = 16
 
@@ -197,3 +204,73 @@ async def serve_pending_async(
         )
         statuses.append(up.status_code)
     return statuses
+
+
+class StreamCapture:
+    """A Linux agent's capture from its inference stream: :meth:`offer` every inference (any thread),
+    :meth:`poll` now and then (blocking HTTP; the agent runs it in a worker thread). A request's
+    samples are uploaded once ``count`` are kept and, for ``random`` and ``drift``, at least
+    ``STREAM_FACTOR × count`` inferences were seen (so the sample is of a stretch of the stream, not
+    its first moments), or when the request is about to expire."""
+
+    POLL_S = 60.0
+    STREAM_FACTOR = 4
+
+    def __init__(self, base_url: str, device_id: str, secret: str, timeout: float = 30.0) -> None:
+        import threading
+
+        self.client = CaptureClient(base_url, device_id, secret, timeout)
+        self._lock = threading.Lock()
+        self._open: dict[int, tuple[Selector, dict[str, Any]]] = {}
+        self._done: set[int] = set()
+
+    def offer(self, x: np.ndarray, out: np.ndarray, label: int = LABEL_UNKNOWN) -> None:
+        if not self._open:
+            return
+        with self._lock:
+            for sel, _ in self._open.values():
+                sel.offer(x, out, label)
+
+    def _ready(self, sel: Selector, req: dict[str, Any], now: float) -> bool:
+        if not len(sel):
+            return False
+        if float(req["expires_at"]) - now < 2 * self.POLL_S:
+            return True
+        full = len(sel) >= int(req["count"])
+        return full and (
+            sel.trigger == "low_confidence" or sel.seen >= self.STREAM_FACTOR * int(req["count"])
+        )
+
+    def poll(self, baseline: np.ndarray | None = None, now: float | None = None) -> list[int]:
+        """Learn new requests, drop ended ones, upload those that are ready; the upload statuses."""
+        import time
+
+        at = time.time() if now is None else now
+        try:
+            pending = {int(r["id"]): r for r in self.client.pending()}
+        except httpx.HTTPError:
+            return []
+        with self._lock:
+            for rid in list(self._open):
+                if rid not in pending:
+                    del self._open[rid]
+            for rid, req in pending.items():
+                if rid in self._open or rid in self._done:
+                    continue
+                if req["trigger"] == "drift" and baseline is None:
+                    continue  # no package baseline yet: nothing to compare with
+                sel = Selector(
+                    req["trigger"], int(req["count"]), req.get("confidence_below"), baseline, seed=rid
+                )
+                self._open[rid] = (sel, req)
+            ready = [(rid, sel) for rid, (sel, req) in self._open.items() if self._ready(sel, req, at)]
+            for rid, _ in ready:
+                del self._open[rid]
+                self._done.add(rid)
+        statuses = []
+        for rid, sel in ready:
+            try:
+                statuses.append(self.client.upload(rid, sel.batch()).status_code)
+            except httpx.HTTPError:
+                statuses.append(0)
+        return statuses
