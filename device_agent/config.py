@@ -15,6 +15,7 @@ Relative paths are resolved against the folder of the config file. Example::
     [paths]
     state_dir = "state"         # A/B slots, journal, telemetry spool
     trusted_keys = ["tinyfleet-signing.pub"]
+    desired_keys = ["online.pub"]   # the server's online key(s): act only on signed desired states
 
     [serve]
     http = "127.0.0.1:8701"     # "" disables
@@ -85,6 +86,7 @@ class AgentConfig:
     http_base: str = "http://127.0.0.1:8080"
     state_dir: Path = Path("state")
     trusted_keys: list[Path] = field(default_factory=list)
+    desired_keys: list[Path] = field(default_factory=list)  # empty: unsigned desired states accepted
     serve_http: str = "127.0.0.1:8701"
     serve_unix: str = ""
     telemetry_period_s: float = 10.0
@@ -149,6 +151,9 @@ def config_from_dict(data: dict[str, Any], base: Path, where: str = "agent.toml"
     keys = _get(paths, "trusted_keys", list, [], f"{where} [paths]")
     if not keys or not all(isinstance(k, str) for k in keys):
         raise UsageError(f"{where} [paths]: trusted_keys must list at least one public key file")
+    dkeys = _get(paths, "desired_keys", list, [], f"{where} [paths]")
+    if not all(isinstance(k, str) for k in dkeys):
+        raise UsageError(f"{where} [paths]: desired_keys must list public key files")
     serve = data.get("serve", {})
     tm = data.get("telemetry", {})
     up = data.get("update", {})
@@ -166,6 +171,7 @@ def config_from_dict(data: dict[str, Any], base: Path, where: str = "agent.toml"
         http_base=_get(srv, "http", str, "http://127.0.0.1:8080", f"{where} [server]").rstrip("/"),
         state_dir=base / _get(paths, "state_dir", str, "state", f"{where} [paths]"),
         trusted_keys=[base / k for k in keys],
+        desired_keys=[base / k for k in dkeys],
         serve_http=_get(serve, "http", str, "127.0.0.1:8701", f"{where} [serve]"),
         serve_unix=str(base / u) if (u := _get(serve, "unix", str, "", f"{where} [serve]")) else "",
         telemetry_period_s=float(_get(tm, "period_s", (int, float), 10.0, f"{where} [telemetry]")),

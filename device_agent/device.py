@@ -4,6 +4,12 @@ the update state machine.
 
 Events produced while offline wait in memory (up to 500, oldest dropped) and go out in order when
 the session is back. Only the newest desired state matters: an older one still queued is dropped.
+
+A device with online keys (``desired_keys``) acts only on desired states the server signed for it
+(``tinyfleet.desired``): a replayed, stale, expired, other-device, tampered or untrusted one is
+refused, the device keeps what it runs, and reports why as a ``verify_failed`` event with an empty
+deployment id (so a refusal never counts against a rollout). The highest sequence number it
+accepted is kept in ``desired_seq_path`` across restarts.
 """
 
 from __future__ import annotations
@@ -13,10 +19,14 @@ import asyncio
 import collections
 import logging
 import time
+from pathlib import Path
 
 from tinyfleet import wire
 from tinyfleet.agent.mqtt_session import MqttSession
 from tinyfleet.agent.reconcile import Action, Executor, Step, decide
+from tinyfleet.desired import SignedDesiredState, check_desired, parse_signed
+from tinyfleet.errors import SignatureError
+from tinyfleet.fsutil import atomic_write_text
 
 __all__ = ["FleetDevice"]
 
@@ -36,6 +46,19 @@ class FleetDevice(abc.ABC):
         self._outbox: collections.deque[bytes] = collections.deque(maxlen=500)
         self._seq = 0
         self._desired: asyncio.Queue[wire.DesiredState] | None = None
+        self.desired_keys: dict[str, bytes] = {}  # online keys; empty: unsigned desired states accepted
+        self.desired_seq_path: Path | None = None
+        self.refusals: list[str] = []  # why desired states were refused (tests, CLI)
+
+    def last_desired(self) -> tuple[int, str]:
+        """(sequence number, signature hex) of the newest desired state accepted; (0, "") if none."""
+        if self.desired_seq_path is None:
+            return 0, ""
+        try:
+            seq, _, sig = self.desired_seq_path.read_text("ascii").strip().partition(" ")
+            return int(seq), sig
+        except (FileNotFoundError, ValueError, UnicodeDecodeError):
+            return 0, ""
 
     # -- what a device kind supplies -------------------------------------------------------------
     @abc.abstractmethod
@@ -100,14 +123,51 @@ class FleetDevice(abc.ABC):
             _dev, channel = wire.parse_topic(topic_name)
             if channel is not wire.Channel.DESIRED or not payload:  # empty: the server cleared it
                 return
-            desired = wire.parse(channel, payload)
+            desired = wire.parse(channel, payload) if not self.desired_keys else parse_signed(payload)
         except wire.WireError as exc:
             log.warning("%s: dropped a bad message: %s", self.device_id, exc)
+            return
+        if self.desired_keys and not self._accept_signed(desired):
             return
         if self._desired is not None:
             while not self._desired.empty():  # only the newest desired state matters
                 self._desired.get_nowait()
             self._desired.put_nowait(desired)
+
+    def _accept_signed(self, desired: wire.DesiredState) -> bool:
+        assert isinstance(desired, SignedDesiredState)
+        last_seq, last_sig = self.last_desired()
+        if desired.signed is not None and last_sig and desired.signed.sig == last_sig:
+            last_seq -= 1  # the one already accepted, delivered again (reconnect, restart): checked again
+        try:
+            inst = check_desired(
+                desired, self.desired_keys, device_id=self.device_id, last_seq=last_seq, now=time.time()
+            )
+        except SignatureError as exc:
+            self.refuse(str(exc))
+            return False
+        if self.desired_seq_path is not None:
+            atomic_write_text(
+                self.desired_seq_path, f"{inst.seq} {desired.signed.sig if desired.signed else ''}\n"
+            )
+        return True
+
+    def refuse(self, why: str) -> None:
+        """Report a refused desired state; nothing else changes."""
+        detail = f"desired state refused: {why}"
+        self.refusals.append(detail)
+        log.warning("%s: %s", self.device_id, detail)
+        ev = wire.DeviceEvent(
+            deployment_id="",
+            type=wire.EventType.VERIFY_FAILED,
+            detail=detail[:200],
+            ts=round(time.time(), 3),
+            seq=self.next_seq(),
+        )
+        self.events.append(ev)
+        payload = wire.encode(ev)
+        if self._outbox or not self.session.publish(wire.Channel.EVENT, payload, qos=1):
+            self._outbox.append(payload)
 
     async def update(self, desired: wire.DesiredState) -> Step | None:
         """Reconcile one desired state; returns the terminal step, or None when nothing was to do."""

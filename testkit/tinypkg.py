@@ -51,13 +51,14 @@ def _softmax_tflite() -> bytes:
     )
 
 
-def make_tiny_package(d: Path) -> TinyPackage:
-    """Write ``d/keys`` (a fresh key pair) and ``d/tiny-1.0.0.tfpkg``."""
+def make_tiny_package(d: Path, version: str = "1.0.0", security_counter: int = 1) -> TinyPackage:
+    """Write ``d/keys`` (a fresh key pair, kept if there) and ``d/tiny-{version}.tfpkg``."""
     from ai_edge_litert.interpreter import Interpreter
 
     d.mkdir(parents=True, exist_ok=True)
     keys = d / "keys"
-    init_keys(keys)
+    if not (keys / "tinyfleet-signing.key").exists():
+        init_keys(keys)
     tflite = _softmax_tflite()
     it = Interpreter(model_content=tflite)
     it.allocate_tensors()
@@ -71,8 +72,8 @@ def make_tiny_package(d: Path) -> TinyPackage:
     outputs = np.stack(outs).astype(np.int8)
     manifest = {
         "name": "tiny",
-        "version": "1.0.0",
-        "security_counter": 1,
+        "version": version,
+        "security_counter": security_counter,
         "boards": ["rpi4", "linux-generic"],
         "input": {"shape": [1, 10], "dtype": "int8", "scale": 0.1, "zero_point": 0},
         "output": {"shape": [1, 10], "dtype": "int8", "scale": 1 / 256, "zero_point": -128},
@@ -94,6 +95,6 @@ def make_tiny_package(d: Path) -> TinyPackage:
     raw = build_package(
         manifest, {"model.tflite": tflite, "golden.bin": GoldenSet(inputs, outputs).pack()}, key
     )
-    path = d / "tiny-1.0.0.tfpkg"
+    path = d / f"tiny-{version}.tfpkg"
     path.write_bytes(raw)
-    return TinyPackage(raw, path, keys)
+    return TinyPackage(raw, path, keys, version=version)

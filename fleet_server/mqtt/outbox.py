@@ -1,30 +1,72 @@
 """Desired-state outbox: a device's desired state is written to the database first (in the same
 transaction as the decision that made it), then published retained by this loop, which marks it
 published only after the broker acknowledged it. A server killed in between publishes it again
-after restart; the retained message makes a returning device converge whenever it reconnects."""
+after restart; the retained message makes a returning device converge whenever it reconnects.
+
+Each desired state is signed for its device with the server's online key (``tinyfleet.desired``;
+sequence number = the device's ``desired_rev``). A signature expires ``validity`` seconds after the
+desired state's ``issued_at``, so this loop refreshes every desired state older than half of it: a
+new ``issued_at`` and a new revision, published and signed like any other (a device already
+running it does nothing)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from pathlib import Path
+from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 
 from tinyfleet import wire
+from tinyfleet.desired import DESIRED_VALIDITY_S, ONLINE_KEY_NAME, ONLINE_PUB_NAME, sign_desired
 from tinyfleet.server.bus import Bus
 from tinyfleet.server.db import Database, Device
 from tinyfleet.server.metrics import DESIRED_PUBLISHED
 from tinyfleet.server.mqtt.client import MqttLink, wait_published
+from tinyfleet.signing import load_signing_key, public_key_raw
 from tinyfleet.wire import Channel
 
-__all__ = ["Outbox"]
+__all__ = ["Outbox", "load_online_key"]
 
 log = logging.getLogger("tinyfleet.outbox")
 
 
+def load_online_key(data_dir: Path) -> Ed25519PrivateKey:
+    """The server's online key (DATA_DIR/online.key, made on first use; its public key beside it)."""
+    from tinyfleet.fsutil import atomic_write_bytes, atomic_write_text
+
+    priv, pub = data_dir / ONLINE_KEY_NAME, data_dir / ONLINE_PUB_NAME
+    if not priv.exists():
+        from cryptography.hazmat.primitives import serialization
+
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        atomic_write_bytes(priv, pem, mode=0o600)
+    key = load_signing_key(priv)
+    text = public_key_raw(key).hex() + "\n"
+    if not pub.exists() or pub.read_text("utf-8", errors="replace") != text:
+        atomic_write_text(pub, text, mode=0o644)
+    return key
+
+
 class Outbox:
-    def __init__(self, db: Database, link: MqttLink, bus: Bus, batch: int = 1000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        link: MqttLink,
+        bus: Bus,
+        batch: int = 1000,
+        key: Ed25519PrivateKey | None = None,
+        validity: float = DESIRED_VALIDITY_S,
+    ) -> None:
         self.db, self.link, self.bus, self.batch = db, link, bus, batch
+        self.key, self.validity = key, validity
+        self._next_refresh = 0.0
         self.kick = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -44,6 +86,9 @@ class Outbox:
             self.kick.wait(0.5)
             self.kick.clear()
             try:
+                if self.key is not None and time.monotonic() >= self._next_refresh:
+                    self._next_refresh = time.monotonic() + self.validity / 8
+                    self.refresh(time.time())
                 while (
                     not self._stop.is_set()
                     and self.link.connected.is_set()
@@ -65,7 +110,7 @@ class Outbox:
             return 0
         infos, done = [], []
         for device_id, desired, rev in rows:
-            payload = b"" if desired is None else wire.encode(wire.convert(desired, wire.DesiredState))
+            payload = b"" if desired is None else self._encode(device_id, desired, rev)
             infos.append(
                 self.link.publish(wire.topic(device_id, Channel.DESIRED), payload, retain=True, qos=1)
             )
@@ -82,3 +127,31 @@ class Outbox:
                 )
         DESIRED_PUBLISHED.inc(len(done))
         return len(rows)
+
+    def _encode(self, device_id: str, desired: dict[str, Any], rev: int) -> bytes:
+        msg = wire.convert(desired, wire.DesiredState)
+        if self.key is None:
+            return wire.encode(msg)
+        return wire.encode(sign_desired(self.key, device_id, msg, rev, self.validity))
+
+    def refresh(self, now: float) -> int:
+        """Give every desired state issued more than half a validity ago a new ``issued_at`` and
+        revision (published, freshly signed, by the next round); returns how many."""
+        cutoff = now - self.validity / 2
+        with self.db.session() as s:
+            rows = s.execute(
+                select(Device.id, Device.desired, Device.desired_rev).where(Device.desired.is_not(None))
+            ).all()
+            stale = [r for r in rows if isinstance(r[1], dict) and float(r[1].get("issued_at", 0)) < cutoff]
+            for device_id, desired, rev in stale:
+                s.execute(  # only if no newer decision replaced it meanwhile
+                    update(Device)
+                    .where(Device.id == device_id, Device.desired_rev == rev)
+                    .values(
+                        desired={**desired, "issued_at": round(now, 3)}, desired_rev=Device.desired_rev + 1
+                    )
+                )
+        if stale:
+            log.info("refreshed %d desired states before their signatures expire", len(stale))
+            self.kick.set()
+        return len(stale)
