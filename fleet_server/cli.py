@@ -143,9 +143,9 @@ def preflight(settings: Settings) -> None:
         raise UsageError(
             "broker_accounts = 'dynsec' needs an external broker (--broker mqtt://ADMIN:PASS@host:port)"
         )
+    # the built-in broker's port is checked by its supervisor, after it stopped a broker a killed
+    # server of this data folder may have left behind
     ports = [("HTTP", settings.host, settings.port)]
-    if settings.builtin_broker:
-        ports.append(("broker", settings.broker_host, settings.broker_port))
     for what, host, port in ports:
         err = _port_free(host, port)
         if err is not None:
