@@ -94,6 +94,8 @@ typedef struct {
     uint32_t nin, nout;
     int8_t in[64];
     int8_t out[64];
+    int8_t arena_tail[512]; /* the staging room the fake arena leaves */
+    uint32_t tail_bytes;    /* 0: the default (all of arena_tail) */
     int fail_invoke; /* test switch: invoke fails */
     int loads;
 } fake_rt_t;
@@ -151,6 +153,13 @@ static inline void fake_input_quant(void *ctx, float *scale, int32_t *zero_point
     *zero_point = -128;
 }
 
+static inline int8_t *fake_staging(void *ctx, uint32_t *bytes)
+{
+    fake_rt_t *f = (fake_rt_t *)ctx;
+    *bytes = f->model ? (f->tail_bytes ? f->tail_bytes : (uint32_t)sizeof f->arena_tail) : 0u;
+    return f->model ? f->arena_tail : NULL;
+}
+
 static inline uint32_t fake_arena_used(void *ctx)
 {
     return ((fake_rt_t *)ctx)->model ? 128u : 0u;
@@ -158,7 +167,7 @@ static inline uint32_t fake_arena_used(void *ctx)
 
 static inline tf_runner_t fake_runner(fake_rt_t *f)
 {
-    tf_runner_t r = { fake_load, fake_input, fake_invoke, fake_output, fake_output_quant, fake_input_quant, fake_arena_used, 4096u, f };
+    tf_runner_t r = { fake_load, fake_input, fake_invoke, fake_output, fake_output_quant, fake_input_quant, fake_staging, fake_arena_used, 4096u, f };
     return r;
 }
 

@@ -340,6 +340,30 @@ static void test_eembc_ad_float_input(void)
     CHECK(sum / 16.0f > 1.0f); /* x[3] = 9.18 saturates: the score sees it */
 }
 
+/* The input is staged in the arena bytes the model leaves free: a model that leaves too few is
+ * refused at boot (its trial reverts) rather than run without a place for its input. */
+static void test_input_lives_in_the_arena(void)
+{
+    power_up();
+    CHECK_EQ(ota(FX_V1_BEGIN, FX_V1_PAYLOAD, sizeof FX_V1_PAYLOAD, -1), TF_OK);
+    rt.tail_bytes = 15; /* one byte short of the model's 16-byte input */
+    reset_and_boot();
+    CHECK_EQ(request(TF_MSG_INFO, NULL, 0), TF_OK);
+    CHECK((reply[1] & 0x01) == 0);
+    rt.tail_bytes = 16;
+    CHECK_EQ(ota(FX_V2_BEGIN, FX_V2_PAYLOAD, sizeof FX_V2_PAYLOAD, -1), TF_OK);
+    reset_and_boot();
+    CHECK_EQ(request(TF_MSG_INFO, NULL, 0), TF_OK);
+    CHECK((reply[1] & 0x01) == 0x01);
+    /* INFER stages into the arena tail: the staged bytes sit in the fake runtime's arena */
+    uint8_t req[5 + 16] = { 0 };
+    req[4] = 1;
+    for (int i = 0; i < 16; i++) req[5 + i] = (uint8_t)(3 * i + 1);
+    CHECK_EQ(request(TF_MSG_INFER, req, sizeof req), TF_OK);
+    CHECK_MEM(rt.arena_tail, req + 5, 16);
+    rt.tail_bytes = 0;
+}
+
 int main(void)
 {
     test_info_empty();
@@ -348,5 +372,6 @@ int main(void)
     test_eembc();
     test_eembc_time_does_not_wrap();
     test_eembc_ad_float_input();
+    test_input_lives_in_the_arena();
     return core_report("test_proto_app");
 }

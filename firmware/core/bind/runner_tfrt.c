@@ -78,6 +78,18 @@ static void rt_input_quant(void *ctx, float *scale, int32_t *zero_point)
     io_quant(0, scale, zero_point);
 }
 
+static int8_t *rt_staging(void *ctx, uint32_t *bytes)
+{
+    (void)ctx;
+    size_t used = usable ? (tfrt_arena_required(&model) + 3u) & ~(size_t)3u : sizeof arena;
+    if (used >= sizeof arena) {
+        *bytes = 0;
+        return 0;
+    }
+    *bytes = (uint32_t)(sizeof arena - used);
+    return (int8_t *)(arena + used);
+}
+
 static uint32_t rt_arena_used(void *ctx)
 {
     (void)ctx;
@@ -87,7 +99,7 @@ static uint32_t rt_arena_used(void *ctx)
 const tf_runner_t *tf_runner_tfrt(void)
 {
     static const tf_runner_t runner = {
-        rt_load, rt_input, rt_invoke, rt_output, rt_output_quant, rt_input_quant, rt_arena_used, TF_ARENA_BYTES, 0,
+        rt_load, rt_input, rt_invoke, rt_output, rt_output_quant, rt_input_quant, rt_staging, rt_arena_used, TF_ARENA_BYTES, 0,
     };
     return &runner;
 }

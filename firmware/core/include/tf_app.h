@@ -20,12 +20,6 @@
 extern "C" {
 #endif
 
-/* Largest model input the application stages (MLPerf Tiny VWW: 96 x 96 x 3). The input is kept
- * outside the runtime's arena, which may reuse the input tensor's memory during an inference. */
-#ifndef TF_INPUT_MAX
-#define TF_INPUT_MAX 27648u
-#endif
-
 /* Message types (docs/serial-protocol.md). A reply carries type | TF_MSG_REPLY. */
 enum {
     TF_MSG_INFO = 0x01,

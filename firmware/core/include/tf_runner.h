@@ -30,6 +30,9 @@ typedef struct tf_runner {
     void (*output_quant)(void *ctx, float *scale, int32_t *zero_point);
     /* Quantization of the input (the EEMBC AD benchmark sends float32 and the device quantizes). */
     void (*input_quant)(void *ctx, float *scale, int32_t *zero_point);
+    /* The arena bytes the loaded model leaves free (after its activations, per-channel data and
+     * scratch): the application stages the model input there. NULL and 0 when nothing is loaded. */
+    int8_t *(*staging)(void *ctx, uint32_t *bytes);
     /* Arena bytes the loaded model uses, and the arena the board has. */
     uint32_t (*arena_used)(void *ctx);
     uint32_t arena_size;

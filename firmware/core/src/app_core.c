@@ -20,9 +20,13 @@ static tf_status_t start_model(void *ctx, const tf_slot_view_t *view)
     uint32_t in_bytes = 0, out_bytes = 0, failed = 0;
     if (r->load(r->ctx, view->model, view->manifest.model_size) != TF_OK) return TF_E_MODEL;
     if (r->input(r->ctx, &in_bytes) == NULL || r->output(r->ctx, &out_bytes) == NULL ||
-        in_bytes != view->manifest.input_bytes || out_bytes != view->manifest.output_bytes || in_bytes > TF_INPUT_MAX) {
+        in_bytes != view->manifest.input_bytes || out_bytes != view->manifest.output_bytes) {
         return TF_E_MODEL;
     }
+    /* the input is staged in the arena bytes the model leaves free (the runtime may reuse the
+     * input tensor's memory during an inference, so the staged copy must be elsewhere) */
+    uint32_t room = 0;
+    if (r->staging(r->ctx, &room) == NULL || room < in_bytes) return TF_E_MODEL;
     if (!view->trial) return TF_OK;
     return tf_selftest_run(r, &view->manifest, view->golden, &failed);
 }
@@ -36,7 +40,10 @@ void tf_app_init(const tf_app_env_t *env)
     if (tf_ota_open(&tf_app.ota, env->flash, env->pubkey) == TF_OK) {
         tf_ota_boot(&tf_app.ota, start_model, (void *)env->runner);
     }
-    if (tf_app_has_model()) tf_tm_set_classes(&tf_app.tm, tf_app.ota.view.manifest.output_bytes);
+    if (tf_app_has_model()) {
+        tf_tm_set_classes(&tf_app.tm, tf_app.ota.view.manifest.output_bytes);
+        tf_app.input = env->runner->staging(env->runner->ctx, &tf_app.input_cap);
+    }
 }
 
 tf_status_t tf_app_infer_once(const int8_t *src, uint32_t *ticks)
@@ -110,7 +117,7 @@ static tf_status_t handle_infer(const tf_frame_t *f, uint8_t *p, size_t *len)
     const tf_runner_t *r = tf_app.env.runner;
     uint32_t n_in = 0, n_out = 0, ticks = 0;
     if (f->len < 5) return TF_E_BAD_LENGTH;
-    if (!tf_app_has_model() || r->input(r->ctx, &n_in) == NULL) return TF_E_NO_MODEL;
+    if (!tf_app_has_model() || r->input(r->ctx, &n_in) == NULL || tf_app.input == NULL) return TF_E_NO_MODEL;
     uint32_t offset = tf_get_u32(f->payload);
     uint8_t flags = f->payload[4];
     uint32_t n = (uint32_t)f->len - 5u;

@@ -110,7 +110,7 @@ static bool float_input(void)
 {
     const char *tag = benchmark_tag();
     uint32_t n = model_input_bytes();
-    return tag != NULL && strcmp(tag, "ad") == 0 && n > 0 && n <= TF_INPUT_MAX / 5u;
+    return tag != NULL && strcmp(tag, "ad") == 0 && n > 0 && n <= tf_app.input_cap / 5u;
 }
 
 static uint32_t db_capacity(void) { return float_input() ? 4u * model_input_bytes() : model_input_bytes(); }

@@ -10,8 +10,11 @@ typedef struct {
     tf_ota_t ota;
     tf_tm_t tm;
     tf_rx_t rx;
-    /* the staged model input (INFER frames and EEMBC `db` commands fill it) */
-    int8_t input[TF_INPUT_MAX];
+    /* the staged model input (INFER frames and EEMBC `db` commands fill it): the arena bytes the
+     * loaded model leaves free (tf_runner_t.staging), so the input lives in the arena; NULL and 0
+     * without a model */
+    int8_t *input;
+    uint32_t input_cap;
     uint32_t db_expected; /* EEMBC `db load N`: bytes announced */
     uint32_t db_loaded;   /* bytes received so far */
     uint8_t scratch[TF_FRAME_MAX_BODY];
