@@ -90,7 +90,7 @@ http = "127.0.0.1:{port}"
         ],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         cwd=tmp_path,
     )
     try:
