@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from sim_thread import SimThread
 
 from testkit.server import FleetServer
+from tinyfleet.cli.main import main
 
 DEVICES = [f"ar-{i}" for i in range(4)]
 TERMINAL = ("succeeded", "aborted", "rolled_back", "rolled_back_partially")
@@ -39,7 +41,9 @@ def _rollout(c: httpx.Client, version: str, stages: list[dict[str, Any]]) -> int
     return int(r.json()["id"])
 
 
-def test_abort_after_counter_raise_ends_rolled_back_partially(fleet_server_proc: FleetServer) -> None:
+def test_abort_after_counter_raise_ends_rolled_back_partially(
+    fleet_server_proc: FleetServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     srv = fleet_server_proc
     srv.publish_model(srv.make_package("kws", "1.0.0", 1))
     srv.publish_model(srv.make_package("kws", "1.1.0", 2, seed=1))  # raises the anti-rollback counter
@@ -92,5 +96,11 @@ def test_abort_after_counter_raise_ends_rolled_back_partially(fleet_server_proc:
             assert "rollback_refused" in kinds
             active = [r["id"] for r in c.get("/api/v1/rollouts", params={"active": "true"}).json()]
             assert rid not in active and base not in active
+        for k, v in srv.cli_env.items():  # the CLI says it too
+            monkeypatch.setenv(k, v)
+        capsys.readouterr()
+        assert main(["rollout", "status", str(rid)]) == 0
+        out = capsys.readouterr().out
+        assert f"refused the rollback (anti-rollback; they keep kws@1.1.0): {', '.join(canary)}" in out
     finally:
         sim.stop()

@@ -568,6 +568,13 @@ def rollout_status(rollout_id: int, server: str | None, token: str | None, as_js
     if not as_json and data.get("skipped"):
         for d, reasons in data["skipped"].items():
             click.echo(f"skipped {d}: {'; '.join(reasons)}")
+    if not as_json and data.get("rollback_refused"):
+        click.echo(
+            f"refused the rollback (anti-rollback; they keep {data.get('package', 'the new version')}): "
+            + ", ".join(data["rollback_refused"])
+        )
+    if not as_json and data.get("error"):
+        click.echo(f"last step failed: {data['error']}")
 
 
 def _command(name: str, help_text: str) -> click.Command:
