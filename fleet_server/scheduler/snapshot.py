@@ -205,7 +205,7 @@ class SnapshotEntry:
 
 
 FULL_EVERY_S = 30.0  # a full re-read at least this often: deleted devices, tag and group edits
-SLACK_S = 5.0  # rows committed a little after the time they carry are still seen
+SLACK_S = 35.0  # a row whose commit came this much after the time it carries is still seen (> SQLite's 30 s busy wait)
 
 
 def _full(s: Session, row: Rollout, state: RolloutState, mark: float) -> SnapshotEntry:
