@@ -76,6 +76,7 @@ c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv
 c.username_pw_set(user, secret)
 c.connect(host, int(port))
 c.loop_start()
+print("ready", flush=True)
 rate = float(rate)
 i, t0 = 0, time.monotonic()
 while True:
@@ -115,6 +116,7 @@ def _ingest_round(
         assert p.stdin is not None
         p.stdin.write(json.dumps([h.hex() for h in HOSTILE]))
         p.stdin.close()
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
         floods.append(p)
     time.sleep(1.0)
 
