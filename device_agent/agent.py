@@ -140,9 +140,8 @@ class Agent(FleetDevice):
         self.state_dir = Path(cfg.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.trusted_keys = load_trusted_keys(cfg.trusted_keys)
-        if cfg.desired_keys:  # act only on desired states the server signed for this device
-            self.desired_keys = load_trusted_keys(cfg.desired_keys)
-            self.desired_seq_path = self.state_dir / "desired.seq"
+        # act only on desired states the server signed for this device; keys rotate through the root
+        self.configure_trust(cfg.desired_keys, cfg.root, self.state_dir, self.trusted_keys)
         self.slots = SlotStore(self.state_dir)
         self.hotswap = HotSwap()
         self.recorder = Recorder()

@@ -16,6 +16,7 @@ Relative paths are resolved against the folder of the config file. Example::
     state_dir = "state"         # A/B slots, journal, telemetry spool
     trusted_keys = ["tinyfleet-signing.pub"]
     desired_keys = ["online.pub"]   # the server's online key(s): act only on signed desired states
+    root = "root.json"              # or an offline root: keys then rotate through root-signed key lists
 
     [serve]
     http = "127.0.0.1:8701"     # "" disables
@@ -86,7 +87,8 @@ class AgentConfig:
     http_base: str = "http://127.0.0.1:8080"
     state_dir: Path = Path("state")
     trusted_keys: list[Path] = field(default_factory=list)
-    desired_keys: list[Path] = field(default_factory=list)  # empty: unsigned desired states accepted
+    desired_keys: list[Path] = field(default_factory=list)  # empty (and no root): unsigned accepted
+    root: Path | None = None  # tinyfleet.root/1 document (tinyfleet keys init-root)
     serve_http: str = "127.0.0.1:8701"
     serve_unix: str = ""
     telemetry_period_s: float = 10.0
@@ -172,6 +174,7 @@ def config_from_dict(data: dict[str, Any], base: Path, where: str = "agent.toml"
         state_dir=base / _get(paths, "state_dir", str, "state", f"{where} [paths]"),
         trusted_keys=[base / k for k in keys],
         desired_keys=[base / k for k in dkeys],
+        root=base / r if (r := _get(paths, "root", str, "", f"{where} [paths]")) else None,
         serve_http=_get(serve, "http", str, "127.0.0.1:8701", f"{where} [serve]"),
         serve_unix=str(base / u) if (u := _get(serve, "unix", str, "", f"{where} [serve]")) else "",
         telemetry_period_s=float(_get(tm, "period_s", (int, float), 10.0, f"{where} [telemetry]")),

@@ -10,6 +10,10 @@ A device with online keys (``desired_keys``) acts only on desired states the ser
 refused, the device keeps what it runs, and reports why as a ``verify_failed`` event with an empty
 deployment id (so a refusal never counts against a rollout). The highest sequence number it
 accepted is kept in ``desired_seq_path`` across restarts.
+
+A device provisioned with a root (``tinyfleet.trust``) learns its package and online keys from the
+root-signed key list the server attaches to desired states: a newer valid list replaces both sets
+(rotation, revocation) and is kept in ``key_list_path``; an invalid one is reported and ignored.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import collections
+import json
 import logging
 import time
 from pathlib import Path
@@ -24,9 +29,11 @@ from pathlib import Path
 from tinyfleet import wire
 from tinyfleet.agent.mqtt_session import MqttSession
 from tinyfleet.agent.reconcile import Action, Executor, Step, decide
-from tinyfleet.desired import SignedDesiredState, check_desired, parse_signed
-from tinyfleet.errors import SignatureError
+from tinyfleet.desired import SignedDesiredState, check_desired, key_list_doc, parse_signed
+from tinyfleet.errors import SignatureError, UsageError
 from tinyfleet.fsutil import atomic_write_text
+from tinyfleet.signing import load_trusted_keys
+from tinyfleet.trust import KeyList, Root, SignedDoc, TrustError, check_key_list, key_list_from
 
 __all__ = ["FleetDevice"]
 
@@ -49,6 +56,74 @@ class FleetDevice(abc.ABC):
         self.desired_keys: dict[str, bytes] = {}  # online keys; empty: unsigned desired states accepted
         self.desired_seq_path: Path | None = None
         self.refusals: list[str] = []  # why desired states were refused (tests, CLI)
+        self.root: Root | None = None  # set: keys come from root-signed key lists
+        self.package_keys: dict[str, bytes] = {}  # the dict the package verifier reads (updated in place)
+        self.key_list: KeyList | None = None
+        self.key_list_path: Path | None = None
+
+    def configure_trust(
+        self, desired_keys: list[Path], root: Path | None, state_dir: Path, package_keys: dict[str, bytes]
+    ) -> None:
+        """Online keys from files, or a root (whose key lists then set both key sets)."""
+        if desired_keys:
+            self.desired_keys = load_trusted_keys(desired_keys)
+        if root is not None:
+            try:
+                self.root = Root.from_json(json.loads(Path(root).read_text("utf-8")))
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"cannot read the root {root}: {exc}") from None
+            except TrustError as exc:
+                raise UsageError(f"{root}: {exc}") from None
+            self.package_keys = package_keys
+            self.key_list_path = state_dir / "keys.json"
+        if self.verify_desired:
+            self.desired_seq_path = state_dir / "desired.seq"
+        self.load_key_list()
+
+    @property
+    def verify_desired(self) -> bool:
+        return bool(self.desired_keys) or self.root is not None
+
+    def load_key_list(self) -> None:
+        """Adopt the key list kept from an earlier run (checked against the root again)."""
+        if self.root is None or self.key_list_path is None or not self.key_list_path.exists():
+            return
+        try:
+            doc = SignedDoc.from_json(json.loads(self.key_list_path.read_text("utf-8")))
+            expires = key_list_from(doc.payload).expires_at  # kept lists are used past expiry
+            self._adopt(check_key_list(doc, self.root, current_version=0, revoked=set(), now=expires), doc)
+        except (OSError, ValueError, SignatureError) as exc:
+            log.warning("%s: kept key list not used: %s", self.device_id, exc)
+
+    def _adopt(self, kl: KeyList, doc: SignedDoc) -> None:
+        self.key_list = kl
+        self.desired_keys.clear()
+        self.desired_keys.update(kl.online_keys)
+        self.package_keys.clear()
+        self.package_keys.update(kl.package_keys)
+        if self.key_list_path is not None:
+            atomic_write_text(self.key_list_path, json.dumps(doc.to_json()) + "\n")
+        log.info("%s: key list %d adopted", self.device_id, kl.version)
+
+    def _maybe_adopt(self, desired: SignedDesiredState) -> None:
+        if self.root is None or desired.keys is None:
+            return
+        doc = key_list_doc(desired.keys)
+        held = self.key_list
+        try:
+            if held is not None and key_list_from(doc.payload).version == held.version:
+                return  # the list already held
+            kl = check_key_list(
+                doc,
+                self.root,
+                current_version=held.version if held else 0,
+                revoked=set(held.revoked) if held else set(),
+                now=time.time(),
+            )
+        except (SignatureError, ValueError) as exc:
+            self.refuse(f"key list refused: {exc}")
+            return
+        self._adopt(kl, doc)
 
     def last_desired(self) -> tuple[int, str]:
         """(sequence number, signature hex) of the newest desired state accepted; (0, "") if none."""
@@ -123,11 +198,11 @@ class FleetDevice(abc.ABC):
             _dev, channel = wire.parse_topic(topic_name)
             if channel is not wire.Channel.DESIRED or not payload:  # empty: the server cleared it
                 return
-            desired = wire.parse(channel, payload) if not self.desired_keys else parse_signed(payload)
+            desired = parse_signed(payload) if self.verify_desired else wire.parse(channel, payload)
         except wire.WireError as exc:
             log.warning("%s: dropped a bad message: %s", self.device_id, exc)
             return
-        if self.desired_keys and not self._accept_signed(desired):
+        if self.verify_desired and not self._accept_signed(desired):
             return
         if self._desired is not None:
             while not self._desired.empty():  # only the newest desired state matters
@@ -136,6 +211,7 @@ class FleetDevice(abc.ABC):
 
     def _accept_signed(self, desired: wire.DesiredState) -> bool:
         assert isinstance(desired, SignedDesiredState)
+        self._maybe_adopt(desired)
         last_seq, last_sig = self.last_desired()
         if desired.signed is not None and last_sig and desired.signed.sig == last_sig:
             last_seq -= 1  # the one already accepted, delivered again (reconnect, restart): checked again
@@ -144,7 +220,7 @@ class FleetDevice(abc.ABC):
                 desired, self.desired_keys, device_id=self.device_id, last_seq=last_seq, now=time.time()
             )
         except SignatureError as exc:
-            self.refuse(str(exc))
+            self.refuse(f"desired state refused: {exc}")
             return False
         if self.desired_seq_path is not None:
             atomic_write_text(
@@ -153,8 +229,8 @@ class FleetDevice(abc.ABC):
         return True
 
     def refuse(self, why: str) -> None:
-        """Report a refused desired state; nothing else changes."""
-        detail = f"desired state refused: {why}"
+        """Report a refused desired state or key list; nothing else changes."""
+        detail = why
         self.refusals.append(detail)
         log.warning("%s: %s", self.device_id, detail)
         ev = wire.DeviceEvent(

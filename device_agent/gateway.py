@@ -189,9 +189,8 @@ class GatewayDevice(FleetDevice):
         self.state_dir = Path(cfg.state_dir) / "mcu" / mcu.device_id
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.trusted_keys = trusted_keys
-        if cfg.desired_keys:  # act only on desired states the server signed for this MCU
-            self.desired_keys = load_trusted_keys(cfg.desired_keys)
-            self.desired_seq_path = self.state_dir / "desired.seq"
+        # act only on desired states the server signed for this MCU (its own key list and sequence)
+        self.configure_trust(cfg.desired_keys, cfg.root, self.state_dir, dict(trusted_keys))
         self.fetcher = Fetcher(
             self.state_dir / "downloads",
             cfg.http_base,

@@ -26,7 +26,7 @@ from tinyfleet.server.drift.detect import DEFAULT_DETECTOR, DetectorConfig
 from tinyfleet.server.drift_report import evaluate_alerts
 from tinyfleet.server.metrics import BROKER_RESTARTS, DEVICES_ONLINE
 from tinyfleet.server.mqtt import Ingest, MqttLink
-from tinyfleet.server.mqtt.outbox import Outbox, load_online_key
+from tinyfleet.server.mqtt.outbox import KEY_LIST_NAME, Outbox, load_online_key
 from tinyfleet.server.registry import ArtifactStore
 from tinyfleet.server.scheduler.loop import Scheduler, SchedulerConfig
 from tinyfleet.server.tokens import ensure_admin_token
@@ -154,7 +154,13 @@ class Runtime:
             ca_file=str(ca) if ca else None,
         )
         self.publisher.start()
-        self.outbox = Outbox(self.db, self.publisher, self.bus, key=load_online_key(st.data_dir))
+        self.outbox = Outbox(
+            self.db,
+            self.publisher,
+            self.bus,
+            key=load_online_key(st.data_dir),
+            key_list=st.data_dir / KEY_LIST_NAME,
+        )
         self.outbox.start()
         self._spawn(self._housekeeping, "housekeeping")
         if st.policies:  # the continuous-training loop (docs/mlops.md)

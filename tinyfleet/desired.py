@@ -28,15 +28,20 @@ from tinyfleet.instruction import (
     check_instruction,
     sign_instruction,
 )
+from tinyfleet.trust import SignedDoc
 
 __all__ = [
     "DESIRED_VALIDITY_S",
     "ONLINE_KEY_NAME",
     "ONLINE_PUB_NAME",
+    "KeyListBlock",
+    "RootSignature",
     "SignedBlock",
     "SignedDesiredState",
     "check_desired",
     "instruction_for",
+    "key_list_block",
+    "key_list_doc",
     "parse_signed",
     "sign_desired",
 ]
@@ -56,10 +61,24 @@ class SignedBlock(msgspec.Struct, frozen=True, kw_only=True):
     key_id: Annotated[str, msgspec.Meta(pattern=wire.pattern("[0-9a-f]{16}"), description="signing key id")]
 
 
+class RootSignature(msgspec.Struct, frozen=True, kw_only=True):
+    key_id: Annotated[str, msgspec.Meta(pattern=wire.pattern("[0-9a-f]{16}"), description="root key id")]
+    sig: Annotated[str, msgspec.Meta(pattern=wire.pattern("[0-9a-f]{128}"), description="Ed25519, hex")]
+
+
+class KeyListBlock(msgspec.Struct, frozen=True, kw_only=True):
+    """The server's current root-signed key list (``tinyfleet.trust``), as it was signed."""
+
+    payload: Annotated[str, msgspec.Meta(max_length=4096, description="canonical key list JSON")]
+    signatures: Annotated[list[RootSignature], msgspec.Meta(max_length=16)]
+
+
 class SignedDesiredState(wire.DesiredState, frozen=True, kw_only=True):
-    """``DesiredState`` plus its signature (absent: sent by a server that does not sign)."""
+    """``DesiredState`` plus its signature (absent: sent by a server that does not sign) and the
+    key list a device needs to check it (absent: the server has none)."""
 
     signed: SignedBlock | None = None
+    keys: KeyListBlock | None = None
 
 
 _DECODER = msgspec.json.Decoder(SignedDesiredState)
@@ -95,12 +114,27 @@ def sign_desired(
     desired: wire.DesiredState,
     seq: int,
     validity: float = DESIRED_VALIDITY_S,
+    keys: SignedDoc | None = None,
 ) -> SignedDesiredState:
-    """``desired`` for ``device_id`` signed as instruction ``seq``, valid ``validity`` s from its issue."""
+    """``desired`` for ``device_id`` signed as instruction ``seq``, valid ``validity`` s from its issue
+    (with the root-signed key list ``keys`` attached, if given)."""
     s = sign_instruction(key, instruction_for(device_id, desired, seq, validity))
     block = SignedBlock(payload=s.payload.decode(), sig=s.signature.hex(), key_id=s.key_id)
-    fields = {f: getattr(desired, f) for f in desired.__struct_fields__}
-    return SignedDesiredState(**fields, signed=block)
+    fields = {f: getattr(desired, f) for f in wire.DesiredState.__struct_fields__}
+    return SignedDesiredState(**fields, signed=block, keys=None if keys is None else key_list_block(keys))
+
+
+def key_list_block(doc: SignedDoc) -> KeyListBlock:
+    return KeyListBlock(
+        payload=doc.payload.decode(),
+        signatures=[RootSignature(key_id=k, sig=s.hex()) for k, s in doc.signatures],
+    )
+
+
+def key_list_doc(block: KeyListBlock) -> SignedDoc:
+    return SignedDoc(
+        block.payload.encode(), tuple((s.key_id, bytes.fromhex(s.sig)) for s in block.signatures)
+    )
 
 
 def check_desired(

@@ -99,7 +99,7 @@ class Channel(StrEnum):
 
 MAX_BYTES: dict[Channel, int] = {
     Channel.STATE: 4096,
-    Channel.DESIRED: 2048,
+    Channel.DESIRED: 8192,  # room for the signature and a root-signed key list (tinyfleet.desired)
     Channel.EVENT: 2048,
     Channel.HB: 512,
     Channel.TM: 4096,

@@ -7,10 +7,15 @@ Each desired state is signed for its device with the server's online key (``tiny
 sequence number = the device's ``desired_rev``). A signature expires ``validity`` seconds after the
 desired state's ``issued_at``, so this loop refreshes every desired state older than half of it: a
 new ``issued_at`` and a new revision, published and signed like any other (a device already
-running it does nothing)."""
+running it does nothing).
+
+With a root-signed key list in DATA_DIR/keys.json (``tinyfleet keys certify``), every desired
+state carries it, so devices provisioned with the root learn rotated and revoked keys; when the
+file changes, every device's desired state is published again to carry the new list."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -22,14 +27,18 @@ from sqlalchemy import select, update
 
 from tinyfleet import wire
 from tinyfleet.desired import DESIRED_VALIDITY_S, ONLINE_KEY_NAME, ONLINE_PUB_NAME, sign_desired
+from tinyfleet.errors import SignatureError
 from tinyfleet.server.bus import Bus
 from tinyfleet.server.db import Database, Device
 from tinyfleet.server.metrics import DESIRED_PUBLISHED
 from tinyfleet.server.mqtt.client import MqttLink, wait_published
-from tinyfleet.signing import load_signing_key, public_key_raw
+from tinyfleet.signing import key_id, load_signing_key, public_key_raw
+from tinyfleet.trust import SignedDoc, key_list_from
 from tinyfleet.wire import Channel
 
-__all__ = ["Outbox", "load_online_key"]
+__all__ = ["KEY_LIST_NAME", "Outbox", "load_online_key"]
+
+KEY_LIST_NAME = "keys.json"  # in the data folder: the root-signed key list devices are sent
 
 log = logging.getLogger("tinyfleet.outbox")
 
@@ -63,13 +72,46 @@ class Outbox:
         batch: int = 1000,
         key: Ed25519PrivateKey | None = None,
         validity: float = DESIRED_VALIDITY_S,
+        key_list: Path | None = None,
     ) -> None:
         self.db, self.link, self.bus, self.batch = db, link, bus, batch
         self.key, self.validity = key, validity
         self._next_refresh = 0.0
+        self.key_list_path = key_list
+        self.key_list: SignedDoc | None = None
+        self._key_list_stamp: tuple[int, int] | None = None
         self.kick = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.reload_key_list(republish=False)
+
+    def reload_key_list(self, republish: bool = True) -> bool:
+        """Pick up a changed key list file; with ``republish``, send every desired state again."""
+        if self.key_list_path is None:
+            return False
+        try:
+            st = self.key_list_path.stat()
+        except FileNotFoundError:
+            return False
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp == self._key_list_stamp:
+            return False
+        self._key_list_stamp = stamp
+        try:
+            doc = SignedDoc.from_json(json.loads(self.key_list_path.read_text("utf-8")))
+            kl = key_list_from(doc.payload)
+        except (OSError, ValueError, SignatureError) as exc:
+            log.error("key list %s not used: %s", self.key_list_path, exc)
+            return False
+        if self.key is not None and key_id(public_key_raw(self.key)) not in kl.online_keys:
+            log.error(
+                "key list %d does not certify this server's online key; devices will refuse", kl.version
+            )
+        self.key_list = doc
+        log.info("key list %d loaded", kl.version)
+        if republish:
+            self.refresh(time.time(), everything=True)
+        return True
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="desired-outbox", daemon=True)
@@ -86,6 +128,7 @@ class Outbox:
             self.kick.wait(0.5)
             self.kick.clear()
             try:
+                self.reload_key_list()
                 if self.key is not None and time.monotonic() >= self._next_refresh:
                     self._next_refresh = time.monotonic() + self.validity / 8
                     self.refresh(time.time())
@@ -132,12 +175,12 @@ class Outbox:
         msg = wire.convert(desired, wire.DesiredState)
         if self.key is None:
             return wire.encode(msg)
-        return wire.encode(sign_desired(self.key, device_id, msg, rev, self.validity))
+        return wire.encode(sign_desired(self.key, device_id, msg, rev, self.validity, self.key_list))
 
-    def refresh(self, now: float) -> int:
-        """Give every desired state issued more than half a validity ago a new ``issued_at`` and
-        revision (published, freshly signed, by the next round); returns how many."""
-        cutoff = now - self.validity / 2
+    def refresh(self, now: float, everything: bool = False) -> int:
+        """Give every desired state issued more than half a validity ago (``everything``: all) a new
+        ``issued_at`` and revision (published, freshly signed, by the next round); returns how many."""
+        cutoff = now + 1 if everything else now - self.validity / 2
         with self.db.session() as s:
             rows = s.execute(
                 select(Device.id, Device.desired, Device.desired_rev).where(Device.desired.is_not(None))

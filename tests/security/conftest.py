@@ -6,3 +6,4 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "agent"))  # agent_running
+sys.path.insert(0, str(Path(__file__).parent))  # secutil

@@ -7,18 +7,13 @@ it keeps the model it runs and reports why (a ``verify_failed`` event the server
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import msgspec
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from secutil import ServerAccount, _rollout, _wait
 
 from testkit.server import FleetServer, running_server
 from testkit.tinypkg import TinyPackage, make_tiny_package
@@ -26,58 +21,6 @@ from tinyfleet import wire
 from tinyfleet.agent.config import AgentConfig
 from tinyfleet.desired import ONLINE_KEY_NAME, ONLINE_PUB_NAME, parse_signed, sign_desired
 from tinyfleet.signing import init_keys, load_signing_key
-
-
-def _wait(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            got = pred()
-        except httpx.HTTPError:
-            got = None
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class ServerAccount:
-    """The broker's server account (what a stolen server password gives): reads and writes every
-    device's ``desired`` topic."""
-
-    def __init__(self, srv: FleetServer) -> None:
-        broker = srv.directory / "data" / "broker"
-        secret = (broker / "server.secret").read_text().strip()
-        port = int((broker / "server.port").read_text().strip())
-        self.got: list[tuple[str, bytes]] = []
-        self._lock = threading.Lock()
-        ready = threading.Event()
-        self.c = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"spy-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
-        )
-        self.c.username_pw_set("tf.server", secret)
-        self.c.on_connect = lambda *_a: ready.set()
-        self.c.on_message = self._on_message
-        self.c.connect(srv.broker_host, port)
-        self.c.loop_start()
-        assert ready.wait(10), "server account did not connect"
-        self.c.subscribe("tf/v1/d/+/desired", qos=1)
-
-    def _on_message(self, _c: object, _u: object, m: mqtt.MQTTMessage) -> None:
-        if m.payload:
-            with self._lock:
-                self.got.append((m.topic, bytes(m.payload)))
-
-    def desired_of(self, device_id: str) -> list[bytes]:
-        with self._lock:
-            return [p for t, p in self.got if t == f"tf/v1/d/{device_id}/desired"]
-
-    def inject(self, device_id: str, payload: bytes) -> None:
-        self.c.publish(f"tf/v1/d/{device_id}/desired", payload, qos=1, retain=True).wait_for_publish(10)
-
-    def close(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
 
 
 @pytest.fixture
@@ -94,20 +37,6 @@ def server(packages: dict[str, TinyPackage]) -> Iterator[FleetServer]:
         for p in packages.values():
             srv.publish_model(p.raw)
         yield srv
-
-
-def _rollout(api: httpx.Client, version: str, tag: str) -> int:
-    r = api.post(
-        "/api/v1/rollouts",
-        json={
-            "model": "tiny",
-            "version": version,
-            "target": {"selector": {"who": tag}},
-            "stages": [{"name": "all", "percent": 100}],
-        },
-    )
-    assert r.status_code == 201, r.text
-    return int(r.json()["id"])
 
 
 @pytest.mark.slow
