@@ -65,8 +65,7 @@ def test_sim_devices_serve_a_capture_request(srv: FleetServer, tmp_path: Path) -
         ],
         env=srv.cli_env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 40
