@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 ACTIVE = ("capturing", "labelling", "retraining", "rolling_out")
 _workers: dict[int, subprocess.Popen[bytes]] = {}  # run id → local retrain worker (this process)
 _lock = threading.Lock()
+_tick_lock = threading.Lock()
 
 
 class Env:
@@ -392,7 +393,15 @@ _STEPS = {
 
 def tick(s: Session, env: Env, now: float | None = None) -> int:
     """Advance every active run one step; start runs for policies with alerting devices. Returns
-    the number of runs that changed."""
+    the number of runs that changed. One round at a time in this process (the policy thread and
+    ``POST /api/v1/policies/tick`` never step the same run twice); commits ``s``."""
+    with _tick_lock:
+        changed = _tick(s, env, now)
+        s.commit()  # inside the lock: the next round reads what this one did
+        return changed
+
+
+def _tick(s: Session, env: Env, now: float | None) -> int:
     at = time.time() if now is None else now
     changed = 0
     for run in list(s.scalars(select(PolicyRun).where(PolicyRun.status.in_(ACTIVE)))):
