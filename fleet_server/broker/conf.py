@@ -25,9 +25,10 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinyfleet.wire import TOPIC_PREFIX
+from tinyfleet.wire import MAX_BYTES, TOPIC_PREFIX
 
 __all__ = [
+    "MAX_PACKET_BYTES",
     "SERVER_USER",
     "ListenerTLS",
     "hash_secret",
@@ -42,6 +43,7 @@ __all__ = [
 # The server's own MQTT account. The '.' keeps it out of the device-id alphabet (tinyfleet.wire.DEVICE_ID_RE).
 SERVER_USER = "tf.server"
 _ITERATIONS = 101  # mosquitto_passwd's default for $7$
+MAX_PACKET_BYTES = max(MAX_BYTES.values()) + 1024  # the largest wire message + topic, properties, header
 
 
 def hash_secret(secret: str, salt: bytes | None = None, iterations: int = _ITERATIONS) -> str:
@@ -147,6 +149,9 @@ def render_config(
         "autosave_on_changes false",
         "max_queued_messages 100000",  # per client: the server's ingest connection may fall behind in bursts
         "max_inflight_messages 0",
+        # a packet beyond the largest wire message (plus topic and header room) disconnects its sender
+        # before the broker stores or forwards it: no device can push megabytes through to the server
+        f"max_packet_size {MAX_PACKET_BYTES}",
         "log_dest stderr",
         "log_type error",
         "log_type warning",

@@ -104,3 +104,22 @@ def test_client_ids_are_bound_to_usernames(fleet_server_proc: FleetServer) -> No
         assert httpx.get(f"{srv.url}/api/v1/health").json()["mqtt_connected"] is True
     finally:
         victim.close()
+
+
+def test_an_oversized_packet_disconnects_only_its_sender(fleet_server_proc: FleetServer) -> None:
+    """A device publishing megabytes (MQTT allows 256 MB) is disconnected by the broker before the
+    message is stored or forwarded (``max_packet_size``); the server and another device go on."""
+    srv = fleet_server_proc
+    big_c, calm_c = enroll(srv, "big", 2)
+    big, calm = connect(srv, big_c), connect(srv, calm_c)
+    try:
+        big.pub(f"tf/v1/d/{big.user}/event", bytes(4 * 1024 * 1024), qos=0)
+        assert wait_until(lambda: big.disconnects >= 1, 15), "the broker kept the oversized sender"
+        calm.pub(f"tf/v1/d/{calm.user}/event", event(ts=5000.0)).wait_for_publish(10)
+        assert wait_until(lambda: len(_events(srv, calm.user)) == 1, 15)
+        assert calm.disconnects == 0
+        assert httpx.get(f"{srv.url}/api/v1/health").json()["mqtt_connected"] is True
+        assert "MQTT disconnected" not in srv.log_path.read_text(errors="replace")
+    finally:
+        big.close()
+        calm.close()
