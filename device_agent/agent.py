@@ -184,6 +184,9 @@ class Agent(FleetDevice):
         self.endpoint: Any = None
         self.ready = threading.Event()  # set once boot is done and the endpoint listens
 
+    def reset_counter(self, floor: int) -> None:
+        self.slots.reset_counter(floor)
+
     # -- start-up --------------------------------------------------------------------------------
     async def boot(self) -> None:
         await self.executor.recover()

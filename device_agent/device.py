@@ -124,6 +124,17 @@ class FleetDevice(abc.ABC):
             self.refuse(f"key list refused: {exc}")
             return
         self._adopt(kl, doc)
+        floor = kl.counter_reset_for(self.device_id)
+        if floor is not None:  # once, with the list that carries it (a later list never repeats it)
+            self.reset_counter(floor)
+            log.warning(
+                "%s: security counter floor reset to %d by key list %d", self.device_id, floor, kl.version
+            )
+
+    def reset_counter(self, floor: int) -> None:
+        """Set the anti-rollback floor to ``floor`` (a root-signed reset); a device kind that keeps
+        its counter elsewhere reports that it cannot."""
+        self.refuse(f"key list: counter reset to {floor} not supported by this device")
 
     def last_desired(self) -> tuple[int, str]:
         """(sequence number, signature hex) of the newest desired state accepted; (0, "") if none."""

@@ -97,6 +97,10 @@ class SlotStore:
         except (FileNotFoundError, ValueError):
             return 0
 
+    def reset_counter(self, value: int) -> None:
+        """Set the floor to ``value``, also lower (only for a root-signed reset, tinyfleet.trust)."""
+        atomic_write_text(self.root / "counter", f"{value}\n")
+
     def raise_counter(self, value: int) -> None:
         if value > self.counter():
             atomic_write_text(self.root / "counter", f"{value}\n")

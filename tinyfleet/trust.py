@@ -31,6 +31,7 @@ from tinyfleet.signing import key_id, public_key_raw, sign, verify
 
 __all__ = [
     "KEYS_SCHEMA",
+    "MAX_COUNTER_STEP",
     "MAX_KEYS",
     "ROOT_SCHEMA",
     "KeyList",
@@ -46,8 +47,12 @@ __all__ = [
 ROOT_SCHEMA = "tinyfleet.root/1"
 KEYS_SCHEMA = "tinyfleet.keys/1"
 MAX_KEYS = 16
+# the most one release may raise a model's security counter (the registry refuses more): 2^32-1 can
+# then only be reached through 4 million releases, never by one typo or one stolen package key
+MAX_COUNTER_STEP = 1000
 _KID = re.compile(r"^[0-9a-f]{16}\Z")
 _PUB = re.compile(r"^[0-9a-f]{64}\Z")
+_DEVICE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
 
 
 class TrustError(SignatureError):
@@ -107,6 +112,9 @@ class KeyList:
     package_keys: dict[str, bytes] = field(default_factory=dict)
     online_keys: dict[str, bytes] = field(default_factory=dict)
     revoked: tuple[str, ...] = ()
+    # device id (or "*": every device) -> the security counter floor it must go back to, once: on
+    # adopting this list (recovery from a fast-forwarded counter; never copied into the next list)
+    counter_resets: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,7 +124,12 @@ class KeyList:
             "package_keys": {k: v.hex() for k, v in sorted(self.package_keys.items())},
             "online_keys": {k: v.hex() for k, v in sorted(self.online_keys.items())},
             "revoked": sorted(set(self.revoked)),
+            "counter_resets": dict(sorted(self.counter_resets.items())),
         }
+
+    def counter_reset_for(self, device_id: str) -> int | None:
+        """The floor this list resets ``device_id``'s counter to (its own entry first), if any."""
+        return self.counter_resets.get(device_id, self.counter_resets.get("*"))
 
 
 @dataclass(frozen=True)
@@ -160,12 +173,27 @@ def key_list_from(payload: bytes) -> KeyList:
     revoked = data.get("revoked", [])
     if not (isinstance(revoked, list) and all(isinstance(r, str) and _KID.match(r) for r in revoked)):
         raise TrustError("key list: revoked must list key ids")
+    resets = data.get("counter_resets", {})
+    if not (
+        isinstance(resets, dict)
+        and len(resets) <= 256
+        and all(
+            isinstance(d, str)
+            and (d == "*" or _DEVICE.match(d))
+            and isinstance(c, int)
+            and not isinstance(c, bool)
+            and 0 <= c <= 0xFFFFFFFF
+            for d, c in resets.items()
+        )
+    ):
+        raise TrustError("key list: counter_resets must map device ids (or *) to counters 0..2^32-1")
     doc = KeyList(
         version,
         float(expires),
         _keys_table(data.get("package_keys"), "key list package_keys"),
         _keys_table(data.get("online_keys"), "key list online_keys"),
         tuple(revoked),
+        dict(resets),
     )
     if _canonical(doc.to_json()) != payload:
         raise TrustError("key list: not in canonical form")

@@ -3,7 +3,9 @@
 Refused: anything :func:`tinyfleet.package.read_package` refuses (tampered, unsigned, untrusted key,
 malformed), a version of a model that is already registered (even with the same bytes: versions are
 immutable), and a security counter lower than the highest one already registered for that model
-(anti-rollback: a device that saw counter N never accepts less).
+(anti-rollback: a device that saw counter N never accepts less), and a counter more than
+:data:`tinyfleet.trust.MAX_COUNTER_STEP` above it (or above 0 for a first version): one release
+cannot fast-forward devices to a counter nothing can follow (a typo, or 2^32-1 from a stolen key).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tinyfleet.errors import PackageError, TinyfleetError
 from tinyfleet.package import read_package
 from tinyfleet.server.db import ModelRow
 from tinyfleet.server.registry.store import ArtifactStore
+from tinyfleet.trust import MAX_COUNTER_STEP
 
 __all__ = ["PublishError", "publish_package"]
 
@@ -52,6 +55,13 @@ def publish_package(
             f"{pkg.name} {pkg.version} has security counter {pkg.security_counter}, lower than {highest} "
             "already registered (anti-rollback)",
             409,
+        )
+    if pkg.security_counter > (highest or 0) + MAX_COUNTER_STEP:
+        raise PublishError(
+            f"{pkg.name} {pkg.version} raises the security counter to {pkg.security_counter}, more than "
+            f"{MAX_COUNTER_STEP} above {highest or 0} (the most one release may raise it; a device that "
+            "installed it could never be updated again without a root-signed reset)",
+            422,
         )
     digest = store.put(pkg.raw)
     major, minor, patch = pkg.meta.semver

@@ -7,3 +7,5 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "agent"))  # agent_running
 sys.path.insert(0, str(Path(__file__).parent))  # secutil
+
+from testkit.server import fleet_server_proc  # noqa: F401  (fixture)

@@ -224,6 +224,34 @@ def revoke_cmd(
     _write_list(kl, _root(root_path), root_keys, out)
 
 
+@keys.command("reset-counter")
+@_with_root_opts
+@click.option("--keys", "held", type=click.Path(path_type=Path), required=True, help="Current key list.")
+@click.option("--device", "devices", multiple=True, required=True, help="Device id, or * for every device.")
+@click.option("--floor", type=click.IntRange(0, 2**32 - 1), required=True, help="The counter to go back to.")
+def reset_counter_cmd(
+    root_path: Path,
+    root_keys: tuple[Path, ...],
+    out: Path,
+    days: int,
+    held: Path,
+    devices: tuple[str, ...],
+    floor: int,
+) -> None:
+    """The next key list resetting DEVICES' anti-rollback counter to FLOOR (once, on adoption):
+    recovery from a fast-forwarded counter."""
+    cur = _held_list(held)
+    kl = KeyList(
+        cur.version + 1,
+        time.time() + days * 86400.0,
+        cur.package_keys,
+        cur.online_keys,
+        cur.revoked,
+        dict.fromkeys(devices, floor),
+    )
+    _write_list(kl, _root(root_path), root_keys, out)
+
+
 @keys.command("show-list")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--root", "root_path", type=click.Path(path_type=Path), default=None, help="Check against it.")
