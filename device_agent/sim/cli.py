@@ -77,6 +77,12 @@ def _frac_at(text: str | None, what: str) -> tuple[float, float, float | None]:
     multiple=True,
     help="trusted public key (default: keys folder)",
 )
+@click.option(
+    "--desired-key",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="the server's online key (DATA_DIR/online.pub): act only on signed desired states",
+)
 @click.option("--board", default="rpi4", show_default=True)
 @click.option("--heartbeat", type=float, default=10.0, show_default=True, help="seconds between heartbeats")
 @click.option(
@@ -143,6 +149,7 @@ def sim(
     credentials: Path | None,
     write_credentials: Path | None,
     pubkey: tuple[Path, ...],
+    desired_key: tuple[Path, ...],
     board: str,
     heartbeat: float,
     telemetry: float,
@@ -218,6 +225,7 @@ def sim(
         board=board,
         http_base=http_base.rstrip("/"),
         trusted_keys=list(pubkey) or None,
+        desired_keys=list(desired_key),
         heartbeat_s=heartbeat,
         telemetry_s=telemetry,
         download=download,

@@ -22,7 +22,8 @@ from tinyfleet.agent.backoff import Backoff
 from tinyfleet.agent.mqtt_session import MqttSession, SessionConfig
 from tinyfleet.agent.reconcile import UPDATE_STATUS, Action, Executor, Outcome, Step, StepResult, decide
 from tinyfleet.agent.sim.behaviour import Baseline, synth_telemetry
-from tinyfleet.errors import PackageError
+from tinyfleet.desired import SignedDesiredState, check_desired, parse_signed
+from tinyfleet.errors import PackageError, SignatureError
 
 if TYPE_CHECKING:
     from tinyfleet.agent.sim.fleet import Fleet
@@ -160,6 +161,7 @@ class SimDevice:
         self.baseline = Baseline()
         self.update_step = Step.IDLE
         self.deployment_id: str | None = None
+        self.desired_seq, self.desired_sig = 0, ""  # the newest signed desired state accepted
         self.seq = 0
         self.executor = Executor(
             None, _Steps(self), self._emit, self._status, max_attempts=3, retries=4, retry_delay_s=0.5
@@ -237,13 +239,40 @@ class SimDevice:
             _dev, channel = wire.parse_topic(topic_name)
             if channel is not wire.Channel.DESIRED or not payload:  # empty: the server cleared it
                 return
-            desired = wire.parse(channel, payload)
+            desired = parse_signed(payload) if self.fleet.desired_keys else wire.parse(channel, payload)
         except wire.WireError:
             self.fleet.counters["bad_messages"] += 1
+            return
+        if self.fleet.desired_keys and not self._accept_signed(desired):
             return
         self._pending = desired
         if not self._updating:
             asyncio.create_task(self._update_loop())
+
+    def _accept_signed(self, desired: wire.DesiredState) -> bool:
+        """The agent's checks (tinyfleet.desired); the accepted sequence is kept in memory."""
+        assert isinstance(desired, SignedDesiredState)
+        last = self.desired_seq
+        if desired.signed is not None and desired.signed.sig == self.desired_sig:
+            last -= 1  # the accepted one, delivered again
+        try:
+            inst = check_desired(
+                desired, self.fleet.desired_keys, device_id=self.id, last_seq=last, now=time.time()
+            )
+        except SignatureError as exc:
+            self.fleet.counters["desired_refused"] += 1
+            self.seq += 1
+            ev = wire.DeviceEvent(
+                deployment_id="",  # a refusal never counts against a rollout
+                type=wire.EventType.VERIFY_FAILED,
+                detail=f"desired state refused: {exc}"[:200],
+                ts=round(time.time(), 3),
+                seq=self.seq,
+            )
+            self.session.publish(wire.Channel.EVENT, wire.encode(ev), qos=1)
+            return False
+        self.desired_seq, self.desired_sig = inst.seq, desired.signed.sig if desired.signed else ""
+        return True
 
     async def _update_loop(self) -> None:
         self._updating = True

@@ -54,6 +54,7 @@ class SimConfig:
     board: str = "rpi4"
     http_base: str = "http://127.0.0.1:8000"
     trusted_keys: list[Path] | None = None  # None: the default keys folder
+    desired_keys: list[Path] = field(default_factory=list)  # online keys; empty: unsigned accepted
     heartbeat_s: float = 10.0
     telemetry_s: float = 30.0
     infer_hz: float = 2.0
@@ -103,6 +104,7 @@ class Fleet:
         self._manifests: dict[str, Manifest] = {}
         self._shared_locks: dict[str, asyncio.Lock] = {}
         self._keys: dict[str, bytes] | None = None
+        self.desired_keys = load_trusted_keys(cfg.desired_keys) if cfg.desired_keys else {}
         self.download_slots = asyncio.Semaphore(cfg.max_downloads)
         self.http = httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=cfg.max_downloads))
         self.t0 = time.monotonic()
