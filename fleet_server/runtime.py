@@ -45,6 +45,7 @@ class Runtime:
         migrate(self.db)
         self.store = ArtifactStore(settings.artifact_dir or settings.data_dir / "artifacts")
         self.trusted_keys = load_trusted_keys(list(settings.trusted_keys) or None)
+        self.online_key = load_online_key(settings.data_dir)  # signs desired states (docs/security.md)
         self.bus = Bus()
         self.ingest = Ingest(self.db, self.bus)
         self.mqtt_enabled = mqtt
@@ -158,7 +159,7 @@ class Runtime:
             self.db,
             self.publisher,
             self.bus,
-            key=load_online_key(st.data_dir),
+            key=self.online_key,
             key_list=st.data_dir / KEY_LIST_NAME,
         )
         self.outbox.start()

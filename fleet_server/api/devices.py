@@ -27,6 +27,7 @@ from tinyfleet.server.api.schemas import (
 )
 from tinyfleet.server.db import Device, DeviceEventRow, Group, GroupMember, Rollout
 from tinyfleet.server.runtime import Runtime
+from tinyfleet.signing import public_key_raw
 from tinyfleet.wire import TOPIC_PREFIX
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
@@ -37,7 +38,13 @@ def _credentials(rt: Runtime, device_id: str, secret: str) -> Credentials:
     mqtt = MqttInfo(
         host=host, port=port, tls=tls, username=device_id, topic_prefix=f"{TOPIC_PREFIX}/{device_id}"
     )
-    return Credentials(device_id=device_id, secret=secret, mqtt=mqtt, http_url=rt.settings.http_url)
+    return Credentials(
+        device_id=device_id,
+        secret=secret,
+        mqtt=mqtt,
+        http_url=rt.settings.http_url,
+        online_key=public_key_raw(rt.online_key).hex(),
+    )
 
 
 def _after_enroll(rt: Runtime, device_id: str, secret: str) -> None:

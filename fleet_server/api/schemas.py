@@ -85,6 +85,11 @@ class Credentials(BaseModel):
     secret: str = Field(description="shown once; the MQTT password and the HTTP Basic password for artifacts")
     mqtt: MqttInfo
     http_url: str
+    online_key: str | None = Field(
+        None,
+        description="the server's online public key (64 hex): a device given it acts only on desired "
+        "states signed for it (docs/security.md)",
+    )
 
 
 class DroppedOut(BaseModel):

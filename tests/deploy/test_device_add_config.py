@@ -33,6 +33,9 @@ def test_device_add_writes_a_working_agent_config(
         assert (conf.parent / "tinyfleet-signing.pub").read_bytes() == (
             srv.key_dir / "tinyfleet-signing.pub"
         ).read_bytes()
+        # the server's online key: the agent acts only on desired states signed for it
+        assert cfg.desired_keys == [conf.parent / "online.pub"]
+        assert (conf.parent / "online.pub").read_text() == (srv.directory / "data" / "online.pub").read_text()
         # never overwritten: the secret in it would be lost
         code = main(["device", "add", "pi-2", "--board", "rpi4", "--agent-config", str(conf)])
         err = capsys.readouterr().err

@@ -185,6 +185,10 @@ def _write_agent_config(path: Path, data: dict[str, Any], board: str) -> None:
             shutil.copyfile(pub, path.parent / PUBLIC_NAME)
     else:
         click.echo(f"warning: no {pub}: put the fleet's public signing key beside {path}", err=True)
+    if data.get("online_key"):  # the server's online key: the agent acts only on signed desired states
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path.parent / "online.pub", str(data["online_key"]) + "\n", mode=0o644)
+        key_line += '\ndesired_keys = ["online.pub"]'
     text = (
         f"# agent.toml for {data['device_id']}, written by `tinyfleet device add` (keep it private: it holds\n"
         "# the device secret). Run: tinyfleet agent run --config THIS_FILE  (docs/agent.md)\n"
