@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -55,7 +56,14 @@ def load_online_key(data_dir: Path) -> Ed25519PrivateKey:
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        atomic_write_bytes(priv, pem, mode=0o600)
+        tmp = data_dir / f".{ONLINE_KEY_NAME}.{os.getpid()}.{threading.get_ident()}"
+        atomic_write_bytes(tmp, pem, mode=0o600)
+        try:
+            os.link(tmp, priv)  # never replaces: two processes starting at once end up with one key
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
     key = load_signing_key(priv)
     text = public_key_raw(key).hex() + "\n"
     if not pub.exists() or pub.read_text("utf-8", errors="replace") != text:

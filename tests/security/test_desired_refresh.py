@@ -134,3 +134,25 @@ def test_refresh_never_overwrites_a_newer_decision(tmp_path: Path) -> None:
         row = s.get(Device, "race-1")
         assert row is not None
         assert row.desired["deployment_id"] == "r2-new" and row.desired_rev == 8
+
+
+def test_processes_starting_at_once_share_one_online_key(tmp_path: Path) -> None:
+    import threading
+
+    for round_ in range(5):
+        d = tmp_path / f"r{round_}"
+        d.mkdir()
+        got: list[bytes] = []
+        go = threading.Barrier(4)
+
+        def start(d: Path = d, got: list[bytes] = got, go: threading.Barrier = go) -> None:
+            go.wait()
+            got.append(load_online_key(d).private_bytes_raw())
+
+        threads = [threading.Thread(target=start) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(got) == 4 and len(set(got)) == 1
+        assert sorted(p.name for p in d.iterdir()) == [ONLINE_KEY_NAME, ONLINE_PUB_NAME]
