@@ -161,7 +161,12 @@ class Outbox:
             return 0
         infos, done = [], []
         for device_id, desired, rev in rows:
-            payload = b"" if desired is None else self._encode(device_id, desired, rev)
+            try:
+                payload = b"" if desired is None else self._encode(device_id, desired, rev)
+            except (SignatureError, wire.WireError) as exc:  # one bad row never stalls the others
+                log.error("desired state of %s not published: %s", device_id, exc)
+                done.append({"id": device_id, "rev": rev})
+                continue
             infos.append(
                 self.link.publish(wire.topic(device_id, Channel.DESIRED), payload, retain=True, qos=1)
             )
