@@ -185,3 +185,45 @@ def _items(body: object) -> list[dict[str, object]]:
         body = body.get("items", [])
     assert isinstance(body, list)
     return body
+
+
+def _keys_fails(*args: str | Path) -> str:
+    r = subprocess.run(
+        [sys.executable, "-m", "tinyfleet.cli.main", "keys", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    return r.stderr
+
+
+def test_keys_commands_chain_and_refuse_bad_input(tmp_path: Path) -> None:
+    from tinyfleet.signing import init_keys
+
+    root_dir, kl = tmp_path / "root", tmp_path / "keys.json"
+    _keys("init-root", "--dir", root_dir, "-n", "2", "-k", "2")
+    assert "exists" in _keys_fails("init-root", "--dir", root_dir)
+    for name in ("a", "b", "rogue"):
+        init_keys(tmp_path / name)
+    signing: list[str | Path] = ["--root", root_dir / "root.json", "--out", kl]
+    for i in (1, 2):
+        signing += ["--root-key", root_dir / f"root-{i}" / "tinyfleet-signing.key"]
+    a_pub, b_pub = tmp_path / "a" / "tinyfleet-signing.pub", tmp_path / "b" / "tinyfleet-signing.pub"
+    a_id = key_id(read_public_key_file(a_pub))
+    rogue = ["--root-key", tmp_path / "rogue" / "tinyfleet-signing.key"]
+    assert "is not a root key" in _keys_fails("certify", *signing, *rogue, "--package-key", a_pub)
+    _keys("certify", *signing, "--package-key", a_pub)
+    _keys("rotate", *signing, "--keys", kl, "--add-package-key", b_pub)
+    _keys("revoke", *signing, "--keys", kl, a_id)
+    assert "device ids" in _keys_fails(
+        "reset-counter", *signing, "--keys", kl, "--device", "Bad/ID", "--floor", "1"
+    )
+    _keys("reset-counter", *signing, "--keys", kl, "--device", "*", "--floor", "0")
+    shown = json.loads(_keys("show", "--key-list", kl, "--root", root_dir / "root.json"))
+    assert shown["version"] == 4 and shown["revoked"] == [a_id] and shown["counter_resets"] == {"*": 0}
+    assert list(shown["package_keys"]) == [key_id(read_public_key_file(b_pub))]
+    assert len(shown["signed_by"]) == 2
+    other_root = tmp_path / "other"
+    _keys("init-root", "--dir", other_root)
+    assert "valid root signature" in _keys_fails("show", "--key-list", kl, "--root", other_root / "root.json")

@@ -58,8 +58,21 @@ def init_cmd(directory: Path | None, force: bool) -> None:
 @keys.command("show")
 @click.option("--dir", "directory", type=click.Path(path_type=Path), default=None, help="Keys folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def show_cmd(directory: Path | None, as_json: bool) -> None:
-    """Show the public key and its id."""
+@click.option(
+    "--key-list",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Show this key list instead (with --root: checked against it).",
+)
+@click.option("--root", "root_path", type=click.Path(path_type=Path), default=None, help="root.json")
+@click.pass_context
+def show_cmd(
+    ctx: click.Context, directory: Path | None, as_json: bool, key_list: Path | None, root_path: Path | None
+) -> None:
+    """Show the public key and its id (or a key list, --key-list)."""
+    if key_list is not None:
+        ctx.invoke(show_list_cmd, path=key_list, root_path=root_path)
+        return
     pub = (directory or default_keys_dir()) / PUBLIC_NAME
     raw = read_public_key_file(pub)
     if as_json:
