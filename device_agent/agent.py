@@ -202,7 +202,9 @@ class Agent(FleetDevice):
             if not self.slots.has_package(slot):
                 continue
             try:
-                pkg = read_package(self.slots.package_path(slot), self.trusted_keys)
+                # an installed package may be signed by a key a key list retired since (not revoked)
+                keys = {**self.installed_keys, **self.trusted_keys}
+                pkg = read_package(self.slots.package_path(slot), keys)
                 model = load_model(pkg, self.cfg.runtime)
             except TinyfleetError as exc:
                 log.error("%s: slot %s cannot be loaded: %s", self.cfg.device_id, slot, exc)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import time
@@ -60,6 +61,8 @@ class FleetDevice(abc.ABC):
         self.package_keys: dict[str, bytes] = {}  # the dict the package verifier reads (updated in place)
         self.key_list: KeyList | None = None
         self.key_list_path: Path | None = None
+        # package keys a key list retired (not revoked): accepted only for packages already installed
+        self.installed_keys: dict[str, bytes] = {}
 
     def configure_trust(
         self, desired_keys: list[Path], root: Path | None, state_dir: Path, package_keys: dict[str, bytes]
@@ -76,6 +79,9 @@ class FleetDevice(abc.ABC):
                 raise UsageError(f"{root}: {exc}") from None
             self.package_keys = package_keys
             self.key_list_path = state_dir / "keys.json"
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                kept = json.loads((state_dir / "retired-keys.json").read_text("utf-8"))
+                self.installed_keys = {str(k): bytes.fromhex(v) for k, v in kept.items()}
         if self.verify_desired:
             self.desired_seq_path = state_dir / "desired.seq"
         self.load_key_list()
@@ -99,9 +105,16 @@ class FleetDevice(abc.ABC):
         self.key_list = kl
         self.desired_keys.clear()
         self.desired_keys.update(kl.online_keys)
+        for kid, raw in self.package_keys.items():  # retired, not revoked: installed packages still load
+            if kid not in kl.package_keys:
+                self.installed_keys[kid] = raw
+        for kid in kl.revoked:
+            self.installed_keys.pop(kid, None)
         self.package_keys.clear()
         self.package_keys.update(kl.package_keys)
         if self.key_list_path is not None:
+            retired = {k: v.hex() for k, v in sorted(self.installed_keys.items())}
+            atomic_write_text(self.key_list_path.with_name("retired-keys.json"), json.dumps(retired) + "\n")
             atomic_write_text(self.key_list_path, json.dumps(doc.to_json()) + "\n")
         log.info("%s: key list %d adopted", self.device_id, kl.version)
 

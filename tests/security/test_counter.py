@@ -8,6 +8,8 @@ import asyncio
 import time
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from testkit.server import FleetServer
 from testkit.tinypkg import make_tiny_package
 from tinyfleet import wire
@@ -15,7 +17,7 @@ from tinyfleet.agent.agent import Agent
 from tinyfleet.agent.config import AgentConfig
 from tinyfleet.agent.reconcile import Outcome
 from tinyfleet.desired import SignedDesiredState, key_list_block
-from tinyfleet.signing import init_keys, load_signing_key, public_key_raw
+from tinyfleet.signing import init_keys, key_id, load_signing_key, public_key_raw
 from tinyfleet.trust import MAX_COUNTER_STEP, KeyList, make_root, sign_key_list
 
 
@@ -95,3 +97,44 @@ def test_root_signed_reset_recovers_a_fast_forwarded_device(tmp_path: Path) -> N
     )
     agent._maybe_adopt(msg)
     assert agent.slots.counter() == 7 and "1 valid root signature(s), 2 needed" in agent.refusals[-1]
+
+
+def test_retired_key_still_loads_the_installed_package_but_a_revoked_one_does_not(tmp_path: Path) -> None:
+    import json
+
+    pkg = make_tiny_package(tmp_path / "pkg")  # signed by key A
+    init_keys(tmp_path / "b")
+    b_raw = public_key_raw(load_signing_key(tmp_path / "b" / "tinyfleet-signing.key"))
+    root_key = Ed25519PrivateKey.generate()
+    (tmp_path / "root.json").write_text(json.dumps(make_root([public_key_raw(root_key)], 1).to_json()))
+    cfg = AgentConfig(
+        device_id="edge-rk",
+        secret="unused",
+        board="rpi4",
+        state_dir=tmp_path / "edge",
+        trusted_keys=[pkg.keys / "tinyfleet-signing.pub"],
+        root=tmp_path / "root.json",
+        serve_http="",
+    )
+    agent = Agent(cfg)
+    agent.slots.install("a", pkg.raw)
+    agent.slots.switch("a")
+    (a_id,) = agent.trusted_keys
+    later = time.time() + 3600
+
+    def deliver(a: Agent, kl: KeyList) -> None:
+        a._maybe_adopt(
+            SignedDesiredState(
+                deployment_id="d", issued_at=time.time(), keys=key_list_block(sign_key_list(kl, [root_key]))
+            )
+        )
+
+    deliver(agent, KeyList(1, later, {key_id(b_raw): b_raw}))
+    assert a_id not in agent.trusted_keys  # new downloads: only B
+    restarted = Agent(cfg)  # a restart: the package signed by the retired key A still serves
+    restarted.load_active()
+    assert restarted.active_ref is not None and restarted.active_ref.version == "1.0.0"
+    deliver(restarted, KeyList(2, later, dict(restarted.trusted_keys), {}, (a_id,)))
+    again = Agent(cfg)
+    again.load_active()
+    assert again.active_ref is None and again.bad_slots == {"a"}  # revoked: refused even installed
