@@ -53,9 +53,9 @@ def test_missing_spec_file(tmp_path: Path) -> None:
 
 
 def test_every_example_spec_parses_and_its_data_loads(repo_root: Path) -> None:
-    from tinyfleet.compiler.datasets import load_dataset
-
     import tomllib
+
+    from tinyfleet.compiler.datasets import load_dataset
 
     # model specs are the examples with a [train] table (agent.toml, gateway.toml are device configs)
     specs = [
