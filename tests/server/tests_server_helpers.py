@@ -35,6 +35,8 @@ class VirtualDevice:
     installs: list[str] = field(default_factory=list)  # deployment ids of models installed
     handled: set[str] = field(default_factory=set)
     seq: int = 0
+    update: str = "idle"
+    deployment_id: str | None = None
 
     def __post_init__(self) -> None:
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.device_id, protocol=mqtt.MQTTv5)
@@ -50,10 +52,13 @@ class VirtualDevice:
             return
         c.subscribe(wire.topic(self.device_id, Channel.DESIRED), qos=1)
         c.publish(wire.topic(self.device_id, Channel.ONLINE), b"1", qos=1, retain=True)
-        self.publish_state("idle", None)
+        # like the real agent, a device that reconnects reports where it stands (its last update and
+        # deployment), not a blank state: an event it sent while the server was down is not lost for good
+        self.publish_state(self.update, self.deployment_id)
 
     def publish_state(self, update: str, deployment_id: str | None) -> None:
         with self.lock:
+            self.update, self.deployment_id = update, deployment_id
             self.seq += 1
             st = wire.DeviceState(
                 device_id=self.device_id,
@@ -81,13 +86,15 @@ class VirtualDevice:
     def handle_desired(self, payload: bytes) -> None:
         desired = wire.parse(Channel.DESIRED, payload)
         dep = desired.deployment_id
-        if dep in self.handled or desired.model is None:
+        if desired.model is None:
             return
-        self.handled.add(dep)
         m = desired.model
-        if self.active and self.active["sha256"] == m.sha256:
+        if self.active and self.active["sha256"] == m.sha256:  # already there: say so (idempotent)
             self.publish_state("confirmed", dep)
             return
+        if dep in self.handled:
+            return
+        self.handled.add(dep)
         self.event(dep, "download_started")
         r = httpx.get(m.url, auth=(self.device_id, self.secret), timeout=30)
         if r.status_code != 200 or hashlib.sha256(r.content).hexdigest() != m.sha256:
