@@ -132,7 +132,8 @@ class _Acc:
             self.reports,
             self.first,
             self.last,
-            self.lat,
+            # a device may leave out trailing zero bins (docs/reference): the window holds all LAT_BINS
+            self.lat + (0,) * (LAT_BINS - len(self.lat)) if self.lat else (),
         )
 
 

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from tinyfleet.drift import LAT_BINS, LAT_EDGES_US
 from tinyfleet.server.drift.window import Window, merge, merge_windows
+from tinyfleet.stats.quantiles import histogram_quantile
 from tinyfleet.wire import Telemetry
 
 
@@ -55,6 +57,9 @@ def test_latency_histograms_add_up_and_trimmed_lists_mean_zeros() -> None:
     b = Telemetry(ts=1, period_s=60, model="1.0.0", n=4, lat=[1, 0, 0, 3])
     c = Telemetry(ts=2, period_s=60, model="1.0.0", n=5)  # an older device: no histogram
     w = merge([a, b, c], 0, 10, "1.0.0")
-    assert w.lat == (1, 1, 2, 3) and w.n == 12
-    assert merge_windows([w, merge([a], 0, 10, "1.0.0")]).lat == (1, 2, 4, 3)
+    zeros = (0,) * (LAT_BINS - 4)
+    assert w.lat == (1, 1, 2, 3) + zeros and w.n == 12  # always all LAT_BINS bins
+    assert merge_windows([w, merge([a], 0, 10, "1.0.0")]).lat == (1, 2, 4, 3) + zeros
     assert merge([c], 0, 10, "1.0.0").lat == ()
+    # a quantile needs one count per bin: trimmed reports must not break the latency gate
+    assert histogram_quantile(w.lat, LAT_EDGES_US, 0.95).value > 0
