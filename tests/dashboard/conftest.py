@@ -31,7 +31,9 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
 SIM_DEVICES = 8
 
 
-@pytest.fixture(scope="session")
+# closed after each module: while a sync Playwright is live, the thread counts as inside an event
+# loop, so later tests' asyncio.run() (and another sync_playwright) would fail
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"Chromium not installed at {CHROMIUM} (make setup installs Debian's chromium)")
