@@ -36,9 +36,39 @@ from tinyfleet.fsutil import atomic_write_text
 from tinyfleet.signing import load_trusted_keys
 from tinyfleet.trust import KeyList, Root, SignedDoc, TrustError, check_key_list, key_list_from
 
-__all__ = ["FleetDevice"]
+__all__ = ["FleetDevice", "device_event"]
 
 log = logging.getLogger(__name__)
+
+
+def device_event(
+    deployment_id: str | None,
+    etype: wire.EventType,
+    model: wire.DesiredModel | None,
+    detail: str,
+    progress: float | None,
+    seq: int,
+) -> wire.DeviceEvent:
+    """The OTA event a device reports about ``model`` (the agent, the gateway's MCU and the simulator)."""
+    ref = (
+        None
+        if model is None
+        else wire.ModelRef(
+            name=model.name,
+            version=model.version,
+            sha256=model.sha256,
+            security_counter=model.security_counter,
+        )
+    )
+    return wire.DeviceEvent(
+        deployment_id=deployment_id or "",
+        type=etype,
+        model=ref,
+        detail=detail[:200],
+        progress=progress,
+        ts=round(time.time(), 3),
+        seq=seq,
+    )
 
 
 class FleetDevice(abc.ABC):
@@ -187,25 +217,7 @@ class FleetDevice(abc.ABC):
     def emit_nowait(
         self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str, progress: float | None
     ) -> None:
-        ref = (
-            None
-            if model is None
-            else wire.ModelRef(
-                name=model.name,
-                version=model.version,
-                sha256=model.sha256,
-                security_counter=model.security_counter,
-            )
-        )
-        ev = wire.DeviceEvent(
-            deployment_id=self.deployment_id or "",
-            type=etype,
-            model=ref,
-            detail=detail[:200],
-            progress=progress,
-            ts=round(time.time(), 3),
-            seq=self.next_seq(),
-        )
+        ev = device_event(self.deployment_id, etype, model, detail, progress, self.next_seq())
         self.events.append(ev)
         log.info("%s: %s %s", self.device_id, etype.value, detail)
         payload = wire.encode(ev)

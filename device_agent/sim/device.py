@@ -19,6 +19,7 @@ import numpy as np
 
 from tinyfleet import wire
 from tinyfleet.agent.backoff import Backoff
+from tinyfleet.agent.device import device_event
 from tinyfleet.agent.mqtt_session import MqttSession, SessionConfig
 from tinyfleet.agent.reconcile import UPDATE_STATUS, Action, Executor, Outcome, Step, StepResult, decide
 from tinyfleet.agent.sim.behaviour import Baseline, synth_telemetry
@@ -208,25 +209,7 @@ class SimDevice:
         self, etype: wire.EventType, model: wire.DesiredModel | None, detail: str, progress: float | None
     ) -> None:
         self.seq += 1
-        ref = (
-            None
-            if model is None
-            else wire.ModelRef(
-                name=model.name,
-                version=model.version,
-                sha256=model.sha256,
-                security_counter=model.security_counter,
-            )
-        )
-        ev = wire.DeviceEvent(
-            deployment_id=self.deployment_id or "",
-            type=etype,
-            model=ref,
-            detail=detail[:200],
-            progress=progress,
-            ts=round(time.time(), 3),
-            seq=self.seq,
-        )
+        ev = device_event(self.deployment_id, etype, model, detail, progress, self.seq)
         for _ in range(50):  # QoS 1 under the in-flight cap; wait briefly rather than lose an event
             if self.session.publish(wire.Channel.EVENT, wire.encode(ev), qos=1):
                 self.fleet.counters["events"] += 1
