@@ -4,7 +4,6 @@ rollback; the abort ends ``rolled_back_partially`` listing them, instead of hang
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 from sim_thread import SimThread
 
-from testkit.server import FleetServer
+from testkit.server import FleetServer, wait_for
 from tinyfleet.cli.main import main
 
 DEVICES = [f"ar-{i}" for i in range(4)]
@@ -20,16 +19,7 @@ TERMINAL = ("succeeded", "aborted", "rolled_back", "rolled_back_partially")
 
 
 def _wait(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            v = pred()
-        except httpx.HTTPError:
-            v = None
-        if v:
-            return v
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(pred, timeout, what, every=0.25)
 
 
 def _rollout(c: httpx.Client, version: str, stages: list[dict[str, Any]]) -> int:

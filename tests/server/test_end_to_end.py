@@ -15,20 +15,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from tests_server_helpers import VirtualDevice, VirtualFleet
 
-from testkit.server import FleetServer
+from testkit.server import FleetServer, wait_for
 
 
 def _wait(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            v = pred()
-        except httpx.HTTPError:
-            v = None
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(pred, timeout, what, every=0.2)
 
 
 def _fleet(srv: FleetServer, n: int, v1: dict[str, Any], fail: frozenset[str] = frozenset()) -> VirtualFleet:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from sim_thread import SimThread
 
-from testkit.server import running_server
+from testkit.server import running_server, wait_for
 from tinyfleet import manifest as mf
 from tinyfleet.agent.sim.behaviour import Behaviour, picked
 from tinyfleet.golden import GoldenSet
@@ -72,16 +72,7 @@ def _package(key_dir: Path, version: str, counter: int) -> bytes:
 
 
 def _wait(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            v = pred()
-        except httpx.HTTPError:
-            v = None
-        if v:
-            return v
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(pred, timeout, what, every=0.5)
 
 
 def _rollout(
